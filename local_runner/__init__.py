@@ -1,0 +1,1 @@
+"""Runs the SAM template locally without Docker: embedded AWS (moto), the API, streams and queues."""

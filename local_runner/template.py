@@ -1,0 +1,194 @@
+"""Reads template.yaml the way SAM does, for the local runner and the tests.
+
+Only what this project uses is understood: Parameters, Globals.Function, Serverless
+functions with Api/DynamoDB/SQS events, and the intrinsics Ref, GetAtt, Sub, Join, If-less.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation short-form tags as their long form (!Ref x → {"Ref": x})."""
+
+
+def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if name == "Fn::GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open() as handle:
+        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    path: str
+    method: str
+    auth: str  # "api_key", "iam" or "none"
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    table: str  # logical id
+    batch_size: int
+    filters: tuple[dict[str, Any], ...]
+    starting_position: str
+    report_batch_item_failures: bool
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    queue: str  # logical id
+    batch_size: int
+    report_batch_item_failures: bool
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    code_uri: str
+    handler: str
+    environment: dict[str, Any]
+    routes: list[ApiRoute] = field(default_factory=list)
+    streams: list[StreamSource] = field(default_factory=list)
+    queues: list[QueueSource] = field(default_factory=list)
+    timeout: int = 3
+
+    @property
+    def module(self) -> str:
+        """The handler's import path as the tests and the runner use it, e.g. functions.channel_web.app."""
+        package = self.code_uri.strip("/").replace("/", ".")
+        return f"{package}.{self.handler.rsplit('.', 1)[0]}"
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+def _logical_of(ref: Any) -> str:
+    if isinstance(ref, dict):
+        if "Ref" in ref:
+            return str(ref["Ref"])
+        if "Fn::GetAtt" in ref:
+            return str(ref["Fn::GetAtt"][0])
+    return str(ref)
+
+
+def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
+    defaults = template.get("Globals", {}).get("Function", {})
+    api_default_key_required = {
+        name: res.get("Properties", {}).get("Auth", {}).get("ApiKeyRequired", False)
+        for name, res in template["Resources"].items()
+        if res["Type"] == "AWS::Serverless::Api"
+    }
+    specs = []
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        environment = {
+            **defaults.get("Environment", {}).get("Variables", {}),
+            **props.get("Environment", {}).get("Variables", {}),
+        }
+        spec = FunctionSpec(
+            name,
+            props["CodeUri"],
+            props["Handler"],
+            environment,
+            timeout=int(props.get("Timeout", defaults.get("Timeout", 3))),
+        )
+        for event in props.get("Events", {}).values():
+            ep = event.get("Properties", {})
+            if event["Type"] == "Api":
+                auth = ep.get("Auth", {})
+                if auth.get("Authorizer") == "AWS_IAM":
+                    kind = "iam"
+                elif auth.get("ApiKeyRequired", api_default_key_required.get(_logical_of(ep.get("RestApiId")), False)):
+                    kind = "api_key"
+                else:
+                    kind = "none"
+                spec.routes.append(ApiRoute(ep["Path"], ep["Method"].upper(), kind))
+            elif event["Type"] == "DynamoDB":
+                spec.streams.append(
+                    StreamSource(
+                        table=_logical_of(ep["Stream"]),
+                        batch_size=int(ep.get("BatchSize", 100)),
+                        filters=tuple(f["Pattern"] for f in ep.get("FilterCriteria", {}).get("Filters", [])),
+                        starting_position=ep.get("StartingPosition", "LATEST"),
+                        report_batch_item_failures="ReportBatchItemFailures" in ep.get("FunctionResponseTypes", []),
+                    )
+                )
+            elif event["Type"] == "SQS":
+                spec.queues.append(
+                    QueueSource(
+                        queue=_logical_of(ep["Queue"]),
+                        batch_size=int(ep.get("BatchSize", 10)),
+                        report_batch_item_failures="ReportBatchItemFailures" in ep.get("FunctionResponseTypes", []),
+                    )
+                )
+        specs.append(spec)
+    return specs
+
+
+def resources_of_type(template: Mapping[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == resource_type}
+
+
+_SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
+
+
+@dataclass
+class Intrinsics:
+    """Resolves Ref / GetAtt / Sub / Join against the locally provisioned resources."""
+
+    refs: dict[str, str]
+    attributes: dict[tuple[str, str], str]
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if "Ref" in value:
+            return self.refs[value["Ref"]]
+        if "Fn::GetAtt" in value:
+            logical, attribute = value["Fn::GetAtt"]
+            return self.attributes[(logical, attribute)]
+        if "Fn::Sub" in value:
+            text, extra = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+            return _SUB_VARIABLE.sub(lambda m: self._sub_variable(m.group(1), extra), text)
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(self.resolve(p)) for p in parts)
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _sub_variable(self, name: str, extra: Mapping[str, Any]) -> str:
+        if name in extra:
+            return str(self.resolve(extra[name]))
+        if "." in name:
+            logical, attribute = name.split(".", 1)
+            return self.attributes[(logical, attribute)]
+        return self.refs[name]

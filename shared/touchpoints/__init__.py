@@ -1,0 +1,1 @@
+"""Privacy core of the touchpoint ingestion service (the Lambda layer's package)."""

@@ -1,0 +1,38 @@
+"""boto3 clients, created once per container, and the translation of SDK failures."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+# Bounded retries with backoff, short timeouts: a Lambda must answer well within API Gateway's 29 s.
+SDK_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5)
+
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+    }
+)
+
+
+@lru_cache(maxsize=None)
+def client(service: str, endpoint_url: str | None = None, region: str | None = None) -> Any:
+    return boto3.session.Session().client(service, endpoint_url=endpoint_url, region_name=region, config=SDK_CONFIG)
+
+
+def error_code(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", "Unknown"))
+    return type(error).__name__
+
+
+SDK_ERRORS = (ClientError, BotoCoreError)

@@ -1,0 +1,275 @@
+"""The profile table and key vault in DynamoDB: identity resolution and the atomic profile write."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Any
+
+from touchpoints.adapters import keys
+from touchpoints.adapters.aws import SDK_ERRORS, THROTTLING_CODES, error_code
+from touchpoints.consent import ConsentRecord
+from touchpoints.errors import DuplicateTouchpoint, StaleSubject, StorageUnavailable
+from touchpoints.ingestion import EncryptedField, ProfileWrite, SubjectSnapshot, TokenRecord, TraceRecord
+from touchpoints.observability import logger
+
+ACTIVE = "active"
+WRITER_INGEST = "ingest"
+_BATCH_GET_LIMIT = 100
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def consent_attribute(record: ConsentRecord) -> dict[str, Any]:
+    return {
+        "M": {
+            "granted": {"BOOL": record.granted},
+            "at": _s(_iso(record.collected_at)),
+            "source": _s(record.source),
+            "policy_version": _s(record.policy_version),
+        }
+    }
+
+
+def consent_from_attribute(value: Mapping[str, Any]) -> ConsentRecord:
+    m = value["M"]
+    return ConsentRecord(
+        granted=m["granted"]["BOOL"],
+        collected_at=datetime.fromisoformat(m["at"]["S"]),
+        source=m["source"]["S"],
+        policy_version=m["policy_version"]["S"],
+    )
+
+
+def _field_attribute(value: EncryptedField) -> dict[str, Any]:
+    return {"M": {"v": {"B": value.ciphertext}, "at": _s(_iso(value.confirmed_at)), "ch": _s(value.channel)}}
+
+
+class DynamoProfileStore:
+    def __init__(self, dynamodb_client: Any, profile_table: str, key_vault_table: str) -> None:
+        self._db = dynamodb_client
+        self._profiles = profile_table
+        self._vault = key_vault_table
+
+    def find_tokens(self, tokens: Collection[str]) -> dict[str, TokenRecord]:
+        unique = list(dict.fromkeys(tokens))
+        found: dict[str, TokenRecord] = {}
+        for start in range(0, len(unique), _BATCH_GET_LIMIT):
+            request = {
+                self._profiles: {
+                    "Keys": [keys.token_key(t) for t in unique[start : start + _BATCH_GET_LIMIT]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "pk, subject_id, suppressed",
+                }
+            }
+            for item in self._batch_get(request).get(self._profiles, []):
+                token = item["pk"]["S"].removeprefix("TOKEN#")
+                found[token] = TokenRecord(
+                    subject_id=item.get("subject_id", {}).get("S"),
+                    suppressed=item.get("suppressed", {}).get("BOOL", False),
+                )
+        return found
+
+    def load_subject(self, subject_id: str) -> SubjectSnapshot | None:
+        request = {
+            self._profiles: {
+                "Keys": [keys.profile_key(subject_id)],
+                "ConsistentRead": True,
+                "ProjectionExpression": "#st, consents, consent_version",
+                "ExpressionAttributeNames": {"#st": "status"},
+            },
+            self._vault: {"Keys": [keys.vault_key(subject_id)], "ConsistentRead": True},
+        }
+        answer = self._batch_get(request)
+        profiles, vault = answer.get(self._profiles, []), answer.get(self._vault, [])
+        if not profiles or not vault or profiles[0].get("status", {}).get("S") != ACTIVE:
+            return None
+        profile = profiles[0]
+        return SubjectSnapshot(
+            subject_id=subject_id,
+            consents={k: consent_from_attribute(v) for k, v in profile.get("consents", {}).get("M", {}).items()},
+            consent_version=int(profile.get("consent_version", {}).get("N", "0")),
+            wrapped_key=bytes(vault[0]["wrapped_key"]["B"]),
+        )
+
+    def write(self, change: ProfileWrite) -> None:
+        items = [self._event_put(change)]
+        items.append(self._profile_create(change) if change.new_subject_key else self._profile_update(change))
+        items.extend(self._token_claim(change.subject_id, t, change.written_at) for t in change.claim_tokens)
+        items.extend(self._consent_history(change))
+        if change.new_subject_key:
+            items.append(self._vault_put(change.subject_id, change.new_subject_key, change.written_at))
+        self._transact(items)
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except SDK_ERRORS as error:
+            code = error_code(error)
+            if code == "TransactionCanceledException":
+                reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]  # type: ignore[union-attr]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    raise DuplicateTouchpoint from None
+                if any(r in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons):
+                    raise StaleSubject from None
+                if any(r in THROTTLING_CODES or r == "ThrottlingError" for r in reasons):
+                    code = "ThrottlingError"
+            logger.warning("profile write failed", extra={"error_code": code})
+            raise StorageUnavailable("the profile store is unavailable; nothing was stored") from error
+
+    def _batch_get(self, request: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        pending = request
+        for _ in range(5):
+            try:
+                answer = self._db.batch_get_item(RequestItems=pending)
+            except SDK_ERRORS as error:
+                logger.warning("profile read failed", extra={"error_code": error_code(error)})
+                raise StorageUnavailable("the profile store is unavailable; nothing was stored") from error
+            for table, items in answer.get("Responses", {}).items():
+                found.setdefault(table, []).extend(items)
+            pending = answer.get("UnprocessedKeys") or {}
+            if not pending:
+                return found
+        raise StorageUnavailable("the profile store kept throttling reads; nothing was stored")
+
+    def _event_put(self, change: ProfileWrite) -> dict[str, Any]:
+        """Listed first: its condition failing means this channel event id is already stored."""
+        item: dict[str, Any] = {
+            "pk": _s(keys.subject_pk(change.subject_id)),
+            "sk": _s(keys.event_sk(change.channel, change.event_id)),
+            "entity": _s("event"),
+            "subject_id": _s(change.subject_id),
+            "channel": _s(change.channel),
+            "event_id": _s(change.event_id),
+            "received_at": _s(_iso(change.written_at)),
+        }
+        trace: TraceRecord | None = change.trace
+        if trace is None:
+            item["trace"] = _s("none")
+        else:
+            item.update(
+                trace=_s(trace.kind.value),
+                action=_s(trace.action),
+                occurred_at=_s(_iso(trace.occurred_at)),
+                minimized={"BOOL": trace.minimized},
+                expires_at=_n(trace.expires_at),
+            )
+            if trace.details is not None:
+                item["details"] = {"B": trace.details}
+        return {"Put": {"TableName": self._profiles, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def _profile_create(self, change: ProfileWrite) -> dict[str, Any]:
+        now = _s(_iso(change.written_at))
+        trace = change.trace
+        item: dict[str, Any] = {
+            **keys.profile_key(change.subject_id),
+            "entity": _s("profile"),
+            "subject_id": _s(change.subject_id),
+            "status": _s(ACTIVE),
+            "created_at": now,
+            "updated_at": now,
+            "origin_channel": _s(change.channel),
+            "channels": {"SS": [change.channel]},
+            "tokens": {"SS": list(change.claim_tokens)},
+            "fields": {"M": {name: _field_attribute(v) for name, v in change.fields.items()}},
+            "consents": {"M": {k: consent_attribute(v) for k, v in change.consents.items()}},
+            "consent_version": _n(1 if change.consents else 0),
+            "version": _n(1),
+            "trace_transactional": _n(1 if trace and trace.kind.value == "transactional" else 0),
+            "trace_visit": _n(1 if trace and trace.kind.value == "visit" else 0),
+            "changed_by": _s(WRITER_INGEST),
+        }
+        if trace is not None:
+            item["last_trace_at"] = _s(_iso(trace.occurred_at))
+        return {"Put": {"TableName": self._profiles, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def _profile_update(self, change: ProfileWrite) -> dict[str, Any]:
+        names = {
+            "#st": "status",
+            "#u": "updated_at",
+            "#cb": "changed_by",
+            "#ver": "version",
+            "#chs": "channels",
+            "#cv": "consent_version",
+        }
+        values: dict[str, Any] = {
+            ":active": _s(ACTIVE),
+            ":now": _s(_iso(change.written_at)),
+            ":writer": _s(WRITER_INGEST),
+            ":one": _n(1),
+            ":ch": {"SS": [change.channel]},
+            ":cv": _n(change.expected_consent_version),
+        }
+        sets = ["#u = :now", "#cb = :writer"]
+        adds = ["#ver :one", "#chs :ch"]
+        if change.fields:
+            names["#f"] = "fields"
+        for i, (name, value) in enumerate(change.fields.items()):
+            names[f"#f{i}"], values[f":f{i}"] = name, _field_attribute(value)
+            sets.append(f"#f.#f{i} = :f{i}")
+        if change.consents:
+            names["#c"] = "consents"
+            adds.append("#cv :one")
+        for i, (key, record) in enumerate(change.consents.items()):
+            names[f"#c{i}"], values[f":c{i}"] = key, consent_attribute(record)
+            sets.append(f"#c.#c{i} = :c{i}")
+        if change.claim_tokens:
+            names["#tok"], values[":tok"] = "tokens", {"SS": list(change.claim_tokens)}
+            adds.append("#tok :tok")
+        if change.trace is not None:
+            names["#lt"], names["#tc"] = "last_trace_at", f"trace_{change.trace.kind.value}"
+            values[":lt"] = _s(_iso(change.trace.occurred_at))
+            sets.append("#lt = :lt")
+            adds.append("#tc :one")
+        return {
+            "Update": {
+                "TableName": self._profiles,
+                "Key": keys.profile_key(change.subject_id),
+                "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}",
+                "ConditionExpression": "attribute_exists(pk) AND #st = :active AND #cv = :cv",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _token_claim(self, subject_id: str, token: str, now: datetime) -> dict[str, Any]:
+        item = {
+            **keys.token_key(token),
+            "entity": _s("token"),
+            "subject_id": _s(subject_id),
+            "created_at": _s(_iso(now)),
+        }
+        return {"Put": {"TableName": self._profiles, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def _consent_history(self, change: ProfileWrite) -> list[dict[str, Any]]:
+        return [
+            {
+                "Put": {
+                    "TableName": self._profiles,
+                    "Item": {
+                        "pk": _s(keys.subject_pk(change.subject_id)),
+                        "sk": _s(keys.consent_sk(key, _iso(record.collected_at))),
+                        "entity": _s("consent"),
+                        "subject_id": _s(change.subject_id),
+                        "consent": consent_attribute(record),
+                        "event_id": _s(change.event_id),
+                    },
+                }
+            }
+            for key, record in change.consents.items()
+        ]
+
+    def _vault_put(self, subject_id: str, wrapped_key: bytes, now: datetime) -> dict[str, Any]:
+        item = {**keys.vault_key(subject_id), "wrapped_key": {"B": wrapped_key}, "created_at": _s(_iso(now))}
+        return {"Put": {"TableName": self._vault, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}

@@ -1,0 +1,83 @@
+"""The HTTP API of one channel function: POST touchpoints and consents, in the channel's own shape."""
+
+# No `from __future__ import annotations`: the event handler reads the route signatures at runtime.
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import BaseModel
+
+from touchpoints import container
+from touchpoints.api import guards
+from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
+from touchpoints.channels import PAYLOAD_MODELS, ConsentSubmission, TouchpointBatch
+from touchpoints.ingestion import BatchOutcome, IngestStatus, ingest_touchpoints
+from touchpoints.model import Channel
+from touchpoints.observability import MetricUnit, metrics
+from touchpoints.settings import channel_settings
+
+
+class IngestResult(BaseModel):
+    event_id: str
+    status: Literal["stored", "duplicate"]
+    profile_id: str
+    new_profile: bool
+    dropped_fields: list[str]
+
+
+class IngestResponse(BaseModel):
+    channel: str
+    results: list[IngestResult]
+
+
+def _respond(channel: Channel, outcome: BatchOutcome) -> Response[IngestResponse]:
+    metrics.add_dimension(name="channel", value=channel.value)
+    for result in outcome.results:
+        metrics.add_metric(
+            name="TouchpointsStored" if result.status is IngestStatus.STORED else "TouchpointsDuplicate",
+            unit=MetricUnit.Count,
+            value=1,
+        )
+    body: dict[str, Any] = {"channel": channel.value, "results": [r.as_dict() for r in outcome.results]}
+    if outcome.failure is not None:
+        metrics.add_metric(name="TouchpointsFailed", unit=MetricUnit.Count, value=len(outcome.not_attempted))
+        failure = outcome.failure
+        raise type(failure)(failure.message, context={**body, "not_stored": list(outcome.not_attempted)}) from failure
+    return json_response(200, body)
+
+
+def channel_api(channel: Channel) -> GuardedResolver:
+    """The resolver a channel's Lambda handler serves."""
+    payload_model = PAYLOAD_MODELS[channel]
+    batch_model = TouchpointBatch[payload_model]  # type: ignore[valid-type]
+    app = GuardedResolver(
+        guards.all_of(
+            guards.api_key(lambda: channel_settings().channel_api_key_id, f"channel {channel.value}"),
+            guards.json_body(lambda: channel_settings().max_body_bytes),
+        ),
+        enable_validation=True,
+    )
+
+    @app.post(
+        f"/v1/{channel.value}/touchpoints",
+        summary=f"Ingest {channel.value} touchpoints",
+        description="One touchpoint, or up to 25 under `touchpoints`. Retrying the same event_id never stores it twice.",
+        responses={200: {"description": "Each touchpoint stored or recognised as a duplicate"}, **ERROR_RESPONSES},
+        tags=[channel.value],
+    )
+    def post_touchpoints(batch: Annotated[batch_model, Body()]) -> Response[IngestResponse]:  # type: ignore[valid-type]
+        touchpoints = [item.to_touchpoint(channel) for item in batch.touchpoints]
+        return _respond(channel, ingest_touchpoints(container.ingestion_service(), touchpoints))
+
+    @app.post(
+        f"/v1/{channel.value}/consents",
+        summary=f"Record consent given or withdrawn on {channel.value}",
+        responses={200: {"description": "Consent recorded"}, **ERROR_RESPONSES},
+        tags=[channel.value],
+    )
+    def post_consents(submission: Annotated[ConsentSubmission, Body()]) -> Response[IngestResponse]:
+        touchpoint = submission.to_touchpoint(channel)
+        return _respond(channel, ingest_touchpoints(container.ingestion_service(), [touchpoint]))
+
+    return app

@@ -1,0 +1,66 @@
+"""Checks made on the raw API Gateway event, before any parsing."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any
+
+from touchpoints.errors import Forbidden, MalformedJson, PayloadTooLarge, UnsupportedMediaType
+
+Guard = Callable[[dict[str, Any]], None]
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def json_body(max_bytes: Callable[[], int]) -> Guard:
+    """Refuse oversize, non-JSON and non-UTF-8 bodies with a 4xx, never a 5xx."""
+
+    def check(event: dict[str, Any]) -> None:
+        body = event.get("body")
+        if body is None:
+            return
+        content_type = _header(event, "content-type")
+        if content_type is not None and content_type.split(";")[0].strip().lower() != "application/json":
+            raise UnsupportedMediaType("send the body as application/json")
+        raw: bytes
+        if event.get("isBase64Encoded"):
+            try:
+                raw = base64.b64decode(body, validate=True)
+            except (binascii.Error, ValueError):
+                raise MalformedJson("the base64 body does not decode") from None
+        else:
+            raw = body.encode("utf-8", "surrogatepass")
+        if len(raw) > max_bytes():
+            raise PayloadTooLarge(f"the body is larger than {max_bytes()} bytes")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedJson("the body is not valid UTF-8") from None
+
+    return check
+
+
+def api_key(expected_key_id: Callable[[], str], what: str) -> Guard:
+    """API Gateway checked the key; this checks it is the key of this channel, not of another one."""
+
+    def check(event: dict[str, Any]) -> None:
+        identity = (event.get("requestContext") or {}).get("identity") or {}
+        if identity.get("apiKeyId") != expected_key_id():
+            raise Forbidden(f"these credentials may not post as {what}")
+
+    return check
+
+
+def all_of(*guards: Guard) -> Guard:
+    def check(event: dict[str, Any]) -> None:
+        for guard in guards:
+            guard(event)
+
+    return check

@@ -1,0 +1,1 @@
+"""Tokenization, field encryption and per-subject keys."""

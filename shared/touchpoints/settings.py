@@ -1,0 +1,44 @@
+"""Each function's environment, read once at cold start into a validated settings object.
+
+A missing or malformed variable fails the cold start loudly instead of a request quietly.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+
+class AwsSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    region: str | None = Field(default=None, alias="AWS_REGION")
+    # Empty in AWS; set (env.json, the local runner) to send every SDK call to moto, LocalStack or DynamoDB Local.
+    endpoint_url: str | None = Field(default=None, alias="ENDPOINT_URL")
+
+    @field_validator("endpoint_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class PrivacySettings(AwsSettings):
+    profile_table: str = Field(alias="PROFILE_TABLE_NAME", min_length=3)
+    key_vault_table: str = Field(alias="KEY_VAULT_TABLE_NAME", min_length=3)
+    data_key_id: str = Field(alias="DATA_KEY_ID", min_length=1)
+    tokenization_secret_id: str = Field(alias="TOKENIZATION_SECRET_ID", min_length=1)
+    data_key_cache_seconds: int = Field(default=900, alias="DATA_KEY_CACHE_SECONDS", ge=0, le=3600)
+
+
+class ChannelSettings(PrivacySettings):
+    # The API Gateway key id this channel's clients use; requests signed with another key are refused.
+    channel_api_key_id: str = Field(alias="CHANNEL_API_KEY_ID", min_length=1)
+    max_body_bytes: int = Field(default=262_144, alias="MAX_BODY_BYTES", gt=0)
+
+
+@lru_cache(maxsize=1)
+def channel_settings() -> ChannelSettings:
+    return ChannelSettings.model_validate(os.environ)

@@ -1,0 +1,162 @@
+"""Fixtures: an embedded AWS built from template.yaml, handler invocation, and the PII leak guard."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+# Lambda-like defaults before any handler module (and its Powertools singletons) is imported.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "touchpoint-ingestion",
+        "POWERTOOLS_METRICS_NAMESPACE": "CustomerTouchpoints",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+    }
+)
+for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "ENDPOINT_URL"):
+    os.environ.pop(_name, None)
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from local_runner import template as cfn  # noqa: E402
+from local_runner.provision import Provisioned, provision  # noqa: E402
+from tests.factories import CHANNEL_API_KEYS, CHANNEL_FUNCTIONS, api_event, lambda_context  # noqa: E402
+from tests.people import registered_pii  # noqa: E402
+from touchpoints import container  # noqa: E402
+from touchpoints.observability import logger  # noqa: E402
+
+TEMPLATE = cfn.load()
+FUNCTIONS = {spec.logical_id: spec for spec in cfn.functions(TEMPLATE)}
+
+
+class _LeakSink(io.StringIO):
+    """Everything the service logs, prints (EMF metrics) or answers, for the leak check."""
+
+
+LEAK_SINK = _LeakSink()
+for _handler in logger.handlers:
+    if hasattr(_handler, "setStream"):
+        _handler.setStream(LEAK_SINK)
+
+
+def find_pii(text: str) -> set[str]:
+    lowered = text.lower()
+    return {value for value in registered_pii() if value.lower() in lowered}
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, *streams: Any) -> None:
+        self._streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self._streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self._streams:
+            stream.flush()
+
+
+@pytest.fixture(autouse=True)
+def no_pii_in_output() -> Iterator[None]:
+    """Every test: nothing logged, printed or answered may contain a registered personal value."""
+    start = LEAK_SINK.tell()
+    original = sys.stdout
+    sys.stdout = _Tee(original, LEAK_SINK)
+    try:
+        yield
+    finally:
+        sys.stdout = original
+    LEAK_SINK.seek(start)
+    leaked = find_pii(LEAK_SINK.read())
+    LEAK_SINK.seek(0, io.SEEK_END)
+    assert not leaked, f"personal data leaked into logs/metrics/responses: {len(leaked)} value(s)"
+
+
+class LocalAws:
+    """The template's resources, created in moto, with clients to inspect them."""
+
+    def __init__(self, provisioned: Provisioned) -> None:
+        self.provisioned = provisioned
+        self.dynamodb = boto3.client("dynamodb")
+        self.kms = boto3.client("kms")
+
+    def table(self, logical_id: str) -> str:
+        return self.provisioned.tables[logical_id]
+
+    def scan(self, logical_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self.table(logical_id), "ConsistentRead": True}
+        while True:
+            page = self.dynamodb.scan(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def all_items(self) -> dict[str, list[dict[str, Any]]]:
+        return {logical: self.scan(logical) for logical in self.provisioned.tables}
+
+
+@pytest.fixture
+def local_aws() -> Iterator[LocalAws]:
+    with mock_aws():
+        container.reset()
+        yield LocalAws(provision(TEMPLATE, boto3.client))
+    container.reset()
+
+
+class Lambdas:
+    """Invokes the template's handlers in-process, each with its own environment, like Lambda would."""
+
+    def __init__(self, aws: LocalAws) -> None:
+        self.aws = aws
+        self._current: str | None = None
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        spec = FUNCTIONS[logical_id]
+        if self._current != logical_id:
+            os.environ.update(self.aws.provisioned.environment(spec, overrides={}))
+            container.reset()  # a different function: a different container
+            self._current = logical_id
+        handler = getattr(importlib.import_module(spec.module), spec.attribute)
+        result: dict[str, Any] = handler(event, lambda_context(logical_id))
+        LEAK_SINK.write(json.dumps(result))
+        return result
+
+    def post(
+        self, channel: str, body: Any, *, resource: str = "touchpoints", api_key: str | None = None, **kwargs: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """POST to a channel's route as API Gateway would, with the channel's own key unless told otherwise."""
+        key_logical = api_key or CHANNEL_API_KEYS[channel]
+        event = api_event(
+            "POST",
+            f"/v1/{channel}/{resource}",
+            body,
+            api_key_id=self.aws.provisioned.api_keys[key_logical].key_id,
+            **kwargs,
+        )
+        result = self.invoke(CHANNEL_FUNCTIONS[channel], event)
+        return result["statusCode"], json.loads(result["body"])
+
+
+@pytest.fixture
+def lambdas(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Lambdas:
+    for key in {k for spec in FUNCTIONS.values() for k in spec.environment}:
+        monkeypatch.setenv(key, os.environ.get(key, ""))  # restored after the test
+    return Lambdas(local_aws)

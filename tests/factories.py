@@ -1,0 +1,214 @@
+"""Builders for API Gateway events, Lambda contexts and each channel's touchpoint payloads."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from copy import deepcopy
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tests.people import Person
+
+EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "local-function"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:local-function"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 15_000
+
+
+def lambda_context(function_name: str = "local-function") -> LambdaContext:
+    return LambdaContext(function_name=function_name, aws_request_id=str(uuid.uuid4()))
+
+
+def api_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    api_key_id: str | None = None,
+    raw_body: str | None = None,
+    base64_body: bool = False,
+    headers: dict[str, str] | None = None,
+    user_arn: str | None = None,
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A REST API (v1) proxy event, as API Gateway sends it after its own auth checks."""
+    text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
+    if text is not None and base64_body:
+        text = base64.b64encode(text.encode()).decode()
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": path,
+            "httpMethod": method,
+            "path": f"/v1{path}",
+            "stage": "v1",
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(datetime.now(UTC).timestamp() * 1000),
+            "accountId": "123456789012",
+            "apiId": "localapi",
+            "identity": {"apiKeyId": api_key_id, "apiKey": None, "sourceIp": "127.0.0.1", "userArn": user_arn},
+        },
+        "body": text,
+        "isBase64Encoded": base64_body,
+    }
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS_DIR / name).read_text())
+
+
+_clock = datetime.now(UTC) - timedelta(days=2)
+
+
+def occurred(minutes: int = 0) -> str:
+    return (_clock + timedelta(minutes=minutes)).isoformat()
+
+
+def event_id(prefix: str = "evt") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+ALL_GRANTED = [
+    {"purpose": "personalization", "granted": True},
+    {"purpose": "analytics", "granted": True},
+    {"purpose": "marketing", "channel": "all", "granted": True},
+]
+
+
+def web(p: Person, action: str = "sign_up", **extra: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "event_id": event_id("web"),
+        "occurred_at": occurred(),
+        "action": action,
+        "anonymous_id": f"anon-{p.app_user_id}",
+        "page_path": "/registro",
+        "customer": p.customer(with_address=True),
+        "consent": deepcopy(ALL_GRANTED),
+    }
+    if action == "purchase":
+        payload["order"] = {"order_id": "ORD-1001", "total": 1299.5, "currency": "MXN", "home_delivery": True}
+    payload.update(extra)
+    return payload
+
+
+def app(p: Person, action: str = "app_open", **extra: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "event_id": event_id("app"),
+        "occurred_at": occurred(1),
+        "app_user_id": p.app_user_id,
+        "push_token": p.push_token,
+        "action": action,
+        "screen": "home",
+        "customer": {"email": p.email},
+        "consent": deepcopy(ALL_GRANTED),
+    }
+    payload.update(extra)
+    return payload
+
+
+def email(p: Person, event: str = "click", **extra: Any) -> dict[str, Any]:
+    payload = {"event_id": event_id("eml"), "occurred_at": occurred(2), "recipient": p.email, "event": event}
+    if event in ("open", "click"):
+        payload["campaign_id"] = "buen-fin-2026"
+    payload.update(extra)
+    return payload
+
+
+def sms(p: Person, event: str = "click", **extra: Any) -> dict[str, Any]:
+    payload = {"event_id": event_id("sms"), "occurred_at": occurred(3), "phone": p.phone, "event": event}
+    payload.update(extra)
+    return payload
+
+
+def push(p: Person, event: str = "open", **extra: Any) -> dict[str, Any]:
+    payload = {
+        "event_id": event_id("psh"),
+        "occurred_at": occurred(4),
+        "push_token": p.push_token,
+        "app_user_id": p.app_user_id,
+        "event": event,
+        "campaign_id": "buen-fin-2026",
+    }
+    payload.update(extra)
+    return payload
+
+
+def contact_center(p: Person, medium: str = "whatsapp", **extra: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "event_id": event_id("cc"),
+        "occurred_at": occurred(5),
+        "medium": medium,
+        "caller": {"phone": p.phone, "whatsapp": p.phone, "messenger_id": p.messenger_id, "email": p.email},
+        "reason": "complaint",
+        "case_id": "CASE-77",
+        "consent": [{"purpose": "personalization", "granted": True}],
+    }
+    payload.update(extra)
+    return payload
+
+
+def store(p: Person | None, folio: str = "F-000123", **extra: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "event_id": event_id("pos"),
+        "occurred_at": occurred(6),
+        "store_id": "TDA-042",
+        "ticket_folio": folio,
+        "total": 459.9,
+        "payment_method": "card",
+    }
+    if p is not None:
+        payload["customer"] = {"rfc": p.rfc, "email": p.email, "given_name": p.given_name}
+        payload["consent"] = [{"purpose": "personalization", "granted": True}]
+        payload["digital_ticket"] = "email"
+    payload.update(extra)
+    return payload
+
+
+CHANNEL_PAYLOADS = {
+    "web": web,
+    "app": app,
+    "email": email,
+    "sms": sms,
+    "push": push,
+    "contact-center": contact_center,
+    "store": store,
+}
+CHANNEL_FUNCTIONS = {
+    "web": "WebChannelFunction",
+    "app": "AppChannelFunction",
+    "email": "EmailChannelFunction",
+    "sms": "SmsChannelFunction",
+    "push": "PushChannelFunction",
+    "contact-center": "ContactCenterChannelFunction",
+    "store": "StoreChannelFunction",
+}
+CHANNEL_API_KEYS = {
+    "web": "WebApiKey",
+    "app": "AppApiKey",
+    "email": "EmailApiKey",
+    "sms": "SmsApiKey",
+    "push": "PushApiKey",
+    "contact-center": "ContactCenterApiKey",
+    "store": "StoreApiKey",
+}
