@@ -1,0 +1,192 @@
+"""Given valid touchpoints on every channel, the tables hold tokens and ciphertexts only,
+the same person is one profile across channels, and the subject key decrypts the originals."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from tests import factories
+from tests.conftest import find_pii
+from tests.people import Person, person
+from touchpoints.adapters import keys
+from touchpoints.ingestion import trace_details_field
+from touchpoints.privacy.cipher import SubjectCipher
+
+
+def _subject_cipher(aws: Any, subject_id: str) -> SubjectCipher:
+    vault = aws.dynamodb.get_item(TableName=aws.table("KeyVaultTable"), Key=keys.vault_key(subject_id))["Item"]
+    plaintext = boto3.client("kms").decrypt(
+        CiphertextBlob=vault["wrapped_key"]["B"], EncryptionContext={"subject_id": subject_id}
+    )["Plaintext"]
+    return SubjectCipher(subject_id, plaintext)
+
+
+def _profile(aws: Any, subject_id: str) -> dict[str, Any]:
+    return aws.dynamodb.get_item(TableName=aws.table("ProfileTable"), Key=keys.profile_key(subject_id))["Item"]
+
+
+def _text_of(items: list[dict[str, Any]]) -> str:
+    """Every attribute of every item, binary values included, as one searchable text."""
+
+    def render(value: Any) -> str:
+        if isinstance(value, bytes):
+            return value.decode("latin-1")
+        if isinstance(value, dict):
+            return " ".join(f"{k} {render(v)}" for k, v in value.items())
+        if isinstance(value, list):
+            return " ".join(render(v) for v in value)
+        return str(value)
+
+    return render(items)
+
+
+def _journey(p: Person) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("web", factories.web(p, "sign_up")),
+        ("app", factories.app(p, "app_open")),
+        ("email", factories.email(p, "click")),
+        ("sms", factories.sms(p, "click")),
+        ("push", factories.push(p, "open")),
+        ("contact-center", factories.contact_center(p)),
+        ("store", factories.store(p)),
+        ("web", factories.web(p, "purchase")),
+    ]
+
+
+def test_every_channel_stores_no_plaintext_and_one_profile_per_person(lambdas, local_aws):
+    people = [person(10), person(11)]
+    profile_ids: dict[str, set[str]] = {}
+    for p in people:
+        for channel, payload in _journey(p):
+            status, body = lambdas.post(channel, payload)
+            assert status == 200, body
+            assert body["results"][0]["status"] == "stored"
+            profile_ids.setdefault(p.email, set()).add(body["results"][0]["profile_id"])
+
+    # Then each person is exactly one profile, whatever channel they came through
+    assert all(len(ids) == 1 for ids in profile_ids.values())
+    assert len({next(iter(ids)) for ids in profile_ids.values()}) == len(people)
+
+    # And no table holds any personal value in plaintext, not even inside binary attributes
+    everything = local_aws.all_items()
+    assert sum(len(items) for items in everything.values()) > 0
+    assert find_pii(_text_of([i for items in everything.values() for i in items])) == set()
+    for p in people:
+        for value in (p.phone_e164.encode(), p.email.lower().encode(), p.rfc.encode()):
+            assert value not in _text_of(everything["ProfileTable"]).encode("latin-1")
+
+
+def test_subject_key_decrypts_the_originals_and_trace_details(lambdas, local_aws):
+    p = person(12)
+    _, body = lambdas.post("web", factories.web(p, "sign_up"))
+    subject_id = body["results"][0]["profile_id"]
+    lambdas.post("app", factories.app(p, "push_registration"))
+    purchase = factories.web(p, "purchase")
+    lambdas.post("web", purchase)
+
+    cipher = _subject_cipher(local_aws, subject_id)
+    fields = _profile(local_aws, subject_id)["fields"]["M"]
+    decrypted = {name: cipher.decrypt(name, value["M"]["v"]["B"]) for name, value in fields.items()}
+    assert decrypted == {
+        "given_name": p.given_name,
+        "family_name": p.family_name,
+        "email": p.email.lower(),
+        "phone": p.phone_e164,
+        "birth_date": p.birth_date.isoformat(),
+        "rfc": p.rfc,
+        "postal_address": p.address_canonical(),
+        "push_token": p.push_token,
+    }
+
+    event = local_aws.dynamodb.get_item(
+        TableName=local_aws.table("ProfileTable"),
+        Key={"pk": {"S": keys.subject_pk(subject_id)}, "sk": {"S": keys.event_sk("web", purchase["event_id"])}},
+    )["Item"]
+    details = json.loads(cipher.decrypt(trace_details_field("web", purchase["event_id"]), event["details"]["B"]))
+    assert details["order_id"] == "ORD-1001" and details["total"] == 1299.5
+    assert event["trace"]["S"] == "transactional"
+    assert int(event["expires_at"]["N"]) > 0
+
+
+def test_ciphertexts_are_bound_to_their_subject_and_field(lambdas, local_aws):
+    a, b = person(13), person(14)
+    id_a = lambdas.post("web", factories.web(a))[1]["results"][0]["profile_id"]
+    id_b = lambdas.post("web", factories.web(b))[1]["results"][0]["profile_id"]
+    fields_a = _profile(local_aws, id_a)["fields"]["M"]
+    cipher_a, cipher_b = _subject_cipher(local_aws, id_a), _subject_cipher(local_aws, id_b)
+    email_ct = fields_a["email"]["M"]["v"]["B"]
+
+    from touchpoints.privacy.cipher import DecryptionFailed
+
+    with pytest.raises(DecryptionFailed):
+        cipher_a.decrypt("phone", email_ct)  # swapped field
+    with pytest.raises(DecryptionFailed):
+        cipher_b.decrypt("email", email_ct)  # another person's key
+    with pytest.raises(DecryptionFailed):
+        SubjectCipher(id_b, _raw_key(local_aws, id_a)).decrypt("email", email_ct)  # right key, wrong subject
+
+
+def _raw_key(aws: Any, subject_id: str) -> bytes:
+    vault = aws.dynamodb.get_item(TableName=aws.table("KeyVaultTable"), Key=keys.vault_key(subject_id))["Item"]
+    return bytes(
+        boto3.client("kms").decrypt(
+            CiphertextBlob=vault["wrapped_key"]["B"], EncryptionContext={"subject_id": subject_id}
+        )["Plaintext"]
+    )
+
+
+def test_tokens_match_for_the_same_person_across_channels(lambdas, local_aws):
+    p = person(15)
+    web_id = lambdas.post("web", factories.web(p))[1]["results"][0]["profile_id"]
+    sms_id = lambdas.post("sms", factories.sms(p, "inbound"))[1]["results"][0]["profile_id"]
+    email_id = lambdas.post("email", factories.email(p, "open"))[1]["results"][0]["profile_id"]
+    assert web_id == sms_id == email_id
+
+    tokens = set(_profile(local_aws, web_id)["tokens"]["SS"])
+    token_items = [i for i in local_aws.scan("ProfileTable") if i["pk"]["S"].startswith("TOKEN#")]
+    assert {i["pk"]["S"].removeprefix("TOKEN#") for i in token_items} == tokens
+    assert {i["subject_id"]["S"] for i in token_items} == {web_id}
+    kinds = {t.split(".")[1] for t in tokens}
+    assert {"email", "phone", "rfc", "anonymous_id"} <= kinds
+
+
+def test_an_anonymous_cash_buyer_becomes_known_by_registering_the_ticket(lambdas, local_aws):
+    p = person(16)
+    cash = factories.store(None, folio="F-900001", payment_method="cash")
+    _, body = lambdas.post("store", cash)
+    anonymous_id = body["results"][0]["profile_id"]
+    assert body["results"][0]["new_profile"] is True
+
+    registration = factories.web(
+        p, "ticket_registration", ticket={"store_id": "TDA-042", "folio": "F-900001"}, anonymous_id=None
+    )
+    _, body = lambdas.post("web", registration)
+    assert body["results"][0]["profile_id"] == anonymous_id
+    profile = _profile(local_aws, anonymous_id)
+    assert {"email", "given_name"} <= set(profile["fields"]["M"])
+    assert profile["trace_transactional"]["N"] == "2"
+
+
+def test_a_retried_touchpoint_is_stored_once(lambdas, local_aws):
+    p = person(17)
+    payload = factories.web(p, "page_view", customer={"email": p.email})
+    first = lambdas.post("web", payload)[1]["results"][0]
+    second = lambdas.post("web", payload)[1]["results"][0]
+    assert (first["status"], second["status"]) == ("stored", "duplicate")
+    assert first["profile_id"] == second["profile_id"]
+    events = [i for i in local_aws.scan("ProfileTable") if i["sk"]["S"].startswith("EVENT#")]
+    assert len(events) == 1
+    assert _profile(local_aws, first["profile_id"])["trace_visit"]["N"] == "1"
+
+
+def test_a_batch_stores_each_touchpoint(lambdas, local_aws):
+    people = [person(n) for n in range(20, 25)]
+    batch = {"touchpoints": [factories.web(p) for p in people]}
+    status, body = lambdas.post("web", batch)
+    assert status == 200
+    assert [r["status"] for r in body["results"]] == ["stored"] * 5
+    assert len({r["profile_id"] for r in body["results"]}) == 5
