@@ -8,6 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -33,6 +34,22 @@ from touchpoints.model import (
 MAX_BATCH_SIZE = 25
 _CLOCK_SKEW = timedelta(minutes=5)
 
+def _iso_text(value: Any) -> Any:
+    """Times and dates travel as ISO 8601 text; a bare number is refused, not read as epoch seconds."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("iso_text_required", "give an ISO 8601 string")
+    return value
+
+
+def _not_in_future(value: datetime) -> datetime:
+    if value > datetime.now(UTC) + _CLOCK_SKEW:
+        raise PydanticCustomError("occurred_in_future", "occurred_at is in the future")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
+PastTimestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_not_in_future)]
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:\-]{1,128}$", strict=True)]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-]{1,64}$", strict=True)]
 Email = Annotated[str, StringConstraints(max_length=254, strict=True), AfterValidator(normalize.email)]
@@ -73,7 +90,7 @@ class CustomerData(Strict):
 
     given_name: PersonName | None = None
     family_name: PersonName | None = None
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
     gender: Literal["female", "male", "non_binary", "undisclosed"] | None = None
     email: Email | None = None
     phone: Phone | None = None
@@ -121,7 +138,7 @@ class ConsentIn(Strict):
     purpose: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True)]
     channel: Channel | Literal["all"] = ALL_CHANNELS
     granted: StrictBool
-    collected_at: AwareDatetime | None = None
+    collected_at: PastTimestamp | None = None
 
 
 class Order(Strict):
@@ -132,17 +149,11 @@ class Order(Strict):
     home_delivery: StrictBool = False
 
 
-def _not_in_future(value: datetime) -> datetime:
-    if value > datetime.now(UTC) + _CLOCK_SKEW:
-        raise PydanticCustomError("occurred_in_future", "occurred_at is in the future")
-    return value
-
-
 class ChannelTouchpoint(Strict):
     """Fields every channel's touchpoint has. Subclasses say what their channel sends."""
 
     event_id: EventId
-    occurred_at: Annotated[AwareDatetime, AfterValidator(_not_in_future)]
+    occurred_at: PastTimestamp
     consent: Annotated[list[ConsentIn], Field(max_length=20)] | None = None
 
     def to_touchpoint(self, channel: Channel) -> Touchpoint:
