@@ -75,13 +75,22 @@ def provision(
     result = Provisioned(Intrinsics(refs, {}))
     attributes = result.intrinsics.attributes
 
-    for name, resource in template["Resources"].items():
+    for name in template["Resources"]:
         refs.setdefault(name, name)
         attributes[(name, "Arn")] = f"arn:aws:local:{region}:{LOCAL_ACCOUNT}:{name}"
 
+    # Roles are not created (nothing enforces IAM locally), but their names and ARNs are what
+    # functions are told to trust, e.g. the compliance operator's role.
+    for name, resource in resources_of_type(template, "AWS::IAM::Role").items():
+        props = resource.get("Properties", {})
+        role_name = str(result.intrinsics.resolve(props.get("RoleName", name)))
+        refs[name] = role_name
+        attributes[(name, "Arn")] = f"arn:aws:iam::{LOCAL_ACCOUNT}:role{props.get('Path', '/')}{role_name}"
+        attributes[(name, "RoleId")] = local_role_id(name)
+
     dynamodb = client("dynamodb")
     for name, resource in resources_of_type(template, "AWS::DynamoDB::Table").items():
-        table_name = _create_table(dynamodb, name, resource["Properties"])
+        table_name = _create_table(dynamodb, name, resource["Properties"], result.intrinsics)
         description = dynamodb.describe_table(TableName=table_name)["Table"]
         refs[name] = table_name
         attributes[(name, "Arn")] = description["TableArn"]
@@ -91,14 +100,24 @@ def provision(
 
     kms = client("kms")
     for name, resource in resources_of_type(template, "AWS::KMS::Key").items():
-        key = kms.create_key(Description=resource["Properties"].get("Description", name))["KeyMetadata"]
-        kms.create_alias(AliasName=f"alias/{name}", TargetKeyId=key["KeyId"])  # what env.json names
-        refs[name], attributes[(name, "Arn")] = key["KeyId"], key["Arn"]
+        key = _create_key(kms, name, resource["Properties"])
+        refs[name], attributes[(name, "Arn")], attributes[(name, "KeyId")] = key["KeyId"], key["Arn"], key["KeyId"]
 
     secretsmanager = client("secretsmanager")
-    for name in resources_of_type(template, "AWS::SecretsManager::Secret"):
-        arn = secretsmanager.create_secret(Name=name, SecretString=secrets.token_urlsafe(48))["ARN"]
+    for name, resource in resources_of_type(template, "AWS::SecretsManager::Secret").items():
+        arn = _create_secret(secretsmanager, name, resource.get("Properties", {}), result.intrinsics)
         refs[name], attributes[(name, "Arn")] = arn, arn
+
+    parameters_of_ssm = resources_of_type(template, "AWS::SSM::Parameter")
+    if parameters_of_ssm:
+        ssm = client("ssm")
+        for name, resource in parameters_of_ssm.items():
+            props = result.intrinsics.resolve(resource["Properties"])
+            parameter = str(props.get("Name", name))
+            ssm.put_parameter(
+                Name=parameter, Value=str(props["Value"]), Type=props.get("Type", "String"), Overwrite=True
+            )
+            refs[name] = parameter
 
     queues = resources_of_type(template, "AWS::SQS::Queue")
     if queues:
@@ -117,8 +136,22 @@ def provision(
     return result
 
 
-def _create_table(dynamodb: Any, logical_id: str, props: Mapping[str, Any]) -> str:
-    table_name = str(props.get("TableName", logical_id))
+def local_role_id(logical_id: str) -> str:
+    return "AROALOCAL" + "".join(c for c in logical_id.upper() if c.isalnum())[:12]
+
+
+def _error_code(error: Exception) -> str:
+    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _create_table(dynamodb: Any, logical_id: str, props: Mapping[str, Any], intrinsics: Intrinsics) -> str:
+    table_name = str(intrinsics.resolve(props.get("TableName", logical_id)))
+    try:
+        dynamodb.describe_table(TableName=table_name)
+        return table_name  # an endpoint that already has it (LocalStack, DynamoDB Local, a second run)
+    except Exception as error:
+        if _error_code(error) != "ResourceNotFoundException":
+            raise
     request: dict[str, Any] = {
         "TableName": table_name,
         "KeySchema": props["KeySchema"],
@@ -138,12 +171,49 @@ def _create_table(dynamodb: Any, logical_id: str, props: Mapping[str, Any]) -> s
     return table_name
 
 
+def _create_key(kms: Any, logical_id: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    alias = f"alias/{logical_id}"  # what env.json names
+    try:
+        return dict(kms.describe_key(KeyId=alias)["KeyMetadata"])
+    except Exception as error:
+        if _error_code(error) != "NotFoundException":
+            raise
+    key = kms.create_key(Description=str(props.get("Description", logical_id)))["KeyMetadata"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    return dict(key)
+
+
+def _create_secret(secretsmanager: Any, logical_id: str, props: Mapping[str, Any], intrinsics: Intrinsics) -> str:
+    name = str(intrinsics.resolve(props.get("Name", logical_id)))
+    value = intrinsics.resolve(props["SecretString"]) if "SecretString" in props else secrets.token_urlsafe(48)
+    try:
+        return str(secretsmanager.create_secret(Name=name, SecretString=str(value))["ARN"])
+    except Exception as error:
+        if _error_code(error) != "ResourceExistsException":
+            raise
+    return str(secretsmanager.describe_secret(SecretId=name)["ARN"])
+
+
 def _create_queue(sqs: Any, logical_id: str, props: Mapping[str, Any], intrinsics: Intrinsics) -> str:
     attributes = {}
-    for key in ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "DelaySeconds"):
+    for key in (
+        "VisibilityTimeout",
+        "MessageRetentionPeriod",
+        "ReceiveMessageWaitTimeSeconds",
+        "DelaySeconds",
+        "FifoQueue",
+        "ContentBasedDeduplication",
+    ):
         if key in props:
-            attributes[key] = str(props[key])
+            value = intrinsics.resolve(props[key])
+            attributes[key] = str(value).lower() if isinstance(value, bool) else str(value)
     if "RedrivePolicy" in props:
         attributes["RedrivePolicy"] = json.dumps(intrinsics.resolve(props["RedrivePolicy"]))
-    name = str(intrinsics.resolve(props.get("QueueName", logical_id)))
-    return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+    suffix = ".fifo" if attributes.get("FifoQueue") == "true" else ""
+    name = str(intrinsics.resolve(props.get("QueueName", logical_id + suffix)))
+    try:
+        return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+    except Exception as error:
+        if _error_code(error) not in ("QueueAlreadyExists", "QueueNameExists"):
+            raise
+    return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])

@@ -57,6 +57,9 @@ class StreamSource:
     filters: tuple[dict[str, Any], ...]
     starting_position: str
     report_batch_item_failures: bool
+    maximum_retry_attempts: int = -1  # -1: until the record expires, as in AWS
+    bisect_batch_on_error: bool = False
+    on_failure: str | None = None  # logical id of the OnFailure destination (an SQS queue)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class QueueSource:
     queue: str  # logical id
     batch_size: int
     report_batch_item_failures: bool
+    filters: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -76,6 +80,8 @@ class FunctionSpec:
     streams: list[StreamSource] = field(default_factory=list)
     queues: list[QueueSource] = field(default_factory=list)
     timeout: int = 3
+    memory_size: int = 128
+    layers: list[str] = field(default_factory=list)  # logical ids of the function's layers
 
     @property
     def module(self) -> str:
@@ -119,6 +125,8 @@ def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
             props["Handler"],
             environment,
             timeout=int(props.get("Timeout", defaults.get("Timeout", 3))),
+            memory_size=int(props.get("MemorySize", defaults.get("MemorySize", 128))),
+            layers=[_logical_of(layer) for layer in [*defaults.get("Layers", []), *props.get("Layers", [])]],
         )
         for event in props.get("Events", {}).values():
             ep = event.get("Properties", {})
@@ -139,6 +147,9 @@ def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
                         filters=tuple(f["Pattern"] for f in ep.get("FilterCriteria", {}).get("Filters", [])),
                         starting_position=ep.get("StartingPosition", "LATEST"),
                         report_batch_item_failures="ReportBatchItemFailures" in ep.get("FunctionResponseTypes", []),
+                        maximum_retry_attempts=int(ep.get("MaximumRetryAttempts", -1)),
+                        bisect_batch_on_error=bool(ep.get("BisectBatchOnFunctionError", False)),
+                        on_failure=_on_failure_destination(ep),
                     )
                 )
             elif event["Type"] == "SQS":
@@ -147,10 +158,27 @@ def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
                         queue=_logical_of(ep["Queue"]),
                         batch_size=int(ep.get("BatchSize", 10)),
                         report_batch_item_failures="ReportBatchItemFailures" in ep.get("FunctionResponseTypes", []),
+                        filters=tuple(f["Pattern"] for f in ep.get("FilterCriteria", {}).get("Filters", [])),
                     )
                 )
         specs.append(spec)
     return specs
+
+
+def _on_failure_destination(event_properties: Mapping[str, Any]) -> str | None:
+    destination = event_properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+    return None if destination is None else _logical_of(destination)
+
+
+def layer_paths(template: Mapping[str, Any], spec: FunctionSpec) -> list[Path]:
+    """Where the function's layers come from (ContentUri), as `sam build` would put them on /opt/python."""
+    resources = template["Resources"]
+    return [
+        REPO_ROOT / str(resources[layer]["Properties"]["ContentUri"])
+        for layer in spec.layers
+        if resources.get(layer, {}).get("Type") in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
+        and "ContentUri" in resources[layer]["Properties"]
+    ]
 
 
 def resources_of_type(template: Mapping[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -167,7 +195,7 @@ class Intrinsics:
     refs: dict[str, str]
     attributes: dict[tuple[str, str], str]
 
-    def resolve(self, value: Any) -> Any:
+    def resolve(self, value: Any) -> Any:  # noqa: PLR0911 - one branch per intrinsic
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         if not isinstance(value, dict):
