@@ -39,6 +39,8 @@ from tests.people import registered_pii  # noqa: E402
 from touchpoints import container  # noqa: E402
 from touchpoints.observability import logger  # noqa: E402
 
+pytest_plugins = ["tests.reliability.tally"]
+
 TEMPLATE = cfn.load()
 FUNCTIONS = {spec.logical_id: spec for spec in cfn.functions(TEMPLATE)}
 
@@ -83,8 +85,14 @@ def no_pii_in_output() -> Iterator[None]:
     finally:
         sys.stdout = original
     LEAK_SINK.seek(start)
-    leaked = find_pii(LEAK_SINK.read())
+    captured = LEAK_SINK.read()
+    leaked = find_pii(captured)
     LEAK_SINK.seek(0, io.SEEK_END)
+    from tests.reliability import tally  # imported late: it is also this suite's pytest plugin
+
+    tally.add("leak_scans")
+    tally.add("bytes_scanned", len(captured.encode("utf-8", "surrogatepass")))
+    tally.add("pii_leaks", len(leaked))
     assert not leaked, f"personal data leaked into logs/metrics/responses: {len(leaked)} value(s)"
 
 
@@ -137,6 +145,10 @@ class Lambdas:
         handler = getattr(importlib.import_module(spec.module), spec.attribute)
         result: dict[str, Any] = handler(event, lambda_context(logical_id))
         LEAK_SINK.write(json.dumps(result))
+        if result.get("statusCode") == 500:
+            from tests.reliability import tally
+
+            tally.add("unexpected_500")
         return result
 
     def post(
@@ -160,3 +172,50 @@ def lambdas(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Lambdas:
     for key in {k for spec in FUNCTIONS.values() for k in spec.environment}:
         monkeypatch.setenv(key, os.environ.get(key, ""))  # restored after the test
     return Lambdas(local_aws)
+
+
+class FaultInjector:
+    """Makes AWS answer with an error at the HTTP boundary (botocore's before-send hook, where moto also
+    answers), so botocore's own retries run as they would against AWS. Our code is untouched."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self._hooks: list[tuple[str, Any]] = []
+
+    def fail(self, service: str, operation: str, code: str, status: int = 400, times: int | None = None) -> None:
+        from botocore.awsrequest import AWSResponse
+        from moto.core.botocore_stubber import MockRawResponse
+
+        from touchpoints.adapters import aws
+
+        event_name = f"before-send.{service}.{operation}"
+        remaining = [times]
+
+        def answer(request: Any, **_: Any) -> Any:
+            if remaining[0] is not None:
+                if remaining[0] <= 0:
+                    return None
+                remaining[0] -= 1
+            self.calls[operation] = self.calls.get(operation, 0) + 1
+            body = json.dumps({"__type": code, "message": "injected fault"}).encode()
+            headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}
+            return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+        aws.session().events.register(event_name, answer)
+        self._hooks.append((event_name, answer))
+        container.reset()  # clients are built again and pick up the hook
+
+    def clear(self) -> None:
+        from touchpoints.adapters import aws
+
+        for event_name, hook in self._hooks:
+            aws.session().events.unregister(event_name, hook)
+        self._hooks.clear()
+        container.reset()
+
+
+@pytest.fixture
+def faults() -> Iterator[FaultInjector]:
+    injector = FaultInjector()
+    yield injector
+    injector.clear()

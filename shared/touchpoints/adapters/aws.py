@@ -25,14 +25,14 @@ THROTTLING_CODES = frozenset(
 
 
 @lru_cache(maxsize=1)
-def _session() -> boto3.session.Session:
+def session() -> boto3.session.Session:
     # One session per process: its loader caches the service models, so each new client is cheap.
     return boto3.session.Session()
 
 
 @lru_cache(maxsize=None)
 def client(service: str, endpoint_url: str | None = None, region: str | None = None) -> Any:
-    return _session().client(service, endpoint_url=endpoint_url, region_name=region, config=SDK_CONFIG)
+    return session().client(service, endpoint_url=endpoint_url, region_name=region, config=SDK_CONFIG)
 
 
 def error_code(error: Exception) -> str:

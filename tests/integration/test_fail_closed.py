@@ -1,0 +1,60 @@
+"""Given encryption or tokenization cannot be applied, nothing is stored and the caller gets a clear, retryable 503."""
+
+from __future__ import annotations
+
+import boto3
+
+from tests import factories
+from tests.people import person
+
+
+def _written(aws) -> int:
+    return sum(len(items) for items in aws.all_items().values())
+
+
+def test_kms_unavailable_for_a_new_person_stores_nothing(lambdas, local_aws, faults):
+    faults.fail("kms", "GenerateDataKey", "KMSInternalException", status=500)
+    status, body = lambdas.post("web", factories.web(person(70)))
+    assert status == 503
+    assert body["error"] == {
+        "code": "encryption_unavailable",
+        "message": "the encryption service is unavailable; nothing was stored",
+        "retryable": True,
+        "details": [],
+    }
+    assert body["not_stored"] and body["results"] == []
+    assert _written(local_aws) == 0
+    assert faults.calls["GenerateDataKey"] == 4  # the first try and three retries, then the error
+
+
+def test_kms_unavailable_for_a_known_person_on_a_cold_container_stores_nothing(lambdas, local_aws, faults):
+    p = person(71)
+    lambdas.post("web", factories.web(p))
+    before = local_aws.all_items()
+    faults.fail("kms", "Decrypt", "DisabledException")  # and a new container must unwrap the subject key
+    status, body = lambdas.post("sms", factories.sms(p, "inbound"))
+    assert status == 503 and body["error"]["code"] == "encryption_unavailable"
+    assert local_aws.all_items() == before
+
+
+def test_a_batch_interrupted_by_kms_says_what_was_stored(lambdas, local_aws, faults):
+    known, new = person(72), person(73)
+    lambdas.post("web", factories.web(known))
+    lambdas.post("web", factories.web(known, "page_view"))
+    faults.fail("kms", "GenerateDataKey", "DisabledException")
+    lambdas.post("web", factories.web(known, "page_view"))  # a new container: warms up on the known person
+    first, second = factories.web(known, "page_view"), factories.web(new)
+    status, body = lambdas.post("web", {"touchpoints": [first, second]})
+    assert status == 503
+    assert [r["event_id"] for r in body["results"]] == [first["event_id"]]
+    assert body["not_stored"] == [second["event_id"]]
+
+
+def test_tokenization_secret_unavailable_stores_nothing(lambdas, local_aws):
+    boto3.client("secretsmanager").delete_secret(
+        SecretId=local_aws.provisioned.intrinsics.refs["TokenizationSecret"], ForceDeleteWithoutRecovery=True
+    )
+    status, body = lambdas.post("email", factories.email(person(74), "open"))
+    assert status == 503
+    assert body["error"]["code"] == "tokenization_unavailable"
+    assert _written(local_aws) == 0
