@@ -100,7 +100,9 @@ def check_declared(touchpoint: Touchpoint, policy: ConsentPolicy) -> None:
     ]
     if touchpoint.personal_data and not touchpoint.consent_declared and policy.require_consent_block_with_personal_data:
         problems.append(
-            FieldProblem(("consent",), "consent_required", "personal data was sent without the customer's consent block")
+            FieldProblem(
+                ("consent",), "consent_required", "personal data was sent without the customer's consent block"
+            )
         )
     if problems:
         raise InvalidTouchpoint("the touchpoint's consent cannot be applied", problems)
@@ -134,7 +136,9 @@ def plan_storage(touchpoint: Touchpoint, consents: Mapping[str, ConsentRecord], 
     implied = {name for name, purpose in policy.purposes.items() if trace_kind and purpose.implied_by == trace_kind}
 
     def category_allowed(name: str) -> bool:
-        return any(p in implied or is_allowed(p, touchpoint.channel.value, merged) for p in policy.categories[name].allowed_by)
+        return any(
+            p in implied or is_allowed(p, touchpoint.channel.value, merged) for p in policy.categories[name].allowed_by
+        )
 
     allowed = {category: category_allowed(category) for category in ("identity", "contact")}
     kept = {f: v for f, v in touchpoint.personal_data.items() if allowed[f.category.value]}

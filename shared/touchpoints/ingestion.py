@@ -215,7 +215,9 @@ class IngestionService:
         else:
             cipher = self._keyring.cipher_from_wrapped(snapshot.subject_id, snapshot.wrapped_key)
         assert subject_id is not None
-        change = self._profile_write(prepared, plan, subject_id, cipher, claims, snapshot, new_key.wrapped if new_key else None)
+        change = self._profile_write(
+            prepared, plan, subject_id, cipher, claims, snapshot, new_key.wrapped if new_key else None
+        )
         try:
             self._store.write(change)
         except DuplicateTouchpoint:
@@ -325,7 +327,9 @@ class IngestionService:
         if snapshot is None:
             self._snapshots.put(
                 change.subject_id,
-                SubjectSnapshot(change.subject_id, dict(change.consents), 1 if change.consents else 0, change.new_subject_key or b""),
+                SubjectSnapshot(
+                    change.subject_id, dict(change.consents), 1 if change.consents else 0, change.new_subject_key or b""
+                ),
             )
         elif change.consents:
             self._snapshots.put(

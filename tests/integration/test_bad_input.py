@@ -106,7 +106,9 @@ INVALID_IDENTIFIERS = [
 
 
 @pytest.mark.parametrize(("channel", "path", "value", "code"), INVALID_IDENTIFIERS)
-def test_invalid_identifiers_are_422_without_echoing_the_value(lambdas, channel, path, value, code, assert_nothing_written):
+def test_invalid_identifiers_are_422_without_echoing_the_value(
+    lambdas, channel, path, value, code, assert_nothing_written
+):
     payload = _valid(channel)
     target = payload
     for key in path[:-1]:
@@ -157,7 +159,9 @@ def test_a_timestamp_without_timezone_or_in_the_future_is_refused(lambdas, asser
 
 
 def test_a_body_that_is_not_json_is_415(lambdas, assert_nothing_written):
-    status, body = lambdas.post("web", None, raw_body="a=1&b=2", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    status, body = lambdas.post(
+        "web", None, raw_body="a=1&b=2", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert status == 415
     assert body["error"]["code"] == "unsupported_media_type"
     assert_nothing_written()

@@ -25,7 +25,13 @@ def test_without_personalization_consent_a_visit_keeps_no_identity_or_contact(la
     assert status == 200
     result = body["results"][0]
     assert set(result["dropped_fields"]) == {
-        "given_name", "family_name", "email", "phone", "birth_date", "rfc", "postal_address"
+        "given_name",
+        "family_name",
+        "email",
+        "phone",
+        "birth_date",
+        "rfc",
+        "postal_address",
     }
     profile = _items(local_aws, result["profile_id"])["PROFILE"]
     assert profile["fields"]["M"] == {}

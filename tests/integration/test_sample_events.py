@@ -31,8 +31,9 @@ def test_sample_event_is_served(lambdas, name):
     function = _function_for(event)
     if event["requestContext"]["identity"].get("apiKeyId"):
         # env.json and the local provisioning agree on the local key ids
-        assert event["requestContext"]["identity"]["apiKeyId"] == json.loads(
-            (EVENTS_DIR.parent / "env.json").read_text()
-        )[function]["CHANNEL_API_KEY_ID"]
+        assert (
+            event["requestContext"]["identity"]["apiKeyId"]
+            == json.loads((EVENTS_DIR.parent / "env.json").read_text())[function]["CHANNEL_API_KEY_ID"]
+        )
     result = lambdas.invoke(function, event)
     assert result["statusCode"] == 200, result["body"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import boto3
@@ -30,7 +30,7 @@ def session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str, endpoint_url: str | None = None, region: str | None = None) -> Any:
     return session().client(service, endpoint_url=endpoint_url, region_name=region, config=SDK_CONFIG)
 

@@ -62,7 +62,9 @@ def channel_api(channel: Channel) -> GuardedResolver:
     @app.post(
         f"/v1/{channel.value}/touchpoints",
         summary=f"Ingest {channel.value} touchpoints",
-        description="One touchpoint, or up to 25 under `touchpoints`. Retrying the same event_id never stores it twice.",
+        description=(
+            "One touchpoint, or up to 25 under `touchpoints`. Retrying the same event_id never stores it twice."
+        ),
         responses={200: {"description": "Each touchpoint stored or recognised as a duplicate"}, **ERROR_RESPONSES},
         tags=[channel.value],
     )

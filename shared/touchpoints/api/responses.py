@@ -23,7 +23,11 @@ ERROR_RESPONSES: dict[int, dict[str, str]] = {
     413: {"description": "Body larger than allowed (error.code payload_too_large)"},
     415: {"description": "Body is not application/json (error.code unsupported_media_type)"},
     422: {"description": "Validation failed; error.details lists each field and code"},
-    503: {"description": "A dependency (KMS, DynamoDB, secret) is unavailable; nothing or only the listed part was stored; retry"},
+    503: {
+        "description": (
+            "A dependency (KMS, DynamoDB, secret) is unavailable; nothing, or only the listed part, was stored; retry"
+        )
+    },
 }
 
 
@@ -51,7 +55,12 @@ def error_response(error: DomainError) -> Response:
 def proxy_error(error: DomainError) -> dict[str, Any]:
     """An API Gateway proxy result, for refusals made before the resolver runs."""
     headers = {"Content-Type": content_types.APPLICATION_JSON, **({"Retry-After": "2"} if error.retryable else {})}
-    return {"statusCode": error.status, "headers": headers, "body": json.dumps(error_body(error)), "isBase64Encoded": False}
+    return {
+        "statusCode": error.status,
+        "headers": headers,
+        "body": json.dumps(error_body(error)),
+        "isBase64Encoded": False,
+    }
 
 
 def problems_from_validation(errors: Iterable[Mapping[str, Any]]) -> list[FieldProblem]:
@@ -82,7 +91,9 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
-        return json_response(404, {"error": {"code": "not_found", "message": "no such route", "retryable": False, "details": []}})
+        return json_response(
+            404, {"error": {"code": "not_found", "message": "no such route", "retryable": False, "details": []}}
+        )
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -33,6 +33,7 @@ from touchpoints.model import (
 
 MAX_BATCH_SIZE = 25
 _CLOCK_SKEW = timedelta(minutes=5)
+
 
 def _iso_text(value: Any) -> Any:
     """Times and dates travel as ISO 8601 text; a bare number is refused, not read as epoch seconds."""
@@ -168,7 +169,8 @@ class ChannelTouchpoint(Strict):
         implied_consents: tuple[ConsentGrant, ...] = (),
     ) -> Touchpoint:
         grants = tuple(
-            ConsentGrant(c.purpose, c.channel, c.granted, c.collected_at or self.occurred_at) for c in self.consent or ()
+            ConsentGrant(c.purpose, c.channel, c.granted, c.collected_at or self.occurred_at)
+            for c in self.consent or ()
         )
         return Touchpoint(
             channel=channel,

@@ -17,6 +17,8 @@ class SmsTouchpoint(ChannelTouchpoint):
     def to_touchpoint(self, channel: Channel = Channel.SMS) -> Touchpoint:
         identifiers = {IdentifierKind.PHONE: self.phone}
         if self.event in ("opt_in", "opt_out"):
-            return self._touchpoint(channel, identifiers, implied_consents=self._marketing(channel, self.event == "opt_in"))
+            return self._touchpoint(
+                channel, identifiers, implied_consents=self._marketing(channel, self.event == "opt_in")
+            )
         details = {k: v for k, v in {"campaign_id": self.campaign_id, "keyword": self.keyword}.items() if v}
         return self._touchpoint(channel, identifiers, trace=Trace(TraceKind.VISIT, f"sms_{self.event}", details))

@@ -1,0 +1,162 @@
+"""The pipeline's identity resolution, caching and retries, against an in-memory profile store."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.unit.test_privacy import CountingWrapper
+from touchpoints.consent import load_policy
+from touchpoints.errors import ConcurrentUpdate, DuplicateTouchpoint, StaleSubject, SubjectErased
+from touchpoints.ingestion import (
+    IngestionService,
+    IngestStatus,
+    ProfileWrite,
+    SubjectSnapshot,
+    TokenRecord,
+)
+from touchpoints.model import Channel, ConsentGrant, IdentifierKind, PersonalField, Touchpoint, Trace, TraceKind
+from touchpoints.privacy.keyring import SubjectKeyring
+from touchpoints.privacy.tokenizer import Tokenizer
+
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+class InMemoryStore:
+    """Implements the ProfileStore port with the same conditions as the DynamoDB adapter."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, TokenRecord] = {}
+        self.profiles: dict[str, dict] = {}
+        self.keys: dict[str, bytes] = {}
+        self.events: set[tuple[str, str, str]] = set()
+        self.reads = 0
+        self.stale_next = 0
+
+    def find_tokens(self, tokens: Collection[str]) -> dict[str, TokenRecord]:
+        self.reads += 1
+        return {t: self.tokens[t] for t in tokens if t in self.tokens}
+
+    def load_subject(self, subject_id: str) -> SubjectSnapshot | None:
+        self.reads += 1
+        profile = self.profiles.get(subject_id)
+        if profile is None or profile["status"] != "active" or subject_id not in self.keys:
+            return None
+        return SubjectSnapshot(subject_id, dict(profile["consents"]), profile["consent_version"], self.keys[subject_id])
+
+    def write(self, change: ProfileWrite) -> None:
+        if self.stale_next:
+            self.stale_next -= 1
+            raise StaleSubject
+        if (change.subject_id, change.channel, change.event_id) in self.events:
+            raise DuplicateTouchpoint
+        if any(t in self.tokens for t in change.claim_tokens):
+            raise StaleSubject
+        if change.new_subject_key:
+            self.profiles[change.subject_id] = {"status": "active", "consents": {}, "consent_version": 0, "fields": {}}
+            self.keys[change.subject_id] = change.new_subject_key
+        else:
+            profile = self.profiles.get(change.subject_id)
+            if (
+                not profile
+                or profile["status"] != "active"
+                or profile["consent_version"] != change.expected_consent_version
+            ):
+                raise StaleSubject
+        profile = self.profiles[change.subject_id]
+        profile["fields"].update(change.fields)
+        if change.consents:
+            profile["consents"].update(change.consents)
+            profile["consent_version"] += 1
+        for token in change.claim_tokens:
+            self.tokens[token] = TokenRecord(change.subject_id)
+        self.events.add((change.subject_id, change.channel, change.event_id))
+
+
+def service(store: InMemoryStore, wrapper: CountingWrapper | None = None) -> IngestionService:
+    tokenizer = Tokenizer(b"x" * 32)
+    return IngestionService(store, SubjectKeyring(wrapper or CountingWrapper()), lambda: tokenizer, load_policy())
+
+
+def touchpoint(event_id: str, consented: bool = True, **identifiers: str) -> Touchpoint:
+    return Touchpoint(
+        channel=Channel.WEB,
+        event_id=event_id,
+        occurred_at=NOW,
+        identifiers={IdentifierKind(k): v for k, v in identifiers.items()},
+        personal_data={PersonalField.GIVEN_NAME: "Ana"},
+        trace=Trace(TraceKind.VISIT, "page_view"),
+        consents=(ConsentGrant("personalization", "all", consented, NOW),),
+        consent_declared=True,
+    )
+
+
+def ingest(svc: IngestionService, tp: Touchpoint):
+    return svc.ingest(svc.prepare(tp))
+
+
+def test_a_known_person_on_a_warm_container_costs_no_reads_and_no_kms_calls():
+    store, wrapper = InMemoryStore(), CountingWrapper()
+    svc = service(store, wrapper)
+    first = ingest(svc, touchpoint("e1", email="ana@example.mx"))
+    reads = store.reads
+    second = ingest(svc, touchpoint("e2", email="ana@example.mx"))
+    assert second.profile_id == first.profile_id and first.new_profile and not second.new_profile
+    assert store.reads == reads
+    assert (wrapper.generated, wrapper.unwrapped) == (1, 0)
+
+
+def test_a_cold_container_resolves_and_unwraps_once():
+    store, wrapper = InMemoryStore(), CountingWrapper()
+    subject = ingest(service(store), touchpoint("e1", email="ana@example.mx")).profile_id
+    cold = service(store, wrapper)
+    assert ingest(cold, touchpoint("e2", email="ana@example.mx")).profile_id == subject
+    assert ingest(cold, touchpoint("e3", email="ana@example.mx")).profile_id == subject
+    assert wrapper.unwrapped == 1
+
+
+def test_the_strongest_identifier_wins_and_foreign_tokens_stay_with_their_owner():
+    store = InMemoryStore()
+    svc = service(store)
+    by_email = ingest(svc, touchpoint("e1", email="ana@example.mx")).profile_id
+    by_rfc = ingest(svc, touchpoint("e2", rfc="QUAA800101H51")).profile_id
+    mixed = ingest(svc, touchpoint("e3", email="ana@example.mx", rfc="QUAA800101H51", phone="+525512345678"))
+    assert mixed.profile_id == by_rfc  # RFC outranks email
+    owners = {r.subject_id for r in store.tokens.values()}
+    assert owners == {by_email, by_rfc}
+    phone_token = Tokenizer(b"x" * 32).token(IdentifierKind.PHONE, "+525512345678")
+    assert store.tokens[phone_token].subject_id == by_rfc
+
+
+def test_a_retry_is_a_duplicate_of_the_same_profile():
+    svc = service(InMemoryStore())
+    first = ingest(svc, touchpoint("e1", email="ana@example.mx"))
+    again = ingest(svc, touchpoint("e1", email="ana@example.mx"))
+    assert again.status is IngestStatus.DUPLICATE and again.profile_id == first.profile_id
+
+
+def test_a_stale_cache_is_refreshed_and_the_write_retried():
+    store = InMemoryStore()
+    svc = service(store)
+    ingest(svc, touchpoint("e1", email="ana@example.mx"))
+    store.stale_next = 2
+    assert ingest(svc, touchpoint("e2", email="ana@example.mx")).status is IngestStatus.STORED
+    store.stale_next = 10
+    with pytest.raises(ConcurrentUpdate):
+        ingest(svc, touchpoint("e3", email="ana@example.mx"))
+
+
+def test_a_suppressed_identifier_or_erased_profile_is_refused():
+    store = InMemoryStore()
+    svc = service(store)
+    subject = ingest(svc, touchpoint("e1", email="ana@example.mx")).profile_id
+    store.profiles[subject]["status"] = "erasing"
+    with pytest.raises(SubjectErased):
+        ingest(svc, touchpoint("e2", email="ana@example.mx"))  # warm cache: the write condition catches it
+    token = Tokenizer(b"x" * 32).token(IdentifierKind.EMAIL, "bea@example.mx")
+    store.tokens[token] = TokenRecord(None, suppressed=True)
+    with pytest.raises(SubjectErased):
+        ingest(svc, touchpoint("e3", email="bea@example.mx"))
+    assert not any(e[2] in ("e2", "e3") for e in store.events)
