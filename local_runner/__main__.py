@@ -1,0 +1,134 @@
+"""python -m local_runner serve | invoke | demo — the template, run locally without Docker."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from local_runner.provision import ENV_JSON
+from local_runner.runner import LocalRunner, log
+from local_runner.template import TEMPLATE_PATH
+
+
+def _parameters(pairs: list[str]) -> dict[str, str]:
+    parameters = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator:
+            raise SystemExit(f"--parameter-overrides takes Name=Value, not {pair!r}")
+        parameters[name.removeprefix("ParameterKey=")] = value
+    return parameters
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-t", "--template", type=Path, default=TEMPLATE_PATH, help="the SAM template (template.yaml)")
+    parser.add_argument(
+        "--endpoint",
+        help="AWS endpoint to use instead of the embedded moto (default: $AWS_ENDPOINT_URL); 'aws' for real AWS",
+    )
+    parser.add_argument(
+        "-n", "--env-vars", type=Path, default=ENV_JSON, help="env.json overrides, as sam local (default: env.json)"
+    )
+    parser.add_argument("--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE")
+
+
+def _runner(args: argparse.Namespace, **kwargs: Any) -> LocalRunner:
+    return LocalRunner(
+        template_path=args.template,
+        endpoint=args.endpoint,
+        env_vars=args.env_vars if args.env_vars and args.env_vars.exists() else None,
+        parameters=_parameters(args.parameter_overrides),
+        **kwargs,
+    )
+
+
+def serve(args: argparse.Namespace) -> int:
+    from local_runner.server import ApiServer
+
+    runner = _runner(args, max_containers=args.max_containers).start()
+    try:
+        server = ApiServer(runner, args.host, args.port, access_log=not args.quiet).start()
+    except OSError as error:
+        runner.stop()
+        log(f"cannot listen on {args.host}:{args.port}: {error.strerror}")
+        return 1
+    if args.warm and runner.pool is not None:
+        runner.pool.warm()
+    log(f"AWS: {runner.aws.describe()}")
+    for route in runner.gateway.routes.routes if runner.gateway else []:
+        log(f"Mounted {route.function} at {server.url}{route.resource} [{route.method}] ({route.auth})")
+    for poller in runner.pollers:
+        log(f"Polling {poller.name}")
+    log(f"Running on {server.url} (health: {server.url}/__health). CTRL+C to quit.")
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        runner.stop()
+    return 0
+
+
+def invoke(args: argparse.Namespace) -> int:
+    if args.event == "-":
+        event = json.load(sys.stdin)
+    elif args.event:
+        event = json.loads(Path(args.event).read_text())
+    else:
+        event = {}
+    # Function logs go to stderr and the result alone to stdout, as with sam local invoke.
+    with _runner(args, function_output=sys.stderr, event_sources=False) as runner:
+        invocation = runner.invoke(args.function, event)
+    if invocation.ok:
+        print(json.dumps(invocation.result))
+        return 0
+    print(json.dumps(invocation.error))
+    return 1
+
+
+def demo(args: argparse.Namespace) -> int:
+    from local_runner.demo import run
+
+    return run(people=args.people)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_runner", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_parser = commands.add_parser(
+        "serve", help="serve the API like `sam local start-api`, with streams and queues"
+    )
+    _common(serve_parser)
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("-p", "--port", type=int, default=3000)
+    serve_parser.add_argument("--max-containers", type=int, default=1, help="concurrent containers per function")
+    serve_parser.add_argument("--warm", action="store_true", help="start every function's container up front")
+    serve_parser.add_argument("--quiet", action="store_true", help="no access log")
+    serve_parser.set_defaults(run=serve)
+
+    invoke_parser = commands.add_parser("invoke", help="invoke one function once, like `sam local invoke`")
+    invoke_parser.add_argument("function", help="the function's logical id in the template")
+    invoke_parser.add_argument("-e", "--event", help="event JSON file ('-' for stdin; default: {})")
+    _common(invoke_parser)
+    invoke_parser.set_defaults(run=invoke)
+
+    demo_parser = commands.add_parser("demo", help="every channel's sample touchpoints through the local API")
+    demo_parser.add_argument("--people", type=int, default=6, help="generated sample people (default 6)")
+    demo_parser.set_defaults(run=demo)
+
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,295 @@
+"""The local runner: an AWS (embedded moto, or an endpoint), the template's resources, functions,
+API, streams and queues, wired the way the template says. Used by `serve`, `invoke` and `demo`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+from botocore.config import Config
+
+from local_runner import template as cfn
+from local_runner.apigateway import Gateway, RouteTable
+from local_runner.pollers import QueuePoller, StreamPoller
+from local_runner.principals import LocalPrincipal, local_principals
+from local_runner.provision import ENV_JSON, LOCAL_REGION, Provisioned, load_env_json, provision
+from local_runner.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec
+from local_runner.workers import FunctionPool, Invocation
+
+REAL_AWS = "aws"
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+# What a function process inherits from the developer's shell; Lambda passes nothing else.
+_PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+_REAL_AWS_PASSTHROUGH = ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+# botocore's own per-service endpoint variables (AWS_ENDPOINT_URL_<ID>), e.g. DynamoDB Local for DynamoDB only.
+_SERVICE_IDS = {
+    "dynamodb": "DYNAMODB",
+    "dynamodbstreams": "DYNAMODB_STREAMS",
+    "kms": "KMS",
+    "secretsmanager": "SECRETS_MANAGER",
+    "sqs": "SQS",
+    "ssm": "SSM",
+}
+_CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+
+
+class LocalAws:
+    """Where the functions' AWS is: moto in this process on a free loopback port, or a given endpoint."""
+
+    def __init__(self, endpoint: str | None = None, region: str = LOCAL_REGION) -> None:
+        self.requested = endpoint or os.environ.get("AWS_ENDPOINT_URL") or None
+        self.region = region
+        self.endpoint_url: str | None = None
+        self._server: Any = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.requested is None
+
+    @property
+    def real(self) -> bool:
+        return self.requested == REAL_AWS
+
+    def start(self) -> None:
+        if self.embedded:
+            from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._server.start()
+            host, port = self._server.get_host_and_port()
+            self.endpoint_url = f"http://{host}:{port}"
+        elif not self.real:
+            self.endpoint_url = self.requested
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def describe(self) -> str:
+        if self.embedded:
+            return f"embedded moto at {self.endpoint_url}"
+        return "real AWS (your credentials)" if self.real else f"endpoint {self.endpoint_url}"
+
+    def _service_overrides(self) -> dict[str, str]:
+        overrides = {
+            sid: os.environ[f"AWS_ENDPOINT_URL_{sid}"]
+            for sid in _SERVICE_IDS.values()
+            if os.environ.get(f"AWS_ENDPOINT_URL_{sid}")
+        }
+        if "DYNAMODB" in overrides:
+            overrides.setdefault("DYNAMODB_STREAMS", overrides["DYNAMODB"])  # DynamoDB Local serves both
+        return overrides
+
+    def endpoint_for(self, service: str) -> str | None:
+        return self._service_overrides().get(_SERVICE_IDS.get(service, ""), self.endpoint_url)
+
+    def client(self, service: str) -> Any:
+        """A client for the runner's own calls (provisioning, pollers, the demo's reads)."""
+        credentials: dict[str, str] = {}
+        if not self.real:
+            credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+        session = boto3.session.Session(region_name=self.region, **credentials)
+        return session.client(service, endpoint_url=self.endpoint_for(service), config=_CLIENT_CONFIG)
+
+    def function_environment(self) -> dict[str, str]:
+        """What a function needs to reach this AWS: credentials and endpoints.
+
+        ENDPOINT_URL is the template's own variable; AWS_ENDPOINT_URL also covers clients the code
+        does not build itself (Powertools utilities). With per-service endpoints, ENDPOINT_URL stays
+        empty so botocore can pick each service's own.
+        """
+        if self.real:
+            return {k: os.environ[k] for k in _REAL_AWS_PASSTHROUGH if k in os.environ} | {"ENDPOINT_URL": ""}
+        overrides = self._service_overrides()
+        environment = {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": str(self.endpoint_url)}
+        environment["ENDPOINT_URL"] = "" if overrides else str(self.endpoint_url)
+        environment |= {f"AWS_ENDPOINT_URL_{sid}": url for sid, url in overrides.items()}
+        return environment
+
+
+class LocalRunner:
+    """Everything `sam local start-api` runs, plus the event source mappings, without Docker."""
+
+    def __init__(
+        self,
+        *,
+        template_path: Path = TEMPLATE_PATH,
+        endpoint: str | None = None,
+        env_vars: Path | None = ENV_JSON,
+        parameters: Mapping[str, str] | None = None,
+        max_containers: int = 1,
+        function_output: IO[Any] | None = None,
+        event_sources: bool = True,
+    ) -> None:
+        self.template = cfn.load(template_path)
+        self.specs = {spec.logical_id: spec for spec in cfn.functions(self.template)}
+        self.aws = LocalAws(endpoint)
+        self.env_vars = load_env_json(env_vars) if env_vars is not None else {}
+        self.parameters = dict(parameters or {})
+        self.max_containers = max_containers
+        self.function_output = function_output
+        self.event_sources = event_sources
+        self.provisioned: Provisioned | None = None
+        self.principals: dict[str, LocalPrincipal] = {}
+        self.pool: FunctionPool | None = None
+        self.gateway: Gateway | None = None
+        self.pollers: list[StreamPoller | QueuePoller] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> LocalRunner:
+        self.aws.start()
+        try:
+            self.provisioned = provision(self.template, self.aws.client, self.parameters, self.aws.region)
+            self.principals = local_principals(self.template, self.provisioned)
+            self.pool = FunctionPool(
+                self.specs, self.environment, max_containers=self.max_containers, output=self.function_output
+            )
+            self.gateway = self._gateway(self.provisioned)
+            if self.event_sources:
+                self.pollers = self._pollers(self.provisioned)
+                for poller in self.pollers:
+                    poller.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        for poller in self.pollers:
+            poller.join(timeout=5)
+        if self.pool is not None:
+            self.pool.close()
+        self.aws.stop()
+
+    def __enter__(self) -> LocalRunner:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ functions
+    def environment(self, spec: FunctionSpec) -> dict[str, str]:
+        """A function container's environment: as Lambda sets it, then the template's (+ env.json), then AWS's."""
+        assert self.provisioned is not None
+        layer_paths = [str(path) for path in cfn.layer_paths(self.template, spec)]
+        environment = {k: os.environ[k] for k in _PASSTHROUGH if k in os.environ}
+        environment |= {
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *layer_paths]),
+            "PYTHONUNBUFFERED": "1",
+            "AWS_REGION": self.aws.region,
+            "AWS_DEFAULT_REGION": self.aws.region,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.logical_id}",
+            "LAMBDA_TASK_ROOT": str(REPO_ROOT / spec.code_uri),
+            "_HANDLER": spec.handler,
+            "TZ": "UTC",
+        }
+        environment |= self.provisioned.environment(spec, overrides=self.env_vars)
+        environment |= self.aws.function_environment()
+        environment["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon locally
+        return environment
+
+    def invoke(self, function: str, event: Mapping[str, Any]) -> Invocation:
+        assert self.pool is not None
+        if function not in self.specs:
+            raise KeyError(f"no function {function!r} in the template; it has: {', '.join(self.specs)}")
+        return self.pool.invoke(function, event)
+
+    # ------------------------------------------------------------------ wiring
+    def _gateway(self, provisioned: Provisioned) -> Gateway:
+        apis = cfn.resources_of_type(self.template, "AWS::Serverless::Api")
+        stage, binary_types = "v1", []
+        for resource in apis.values():
+            props = resource.get("Properties", {})
+            stage = str(provisioned.intrinsics.resolve(props.get("StageName", stage)))
+            binary_types.extend(props.get("BinaryMediaTypes", []))
+        return Gateway(
+            RouteTable(list(self.specs.values())), provisioned.api_keys, self.principals, stage, binary_types
+        )
+
+    def _pollers(self, provisioned: Provisioned) -> list[StreamPoller | QueuePoller]:
+        assert self.pool is not None
+        pollers: list[StreamPoller | QueuePoller] = []
+        attributes = provisioned.intrinsics.attributes
+        for spec in self.specs.values():
+            for stream in spec.streams:
+                on_failure = provisioned.queues.get(stream.on_failure or "")
+                pollers.append(
+                    StreamPoller(
+                        self.pool,
+                        spec.logical_id,
+                        stream,
+                        attributes[(stream.table, "StreamArn")],
+                        self.aws.client,
+                        self.aws.region,
+                        on_failure,
+                    )
+                )
+            for queue in spec.queues:
+                pollers.append(
+                    QueuePoller(
+                        self.pool,
+                        spec.logical_id,
+                        queue,
+                        provisioned.queues[queue.queue],
+                        self.aws.client,
+                        self.aws.region,
+                    )
+                )
+        return pollers
+
+    # ------------------------------------------------------------------ state
+    @property
+    def idle(self) -> bool:
+        return all(p.idle for p in self.pollers) and not (self.pool is not None and self.pool.busy)
+
+    def wait_until_idle(self, timeout: float = 30.0, quiet: float = 0.8) -> bool:
+        """Wait until no invocation runs and every poller has found nothing to do for `quiet` seconds."""
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            if self.idle:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= quiet:
+                    return True
+            else:
+                quiet_since = None
+            time.sleep(0.05)
+        return False
+
+    def health(self) -> dict[str, Any]:
+        """What the /__health endpoint reports: enough for a test or script to find and inspect the local AWS."""
+        assert self.provisioned is not None
+        return {
+            "status": "ok",
+            "aws_endpoint": self.aws.endpoint_url,
+            "region": self.aws.region,
+            "idle": self.idle,
+            "invocations": self.pool.invocations if self.pool else 0,
+            "functions": sorted(self.specs),
+            "routes": [
+                {"method": r.method, "path": r.resource, "function": r.function, "auth": r.auth}
+                for r in (self.gateway.routes.routes if self.gateway else [])
+            ],
+            "tables": self.provisioned.tables,
+            "queues": self.provisioned.queues,
+            "pollers": [
+                {"name": p.name, "idle": p.idle, "batches": p.delivered, "errors": p.errors} for p in self.pollers
+            ],
+        }
+
+
+def log(message: str) -> None:
+    print(f"[local-runner] {message}", file=sys.stderr, flush=True)

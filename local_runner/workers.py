@@ -1,0 +1,208 @@
+"""Lambda containers for the local runner: one process per warm container, started on first use.
+
+Each function gets its own processes (never shared with another function: the layer's caches and
+Powertools singletons are per process, as in Lambda), its own environment, a timeout that kills
+the container like Lambda's, and up to `max_containers` concurrent containers.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import IO, Any
+
+from local_runner.provision import LOCAL_ACCOUNT
+from local_runner.template import FunctionSpec
+
+INIT_TIMEOUT_SECONDS = 30.0  # Lambda allows 10 s; a fresh clone also compiles its bytecode on first import
+
+
+@dataclass
+class Invocation:
+    """What an invocation returned: the handler's result, or the error Lambda would report."""
+
+    function: str
+    result: Any = None
+    error: dict[str, Any] | None = None
+    duration_ms: float = 0.0
+    init_ms: float | None = None  # set on a cold start
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Container:
+    """One execution environment: a process that imported the handler and answers one event at a time."""
+
+    def __init__(self, spec: FunctionSpec, environment: Mapping[str, str], output: IO[Any] | None) -> None:
+        self.spec = spec
+        self.region = environment.get("AWS_REGION", "us-east-1")
+        parent, child = socket.socketpair()
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "local_runner.lambda_container", str(child.fileno()), spec.module, spec.attribute],
+            env=dict(environment),
+            pass_fds=[child.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not None else None,
+        )
+        child.close()
+        self.connection = Connection(parent.detach())
+        self.init_ms: float | None = None
+        self.started = time.monotonic()
+
+    def invoke(self, event: Mapping[str, Any], request_id: str) -> Invocation:
+        invocation = Invocation(self.spec.logical_id)
+        if self.init_ms is None:
+            kind, payload = self._receive(INIT_TIMEOUT_SECONDS, "init")
+            if kind != "ready":
+                invocation.error = payload
+                return invocation
+            self.init_ms = invocation.init_ms = float(payload)
+        started = time.monotonic()
+        self.connection.send((json.dumps(event), self._context(request_id)))
+        kind, payload = self._receive(float(self.spec.timeout), "invoke")
+        invocation.duration_ms = (time.monotonic() - started) * 1000
+        if kind == "result":
+            invocation.result = json.loads(payload)
+        else:
+            invocation.error = payload
+        return invocation
+
+    def _receive(self, timeout: float, phase: str) -> tuple[str, Any]:
+        try:
+            if self.connection.poll(timeout):
+                kind, payload = self.connection.recv()
+                return str(kind), payload
+        except (EOFError, OSError):
+            return "error", {"errorType": "Runtime.ExitError", "errorMessage": f"the container exited during {phase}"}
+        self.close()  # Lambda discards a container that timed out
+        return "error", {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {timeout:.2f} seconds"}
+
+    def _context(self, request_id: str) -> dict[str, Any]:
+        name = self.spec.logical_id
+        return {
+            "function_name": name,
+            "function_version": "$LATEST",
+            "invoked_function_arn": f"arn:aws:lambda:{self.region}:{LOCAL_ACCOUNT}:function:{name}",
+            "memory_limit_in_mb": self.spec.memory_size,
+            "aws_request_id": request_id,
+            "log_group_name": f"/aws/lambda/{name}",
+            "log_stream_name": f"local/[$LATEST]{id(self):x}",
+            "timeout_seconds": self.spec.timeout,
+        }
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        if self.alive:
+            self.process.kill()
+        self.process.wait()
+        self.connection.close()
+
+
+@dataclass
+class _Slots:
+    idle: list[Container] = field(default_factory=list)
+    count: int = 0
+
+
+class FunctionPool:
+    """The containers of every function, started lazily, reused while warm, at most `max_containers` each."""
+
+    def __init__(
+        self,
+        specs: Mapping[str, FunctionSpec],
+        environment: Callable[[FunctionSpec], Mapping[str, str]],
+        *,
+        max_containers: int = 1,
+        output: IO[Any] | None = None,
+    ) -> None:
+        self.specs = specs
+        self._environment = environment
+        self._max = max_containers
+        self._output = output
+        self._slots = {name: _Slots() for name in specs}
+        self._condition = threading.Condition()
+        self._in_flight = 0
+        self._closed = False
+        self.invocations = 0
+
+    @property
+    def busy(self) -> bool:
+        with self._condition:
+            return self._in_flight > 0
+
+    def warm(self, names: list[str] | None = None) -> None:
+        """Start one container per function now (their imports run in parallel), instead of on first use."""
+        with self._condition:
+            for name in names or list(self.specs):
+                slots = self._slots[name]
+                if slots.count == 0:
+                    slots.idle.append(Container(self.specs[name], self._environment(self.specs[name]), self._output))
+                    slots.count += 1
+
+    def invoke(self, name: str, event: Mapping[str, Any]) -> Invocation:
+        container = self._acquire(name)
+        try:
+            invocation = container.invoke(event, str(uuid.uuid4()))
+        except Exception:
+            container.close()
+            raise
+        finally:
+            self._release(name, container)
+        return invocation
+
+    def _acquire(self, name: str) -> Container:
+        spec = self.specs[name]
+        with self._condition:
+            slots = self._slots[name]
+            while not slots.idle and slots.count >= self._max:
+                if self._closed:
+                    raise RuntimeError("the runner is shutting down")
+                self._condition.wait()
+            self._in_flight += 1
+            if slots.idle:
+                return slots.idle.pop()
+            slots.count += 1
+        try:
+            return Container(spec, self._environment(spec), self._output)
+        except BaseException:
+            with self._condition:
+                slots.count -= 1
+                self._in_flight -= 1
+                self._condition.notify_all()
+            raise
+
+    def _release(self, name: str, container: Container) -> None:
+        with self._condition:
+            self._in_flight -= 1
+            self.invocations += 1
+            slots = self._slots[name]
+            if container.alive and not self._closed:
+                slots.idle.append(container)
+            else:
+                container.close()
+                slots.count -= 1
+            self._condition.notify_all()
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            containers = [c for slots in self._slots.values() for c in slots.idle]
+            for slots in self._slots.values():
+                slots.idle.clear()
+            self._condition.notify_all()
+        for container in containers:
+            container.close()
