@@ -18,7 +18,7 @@ from touchpoints.adapters.secrets import TokenizerSource
 from touchpoints.consent import load_policy
 from touchpoints.ingestion import IngestionService
 from touchpoints.privacy.keyring import SubjectKeyring
-from touchpoints.settings import PrivacySettings, channel_settings
+from touchpoints.settings import AwsSettings, PrivacySettings, channel_settings
 
 T = TypeVar("T")
 _FACTORIES: list[Any] = [aws.client, load_policy, channel_settings]
@@ -36,7 +36,7 @@ def reset() -> None:
         cached.cache_clear()
 
 
-def client(settings: PrivacySettings, service: str) -> Any:
+def client(settings: AwsSettings, service: str) -> Any:
     return aws.client(service, settings.endpoint_url, settings.region)
 
 

@@ -356,7 +356,8 @@ def trace_details_field(channel: str, event_id: str) -> str:
 
 def prepare_batch(service: IngestionService, touchpoints: Sequence[Touchpoint]) -> list[PreparedTouchpoint]:
     """Prepare every touchpoint of a batch, collecting all problems, so a bad one writes nothing."""
-    prepared, problems = [], []
+    prepared: list[PreparedTouchpoint] = []
+    problems: list[FieldProblem] = []
     for index, touchpoint in enumerate(touchpoints):
         try:
             prepared.append(service.prepare(touchpoint))

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 
 class Channel(StrEnum):
@@ -83,7 +84,7 @@ class TraceKind(StrEnum):
     VISIT = "visit"
 
 
-ALL_CHANNELS = "all"
+ALL_CHANNELS: Final = "all"
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ def session() -> boto3.session.Session:
 
 @cache
 def client(service: str, endpoint_url: str | None = None, region: str | None = None) -> Any:
-    return session().client(service, endpoint_url=endpoint_url, region_name=region, config=SDK_CONFIG)
+    return session().client(service, endpoint_url=endpoint_url, region_name=region, config=SDK_CONFIG)  # type: ignore[call-overload]
 
 
 def error_code(error: Exception) -> str:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from touchpoints import container
 from touchpoints.api import guards
 from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
-from touchpoints.channels import PAYLOAD_MODELS, ConsentSubmission, TouchpointBatch
+from touchpoints.channels import PAYLOAD_MODELS, ChannelTouchpoint, ConsentSubmission, TouchpointBatch
 from touchpoints.ingestion import BatchOutcome, IngestStatus, ingest_touchpoints
 from touchpoints.model import Channel
 from touchpoints.observability import MetricUnit, metrics
@@ -69,7 +69,8 @@ def channel_api(channel: Channel) -> GuardedResolver:
         tags=[channel.value],
     )
     def post_touchpoints(batch: Annotated[batch_model, Body()]) -> Response[IngestResponse]:  # type: ignore[valid-type]
-        touchpoints = [item.to_touchpoint(channel) for item in batch.touchpoints]
+        items: list[ChannelTouchpoint] = batch.touchpoints  # type: ignore[attr-defined]
+        touchpoints = [item.to_touchpoint(channel) for item in items]
         return _respond(channel, ingest_touchpoints(container.ingestion_service(), touchpoints))
 
     @app.post(

@@ -11,11 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from touchpoints.errors import DomainError, FieldProblem, InvalidTouchpoint, MalformedJson
 from touchpoints.observability import logger
 
-ERROR_RESPONSES: dict[int, dict[str, str]] = {
+ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
     400: {"description": "Malformed JSON or invalid UTF-8 (error.code malformed_json)"},
     403: {"description": "These credentials may not use this route (error.code forbidden)"},
     404: {"description": "No such route or resource (error.code not_found)"},
@@ -112,9 +113,9 @@ class GuardedResolver(APIGatewayRestResolver):
         self._guard = guard
         install_error_handlers(self)
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
-            self._guard(event)
+            self._guard(dict(event))
         except DomainError as error:
             logger.info("request refused", extra={"error_code": error.code})
             return proxy_error(error)
