@@ -58,6 +58,17 @@ def api_key(expected_key_id: Callable[[], str], what: str) -> Guard:
     return check
 
 
+def iam_caller(what: str) -> Guard:
+    """API Gateway verified an IAM (SigV4) signature: refuse requests that reached us without one, e.g. an API key's."""
+
+    def check(event: dict[str, Any]) -> None:
+        identity = (event.get("requestContext") or {}).get("identity") or {}
+        if not identity.get("userArn"):
+            raise Forbidden(f"{what} needs IAM credentials")
+
+    return check
+
+
 def all_of(*guards: Guard) -> Guard:
     def check(event: dict[str, Any]) -> None:
         for guard in guards:

@@ -1,0 +1,161 @@
+"""Classification results on the profile items, and the state counts from the sparse StateIndex."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from touchpoints.adapters import keys
+from touchpoints.adapters.aws import SDK_ERRORS, error_code
+from touchpoints.classification import ClassificationWrite, State
+from touchpoints.classification.service import ORIGIN_CHANNELS
+from touchpoints.errors import StorageUnavailable
+from touchpoints.observability import logger
+
+WRITER_CLASSIFIER = "classifier"  # the stream filter drops records whose NewImage says this
+STATE_INDEX = "StateIndex"
+# Each (state, origin) is spread over this many index partitions, so a burst of profiles
+# entering one state (a bulk import of cash buyers) never piles onto one index partition.
+# Changing it needs a re-classification of every profile.
+STATE_SHARDS = 4
+
+
+def state_shard(subject_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(subject_id.encode()).digest()[:4], "big") % STATE_SHARDS
+
+
+def state_key(state: State, origin_channel: str, shard: int) -> str:
+    return f"{state.value}#{origin_channel}#{shard}"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _list(values: tuple[str, ...]) -> dict[str, Any]:
+    return {"L": [_s(str(v)) for v in values]}
+
+
+class DynamoClassificationStore:
+    def __init__(self, dynamodb_client: Any, profile_table: str, report_concurrency: int = 16) -> None:
+        self._db = dynamodb_client
+        self._profiles = profile_table
+        self._concurrency = report_concurrency
+
+    def save(self, write: ClassificationWrite) -> bool:
+        result = write.result
+        names = {
+            "#ver": "version",
+            "#cv": "consent_version",
+            "#st": "status",
+            "#state": "state",
+            "#clv": "classified_version",
+            "#clcv": "classified_consent_version",
+            "#rv": "rules_version",
+            "#cb": "changed_by",
+        }
+        values: dict[str, Any] = {
+            ":v": _n(write.expected_version),
+            ":cv": _n(write.expected_consent_version),
+            ":active": _s("active"),
+            ":state": _s(result.state.value),
+            ":rv": _s(result.rules_version),
+            ":writer": _s(WRITER_CLASSIFIER),
+            ":key": _s(state_key(result.state, write.origin_channel, state_shard(write.subject_id))),
+            ":dims": _list(tuple(d.value for d in result.dimensions)),
+            ":missing": _list(tuple(d.value for d in result.missing)),
+            ":idby": _list(result.identity_by),
+            ":chans": _list(result.contact_channels),
+            ":kinds": _list(tuple(k.value for k in result.trace_kinds)),
+            ":stale": _list(result.stale_fields),
+            ":recs": _list(result.recommendations),
+            ":at": _s(write.classified_at.isoformat()),
+        }
+        attributes = {
+            "state_key": ":key",
+            "dimensions": ":dims",
+            "missing": ":missing",
+            "identity_by": ":idby",
+            "contact_channels": ":chans",
+            "trace_kinds": ":kinds",
+            "stale_fields": ":stale",
+            "recommendations": ":recs",
+            "classified_at": ":at",
+        }
+        names.update({f"#{name}": name for name in attributes})  # some (e.g. missing) are reserved words
+        sets = [
+            "#state = :state",
+            *(f"#{name} = {value}" for name, value in attributes.items()),
+            "#rv = :rv",
+            "#clv = :v",
+            "#clcv = :cv",
+            "#cb = :writer",
+        ]
+        if write.state_changed:
+            names["#changed"] = "state_changed_at"
+            sets.append("#changed = :at")
+            if write.expected_state is not None:
+                names["#prevstate"] = "previous_state"
+                sets.append("#prevstate = :prev")
+        if write.expected_state is None:
+            same_state = "attribute_not_exists(#state)"
+        else:
+            values[":prev"] = _s(write.expected_state.value)
+            same_state = "#state = :prev"
+        condition = (
+            "attribute_exists(pk) AND #ver = :v AND #cv = :cv AND #st = :active"
+            f" AND {same_state}"
+            " AND NOT (#clv = :v AND #clcv = :cv AND #rv = :rv)"
+        )
+        try:
+            self._db.update_item(
+                TableName=self._profiles,
+                Key=keys.profile_key(write.subject_id),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except SDK_ERRORS as error:
+            code = error_code(error)
+            if code == "ConditionalCheckFailedException":
+                return False
+            logger.warning("classification write failed", extra={"error_code": code})
+            raise StorageUnavailable("the profile store is unavailable; the classification was not stored") from error
+        return True
+
+    def count_states(self) -> Mapping[tuple[State, str], int]:
+        cells = [(state, origin) for state in State for origin in ORIGIN_CHANNELS]
+        with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
+            counts = pool.map(lambda cell: self._count(*cell), cells)
+            return dict(zip(cells, counts, strict=True))
+
+    def _count(self, state: State, origin: str) -> int:
+        total = 0
+        for shard in range(STATE_SHARDS):
+            kwargs: dict[str, Any] = {
+                "TableName": self._profiles,
+                "IndexName": STATE_INDEX,
+                "KeyConditionExpression": "#key = :k",
+                "FilterExpression": "#st = :active",
+                "ExpressionAttributeNames": {"#key": "state_key", "#st": "status"},
+                "ExpressionAttributeValues": {":k": _s(state_key(state, origin, shard)), ":active": _s("active")},
+                "Select": "COUNT",
+            }
+            while True:
+                try:
+                    page = self._db.query(**kwargs)
+                except SDK_ERRORS as error:
+                    logger.warning("state count failed", extra={"error_code": error_code(error)})
+                    raise StorageUnavailable("the profile store is unavailable; try the report again") from error
+                total += int(page["Count"])
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return total

@@ -1,0 +1,37 @@
+"""GET /v1/reports/profile-states: the state distribution of the profiles, counts only."""
+
+# No `from __future__ import annotations`: the event handler reads the route signatures at runtime.
+
+from aws_lambda_powertools.event_handler import Response
+from pydantic import BaseModel, Field
+
+from touchpoints import profile_states
+from touchpoints.api import guards
+from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
+
+ROUTE = "/v1/reports/profile-states"
+
+
+class ProfileStateReport(BaseModel):
+    rules_version: str = Field(description="Version of policies/classification.yaml the report is read with")
+    generated_at: str
+    total: int = Field(description="Active profiles")
+    by_state: dict[str, int] = Field(description="State letter (A-G, U) -> profiles")
+    by_origin: dict[str, dict[str, int]] = Field(description="Channel of origin -> state letter -> profiles")
+
+
+def state_report_api() -> GuardedResolver:
+    """The resolver of the report function. Only IAM callers; a channel's API key is refused."""
+    app = GuardedResolver(guards.iam_caller("the profile state report"), enable_validation=True)
+
+    @app.get(
+        ROUTE,
+        summary="How many profiles sit in each state, per channel of origin",
+        description="Counts of active profiles only: no subject id and no personal data. IAM (SigV4) auth.",
+        responses={200: {"description": "The distribution"}, **ERROR_RESPONSES},
+        tags=["reports"],
+    )
+    def get_profile_states() -> Response[ProfileStateReport]:
+        return json_response(200, profile_states.report().as_dict())
+
+    return app

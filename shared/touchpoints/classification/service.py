@@ -1,0 +1,134 @@
+"""Keeping each profile's classification current, and the state distribution report.
+
+Storage is reached through the ClassificationStore port; the DynamoDB adapter is in
+touchpoints.adapters.classification_store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from touchpoints.classification.classify import Classification, ProfileFacts, classify
+from touchpoints.classification.rules import ClassificationRules, State
+from touchpoints.model import Channel
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationWrite:
+    """A classification to store, valid only for the profile revision it was computed from."""
+
+    subject_id: str
+    origin_channel: str
+    expected_version: int
+    expected_consent_version: int
+    expected_state: State | None  # the state the profile holds now (None: never classified)
+    result: Classification
+    classified_at: datetime
+
+    @property
+    def state_changed(self) -> bool:
+        return self.expected_state is not self.result.state
+
+
+class ClassificationStore(Protocol):
+    def save(self, write: ClassificationWrite) -> bool:
+        """Store it if the profile is still at that revision and not yet classified there.
+
+        False when it is not (a replayed, reordered or already handled record): nothing changed.
+        Raises StorageUnavailable when the store cannot answer.
+        """
+        ...
+
+    def count_states(self) -> Mapping[tuple[State, str], int]:
+        """How many active profiles sit in each (state, origin channel)."""
+        ...
+
+
+class Outcome(StrEnum):
+    CHANGED = "changed"  # written, and the state moved
+    REFRESHED = "refreshed"  # written, same state (new freshness, recommendations...)
+    CURRENT = "current"  # this revision was already classified: nothing to do
+    STALE = "stale"  # the profile moved on, or another record got there first: nothing to do
+    INACTIVE = "inactive"  # being erased: not classified
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifyResult:
+    outcome: Outcome
+    previous: State | None = None
+    state: State | None = None
+
+
+class ClassifierService:
+    """Classifies a changed profile and writes the result back, at most once per profile revision."""
+
+    def __init__(
+        self,
+        store: ClassificationStore,
+        rules: ClassificationRules,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._rules = rules
+        self._clock = clock
+
+    def handle(self, image: Mapping[str, Any]) -> ClassifyResult:
+        """Classify one profile image from the stream. Raises MalformedProfile or StorageUnavailable."""
+        facts = ProfileFacts.from_item(image)
+        if not facts.active:
+            return ClassifyResult(Outcome.INACTIVE, facts.state)
+        if facts.is_classified_under(self._rules.version):
+            # The classifier's own write, delivered anyway: writing again would loop.
+            return ClassifyResult(Outcome.CURRENT, facts.state, facts.state)
+        now = self._clock()
+        write = ClassificationWrite(
+            subject_id=facts.subject_id,
+            origin_channel=facts.origin_channel,
+            expected_version=facts.version,
+            expected_consent_version=facts.consent_version,
+            expected_state=facts.state,
+            result=classify(facts, self._rules, now),
+            classified_at=now,
+        )
+        if not self._store.save(write):
+            return ClassifyResult(Outcome.STALE, facts.state)
+        return ClassifyResult(
+            Outcome.CHANGED if write.state_changed else Outcome.REFRESHED, facts.state, write.result.state
+        )
+
+
+ORIGIN_CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
+
+
+@dataclass(frozen=True, slots=True)
+class StateReport:
+    """How many profiles sit in each state, per channel of origin. Counts only: no person can be seen in it."""
+
+    rules_version: str
+    generated_at: datetime
+    counts: Mapping[tuple[State, str], int]
+
+    def as_dict(self) -> dict[str, Any]:
+        origins = sorted({*ORIGIN_CHANNELS, *(origin for _, origin in self.counts)})
+        by_origin = {
+            origin: {state.value: self.counts.get((state, origin), 0) for state in State} for origin in origins
+        }
+        by_state = {state.value: sum(by_origin[o][state.value] for o in origins) for state in State}
+        return {
+            "rules_version": self.rules_version,
+            "generated_at": self.generated_at.isoformat(),
+            "total": sum(by_state.values()),
+            "by_state": by_state,
+            "by_origin": by_origin,
+        }
+
+
+def state_report(
+    store: ClassificationStore, rules: ClassificationRules, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> StateReport:
+    """The current distribution of active profiles over the states."""
+    return StateReport(rules.version, clock(), dict(store.count_states()))
