@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
@@ -16,6 +18,8 @@ from touchpoints.observability import logger
 ACTIVE = "active"
 WRITER_INGEST = "ingest"
 _BATCH_GET_LIMIT = 100
+_BATCH_GET_ROUNDS = 5
+_UNPROCESSED_BACKOFF_SECONDS = 0.05
 
 
 def _s(value: str) -> dict[str, str]:
@@ -130,7 +134,10 @@ class DynamoProfileStore:
     def _batch_get(self, request: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
         pending = request
-        for _ in range(5):
+        for attempt in range(_BATCH_GET_ROUNDS):
+            if attempt:
+                # UnprocessedKeys means DynamoDB is shedding load: back off (full jitter) before asking again.
+                time.sleep(random.random() * _UNPROCESSED_BACKOFF_SECONDS * 2**attempt)  # noqa: S311
             try:
                 answer = self._db.batch_get_item(RequestItems=pending)
             except SDK_ERRORS as error:
