@@ -199,7 +199,14 @@ class FaultInjector:
             self.calls[operation] = self.calls.get(operation, 0) + 1
             body = json.dumps({"__type": code, "message": "injected fault"}).encode()
             headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}
-            return AWSResponse(request.url, status, headers, MockRawResponse(body))
+            response = AWSResponse(request.url, status, headers, MockRawResponse(body))
+            # botocore calls every before-send handler (moto's too) and keeps the first answer:
+            # send moto's copy nowhere, or a "failed" write would still be applied.
+            request.url = "https://fault-injected.invalid/"
+            from tests.reliability import tally
+
+            tally.add("faults_injected")
+            return response
 
         aws.session().events.register(event_name, answer)
         self._hooks.append((event_name, answer))
