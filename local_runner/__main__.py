@@ -86,7 +86,11 @@ def invoke(args: argparse.Namespace) -> int:
     else:
         event = {}
     # Function logs go to stderr and the result alone to stdout, as with sam local invoke.
-    with _runner(args, function_output=sys.stderr, event_sources=False) as runner:
+    runner = _runner(args, function_output=sys.stderr, event_sources=False)
+    if args.function not in runner.specs:
+        log(f"no function {args.function!r} in {args.template.name}; it has: {', '.join(runner.specs)}")
+        return 2
+    with runner:
         invocation = runner.invoke(args.function, event)
     if invocation.ok:
         print(json.dumps(invocation.result))

@@ -283,6 +283,10 @@ class LocalRunner:
                 {"method": r.method, "path": r.resource, "function": r.function, "auth": r.auth}
                 for r in (self.gateway.routes.routes if self.gateway else [])
             ],
+            "principals": [
+                {"name": p.name, "access_key_id": p.access_key_id, "arn": p.arn} for p in self.principals.values()
+            ],
+            "api_keys": {key.logical_id: key.value for key in self.provisioned.api_keys.values()},
             "tables": self.provisioned.tables,
             "queues": self.provisioned.queues,
             "pollers": [

@@ -1,0 +1,268 @@
+"""The main job, locally: every channel's touchpoints through the API, classified, summarised.
+
+Starts the runner (embedded AWS, the template's functions, the stream poller) on a free port,
+posts every sample in events/ and a multi-channel journey for each generated person over HTTP
+with each channel's API key, waits until the classifier has caught up with the profile table's
+stream, then prints each profile (subject id, token count, channels, state, missing dimensions,
+top recommendation) and the state distribution. Personal data is posted, never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+
+from local_runner.demo_data import Touch, demo_person, journey
+from local_runner.principals import DEVELOPER, sign
+from local_runner.runner import LocalRunner
+from local_runner.server import ApiServer
+from local_runner.template import REPO_ROOT
+
+EVENTS_DIR = REPO_ROOT / "events"
+REPORT_ROUTE = "/v1/reports/profile-states"
+STATE_MEANING = {
+    "A": "I+C+T  known, reachable, traced",
+    "B": "I+C    known, reachable",
+    "C": "I+T    known, traced",
+    "D": "C+T    reachable, traced",
+    "E": "I      known only",
+    "F": "C      reachable only",
+    "G": "T      traced only",
+    "U": "-      nothing usable yet",
+}
+
+
+class DemoFailed(Exception):
+    """Something the demo needed did not happen; the message says what, without personal data."""
+
+
+class Progress:
+    """A text progress bar: redrawn in place on a terminal, a few plain lines otherwise (CI logs)."""
+
+    def __init__(self, label: str, total: int, out: IO[str]) -> None:
+        self.label, self.total, self.out = label, max(total, 1), out
+        self.tty = out.isatty()
+        self.done = 0
+        self._last_decile = -1
+
+    def update(self, done: int, note: str = "") -> None:
+        self.done = min(done, self.total)
+        filled = round(30 * self.done / self.total)
+        line = f"  {self.label:<28} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} {note}"
+        if self.tty:
+            self.out.write("\r" + line.ljust(100))
+            self.out.flush()
+            return
+        decile = 10 * self.done // self.total
+        if decile != self._last_decile and (decile % 5 == 0 or self.done == self.total):
+            self._last_decile = decile
+            print(line.rstrip(), file=self.out, flush=True)
+
+    def finish(self, note: str = "") -> None:
+        self.update(self.total, note)
+        if self.tty:
+            self.out.write("\n")
+
+
+@dataclass
+class Request:
+    name: str
+    method: str
+    path: str
+    body: str
+    api_key: str
+
+
+def sample_requests(runner: LocalRunner) -> list[Request]:
+    """Every events/ sample (an API Gateway event) as the HTTP request a channel would send."""
+    assert runner.provisioned is not None
+    keys = {key.key_id: key.value for key in runner.provisioned.api_keys.values()}
+    requests_ = []
+    for path in sorted(EVENTS_DIR.glob("*.json")):
+        event = json.loads(path.read_text())
+        if "httpMethod" not in event:
+            continue  # not an API event (e.g. a stream or queue sample)
+        key_id = ((event.get("requestContext") or {}).get("identity") or {}).get("apiKeyId")
+        if key_id not in keys:
+            continue  # an IAM route's sample: the demo posts channel traffic only
+        requests_.append(Request(path.stem, event["httpMethod"], event["path"], event.get("body") or "", keys[key_id]))
+    return requests_
+
+
+def journey_requests(runner: LocalRunner, people: int) -> list[Request]:
+    assert runner.provisioned is not None
+    key_of_function = {
+        route.function: runner.provisioned.environment(runner.specs[route.function], overrides={}).get(
+            "CHANNEL_API_KEY_ID"
+        )
+        for route in runner.gateway.routes.routes  # type: ignore[union-attr]
+    }
+    keys = {key.key_id: key.value for key in runner.provisioned.api_keys.values()}
+
+    def key_for(touch: Touch) -> str:
+        matched = runner.gateway.routes.match("POST", touch.path)  # type: ignore[union-attr]
+        if matched is None:
+            raise DemoFailed(f"the template has no route for {touch.path}")
+        return keys[str(key_of_function[matched[0].function])]
+
+    return [
+        Request(f"person {n} {touch.channel}", "POST", touch.path, json.dumps(touch.body), key_for(touch))
+        for n in range(people)
+        for touch in journey(demo_person(n))
+    ]
+
+
+def send_all(base_url: str, batch: list[Request], out: IO[str]) -> Counter[str]:
+    progress = Progress("posting touchpoints", len(batch), out)
+    by_channel: Counter[str] = Counter()
+    with requests.Session() as http:
+        for done, request in enumerate(batch, 1):
+            response = http.request(
+                request.method,
+                base_url + request.path,
+                data=request.body.encode(),
+                headers={"Content-Type": "application/json", "x-api-key": request.api_key},
+                timeout=60,
+            )
+            if response.status_code != 200:
+                code = _error_code(response)
+                raise DemoFailed(
+                    f"{request.name}: {request.method} {request.path} answered {response.status_code} {code}"
+                )
+            by_channel[request.path.split("/")[2]] += 1
+            progress.update(done, request.path.split("/")[2])
+    progress.finish()
+    return by_channel
+
+
+def _error_code(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str((body.get("error") or {}).get("code") or body.get("message") or "")
+
+
+def profiles(runner: LocalRunner) -> list[dict[str, Any]]:
+    """The profile items of the profile table (never their encrypted fields)."""
+    assert runner.provisioned is not None
+    table = runner.provisioned.tables["ProfileTable"]
+    dynamodb = runner.aws.client("dynamodb")
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "ConsistentRead": True,
+        "FilterExpression": "sk = :profile",
+        "ExpressionAttributeValues": {":profile": {"S": "PROFILE"}},
+    }
+    while True:
+        page = dynamodb.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _classified(item: dict[str, Any]) -> bool:
+    return "state" in item and item.get("classified_version", {}).get("N") == item.get("version", {}).get("N")
+
+
+def wait_for_classifier(runner: LocalRunner, out: IO[str], timeout: float = 45.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    items = profiles(runner)
+    progress = Progress("classifying (stream)", len(items), out)
+    while time.monotonic() < deadline:
+        items = profiles(runner)
+        progress.total = max(len(items), 1)
+        classified = sum(1 for item in items if _classified(item))
+        progress.update(classified)
+        if classified == len(items) and runner.wait_until_idle(timeout=5, quiet=0.5):
+            items = profiles(runner)
+            if all(_classified(item) for item in items):
+                progress.finish()
+                return items
+        time.sleep(0.2)
+    raise DemoFailed("the classifier did not classify every profile in time (see the function logs)")
+
+
+def state_report(runner: LocalRunner, base_url: str, items: list[dict[str, Any]]) -> tuple[dict[str, int], str]:
+    """The distribution from the report route (signed as the local developer), else counted from the table."""
+    if runner.gateway is not None and runner.gateway.routes.match("GET", REPORT_ROUTE):
+        developer = next(p for p in runner.principals.values() if p.name == DEVELOPER)
+        url = base_url + REPORT_ROUTE
+        response = requests.get(url, headers=sign(developer, "GET", url), timeout=60)
+        if response.status_code != 200:
+            raise DemoFailed(f"GET {REPORT_ROUTE} answered {response.status_code} {_error_code(response)}")
+        return dict(response.json()["by_state"]), f"GET {REPORT_ROUTE}"
+    return dict(Counter(item["state"]["S"] for item in items)), "the profile table"
+
+
+def _strings(item: dict[str, Any], name: str) -> list[str]:
+    value = item.get(name) or {}
+    if "SS" in value:
+        return sorted(value["SS"])
+    return [v.get("S", "") for v in value.get("L", [])]
+
+
+def print_profiles(items: list[dict[str, Any]], out: IO[str]) -> None:
+    header = f"  {'subject id':<38} {'tokens':>6}  {'channels':<34} {'state':<5} {'missing':<8} top recommendation"
+    print(header, file=out)
+    print("  " + "-" * (len(header) - 2), file=out)
+    for item in sorted(items, key=lambda i: (i["state"]["S"], i["subject_id"]["S"])):
+        missing = "".join(_strings(item, "missing")) or "-"
+        recommendation = (_strings(item, "recommendations") or ["-"])[0]
+        print(
+            f"  {item['subject_id']['S']:<38} {len(_strings(item, 'tokens')):>6}  "
+            f"{','.join(_strings(item, 'channels')):<34} {item['state']['S']:<5} {missing:<8} {recommendation}",
+            file=out,
+        )
+
+
+def print_distribution(by_state: dict[str, int], source: str, out: IO[str]) -> None:
+    total = sum(by_state.values()) or 1
+    print(f"\nState distribution ({source}):", file=out)
+    for state, meaning in STATE_MEANING.items():
+        count = by_state.get(state, 0)
+        print(f"  {state}  {meaning:<32} {'#' * round(30 * count / total):<30} {count}", file=out)
+    print(f"  total {sum(by_state.values())} profiles", file=out)
+
+
+def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
+    """Run the demo; 0 when every touchpoint was stored and every profile classified."""
+    started = time.monotonic()
+    log_path = Path(tempfile.mkdtemp(prefix="touchpoints-demo-")) / "functions.log"
+    print("Touchpoint ingestion, run locally from template.yaml: embedded AWS (moto), no Docker.", file=out)
+    try:
+        with log_path.open("w") as function_log, LocalRunner(function_output=function_log) as runner:
+            assert runner.pool is not None
+            runner.pool.warm()  # every container imports its handler in parallel while we prepare
+            server = ApiServer(runner, port=0, access_log=False).start()
+            try:
+                print(f"  API on {server.url}; AWS: {runner.aws.describe()}", file=out)
+                print(f"  functions: {len(runner.specs)}; function logs: {log_path}", file=out)
+                batch = sample_requests(runner) + journey_requests(runner, people)
+                by_channel = send_all(server.url, batch, out)
+                items = wait_for_classifier(runner, out)
+                by_state, source = state_report(runner, server.url, items)
+            finally:
+                server.stop()
+    except (DemoFailed, requests.RequestException, OSError) as failure:
+        print(f"\nDEMO FAILED: {failure}\nFunction logs: {log_path}", file=sys.stderr)
+        return 1
+    print(
+        f"\nSent {sum(by_channel.values())} requests: " + ", ".join(f"{c} {n}" for c, n in sorted(by_channel.items())),
+        file=out,
+    )
+    print(f"\nProfiles ({len(items)}; tokens and states only, no personal data):", file=out)
+    print_profiles(items, out)
+    print_distribution(by_state, source, out)
+    print(f"\nDone in {time.monotonic() - started:.1f} s.", file=out)
+    return 0

@@ -1,0 +1,334 @@
+"""End to end: the local runner as its own process (`python -m local_runner ...`), over real HTTP.
+
+Nothing is mocked here: the runner reads template.yaml, embeds moto, runs every function in its own
+process and polls the stream and the queues. The runner's whole output (its access log and every
+function's logs) is checked for personal data, like the handlers' responses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from local_runner.demo_data import demo_person
+from local_runner.principals import LocalPrincipal, sign
+from tests import factories
+from tests.conftest import find_pii
+from tests.people import person, register_pii
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAM = Path(sys.executable).parent / "sam"
+READY_TIMEOUT = 90
+OPERATOR = "ComplianceOperatorRole"
+
+
+def _environment() -> dict[str, str]:
+    """The developer's shell, minus anything that would point the runner at another AWS."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    environment.pop("ENDPOINT_URL", None)
+    return environment | {"SAM_CLI_TELEMETRY": "0", "PYTHONUNBUFFERED": "1"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _assert_no_pii(text: str, where: str) -> None:
+    leaked = find_pii(text)
+    assert not leaked, f"personal data in {where}: {len(leaked)} value(s)"
+
+
+def _principal(name: str) -> LocalPrincipal:
+    """The local IAM caller's signing keys: deterministic, documented, like the local API keys."""
+    return LocalPrincipal(name, f"local-{name}", f"local-secret-{name}", arn="", user_id="")
+
+
+class Runner:
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+        self.process, self.url, self.log = process, url, log
+        self.health: dict[str, Any] = {}
+
+    def post(
+        self, channel: str, body: Any, api_key: str | None = None, resource: str = "touchpoints"
+    ) -> requests.Response:
+        key = api_key if api_key is not None else self.health["api_keys"][factories.CHANNEL_API_KEYS[channel]]
+        return requests.post(
+            f"{self.url}/v1/{channel}/{resource}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "x-api-key": key},
+            timeout=60,
+        )
+
+    def signed(self, principal: str, method: str, path: str, body: Any = None) -> requests.Response:
+        url = self.url + path
+        data = b"" if body is None else json.dumps(body).encode()
+        return requests.request(
+            method, url, data=data, headers=sign(_principal(principal), method, url, data), timeout=60
+        )
+
+    def dynamodb(self) -> Any:
+        return boto3.client(
+            "dynamodb",
+            endpoint_url=self.health["aws_endpoint"],
+            region_name=self.health["region"],
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def profile(self, subject_id: str) -> dict[str, Any] | None:
+        item = self.dynamodb().get_item(
+            TableName=self.health["tables"]["ProfileTable"],
+            Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
+            ConsistentRead=True,
+        )
+        return item.get("Item")
+
+    def route_exists(self, method: str, path: str) -> bool:
+        return any(r["method"] == method and r["path"] == path for r in self.health["routes"])
+
+
+def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the runner exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            response = requests.get(f"{url}/__health", timeout=2)
+            if response.status_code == 200:
+                return dict(response.json())
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"the runner was not ready within {READY_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """The runner and its function containers share a process group: stop them all, whatever happens."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
+    port = _free_port()
+    log = tmp_path_factory.mktemp("runner") / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local_runner", "serve", "--port", str(port)],
+            cwd=REPO_ROOT,
+            env=_environment(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        started = Runner(process, f"http://127.0.0.1:{port}", log)
+        started.health = _wait_ready(process, started.url, log)
+        yield started
+    finally:
+        _stop(process)
+    _assert_no_pii(log.read_text(), "the runner's output (access log and function logs)")
+
+
+def _wait_for(condition: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_a_touchpoint_posted_over_http_is_stored_classified_and_erased(runner: Runner) -> None:
+    # Given a person who signs up on the web
+    someone = person(4101)
+    response = runner.post("web", factories.web(someone))
+    assert response.status_code == 200, response.text
+    subject_id = response.json()["results"][0]["profile_id"]
+
+    # Then the stream poller runs the classifier on the new profile
+    profile = _wait_for(lambda: (p := runner.profile(subject_id)) and "state" in p and p, 45, "the classifier")
+    assert profile["state"]["S"] == "A"
+    assert profile["changed_by"]["S"] == "classifier"
+
+    # When the compliance operator asks for the person's erasure (SigV4, the operator role's session)
+    erasure = {"subject": {"email": someone.email}, "regulation": "gdpr", "case_reference": "CASE-E2E-4101"}
+    accepted = runner.signed(OPERATOR, "POST", "/v1/compliance/erasures", erasure)
+    assert accepted.status_code == 202, accepted.text
+    request_path = accepted.headers["Location"]
+
+    # Then the queue poller runs the erasure worker until the request completes, and the profile is gone
+    def completed() -> dict[str, Any] | None:
+        status = runner.signed(OPERATOR, "GET", request_path)
+        assert status.status_code == 200, status.text
+        body = status.json()
+        assert body["state"] != "failed", body
+        return body if body["state"] == "completed" else None
+
+    _wait_for(completed, 60, "the erasure to complete")
+    assert runner.profile(subject_id) is None
+    # And the erased person's identifiers are refused from now on
+    again = runner.post("web", factories.web(someone))
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "subject_erased"
+
+
+def test_api_gateway_refuses_what_api_gateway_refuses(runner: Runner) -> None:
+    body = factories.web(person(4102))
+    no_key = runner.post("web", body, api_key="")
+    assert (no_key.status_code, no_key.json()) == (403, {"message": "Forbidden"})
+    wrong_key = runner.post("web", body, api_key="not-a-key")
+    assert (wrong_key.status_code, wrong_key.json()) == (403, {"message": "Forbidden"})
+    # A valid key of another channel passes API Gateway; the web function itself refuses it.
+    other_channel = runner.post("web", body, api_key=runner.health["api_keys"]["StoreApiKey"])
+    assert other_channel.status_code == 403
+    assert other_channel.json()["error"]["code"] == "forbidden"
+
+    unknown = requests.post(f"{runner.url}/v1/nowhere", data=b"{}", timeout=10)
+    assert (unknown.status_code, unknown.json()) == (403, {"message": "Missing Authentication Token"})
+    unsigned = requests.post(f"{runner.url}/v1/compliance/erasures", json={}, timeout=10)
+    assert (unsigned.status_code, unsigned.json()) == (403, {"message": "Missing Authentication Token"})
+
+    url = f"{runner.url}/v1/reports/profile-states"
+    headers = sign(_principal("developer"), "GET", url)
+    headers["Authorization"] = headers["Authorization"][:-4] + "0000"
+    forged = requests.get(url, headers=headers, timeout=10)
+    assert forged.status_code == 403
+    assert "signature" in forged.json()["message"]
+
+
+def test_iam_routes_get_the_signed_callers_identity(runner: Runner) -> None:
+    report = runner.signed("developer", "GET", "/v1/reports/profile-states")
+    assert report.status_code == 200, report.text
+    assert set(report.json()["by_state"]) <= set("ABCDEFGU")
+    # Authenticated, but not the compliance operator: the function's own check refuses it.
+    not_operator = runner.signed("developer", "POST", "/v1/compliance/exports", {"subject": {"email": "x@example.com"}})
+    assert not_operator.status_code == 403
+    assert not_operator.json()["error"]["code"] == "forbidden"
+
+
+def test_a_binary_body_reaches_the_function_base64_encoded(runner: Runner) -> None:
+    response = requests.post(
+        f"{runner.url}/v1/web/touchpoints",
+        data=b"\xff\xfe\x00 not utf-8",
+        headers={"Content-Type": "application/json", "x-api-key": runner.health["api_keys"]["WebApiKey"]},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+
+
+def _invoke(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "local_runner", "invoke", *args],
+        cwd=REPO_ROOT,
+        env=_environment(),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_invoke_serves_an_events_file_like_sam_local_invoke() -> None:
+    result = _invoke("StoreChannelFunction", "-e", "events/store-cash-purchase.json", "--env-vars", "env.json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    response = json.loads(result.stdout)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["results"][0]["status"] == "stored"
+    person(0)  # the person in events/ (registered for the leak check)
+    _assert_no_pii(result.stdout + result.stderr, "invoke's output")
+
+
+def test_invoke_names_the_functions_when_one_is_unknown() -> None:
+    result = _invoke("NoSuchFunction")
+    assert result.returncode != 0
+    assert "WebChannelFunction" in result.stderr
+
+
+def test_an_event_from_sam_local_generate_event_is_served_by_its_handler(tmp_path: Path) -> None:
+    # Given the event the SAM CLI generates for a POST with a web touchpoint as its body
+    body = json.dumps(factories.web(person(4103)))
+    command = [str(SAM), "local", "generate-event", "apigateway", "aws-proxy", "--method", "POST", "--stage", "v1"]
+    generated = subprocess.run(
+        [*command, "--path", "v1/web/touchpoints", "--body", body],
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    event = json.loads(generated.stdout)
+    assert event["isBase64Encoded"] is True  # the CLI sends the body base64-encoded
+    # adjusted only with the route's resource and path, and the caller's API key id
+    event["resource"] = event["requestContext"]["resourcePath"] = event["path"] = "/v1/web/touchpoints"
+    event["requestContext"]["identity"]["apiKeyId"] = "local-WebApiKey"
+    event_file = tmp_path / "generated.json"
+    event_file.write_text(json.dumps(event))
+
+    # When the route's function is invoked with it
+    result = _invoke("WebChannelFunction", "-e", str(event_file))
+
+    # Then the handler serves it
+    assert result.returncode == 0, result.stderr[-2000:]
+    response = json.loads(result.stdout)
+    assert response["statusCode"] == 200, response
+    assert json.loads(response["body"])["results"][0]["status"] == "stored"
+    _assert_no_pii(result.stdout + result.stderr, "invoke's output")
+
+
+def test_the_demo_sends_every_channel_and_prints_states_without_personal_data() -> None:
+    people = 6
+    for n in range(people):
+        register_pii(*demo_person(n).pii_values())
+    person(0)  # the person in events/
+
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "local_runner", "demo", "--people", str(people)],
+        cwd=REPO_ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "State distribution" in result.stdout
+    for channel in factories.CHANNEL_FUNCTIONS:
+        assert re.search(rf"\b{channel} \d+", result.stdout), channel
+    assert re.search(r"^\s+sub_[0-9a-f]{32}\s+\d+\s", result.stdout, re.MULTILINE)
+    _assert_no_pii(result.stdout + result.stderr, "the demo's output")
+    logs = re.search(r"function logs: (\S+)", result.stdout)
+    assert logs is not None
+    _assert_no_pii(Path(logs[1]).read_text(), "the demo's function logs")
+    assert elapsed < 120
