@@ -13,6 +13,7 @@ from typing import Any
 from local_runner.provision import ENV_JSON
 from local_runner.runner import LocalRunner, log
 from local_runner.template import TEMPLATE_PATH
+from local_runner.template import load as cfn_load
 
 
 def _parameters(pairs: list[str]) -> dict[str, str]:
@@ -99,6 +100,33 @@ def invoke(args: argparse.Namespace) -> int:
     return 1
 
 
+def aws(args: argparse.Namespace) -> int:
+    """Only the AWS side, e.g. for `sam local start-api --env-vars env.json` (Docker) to use."""
+    from local_runner.provision import provision
+    from local_runner.runner import LocalAws
+
+    local = LocalAws(host=args.host, port=args.port)
+    try:
+        local.start()
+    except OSError as error:
+        log(f"cannot listen on {args.host}:{args.port}: {error.strerror}")
+        return 1
+    try:
+        provisioned = provision(cfn_load(args.template), local.client, _parameters(args.parameter_overrides))
+        log(f"AWS: {local.describe()} (bound to {args.host})")
+        for logical, name in {**provisioned.tables, **provisioned.queues}.items():
+            log(f"Provisioned {logical}: {name}")
+        log("CTRL+C to quit.")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        local.stop()
+    return 0
+
+
 def demo(args: argparse.Namespace) -> int:
     from local_runner.demo import run
 
@@ -125,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     invoke_parser.add_argument("-e", "--event", help="event JSON file ('-' for stdin; default: {})")
     _common(invoke_parser)
     invoke_parser.set_defaults(run=invoke)
+
+    aws_parser = commands.add_parser("aws", help="only the embedded AWS, provisioned, for sam local (Docker)")
+    aws_parser.add_argument("-t", "--template", type=Path, default=TEMPLATE_PATH)
+    aws_parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to let Docker containers reach it")
+    aws_parser.add_argument("-p", "--port", type=int, default=5000, help="env.json expects 5000")
+    aws_parser.add_argument("--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE")
+    aws_parser.set_defaults(run=aws)
 
     demo_parser = commands.add_parser("demo", help="every channel's sample touchpoints through the local API")
     demo_parser.add_argument("--people", type=int, default=6, help="generated sample people (default 6)")

@@ -42,9 +42,12 @@ _CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect
 class LocalAws:
     """Where the functions' AWS is: moto in this process on a free loopback port, or a given endpoint."""
 
-    def __init__(self, endpoint: str | None = None, region: str = LOCAL_REGION) -> None:
+    def __init__(
+        self, endpoint: str | None = None, region: str = LOCAL_REGION, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.requested = endpoint or os.environ.get("AWS_ENDPOINT_URL") or None
         self.region = region
+        self.host, self.port = host, port
         self.endpoint_url: str | None = None
         self._server: Any = None
 
@@ -61,10 +64,10 @@ class LocalAws:
             from moto.server import ThreadedMotoServer
 
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
-            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
             self._server.start()
-            host, port = self._server.get_host_and_port()
-            self.endpoint_url = f"http://{host}:{port}"
+            _, port = self._server.get_host_and_port()
+            self.endpoint_url = f"http://127.0.0.1:{port}"
         elif not self.real:
             self.endpoint_url = self.requested
 
