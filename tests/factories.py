@@ -212,3 +212,27 @@ CHANNEL_API_KEYS = {
     "contact-center": "ContactCenterApiKey",
     "store": "StoreApiKey",
 }
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, receive_count: int | None = None) -> dict[str, Any]:
+    """The event Lambda's SQS poller sends, built from `receive_message` answers (with AttributeNames=["All"])."""
+    records = []
+    for message in messages:
+        attributes = dict(message.get("Attributes", {}))
+        attributes.setdefault("ApproximateReceiveCount", "1")
+        if receive_count is not None:
+            attributes["ApproximateReceiveCount"] = str(receive_count)
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": attributes,
+                "messageAttributes": {},
+                "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+        )
+    return {"Records": records}

@@ -1,0 +1,185 @@
+"""The eraser's side of the profile table and key vault: freeze, suppress, shred, purge in pages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterator
+from datetime import datetime
+from typing import Any
+
+from touchpoints.adapters import keys
+from touchpoints.adapters.aws import SDK_ERRORS, error_code
+from touchpoints.errors import StorageUnavailable
+from touchpoints.observability import logger
+
+ERASING = "erasing"
+WRITER = "compliance"
+BATCH_WRITE_LIMIT = 25
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+class DynamoSubjectEraser:
+    def __init__(
+        self,
+        dynamodb_client: Any,
+        profile_table: str,
+        key_vault_table: str,
+        *,
+        max_unprocessed_rounds: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._db = dynamodb_client
+        self._profiles = profile_table
+        self._vault = key_vault_table
+        self._rounds = max_unprocessed_rounds
+        self._sleep = sleep
+
+    def owners(self, tokens: Collection[str]) -> set[str]:
+        found = set()
+        for token in tokens:
+            item = self._call(
+                "token read",
+                self._db.get_item,
+                TableName=self._profiles,
+                Key=keys.token_key(token),
+                ConsistentRead=True,
+            )
+            subject = item.get("Item", {}).get("subject_id", {}).get("S")
+            if subject:
+                found.add(subject)
+        return found
+
+    def freeze(self, subject_id: str, request_id: str, now: datetime) -> tuple[str, ...] | None:
+        try:
+            answer = self._db.update_item(
+                TableName=self._profiles,
+                Key=keys.profile_key(subject_id),
+                # Any status but "active" makes ingestion's conditional writes fail: no touchpoint lands from now on.
+                UpdateExpression="SET #st = :erasing, erasure_request = :rid, updated_at = :now, changed_by = :writer "
+                "ADD #ver :one, consent_version :one",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#st": "status", "#ver": "version"},
+                ExpressionAttributeValues={
+                    ":erasing": _s(ERASING),
+                    ":rid": _s(request_id),
+                    ":now": _s(now.isoformat()),
+                    ":writer": _s(WRITER),
+                    ":one": {"N": "1"},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except SDK_ERRORS as error:
+            if error_code(error) == _CONDITION_FAILED:
+                return None
+            raise self._unavailable("profile freeze", error) from error
+        return tuple(answer["Attributes"].get("tokens", {}).get("SS", []))
+
+    def suppress(self, tokens: Collection[str], subject_id: str | None, request_id: str, now: datetime) -> int:
+        """Replace each token's owner with a suppression marker; a token owned by someone else is left alone."""
+        condition = "attribute_not_exists(pk) OR suppressed = :yes"
+        values: dict[str, Any] = {":yes": {"BOOL": True}}
+        if subject_id:
+            condition += " OR subject_id = :sid"
+            values[":sid"] = _s(subject_id)
+        done = 0
+        for token in tokens:
+            item = {
+                **keys.token_key(token),
+                "entity": _s("suppression"),
+                "suppressed": {"BOOL": True},
+                "erased_at": _s(now.isoformat()),
+                "request_id": _s(request_id),
+            }
+            try:
+                self._db.put_item(
+                    TableName=self._profiles, Item=item, ConditionExpression=condition, ExpressionAttributeValues=values
+                )
+                done += 1
+            except SDK_ERRORS as error:
+                if error_code(error) != _CONDITION_FAILED:
+                    raise self._unavailable("token suppression", error) from error
+        return done
+
+    def release(self, tokens: Collection[str], subject_id: str) -> int:
+        done = 0
+        for token in tokens:
+            try:
+                self._db.delete_item(
+                    TableName=self._profiles,
+                    Key=keys.token_key(token),
+                    ConditionExpression="subject_id = :sid",
+                    ExpressionAttributeValues={":sid": _s(subject_id)},
+                )
+                done += 1
+            except SDK_ERRORS as error:
+                if error_code(error) != _CONDITION_FAILED:
+                    raise self._unavailable("token release", error) from error
+        return done
+
+    def destroy_key(self, subject_id: str) -> bool:
+        answer = self._call(
+            "key destruction",
+            self._db.delete_item,
+            TableName=self._vault,
+            Key=keys.vault_key(subject_id),
+            ReturnValues="ALL_OLD",
+        )
+        return "Attributes" in answer
+
+    def purge(self, subject_id: str, page_size: int) -> Iterator[int]:
+        """Pages of the subject's partition; the profile item goes last, so it marks an unfinished erasure."""
+        query: dict[str, Any] = {
+            "TableName": self._profiles,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": _s(keys.subject_pk(subject_id))},
+            "ProjectionExpression": "pk, sk",
+            "ConsistentRead": True,
+            "Limit": page_size,
+        }
+        while True:
+            page = self._call("subject page read", self._db.query, **query)
+            batch = [item for item in page.get("Items", []) if item["sk"]["S"] != keys.PROFILE_SK]
+            self._delete(batch)
+            yield len(batch)
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        answer = self._call(
+            "profile delete",
+            self._db.delete_item,
+            TableName=self._profiles,
+            Key=keys.profile_key(subject_id),
+            ReturnValues="ALL_OLD",
+        )
+        yield int("Attributes" in answer)
+
+    def _delete(self, item_keys: list[dict[str, Any]]) -> None:
+        for start in range(0, len(item_keys), BATCH_WRITE_LIMIT):
+            pending: dict[str, Any] = {
+                self._profiles: [
+                    {"DeleteRequest": {"Key": key}} for key in item_keys[start : start + BATCH_WRITE_LIMIT]
+                ]
+            }
+            for attempt in range(self._rounds):
+                answer = self._call("subject page delete", self._db.batch_write_item, RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                self._sleep(min(0.05 * 2**attempt, 2.0))  # throttled: back off before the unprocessed rest
+            else:
+                raise StorageUnavailable("the profile table kept throttling deletes; the erasure will resume")
+
+    def _call(self, what: str, operation: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            return operation(**kwargs)
+        except SDK_ERRORS as error:
+            raise self._unavailable(what, error) from error
+
+    @staticmethod
+    def _unavailable(what: str, error: Exception) -> StorageUnavailable:
+        logger.warning(f"{what} failed", extra={"error_code": error_code(error)})
+        return StorageUnavailable("the profile store is unavailable; the erasure will resume")

@@ -1,0 +1,272 @@
+"""A subject's items as compliance reads and corrects them (export, rectification, objection)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from touchpoints.adapters import keys
+from touchpoints.adapters.aws import SDK_ERRORS, error_code
+from touchpoints.adapters.profile_store import consent_attribute, consent_from_attribute
+from touchpoints.compliance.model import IdentifierInUse
+from touchpoints.compliance.records import (
+    Rectification,
+    StoredConsentChange,
+    StoredEvent,
+    StoredField,
+    StoredProfile,
+    StoredSubject,
+    Withdrawal,
+)
+from touchpoints.errors import StaleSubject, StorageUnavailable
+from touchpoints.observability import logger
+
+ACTIVE = "active"
+WRITER = "compliance"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _text(item: dict[str, Any], name: str) -> str | None:
+    return item[name]["S"] if name in item else None
+
+
+def _profile(item: dict[str, Any]) -> StoredProfile:
+    fields = {
+        name: StoredField(bytes(v["M"]["v"]["B"]), v["M"]["at"]["S"], v["M"]["ch"]["S"])
+        for name, v in item.get("fields", {}).get("M", {}).items()
+    }
+    traces = {k.removeprefix("trace_"): int(v["N"]) for k, v in item.items() if k.startswith("trace_")}
+    return StoredProfile(
+        subject_id=item["subject_id"]["S"],
+        status=item["status"]["S"],
+        created_at=item["created_at"]["S"],
+        updated_at=item["updated_at"]["S"],
+        origin_channel=_text(item, "origin_channel"),
+        channels=tuple(item.get("channels", {}).get("SS", [])),
+        tokens=tuple(item.get("tokens", {}).get("SS", [])),
+        fields=fields,
+        consents={k: consent_from_attribute(v) for k, v in item.get("consents", {}).get("M", {}).items()},
+        consent_version=int(item.get("consent_version", {}).get("N", "0")),
+        version=int(item.get("version", {}).get("N", "0")),
+        traces=traces,
+        last_trace_at=_text(item, "last_trace_at"),
+    )
+
+
+def _event(item: dict[str, Any]) -> StoredEvent:
+    expires = item.get("expires_at", {}).get("N")
+    return StoredEvent(
+        channel=item["channel"]["S"],
+        event_id=item["event_id"]["S"],
+        trace=item.get("trace", {}).get("S", "none"),
+        action=_text(item, "action"),
+        occurred_at=_text(item, "occurred_at"),
+        received_at=_text(item, "received_at"),
+        minimized=item.get("minimized", {}).get("BOOL", False),
+        details=bytes(item["details"]["B"]) if "details" in item else None,
+        expires_at=int(expires) if expires else None,
+    )
+
+
+def _consent_change(item: dict[str, Any]) -> StoredConsentChange:
+    key = item["sk"]["S"].removeprefix(keys.CONSENT_PREFIX).rsplit("#", 1)[0]
+    reference = _text(item, "event_id") or _text(item, "request_id")
+    return StoredConsentChange(key, consent_from_attribute(item["consent"]), reference)
+
+
+class DynamoSubjectRecords:
+    def __init__(self, dynamodb_client: Any, profile_table: str, key_vault_table: str) -> None:
+        self._db = dynamodb_client
+        self._profiles = profile_table
+        self._vault = key_vault_table
+
+    def load_profile(self, subject_id: str) -> tuple[StoredProfile, bytes] | None:
+        profile = self._get(self._profiles, keys.profile_key(subject_id))
+        vault = self._get(self._vault, keys.vault_key(subject_id))
+        if profile is None or vault is None:
+            return None
+        return _profile(profile), bytes(vault["wrapped_key"]["B"])
+
+    def load_subject(self, subject_id: str) -> StoredSubject | None:
+        vault = self._get(self._vault, keys.vault_key(subject_id))
+        if vault is None:
+            return None
+        profile, events, history = None, [], []
+        query: dict[str, Any] = {
+            "TableName": self._profiles,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": _s(keys.subject_pk(subject_id))},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._call("subject read", self._db.query, **query)
+            for item in page.get("Items", []):
+                sk = item["sk"]["S"]
+                if sk == keys.PROFILE_SK:
+                    profile = _profile(item)
+                elif sk.startswith(keys.EVENT_PREFIX):
+                    events.append(_event(item))
+                elif sk.startswith(keys.CONSENT_PREFIX):
+                    history.append(_consent_change(item))
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if profile is None:
+            return None
+        return StoredSubject(profile, bytes(vault["wrapped_key"]["B"]), tuple(events), tuple(history))
+
+    def rectify(self, change: Rectification) -> None:
+        names = {
+            "#st": "status",
+            "#f": "fields",
+            "#ver": "version",
+            "#cv": "consent_version",
+            "#u": "updated_at",
+            "#cb": "changed_by",
+        }
+        values: dict[str, Any] = {
+            ":active": _s(ACTIVE),
+            ":now": _s(change.at.isoformat()),
+            ":writer": _s(WRITER),
+            ":one": {"N": "1"},
+        }
+        sets = ["#u = :now", "#cb = :writer"]
+        for i, (name, ciphertext) in enumerate(change.fields.items()):
+            names[f"#f{i}"] = name
+            values[f":f{i}"] = {"M": {"v": {"B": ciphertext}, "at": _s(change.at.isoformat()), "ch": _s(WRITER)}}
+            sets.append(f"#f.#f{i} = :f{i}")
+        # consent_version too: warm channel containers cache token owners per subject and must reload them.
+        expression = f"SET {', '.join(sets)} ADD #ver :one, #cv :one"
+        condition = "attribute_exists(pk) AND #st = :active"
+        if change.claim_tokens or change.release_tokens:
+            # One path may not be both ADDed to and DELETEd from: set the new set, conditioned on the version read.
+            names["#tok"], values[":ver"] = "tokens", {"N": str(change.expected_version)}
+            if change.tokens:
+                values[":tokens"] = {"SS": list(change.tokens)}
+                expression = expression.replace("SET ", "SET #tok = :tokens, ", 1)
+            else:
+                expression += " REMOVE #tok"
+            condition = "attribute_exists(pk) AND #st = :active AND #ver = :ver"
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._profiles,
+                    "Key": keys.profile_key(change.subject_id),
+                    "UpdateExpression": expression,
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        items.extend(
+            {
+                "Delete": {
+                    "TableName": self._profiles,
+                    "Key": keys.token_key(token),
+                    "ConditionExpression": "subject_id = :sid",
+                    "ExpressionAttributeValues": {":sid": _s(change.subject_id)},
+                }
+            }
+            for token in change.release_tokens
+        )
+        items.extend(
+            {
+                "Put": {
+                    "TableName": self._profiles,
+                    "Item": {
+                        **keys.token_key(token),
+                        "entity": _s("token"),
+                        "subject_id": _s(change.subject_id),
+                        "created_at": _s(change.at.isoformat()),
+                        "request_id": _s(change.request_id),
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for token in change.claim_tokens
+        )
+        reasons = self._transact(items)
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            raise StaleSubject
+        if reasons:
+            raise IdentifierInUse("a corrected identifier was claimed by another profile meanwhile")
+
+    def withdraw(self, change: Withdrawal) -> None:
+        names = {
+            "#st": "status",
+            "#c": "consents",
+            "#cv": "consent_version",
+            "#ver": "version",
+            "#u": "updated_at",
+            "#cb": "changed_by",
+        }
+        values: dict[str, Any] = {
+            ":active": _s(ACTIVE),
+            ":cv": {"N": str(change.expected_consent_version)},
+            ":now": _s(change.at.isoformat()),
+            ":writer": _s(WRITER),
+            ":one": {"N": "1"},
+        }
+        sets = ["#u = :now", "#cb = :writer"]
+        for i, (key, record) in enumerate(change.consents.items()):
+            names[f"#c{i}"], values[f":c{i}"] = key, consent_attribute(record)
+            sets.append(f"#c.#c{i} = :c{i}")
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._profiles,
+                    "Key": keys.profile_key(change.subject_id),
+                    # +1: ingestion conditions every write on the consent version it cached, so warm containers reload.
+                    "UpdateExpression": f"SET {', '.join(sets)} ADD #cv :one, #ver :one",
+                    "ConditionExpression": "attribute_exists(pk) AND #st = :active AND #cv = :cv",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        items.extend(
+            {
+                "Put": {
+                    "TableName": self._profiles,
+                    "Item": {
+                        "pk": _s(keys.subject_pk(change.subject_id)),
+                        "sk": _s(keys.consent_sk(key, record.collected_at.isoformat())),
+                        "entity": _s("consent"),
+                        "subject_id": _s(change.subject_id),
+                        "consent": consent_attribute(record),
+                        "request_id": _s(change.request_id),
+                    },
+                }
+            }
+            for key, record in change.consents.items()
+        )
+        if self._transact(items):
+            raise StaleSubject
+
+    def _transact(self, items: list[dict[str, Any]]) -> list[str]:
+        """Cancellation reasons when the transaction's conditions failed; raises when the store is down."""
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except SDK_ERRORS as error:
+            if error_code(error) == "TransactionCanceledException":
+                reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]  # type: ignore[union-attr]
+                if any(r in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons):
+                    return reasons
+            logger.warning("compliance profile write failed", extra={"error_code": error_code(error)})
+            raise StorageUnavailable("the profile store is unavailable; nothing was changed") from error
+        return []
+
+    def _get(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        answer = self._call("subject read", self._db.get_item, TableName=table, Key=key, ConsistentRead=True)
+        item: dict[str, Any] | None = answer.get("Item")
+        return item
+
+    def _call(self, what: str, operation: Any, **kwargs: Any) -> Any:
+        try:
+            return operation(**kwargs)
+        except SDK_ERRORS as error:
+            logger.warning(f"{what} failed", extra={"error_code": error_code(error)})
+            raise StorageUnavailable("the profile store is unavailable; nothing was changed") from error

@@ -1,0 +1,234 @@
+"""The compliance team's API: data-subject requests, behind IAM auth and the operator role only.
+
+API Gateway checks the SigV4 signature and the role's execute-api:Invoke permission; this
+function checks again that the caller is the compliance operator role (defence in depth),
+so a channel's API key never reaches these routes, even through a misconfigured method.
+The caller is read from requestContext.identity.userArn: the role's ARN or a session of it
+(arn:aws:sts::<account>:assumed-role/<role name>/<session>).
+"""
+
+# No `from __future__ import annotations`: the event handler reads the route signatures at runtime.
+
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from pydantic import Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
+
+from touchpoints import compliance_container as wiring
+from touchpoints.api import guards
+from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
+from touchpoints.channels.common import (
+    Code,
+    Curp,
+    CustomerData,
+    Email,
+    OpaqueId,
+    Phone,
+    Rfc,
+    SocialHandle,
+    Strict,
+)
+from touchpoints.compliance.model import RequestNotFound
+from touchpoints.compliance.policy import Regulation, load_compliance_policy
+from touchpoints.compliance.rights import RequestMeta, SubjectRef
+from touchpoints.errors import Forbidden
+from touchpoints.model import ALL_CHANNELS, Channel, IdentifierKind, PersonalField
+from touchpoints.observability import MetricUnit, metrics
+
+PREFIX = "/v1/compliance"
+_ROLE_ARN = re.compile(r"^arn:(?P<partition>[\w-]+):iam::(?P<account>\d{12}):role/(?:.*/)?(?P<name>[\w+=,.@-]+)$")
+RequestId = Annotated[str, StringConstraints(pattern=r"^dsr_[0-9a-f]{32}$", strict=True)]
+SubjectId = Annotated[str, StringConstraints(pattern=r"^sub_[0-9a-f]{32}$", strict=True)]
+Purpose = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True)]
+
+
+def operator_role(role_arn: Callable[[], str]) -> guards.Guard:
+    """Only the compliance operator role, or one of its sessions, may call; API keys are not credentials here."""
+
+    def check(event: dict[str, Any]) -> None:
+        identity = (event.get("requestContext") or {}).get("identity") or {}
+        caller = identity.get("userArn") or ""
+        role = _ROLE_ARN.match(role_arn())
+        if role is None or not caller:
+            raise Forbidden("the compliance routes need the compliance operator's IAM credentials")
+        session_prefix = f"arn:{role['partition']}:sts::{role['account']}:assumed-role/{role['name']}/"
+        if caller != role_arn() and not caller.startswith(session_prefix):
+            raise Forbidden("the compliance routes need the compliance operator's IAM credentials")
+
+    return check
+
+
+class SubjectIn(Strict):
+    """The person a request is about: their subject id, any identifier the system tokenizes, or both."""
+
+    subject_id: SubjectId | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    rfc: Rfc | None = None
+    curp: Curp | None = None
+    loyalty_id: OpaqueId | None = None
+    app_user_id: OpaqueId | None = None
+    whatsapp: Phone | None = None
+    messenger_id: OpaqueId | None = None
+    social_handle: SocialHandle | None = None
+    push_token: OpaqueId | None = None
+    anonymous_id: OpaqueId | None = None
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> "SubjectIn":
+        if not self.model_dump(exclude_none=True):
+            raise PydanticCustomError("no_identifier", "name the person by subject_id or at least one identifier")
+        return self
+
+    def ref(self) -> SubjectRef:
+        values = self.model_dump(exclude_none=True, exclude={"subject_id"})
+        return SubjectRef(self.subject_id, {IdentifierKind(k): v for k, v in values.items()})
+
+
+class RequestIn(Strict):
+    subject: SubjectIn
+    regulation: Regulation
+    # The compliance team's case number: a reference, never a name or an email (hence no "@" or spaces).
+    case_reference: Code
+
+
+class ErasureIn(RequestIn):
+    suppress: bool | None = Field(default=None, description="Refuse future touchpoints with these identifiers")
+
+
+class CorrectionsIn(CustomerData):
+    """Corrected values, validated and normalized as a channel's would be."""
+
+    whatsapp: Phone | None = None
+    messenger_id: OpaqueId | None = None
+    push_token: OpaqueId | None = None
+
+    def fields(self) -> dict[PersonalField, str]:
+        values = self.personal_data()
+        extra = {PersonalField.WHATSAPP: self.whatsapp, PersonalField.MESSENGER_ID: self.messenger_id}
+        extra[PersonalField.PUSH_TOKEN] = self.push_token
+        values.update({k: v for k, v in extra.items() if v is not None})
+        return values
+
+
+class RectificationIn(RequestIn):
+    corrections: CorrectionsIn
+
+    @model_validator(mode="after")
+    def _corrects_something(self) -> "RectificationIn":
+        if not self.corrections.fields():
+            raise PydanticCustomError("no_correction", "name at least one corrected value")
+        return self
+
+
+class ObjectionItem(Strict):
+    purpose: Purpose
+    channel: Channel | Literal["all"] = ALL_CHANNELS
+
+
+class ObjectionIn(RequestIn):
+    objections: Annotated[list[ObjectionItem], Field(min_length=1, max_length=20)]
+
+
+def _caller(app: GuardedResolver) -> str:
+    return str(app.current_event.request_context.identity.user_arn)
+
+
+def _meta(app: GuardedResolver, body: RequestIn) -> RequestMeta:
+    return RequestMeta(body.regulation, body.case_reference, _caller(app))
+
+
+def _count(action: str) -> None:
+    metrics.add_metric(name=f"Compliance{action}", unit=MetricUnit.Count, value=1)
+
+
+def compliance_api() -> GuardedResolver:
+    """The resolver of the compliance function."""
+    app = GuardedResolver(
+        guards.all_of(
+            operator_role(lambda: wiring.compliance_api_settings().operator_role_arn),
+            guards.json_body(lambda: wiring.compliance_api_settings().max_body_bytes),
+        ),
+        enable_validation=True,
+    )
+    tags = ["compliance"]
+
+    @app.post(
+        f"{PREFIX}/erasures",
+        summary="Erase a person (GDPR art. 17, CCPA deletion, LFPDPPP cancelación)",
+        description="Accepted at once and carried out asynchronously; follow the request at its status URL.",
+        responses={202: {"description": "Accepted; the body is the request's status"}, **ERROR_RESPONSES},
+        tags=tags,
+    )
+    def post_erasure(body: Annotated[ErasureIn, Body()]) -> Response[dict[str, Any]]:
+        rights = wiring.subject_rights()
+        subject_id, tokens = rights.locate(body.subject.ref())
+        suppress = body.suppress
+        if suppress is None:
+            suppress = load_compliance_policy().erasure.suppress_by_default
+        order = {
+            "regulation": body.regulation.value,
+            "case_reference": body.case_reference,
+            "subject_id": subject_id,
+            "tokens": sorted(tokens),
+            "suppress": suppress,
+        }
+        wiring.idempotency_config().register_lambda_context(app.lambda_context)
+        status = wiring.erasure_intake()(order=order, actor=_caller(app))
+        _count("ErasureAccepted")
+        return json_response(202, status, {"Location": f"{PREFIX}/requests/{status['request_id']}"})
+
+    @app.get(
+        f"{PREFIX}/requests/<request_id>",
+        summary="State, timestamps, counts and legal deadline of a data-subject request",
+        responses={200: {"description": "The request's status"}, **ERROR_RESPONSES},
+        tags=tags,
+    )
+    def get_request(request_id: Annotated[RequestId, Path()]) -> Response[dict[str, Any]]:
+        request = wiring.request_store().get(request_id)
+        if request is None:
+            raise RequestNotFound("no such request")
+        return json_response(200, request.status())
+
+    @app.post(
+        f"{PREFIX}/exports",
+        summary="Everything held about a person, decrypted, as a portable JSON document (access, portability)",
+        responses={200: {"description": "The export document"}, **ERROR_RESPONSES},
+        tags=tags,
+    )
+    def post_export(body: Annotated[RequestIn, Body()]) -> Response[dict[str, Any]]:
+        document = wiring.subject_rights().export(body.subject.ref(), _meta(app, body))
+        _count("Export")
+        # The document is personal data: it must not be cached on the way back.
+        return json_response(200, document, {"Cache-Control": "no-store"})
+
+    @app.post(
+        f"{PREFIX}/rectifications",
+        summary="Correct identity or contact values",
+        responses={200: {"description": "Corrected; the body is the request's status"}, **ERROR_RESPONSES},
+        tags=tags,
+    )
+    def post_rectification(body: Annotated[RectificationIn, Body()]) -> Response[dict[str, Any]]:
+        status = wiring.subject_rights().rectify(body.subject.ref(), body.corrections.fields(), _meta(app, body))
+        _count("Rectification")
+        return json_response(200, status)
+
+    @app.post(
+        f"{PREFIX}/objections",
+        summary="Withdraw consent for a purpose, on one channel or all; effective from the next touchpoint",
+        responses={200: {"description": "Withdrawn; the body is the request's status"}, **ERROR_RESPONSES},
+        tags=tags,
+    )
+    def post_objection(body: Annotated[ObjectionIn, Body()]) -> Response[dict[str, Any]]:
+        objections = [
+            (o.purpose, o.channel.value if isinstance(o.channel, Channel) else o.channel) for o in body.objections
+        ]
+        status = wiring.subject_rights().object(body.subject.ref(), objections, _meta(app, body))
+        _count("Objection")
+        return json_response(200, status)
+
+    return app

@@ -1,0 +1,1 @@
+"""Data-subject requests (erasure, access, rectification, objection): pure domain, no AWS."""

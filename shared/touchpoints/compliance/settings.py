@@ -1,0 +1,35 @@
+"""Environment of the compliance functions (built once per container by touchpoints.compliance_container)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from touchpoints.settings import AwsSettings, PrivacySettings
+
+
+class ComplianceApiSettings(PrivacySettings):
+    compliance_table: str = Field(alias="COMPLIANCE_TABLE_NAME", min_length=3)
+    audit_table: str = Field(alias="AUDIT_TABLE_NAME", min_length=3)
+    erasure_queue_url: str = Field(alias="ERASURE_QUEUE_URL", min_length=1)
+    # Only callers signed as this role (IAM auth at API Gateway) may use the compliance routes.
+    operator_role_arn: str = Field(alias="COMPLIANCE_OPERATOR_ROLE_ARN", pattern=r"^arn:[\w-]+:iam::\d{12}:role/.+$")
+    max_body_bytes: int = Field(default=65_536, alias="MAX_BODY_BYTES", gt=0)
+    idempotency_seconds: int = Field(default=86_400, alias="IDEMPOTENCY_SECONDS", gt=0)
+
+
+class ErasureWorkerSettings(AwsSettings):
+    profile_table: str = Field(alias="PROFILE_TABLE_NAME", min_length=3)
+    key_vault_table: str = Field(alias="KEY_VAULT_TABLE_NAME", min_length=3)
+    compliance_table: str = Field(alias="COMPLIANCE_TABLE_NAME", min_length=3)
+    audit_table: str = Field(alias="AUDIT_TABLE_NAME", min_length=3)
+    erasure_queue_url: str = Field(alias="ERASURE_QUEUE_URL", min_length=1)
+    page_size: int | None = Field(default=None, alias="ERASURE_PAGE_SIZE", gt=0, le=10_000)
+    # Must match the queue's RedrivePolicy: the last attempt marks the request failed before the DLQ takes it.
+    max_receives: int = Field(default=5, alias="ERASURE_MAX_RECEIVES", gt=0)
+    # Below this much time left, the worker checkpoints and hands the rest to a fresh invocation.
+    reserve_ms: int = Field(default=10_000, alias="ERASURE_TIME_RESERVE_MS", ge=0)
+
+    @field_validator("page_size", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: str | None) -> str | None:
+        return value or None

@@ -1,0 +1,120 @@
+"""Composition of the compliance functions: settings, adapters and services, built once per container."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from touchpoints.adapters.compliance_store import DynamoAuditLog, DynamoRequestStore, SqsErasureQueue
+from touchpoints.adapters.erasure_store import DynamoSubjectEraser
+from touchpoints.adapters.profile_store import DynamoProfileStore
+from touchpoints.adapters.secrets import TokenizerSource
+from touchpoints.adapters.subject_records import DynamoSubjectRecords
+from touchpoints.compliance.erasure import ErasureOrder, ErasureService
+from touchpoints.compliance.policy import Regulation, load_compliance_policy
+from touchpoints.compliance.rights import SubjectRights
+from touchpoints.compliance.settings import ComplianceApiSettings, ErasureWorkerSettings
+from touchpoints.consent import load_policy
+from touchpoints.container import client, keyring, per_container
+
+IDEMPOTENCY_PK = "IDEMPOTENCY#erasure-submission"
+
+
+@per_container
+def compliance_api_settings() -> ComplianceApiSettings:
+    return ComplianceApiSettings.model_validate(os.environ)
+
+
+@per_container
+def erasure_worker_settings() -> ErasureWorkerSettings:
+    return ErasureWorkerSettings.model_validate(os.environ)
+
+
+@per_container
+def request_store() -> DynamoRequestStore:
+    settings = compliance_api_settings()
+    return DynamoRequestStore(client(settings, "dynamodb"), settings.compliance_table)
+
+
+@per_container
+def subject_rights() -> SubjectRights:
+    settings = compliance_api_settings()
+    db = client(settings, "dynamodb")
+    return SubjectRights(
+        DynamoProfileStore(db, settings.profile_table, settings.key_vault_table),
+        DynamoSubjectRecords(db, settings.profile_table, settings.key_vault_table),
+        keyring(settings),
+        TokenizerSource(client(settings, "secretsmanager"), settings.tokenization_secret_id),
+        DynamoRequestStore(db, settings.compliance_table),
+        DynamoAuditLog(db, settings.audit_table),
+        load_compliance_policy(),
+        load_policy(),
+    )
+
+
+@per_container
+def idempotency_config() -> IdempotencyConfig:
+    return IdempotencyConfig(
+        expires_after_seconds=compliance_api_settings().idempotency_seconds, raise_on_no_idempotency_key=True
+    )
+
+
+@per_container
+def erasure_intake() -> Callable[..., dict[str, Any]]:
+    """Submits an erasure; the same one (subject, tokens, regulation, case) within a day gets the same answer."""
+    settings = compliance_api_settings()
+    db = client(settings, "dynamodb")
+    service = ErasureService(
+        DynamoRequestStore(db, settings.compliance_table),
+        DynamoAuditLog(db, settings.audit_table),
+        load_compliance_policy(),
+        queue=SqsErasureQueue(client(settings, "sqs"), settings.erasure_queue_url),
+    )
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.compliance_table,
+        key_attr="pk",
+        sort_key_attr="sk",
+        static_pk_value=IDEMPOTENCY_PK,
+        boto3_client=db,
+    )
+
+    # Only ids and tokens are hashed into the key and only the status is kept: no personal value is stored.
+    @idempotent_function(data_keyword_argument="order", persistence_store=persistence, config=idempotency_config())
+    def submit(*, order: dict[str, Any], actor: str) -> dict[str, Any]:
+        erasure = ErasureOrder(
+            regulation=Regulation(order["regulation"]),
+            case_reference=order["case_reference"],
+            subject_id=order["subject_id"],
+            tokens=tuple(order["tokens"]),
+            suppress=order["suppress"],
+        )
+        return service.submit(erasure, actor).status()
+
+    return submit
+
+
+@per_container
+def erasure_queue() -> SqsErasureQueue:
+    settings = erasure_worker_settings()
+    return SqsErasureQueue(client(settings, "sqs"), settings.erasure_queue_url)
+
+
+@per_container
+def erasure_service() -> ErasureService:
+    settings = erasure_worker_settings()
+    db = client(settings, "dynamodb")
+    return ErasureService(
+        DynamoRequestStore(db, settings.compliance_table),
+        DynamoAuditLog(db, settings.audit_table),
+        load_compliance_policy(),
+        queue=erasure_queue(),
+        eraser=DynamoSubjectEraser(db, settings.profile_table, settings.key_vault_table),
+        page_size=settings.page_size,
+    )

@@ -1,0 +1,62 @@
+"""The erasure worker: SQS messages carrying a request id, each erasure carried forward from its checkpoint.
+
+A failed record is reported back (ReportBatchItemFailures) and SQS re-delivers it after the
+visibility timeout; its last allowed delivery marks the request failed before the queue's
+RedrivePolicy moves it to the dead-letter queue, from where it can be redriven to resume.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from touchpoints import compliance_container as wiring
+from touchpoints.compliance.erasure import ErasureSuperseded
+from touchpoints.observability import MetricUnit, logger, metrics, tracer
+
+
+def handle_erasure_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
+    """Carry one erasure as far as the invocation's time allows; hand the rest to a new message."""
+    request_id = str(json.loads(record.body)["request_id"])
+    settings = wiring.erasure_worker_settings()
+    service = wiring.erasure_service()
+
+    def out_of_time() -> bool:
+        return lambda_context is not None and lambda_context.get_remaining_time_in_millis() < settings.reserve_ms
+
+    logger.append_keys(request_id=request_id)
+    try:
+        finished = service.run(request_id, should_stop=out_of_time)
+    except ErasureSuperseded:
+        logger.info("another delivery of this erasure is ahead; stopping")
+        return
+    except Exception as error:
+        if int(record.attributes.approximate_receive_count) >= settings.max_receives:
+            service.fail(request_id, type(error).__name__)
+        raise
+    if finished:
+        metrics.add_metric(name="ErasuresCompleted", unit=MetricUnit.Count, value=1)
+    else:
+        wiring.erasure_queue().send(request_id)  # a fresh invocation continues from the checkpoint
+        logger.info("erasure continues in a new invocation")
+
+
+def erasure_worker() -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda handler of the erasure worker."""
+    # A failed record is reported, not raised, even when it is the only one: the answer keeps one shape.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    @logger.inject_lambda_context
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return process_partial_response(  # type: ignore[return-value]
+            event=event, record_handler=handle_erasure_message, processor=processor, context=context
+        )
+
+    return lambda_handler
