@@ -26,12 +26,24 @@ def _lambda_json(value: Any) -> Any:
 
 
 class TableStream:
-    """Reads every shard of a table's stream from where the last read stopped."""
+    """Reads every shard of a table's stream from where the last read stopped.
+
+    Each read asks for a fresh iterator after the last sequence number seen: moto rolls a
+    cancelled transaction back by swapping in a copy of the table, which strands iterators
+    taken before (DynamoDB itself has no such effect).
+    """
 
     def __init__(self, table_name: str) -> None:
         self.arn = boto3.client("dynamodb").describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
         self._client = boto3.client("dynamodbstreams")
-        self._iterators: dict[str, str | None] = {}
+        self._last_sequence: dict[str, str] = {}
+
+    def _iterator(self, shard_id: str) -> str:
+        position: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
+        if shard_id in self._last_sequence:
+            position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self._last_sequence[shard_id]}
+        answer = self._client.get_shard_iterator(StreamArn=self.arn, ShardId=shard_id, **position)
+        return str(answer["ShardIterator"])
 
     def read(self) -> list[dict[str, Any]]:
         """New records, each as it appears in a Lambda event (with eventSourceARN)."""
@@ -39,18 +51,14 @@ class TableStream:
         records: list[dict[str, Any]] = []
         for shard in shards:
             shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = self._client.get_shard_iterator(
-                    StreamArn=self.arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            iterator = self._iterators[shard_id]
+            iterator: str | None = self._iterator(shard_id)
             while iterator:
                 page = self._client.get_records(ShardIterator=iterator)
                 iterator = page.get("NextShardIterator")
                 if not page["Records"]:
                     break
+                self._last_sequence[shard_id] = page["Records"][-1]["dynamodb"]["SequenceNumber"]
                 records.extend({**_lambda_json(r), "eventSourceARN": self.arn} for r in page["Records"])
-            self._iterators[shard_id] = iterator
         return records
 
 

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -81,6 +81,8 @@ class ProfileWrite:
     trace: TraceRecord | None
     new_subject_key: bytes | None = None  # wrapped key: set only when the subject is created
     expected_consent_version: int = 0
+    # Move last_trace_at only forward; the store conditions on it, so a late, older touchpoint retries without it.
+    advance_last_trace: bool = True
 
 
 class ProfileStore(Protocol):
@@ -191,15 +193,15 @@ class IngestionService:
         return PreparedTouchpoint(touchpoint, tokens)
 
     def ingest(self, prepared: PreparedTouchpoint) -> IngestOutcome:
-        fresh = False
-        for _ in range(_MAX_ATTEMPTS):
+        for attempt in range(_MAX_ATTEMPTS):
             try:
-                return self._attempt(prepared, fresh=fresh)
+                # A write refused twice with fresh data is most likely a late touchpoint older than the last trace.
+                return self._attempt(prepared, fresh=attempt > 0, advance_last_trace=attempt < 2)
             except StaleSubject:
-                fresh = True
+                continue
         raise ConcurrentUpdate("the profile kept changing under this touchpoint; retry it")
 
-    def _attempt(self, prepared: PreparedTouchpoint, *, fresh: bool) -> IngestOutcome:
+    def _attempt(self, prepared: PreparedTouchpoint, *, fresh: bool, advance_last_trace: bool) -> IngestOutcome:
         touchpoint = prepared.touchpoint
         subject_id, owned, claims = self._resolve(prepared.tokens, fresh=fresh)
         snapshot = self._snapshot(subject_id, fresh=fresh) if subject_id else None
@@ -218,6 +220,8 @@ class IngestionService:
         change = self._profile_write(
             prepared, plan, subject_id, cipher, claims, snapshot, new_key.wrapped if new_key else None
         )
+        if not advance_last_trace:
+            change = replace(change, advance_last_trace=False)
         try:
             self._store.write(change)
         except DuplicateTouchpoint:
@@ -281,7 +285,9 @@ class IngestionService:
         touchpoint = prepared.touchpoint
         channel = touchpoint.channel.value
         fields = {
-            name.value: EncryptedField(cipher.encrypt(name.value, value), touchpoint.occurred_at, channel)
+            name.value: EncryptedField(
+                cipher.encrypt(name.value, value), touchpoint.occurred_at.astimezone(UTC), channel
+            )
             for name, value in plan.personal_data.items()
         }
         consents = {

@@ -190,3 +190,18 @@ def test_a_batch_stores_each_touchpoint(lambdas, local_aws):
     assert status == 200
     assert [r["status"] for r in body["results"]] == ["stored"] * 5
     assert len({r["profile_id"] for r in body["results"]}) == 5
+
+
+def test_a_late_older_touchpoint_is_stored_but_never_moves_the_last_trace_back(lambdas, local_aws):
+    p = person(18)
+    recent = factories.web(p, "page_view", occurred_at="2026-11-20T12:00:00+00:00")
+    late = factories.sms(p, "click", occurred_at="2026-11-19T08:00:00-06:00")
+    subject_id = lambdas.post("web", recent)[1]["results"][0]["profile_id"]
+    status, body = lambdas.post("sms", late)
+    assert status == 200 and body["results"][0]["status"] == "stored"
+    profile = _profile(local_aws, subject_id)
+    assert profile["last_trace_at"]["S"] == "2026-11-20T12:00:00+00:00"
+    assert profile["trace_visit"]["N"] == "2"
+    newer = factories.email(p, "open", occurred_at="2026-11-20T13:30:00-06:00")
+    lambdas.post("email", newer)
+    assert _profile(local_aws, subject_id)["last_trace_at"]["S"] == "2026-11-20T19:30:00+00:00"

@@ -234,17 +234,20 @@ class DynamoProfileStore:
         if change.claim_tokens:
             names["#tok"], values[":tok"] = "tokens", {"SS": list(change.claim_tokens)}
             adds.append("#tok :tok")
+        condition = "attribute_exists(pk) AND #st = :active AND #cv = :cv"
         if change.trace is not None:
-            names["#lt"], names["#tc"] = "last_trace_at", f"trace_{change.trace.kind.value}"
-            values[":lt"] = _s(_iso(change.trace.occurred_at))
-            sets.append("#lt = :lt")
+            names["#tc"] = f"trace_{change.trace.kind.value}"
             adds.append("#tc :one")
+            if change.advance_last_trace:
+                names["#lt"], values[":lt"] = "last_trace_at", _s(_iso(change.trace.occurred_at))
+                sets.append("#lt = :lt")
+                condition += " AND (attribute_not_exists(#lt) OR #lt <= :lt)"
         return {
             "Update": {
                 "TableName": self._profiles,
                 "Key": keys.profile_key(change.subject_id),
                 "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}",
-                "ConditionExpression": "attribute_exists(pk) AND #st = :active AND #cv = :cv",
+                "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
             }
