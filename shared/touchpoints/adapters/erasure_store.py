@@ -131,7 +131,10 @@ class DynamoSubjectEraser:
         return "Attributes" in answer
 
     def purge(self, subject_id: str, page_size: int) -> Iterator[int]:
-        """Pages of the subject's partition; the profile item goes last, so it marks an unfinished erasure."""
+        """Pages of the subject's partition; the profile item goes last, so it marks an unfinished erasure.
+
+        Pages are read from the start on every run: deleted items are gone, so a resumed run needs no cursor.
+        """
         query: dict[str, Any] = {
             "TableName": self._profiles,
             "KeyConditionExpression": "pk = :pk",
@@ -143,8 +146,9 @@ class DynamoSubjectEraser:
         while True:
             page = self._call("subject page read", self._db.query, **query)
             batch = [item for item in page.get("Items", []) if item["sk"]["S"] != keys.PROFILE_SK]
-            self._delete(batch)
-            yield len(batch)
+            if batch:  # every yield deletes something, so a run stopped after any yield still makes progress
+                self._delete(batch)
+                yield len(batch)
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -155,7 +159,8 @@ class DynamoSubjectEraser:
             Key=keys.profile_key(subject_id),
             ReturnValues="ALL_OLD",
         )
-        yield int("Attributes" in answer)
+        if "Attributes" in answer:
+            yield 1
 
     def _delete(self, item_keys: list[dict[str, Any]]) -> None:
         for start in range(0, len(item_keys), BATCH_WRITE_LIMIT):

@@ -1,0 +1,127 @@
+"""Erasure at scale: 10,000 events, a crash half way, a re-delivered message that finishes the job."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import boto3
+
+from tests import factories
+from tests.integration.compliance_helpers import deliver, drain, erase, receive, status
+from tests.people import person
+from touchpoints.adapters.erasure_store import DynamoSubjectEraser
+
+
+def seed_events(aws: Any, subject_id: str, count: int) -> None:
+    """Events written straight into the subject's partition: the erasure, not ingestion, is under test."""
+    dynamodb = boto3.client("dynamodb")
+    table = aws.table("ProfileTable")
+    for start in range(0, count, 25):
+        batch = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": {"S": f"SUBJECT#{subject_id}"},
+                        "sk": {"S": f"EVENT#store#seed-{n:06d}"},
+                        "entity": {"S": "event"},
+                        "subject_id": {"S": subject_id},
+                        "channel": {"S": "store"},
+                        "event_id": {"S": f"seed-{n:06d}"},
+                        "trace": {"S": "transactional"},
+                        "details": {"B": os.urandom(64)},
+                    }
+                }
+            }
+            for n in range(start, min(start + 25, count))
+        ]
+        assert not dynamodb.batch_write_item(RequestItems={table: batch}).get("UnprocessedItems")
+
+
+def partition_size(aws: Any, subject_id: str) -> int:
+    query: dict[str, Any] = {
+        "TableName": aws.table("ProfileTable"),
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": f"SUBJECT#{subject_id}"}},
+        "Select": "COUNT",
+    }
+    count = 0
+    while True:
+        answer = boto3.client("dynamodb").query(**query)
+        count += int(answer["Count"])
+        if "LastEvaluatedKey" not in answer:
+            return count
+        query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+
+def a_subject_with(lambdas: Any, n: int, events: int) -> str:
+    code, body = lambdas.post("web", factories.web(person(n)))
+    assert code == 200, body
+    subject_id = str(body["results"][0]["profile_id"])
+    seed_events(lambdas.aws, subject_id, events)
+    return subject_id
+
+
+def test_erasing_10000_events_survives_a_crash_half_way(lambdas, monkeypatch):
+    # Given a subject with 10,000 events, erased 500 items a page
+    monkeypatch.setenv("ERASURE_PAGE_SIZE", "500")
+    subject_id = a_subject_with(lambdas, 120, 10_000)
+    total = partition_size(lambdas.aws, subject_id)
+    assert total > 10_000
+    code, accepted = erase(lambdas, {"subject_id": subject_id})
+    assert code == 202
+    message = receive(lambdas.aws)
+    # and a worker that dies on its 11th page
+    pages = {"n": 0}
+    original = DynamoSubjectEraser._delete
+
+    def dies_half_way(self: Any, keys: Any) -> None:
+        pages["n"] += 1
+        if pages["n"] > 10:
+            raise RuntimeError("simulated crash")
+        original(self, keys)
+
+    monkeypatch.setattr(DynamoSubjectEraser, "_delete", dies_half_way)
+
+    # When the message is delivered: the worker reports the failure, SQS will deliver it again
+    started = time.perf_counter()
+    assert deliver(lambdas, message)["batchItemFailures"] == [{"itemIdentifier": message[0]["MessageId"]}]
+    halfway = status(lambdas, accepted["request_id"])
+    assert halfway["state"] == "in_progress" and halfway["step"] == "purge"
+    assert halfway["counts"]["items_deleted"] == 10 * 500
+    assert partition_size(lambdas.aws, subject_id) == total - 10 * 500
+    assert halfway["counts"]["keys_destroyed"] == 1  # the key was shredded before any page
+    # and on its last allowed delivery it fails again: the request says so before the DLQ takes it
+    assert deliver(lambdas, message, receive_count=5)["batchItemFailures"]
+    assert status(lambdas, accepted["request_id"])["state"] == "failed"
+
+    # Then redriven from the dead-letter queue, it resumes from its checkpoint and finishes
+    monkeypatch.setattr(DynamoSubjectEraser, "_delete", original)
+    assert deliver(lambdas, message) == {"batchItemFailures": []}
+    elapsed = time.perf_counter() - started
+    done = status(lambdas, accepted["request_id"])
+    assert done["state"] == "completed" and done["failure"] is None
+    assert done["counts"]["items_deleted"] == total
+    assert partition_size(lambdas.aws, subject_id) == 0
+    actions = [i["action"]["S"] for i in lambdas.aws.scan("AuditTable")]
+    assert actions.count("erasure.key_destroyed") == 1
+    assert {"erasure.failed", "erasure.resumed", "erasure.completed"} <= set(actions)
+    print(f"\n10,000-event erasure with a crash and a redrive: {elapsed:.1f} s in moto")
+
+
+def test_an_erasure_longer_than_one_invocation_continues_in_the_next(lambdas, monkeypatch):
+    # Given a worker left with less time than its reserve after every page
+    monkeypatch.setenv("ERASURE_PAGE_SIZE", "400")
+    monkeypatch.setenv("ERASURE_TIME_RESERVE_MS", "60000")
+    subject_id = a_subject_with(lambdas, 121, 1_000)
+    code, accepted = erase(lambdas, {"subject_id": subject_id})
+    assert code == 202
+
+    # When the queue is drained, each invocation doing one page and queueing the rest
+    invocations = drain(lambdas)
+
+    # Then the erasure took several invocations and completed
+    assert invocations >= 3
+    assert status(lambdas, accepted["request_id"])["state"] == "completed"
+    assert partition_size(lambdas.aws, subject_id) == 0
