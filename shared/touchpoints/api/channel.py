@@ -10,7 +10,14 @@ from pydantic import BaseModel
 
 from touchpoints import container
 from touchpoints.api import guards
-from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
+from touchpoints.api.responses import (
+    ERROR_RESPONSES,
+    RETRY_AFTER_HEADER,
+    ErrorBody,
+    GuardedResolver,
+    error_content,
+    json_response,
+)
 from touchpoints.channels import PAYLOAD_MODELS, ChannelTouchpoint, ConsentSubmission, TouchpointBatch
 from touchpoints.ingestion import BatchOutcome, IngestStatus, ingest_touchpoints
 from touchpoints.model import Channel
@@ -29,6 +36,24 @@ class IngestResult(BaseModel):
 class IngestResponse(BaseModel):
     channel: str
     results: list[IngestResult]
+
+
+class PartialFailure(ErrorBody):
+    """A 503 part-way through a batch: `results` were stored, `not_stored` were not; resend the batch."""
+
+    channel: str
+    results: list[IngestResult]
+    not_stored: list[str]
+
+
+INGEST_ERRORS = {
+    **ERROR_RESPONSES,
+    503: {
+        "description": "A dependency (KMS, DynamoDB, secret) is down: `results` were stored, `not_stored` were not",
+        "headers": RETRY_AFTER_HEADER,
+        "content": error_content(PartialFailure),
+    },
+}
 
 
 def _respond(channel: Channel, outcome: BatchOutcome) -> Response[IngestResponse]:
@@ -65,7 +90,7 @@ def channel_api(channel: Channel) -> GuardedResolver:
         description=(
             "One touchpoint, or up to 25 under `touchpoints`. Retrying the same event_id never stores it twice."
         ),
-        responses={200: {"description": "Each touchpoint stored or recognised as a duplicate"}, **ERROR_RESPONSES},
+        responses={200: {"description": "Each touchpoint stored or recognised as a duplicate"}, **INGEST_ERRORS},
         tags=[channel.value],
     )
     def post_touchpoints(batch: Annotated[batch_model, Body()]) -> Response[IngestResponse]:  # type: ignore[valid-type]
@@ -76,7 +101,7 @@ def channel_api(channel: Channel) -> GuardedResolver:
     @app.post(
         f"/v1/{channel.value}/consents",
         summary=f"Record consent given or withdrawn on {channel.value}",
-        responses={200: {"description": "Consent recorded"}, **ERROR_RESPONSES},
+        responses={200: {"description": "Consent recorded"}, **INGEST_ERRORS},
         tags=[channel.value],
     )
     def post_consents(submission: Annotated[ConsentSubmission, Body()]) -> Response[IngestResponse]:

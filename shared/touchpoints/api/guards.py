@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -27,8 +28,10 @@ def json_body(max_bytes: Callable[[], int]) -> Guard:
         if body is None:
             return
         content_type = _header(event, "content-type")
-        if content_type is not None and content_type.split(";")[0].strip().lower() != "application/json":
-            raise UnsupportedMediaType("send the body as application/json")
+        if content_type is not None:
+            if content_type.split(";")[0].strip().lower() != "application/json":
+                raise UnsupportedMediaType("send the body as application/json")
+            _normalize_content_type(event)
         raw: bytes
         if event.get("isBase64Encoded"):
             try:
@@ -40,11 +43,50 @@ def json_body(max_bytes: Callable[[], int]) -> Guard:
         if len(raw) > max_bytes():
             raise PayloadTooLarge(f"the body is larger than {max_bytes()} bytes")
         try:
-            raw.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedJson("the body is not valid UTF-8") from None
+        if text.strip():
+            _check_json(text)
 
     return check
+
+
+def _normalize_content_type(event: dict[str, Any]) -> None:
+    """Media types are case-insensitive, the body parser's check is not: hand it the canonical form."""
+    for field in ("headers", "multiValueHeaders"):
+        headers = event.get(field) or {}
+        for key in [k for k in headers if k.lower() == "content-type"]:
+            headers[key] = ["application/json"] if field == "multiValueHeaders" else "application/json"
+
+
+MAX_JSON_DEPTH = 32
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_json(text: str) -> None:
+    """Refuse what would make the parser or validator fail with a 5xx: deep nesting, huge numbers, NaN."""
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise MalformedJson(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError:  # JSONDecodeError, and integers beyond the interpreter's digit limit
+        raise MalformedJson("the body is not valid JSON") from None
+    level, depth = [document], 0
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            raise MalformedJson(f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
 
 
 def api_key(expected_key_id: Callable[[], str], what: str) -> Guard:

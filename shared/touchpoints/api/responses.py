@@ -10,24 +10,65 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel, ConfigDict
 
-from touchpoints.errors import DomainError, FieldProblem, InvalidTouchpoint, MalformedJson
+from touchpoints.errors import DomainError, FieldProblem, InvalidTouchpoint, MalformedJson, UnsupportedMediaType
 from touchpoints.observability import logger
 
+
+class ErrorProblem(BaseModel):
+    loc: list[str | int]
+    code: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    retryable: bool
+    details: list[ErrorProblem]
+
+
+class ErrorBody(BaseModel):
+    """The error envelope of every function; some errors add top-level members (e.g. what was stored)."""
+
+    model_config = ConfigDict(extra="allow")
+    error: ErrorInfo
+
+
+def error_content(model: type[BaseModel] = ErrorBody) -> dict[str, Any]:
+    return {content_types.APPLICATION_JSON: {"model": model}}
+
+
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}
+}
+
 ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
-    400: {"description": "Malformed JSON or invalid UTF-8 (error.code malformed_json)"},
-    403: {"description": "These credentials may not use this route (error.code forbidden)"},
-    404: {"description": "No such route or resource (error.code not_found)"},
-    409: {"description": "The person was erased and is suppressed (error.code subject_erased)"},
-    413: {"description": "Body larger than allowed (error.code payload_too_large)"},
-    415: {"description": "Body is not application/json (error.code unsupported_media_type)"},
-    422: {"description": "Validation failed; error.details lists each field and code"},
+    400: {"description": "Malformed JSON or invalid UTF-8 (error.code malformed_json)", "content": error_content()},
+    403: {"description": "These credentials may not use this route (error.code forbidden)", "content": error_content()},
+    404: {"description": "No such route or resource (error.code not_found)", "content": error_content()},
+    409: {
+        "description": "The person was erased and is suppressed (error.code subject_erased)",
+        "content": error_content(),
+    },
+    413: {"description": "Body larger than allowed (error.code payload_too_large)", "content": error_content()},
+    415: {
+        "description": "Body is not application/json (error.code unsupported_media_type)",
+        "content": error_content(),
+    },
+    422: {"description": "Validation failed; error.details lists each field and code", "content": error_content()},
     503: {
         "description": (
             "A dependency (KMS, DynamoDB, secret) is unavailable; nothing, or only the listed part, was stored; retry"
-        )
+        ),
+        "headers": RETRY_AFTER_HEADER,
+        "content": error_content(),
     },
 }
 
@@ -83,6 +124,10 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response:
         return error_response(validation_error(error))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(_: RequestUnsupportedContentType) -> Response:
+        return error_response(UnsupportedMediaType("send the body as application/json"))
 
     @app.exception_handler(DomainError)
     def _domain(error: DomainError) -> Response:
