@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from touchpoints import container
@@ -46,7 +47,7 @@ class PartialFailure(ErrorBody):
     not_stored: list[str]
 
 
-INGEST_ERRORS = {
+INGEST_ERRORS: dict[int, OpenAPIResponse] = {
     **ERROR_RESPONSES,
     503: {
         "description": "A dependency (KMS, DynamoDB, secret) is down: `results` were stored, `not_stored` were not",
