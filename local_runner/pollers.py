@@ -107,35 +107,53 @@ class StreamPoller(_Poller):
         self._streams = client("dynamodbstreams")
         self._sqs = client("sqs") if on_failure_url else None
         self._on_failure_url = on_failure_url
-        self._iterators: dict[str, str] = {}
+        # Where each shard was read up to. A checkpoint is a sequence number, and every poll asks for
+        # a fresh AFTER_SEQUENCE_NUMBER iterator, as Lambda resumes: an old iterator can go stale
+        # (moto replaces a table's stream shard when it rolls back a failed transaction).
+        self._checkpoints: dict[str, str | None] = {}
+        self._iterators: dict[str, str] = {}  # only for LATEST before the first record
         self._shards_seen_at = 0.0
-        self._position_at_start()
-
-    def _position_at_start(self) -> None:
         self._discover_shards(self.source.starting_position)
 
     def _discover_shards(self, iterator_type: str) -> None:
         description = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         for shard in description.get("Shards", []):
-            if shard["ShardId"] not in self._iterators:
-                self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=iterator_type
-                )["ShardIterator"]
+            shard_id = shard["ShardId"]
+            if shard_id not in self._checkpoints:
+                self._checkpoints[shard_id] = None
+                if iterator_type == "LATEST":
+                    self._iterators[shard_id] = self._new_iterator(shard_id, "LATEST")
         self._shards_seen_at = time.monotonic()
+
+    def _new_iterator(self, shard_id: str, iterator_type: str, sequence_number: str | None = None) -> str:
+        extra = {"SequenceNumber": sequence_number} if sequence_number else {}
+        return str(
+            self._streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=iterator_type, **extra
+            )["ShardIterator"]
+        )
+
+    def _iterator(self, shard_id: str) -> str:
+        checkpoint = self._checkpoints.get(shard_id)
+        if checkpoint is not None:
+            return self._new_iterator(shard_id, "AFTER_SEQUENCE_NUMBER", checkpoint)
+        return self._iterators.get(shard_id) or self._new_iterator(shard_id, "TRIM_HORIZON")
 
     def poll_once(self) -> bool:
         if time.monotonic() - self._shards_seen_at > 5:
             self._discover_shards("TRIM_HORIZON")  # shards created since start are read from their beginning
         worked = False
-        for shard_id, iterator in list(self._iterators.items()):
-            if not iterator:
-                continue
-            page = self._streams.get_records(ShardIterator=iterator, Limit=1000)
-            self._iterators[shard_id] = page.get("NextShardIterator") or ""
+        for shard_id in list(self._checkpoints):
+            page = self._streams.get_records(ShardIterator=self._iterator(shard_id), Limit=1000)
             records = [self._record(r) for r in page.get("Records", [])]
-            if records:
-                worked = True
-                self._deliver(shard_id, [r for r in records if matches_any(self.source.filters, r)])
+            if not records:
+                if shard_id in self._iterators and page.get("NextShardIterator"):
+                    self._iterators[shard_id] = page["NextShardIterator"]
+                continue
+            worked = True
+            self._deliver(shard_id, [r for r in records if matches_any(self.source.filters, r)])
+            self._checkpoints[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+            self._iterators.pop(shard_id, None)
         return worked
 
     def _record(self, record: Mapping[str, Any]) -> dict[str, Any]:

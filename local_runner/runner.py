@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -61,13 +62,8 @@ class LocalAws:
 
     def start(self) -> None:
         if self.embedded:
-            from moto.server import ThreadedMotoServer
-
-            logging.getLogger("werkzeug").setLevel(logging.ERROR)
-            self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-            self._server.start()
-            _, port = self._server.get_host_and_port()
-            self.endpoint_url = f"http://127.0.0.1:{port}"
+            self._server = _SerializedMotoServer(self.host, self.port)
+            self.endpoint_url = f"http://127.0.0.1:{self._server.port}"
         elif not self.real:
             self.endpoint_url = self.requested
 
@@ -116,6 +112,40 @@ class LocalAws:
         environment["ENDPOINT_URL"] = "" if overrides else str(self.endpoint_url)
         environment |= {f"AWS_ENDPOINT_URL_{sid}": url for sid, url in overrides.items()}
         return environment
+
+
+class _SerializedMotoServer:
+    """moto's server on a background thread, one AWS request at a time.
+
+    moto's backends are not thread-safe: a TransactWriteItems that fails restores a copy of every
+    table taken when it began, losing what other requests wrote meanwhile. Function containers run
+    concurrently, so requests are serialized here, except SQS long polls, which only wait.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        from moto.moto_server.threaded_moto_server import MotoRequestHandler
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        moto_app = DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
+
+        def app(environ: dict[str, Any], start_response: Any) -> Any:
+            if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".ReceiveMessage"):
+                return moto_app(environ, start_response)
+            with lock:
+                return list(moto_app(environ, start_response))
+
+        self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
 
 
 class LocalRunner:
