@@ -60,7 +60,7 @@ def kms_calls(stack: Stack, *, people: int, events: int) -> dict[str, Any]:
 
 
 def attribute_size(value: dict[str, Any]) -> int:
-    (kind, inner), = value.items()
+    ((kind, inner),) = value.items()
     if kind == "S":
         return len(inner.encode())
     if kind == "B":
@@ -97,7 +97,7 @@ def read_units(size: int, *, consistent: bool) -> float:
 
 
 class _DynamoMeter:
-    """Counts the function's DynamoDB requests, asks for ReturnConsumedCapacity, and prices what moto does not report."""
+    """Counts the function's DynamoDB requests, asks for ReturnConsumedCapacity, prices what moto leaves out."""
 
     def __init__(self, stack: Stack) -> None:
         self._raw = stack.raw_client("dynamodb")
@@ -202,7 +202,9 @@ def dynamodb_requests(stack: Stack) -> dict[str, Any]:
     summary = {
         name: {
             "requests": len(calls),
-            "write_requests": sum(1 for c in calls if c["operation"] in ("TransactWriteItems", "PutItem", "UpdateItem")),
+            "write_requests": sum(
+                1 for c in calls if c["operation"] in ("TransactWriteItems", "PutItem", "UpdateItem")
+            ),
             "read_requests": sum(1 for c in calls if c["operation"] in ("BatchGetItem", "GetItem", "Query")),
             "capacity_units": sum(c["computed_capacity_units"] for c in calls),
             "calls": calls,

@@ -110,12 +110,19 @@ def _whole_handler_us(service: IngestionService, people: int, ops: int, repeats:
 
     os.environ.setdefault("CHANNEL_API_KEY_ID", "bench-web-key")
     os.environ.update(
-        {"PROFILE_TABLE_NAME": "bench", "KEY_VAULT_TABLE_NAME": "bench", "DATA_KEY_ID": "x", "TOKENIZATION_SECRET_ID": "x"}
+        {
+            "PROFILE_TABLE_NAME": "bench",
+            "KEY_VAULT_TABLE_NAME": "bench",
+            "DATA_KEY_ID": "x",
+            "TOKENIZATION_SECRET_ID": "x",
+        }
     )
     container.reset()
     from functions.channel_web.app import lambda_handler
 
-    events = iter([web_event(web_signup(i % people), os.environ["CHANNEL_API_KEY_ID"]) for i in range(ops * (repeats + 1))])
+    events = iter(
+        [web_event(web_signup(i % people), os.environ["CHANNEL_API_KEY_ID"]) for i in range(ops * (repeats + 1))]
+    )
     context = lambda_context()
     original = container.ingestion_service
     container.ingestion_service = lambda: service  # type: ignore[assignment]

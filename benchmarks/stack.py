@@ -32,12 +32,29 @@ class Stack:
     api_key_id: str
     profile_table: str
     key_vault_table: str
+    provisioned: Any = None  # the whole template, when the stack is moto
+    _current: str | None = None
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Any of the template's functions, in its own environment; switching function is a new container."""
+        from touchpoints import container
+
+        spec = next(s for s in cfn.functions(cfn.load()) if s.logical_id == logical_id)
+        if self._current != logical_id:
+            os.environ.update(self.provisioned.environment(spec, overrides={}))
+            container.reset()
+            self._current = logical_id
+        from benchmarks.harness import lambda_context
+
+        handler = getattr(importlib.import_module(spec.module), spec.attribute)
+        return handler(event, lambda_context(logical_id))  # type: ignore[no-any-return]
 
     def activate(self) -> None:
         """Point the function at this backend, as a fresh container."""
         from touchpoints import container
 
         os.environ.update(self.environment)
+        self._current = WEB_FUNCTION
         if self.endpoint_url:
             os.environ["ENDPOINT_URL"] = self.endpoint_url
         else:
@@ -56,7 +73,9 @@ class Stack:
 
     def raw_client(self, service: str) -> Any:
         """A separate client for inspecting the backend without being counted."""
-        return boto3.session.Session().client(service, endpoint_url=self.endpoint_url, region_name=os.environ["AWS_REGION"])
+        return boto3.session.Session().client(
+            service, endpoint_url=self.endpoint_url, region_name=os.environ["AWS_REGION"]
+        )
 
 
 def _web_spec() -> cfn.FunctionSpec:
@@ -83,7 +102,9 @@ def _cheap_transaction_backup() -> Iterator[None]:
         def deepcopy(self, value: Any, memo: Any = None) -> Any:
             if isinstance(value, Table):
                 snapshot = stdlib_copy.copy(value)
-                snapshot.items = defaultdict(dict, {k: dict(v) if isinstance(v, dict) else v for k, v in value.items.items()})
+                snapshot.items = defaultdict(
+                    dict, {k: dict(v) if isinstance(v, dict) else v for k, v in value.items.items()}
+                )
                 return snapshot
             return stdlib_copy.deepcopy(value, memo)
 
@@ -140,6 +161,7 @@ def moto_stack() -> Iterator[Stack]:
             environment["CHANNEL_API_KEY_ID"],
             provisioned.tables["ProfileTable"],
             provisioned.tables["KeyVaultTable"],
+            provisioned,
         )
 
 

@@ -1,0 +1,222 @@
+"""`python -m benchmarks [--quick] [--out PATH] [--endpoint URL]`: every metric, a table on stdout, JSON on disk."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import dumps, lambda_like_environment
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny counts, one repeat: a smoke run, not a measurement")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
+    parser.add_argument(
+        "--endpoint", help="also measure throughput against this running emulator (moto server, LocalStack)"
+    )
+    parser.add_argument("--no-endpoint", action="store_true", help="do not look for a running local emulator")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    lambda_like_environment()
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    from moto import mock_aws
+
+    from benchmarks import calls, coldstart, compute, datamasking, erasure, throughput
+    from benchmarks.stack import endpoint_stack, moto_stack, running_endpoint
+
+    quick = args.quick
+    repeats = 1 if quick else 5
+    metrics: dict[str, Any] = {}
+    with moto_stack() as stack:
+        metrics["throughput"] = {
+            "moto": throughput.measure(stack, people=10 if quick else 100, ops=10 if quick else 500, repeats=repeats)
+        }
+    endpoint = None if args.no_endpoint else running_endpoint(args.endpoint)
+    if endpoint:
+        with endpoint_stack(endpoint) as stack:
+            metrics["throughput"]["endpoint"] = throughput.measure(
+                stack, people=10 if quick else 100, ops=10 if quick else 200, repeats=repeats
+            )
+    metrics["compute"] = compute.measure(people=10 if quick else 100, ops=20 if quick else 2_000, repeats=repeats)
+    with moto_stack() as stack:
+        metrics["kms"] = calls.kms_calls(stack, people=10 if quick else 100, events=30 if quick else 1_000)
+    with moto_stack() as stack:
+        metrics["dynamodb"] = calls.dynamodb_requests(stack)
+    with mock_aws():
+        metrics["datamasking"] = datamasking.measure(ops=40 if quick else 2_000, repeats=repeats)
+    metrics["cold_start"] = coldstart.measure(repeats=1 if quick else 7)
+    with moto_stack() as stack:
+        metrics["erasure"] = erasure.measure(stack, (20, 100) if quick else (1_000, 10_000))
+    return {
+        "meta": {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "quick": quick,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "metrics": metrics,
+    }
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.2f}{unit}" if abs(value) < 100 else f"{value:,.0f}{unit}"
+
+
+def table(results: dict[str, Any]) -> str:
+    m = results["metrics"]
+    rows: list[tuple[str, str, str, str, str, str]] = []
+
+    def met(flag: bool) -> str:
+        return "yes" if flag else "NO"
+
+    for name, t in m["throughput"].items():
+        k = t["known_person"]
+        rows.append(
+            (
+                f"throughput, known person ({name})",
+                f"{_fmt(k['ours_events_per_s'])} ev/s",
+                f"bare PutItem {_fmt(k['bare_events_per_s'])} ev/s",
+                f"{_fmt(k['ratio'])}x slower",
+                f"<= {t['known_person']['target_ratio']}x",
+                met(k["met"]),
+            )
+        )
+        if "ours_client_ms_per_event" in k:
+            rows.append(
+                (
+                    "  of which outside moto (ms/event)",
+                    _fmt(k["ours_client_ms_per_event"]),
+                    _fmt(k["bare_client_ms_per_event"]),
+                    f"{_fmt(k['ours_client_ms_per_event'] / k['bare_client_ms_per_event'])}x",
+                    "",
+                    "",
+                )
+            )
+        n = t["new_person"]
+        rows.append(
+            (
+                f"throughput, new person ({name})",
+                f"{_fmt(n['ours_events_per_s'])} ev/s",
+                f"{_fmt(n['bare_events_per_s'])} ev/s",
+                f"{_fmt(n['ratio'])}x slower",
+                "",
+                "",
+            )
+        )
+    c = m["compute"]
+    rows.append(
+        (
+            "pure compute, known person (5 PII)",
+            _fmt(c["known_person_us_per_event"], " us"),
+            "",
+            "",
+            f"< {c['target_us']:.0f} us",
+            met(c["met"]),
+        )
+    )
+    rows.append(("pure compute, new person", _fmt(c["new_person_us_per_event"], " us"), "", "", "", ""))
+    rows.append(("whole handler, store stubbed", _fmt(c["whole_handler_us_per_event"], " us"), "", "", "", ""))
+    k = m["kms"]
+    rows.append(
+        (
+            f"KMS calls / {k['events']} ev, {k['distinct_people']} people, warm",
+            str(k["warm_container"]["calls_for_new_people"] + k["warm_container"]["calls_for_people_already_seen"]),
+            f"new people {k['distinct_people']}",
+            f"seen: {k['warm_container']['calls_for_people_already_seen']}",
+            "<= new, 0 seen",
+            met(k["met"]),
+        )
+    )
+    rows.append(
+        (
+            "KMS calls, same people, new container",
+            str(sum(k["new_container_known_people"]["calls_by_operation"].values())),
+            "",
+            "",
+            "",
+            "",
+        )
+    )
+    d = m["datamasking"]
+    rows.append(
+        (
+            "encrypt 5 fields vs DataMasking",
+            _fmt(d["ours_us_per_event"], " us"),
+            _fmt(min(d["datamasking_one_blob_us_per_event"], d["datamasking_per_field_us_per_event"]), " us"),
+            f"{_fmt(d['speedup_vs_faster_datamasking'])}x faster",
+            f">= {d['target_speedup']:.0f}x",
+            met(d["met"]),
+        )
+    )
+    for name, s in m["dynamodb"]["scenarios"].items():
+        target = "1 write" if name == "known_person_warm" else ""
+        rows.append(
+            (
+                f"DynamoDB per touchpoint: {name}",
+                f"{s['requests']} req ({s['write_requests']}W/{s['read_requests']}R)",
+                f"{_fmt(s['capacity_units'])} CU",
+                "",
+                target,
+                met(m["dynamodb"]["met"]) if target else "",
+            )
+        )
+    cs = m["cold_start"]
+    for name, h in cs["handlers"].items():
+        is_channel = name.endswith("ChannelFunction")
+        rows.append(
+            (
+                f"import {name}",
+                _fmt(h["import_ms"], " ms"),
+                f"boto3 {_fmt(cs['boto3_import_ms'], ' ms')}",
+                f"{_fmt(h['ratio_vs_boto3'])}x",
+                f"<= {cs['target_ratio']}x" if is_channel else "",
+                met(h["ratio_vs_boto3"] <= cs["target_ratio"]) if is_channel else "",
+            )
+        )
+    for size, e in m["erasure"]["runs"].items():
+        rows.append(
+            (
+                f"erase a person with {size} events",
+                _fmt(e["seconds"], " s"),
+                f"{_fmt(e['ms_per_event'])} ms/event",
+                "",
+                "",
+                "",
+            )
+        )
+    header = ("metric", "ours", "baseline", "ratio", "target", "met")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(6)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    results = run(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(dumps(results) + "\n")
+    meta = results["meta"]
+    kind = "quick smoke run" if meta["quick"] else "full"
+    print(f"\nbenchmarks ({kind}) {meta['date']} on {meta['cpus']} CPUs, Python {meta['python']}")
+    print(table(results))
+    print(f"\nJSON: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Cold start: import time of each handler module (python -X importtime) vs `import boto3` alone."""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from local_runner import template as cfn
+
+TARGET_RATIO = 1.5
+REPO = Path(__file__).resolve().parent.parent
+_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( +)(\S+)")
+
+
+def _environment(spec: cfn.FunctionSpec) -> dict[str, str]:
+    """Like Lambda: the template's plain variables, placeholders for references, and Lambda's own variables
+    (with them Powertools' tracer and the X-Ray SDK take their in-Lambda paths)."""
+    template = cfn.load()
+    refs = defaultdict(
+        lambda: "bench", {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
+    )
+    intrinsics = cfn.Intrinsics(refs, defaultdict(lambda: "bench"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_", "AWS_"))}
+    env.update({name: str(intrinsics.resolve(value)) for name, value in spec.environment.items()})
+    env.update(
+        PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'shared'}",
+        AWS_REGION="us-east-1",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_LAMBDA_FUNCTION_NAME=spec.logical_id,
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(spec.memory_size),
+        LAMBDA_TASK_ROOT=str(REPO / spec.code_uri),
+        ENDPOINT_URL="",
+    )
+    return env
+
+
+def _import_us(statement: str, env: dict[str, str], startup: set[str]) -> int:
+    """Cumulative microseconds of the top-level imports the statement triggers (interpreter start-up excluded)."""
+    answer = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", statement],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if answer.returncode:
+        raise RuntimeError(f"{statement!r} failed: {answer.stderr[-500:]}")
+    total = 0
+    for line in answer.stderr.splitlines():
+        match = _LINE.match(line)
+        if match and len(match[3]) == 1 and match[4] not in startup:
+            total += int(match[2])
+    return total
+
+
+def _startup(env: dict[str, str]) -> set[str]:
+    answer = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "pass"], env=env, capture_output=True, text=True, check=True
+    )
+    return {m[4] for m in map(_LINE.match, answer.stderr.splitlines()) if m}
+
+
+def measure(*, repeats: int, only: tuple[str, ...] = ()) -> dict[str, Any]:
+    specs = [s for s in cfn.functions(cfn.load()) if not only or s.logical_id in only]
+    web = next(s for s in specs if s.logical_id == "WebChannelFunction") if not only else specs[0]
+    base_env = _environment(web)
+    startup = _startup(base_env)
+    boto3_us = statistics.median(_import_us("import boto3", base_env, startup) for _ in range(repeats))
+    handlers = {}
+    for spec in specs:
+        env = _environment(spec)
+        us = statistics.median(_import_us(f"import {spec.module}", env, startup) for _ in range(repeats))
+        handlers[spec.logical_id] = {"module": spec.module, "import_ms": us / 1e3, "ratio_vs_boto3": us / boto3_us}
+    channel = {k: v for k, v in handlers.items() if k.endswith("ChannelFunction")}
+    worst = max(v["ratio_vs_boto3"] for v in (channel or handlers).values())
+    return {
+        "boto3_import_ms": boto3_us / 1e3,
+        "handlers": handlers,
+        "worst_channel_ratio": worst,
+        "target_ratio": TARGET_RATIO,
+        "met": worst <= TARGET_RATIO,
+        "repeats": repeats,
+        "note": "median of fresh interpreters; Lambda-like environment (LAMBDA_TASK_ROOT set, tracing on as in the "
+        "template). A handler's import includes boto3's, which it needs.",
+    }
