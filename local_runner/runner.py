@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -37,6 +38,7 @@ _SERVICE_IDS = {
     "sqs": "SQS",
     "ssm": "SSM",
 }
+_DOCKER_HOST = re.compile(r"^https?://host\.docker\.internal(?::\d+)?")
 _CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
 
 
@@ -229,10 +231,17 @@ class LocalRunner:
             "_HANDLER": spec.handler,
             "TZ": "UTC",
         }
-        environment |= self.provisioned.environment(spec, overrides=self.env_vars)
+        environment |= self._from_docker(self.provisioned.environment(spec, overrides=self.env_vars))
         environment |= self.aws.function_environment()
         environment["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon locally
         return environment
+
+    def _from_docker(self, environment: dict[str, str]) -> dict[str, str]:
+        """env.json is written for sam local in Docker, where the local AWS is host.docker.internal:5000;
+        here that AWS is the runner's, so such URLs (e.g. a queue's) are re-pointed at it."""
+        if not self.aws.endpoint_url:
+            return environment
+        return {k: _DOCKER_HOST.sub(self.aws.endpoint_url, v) for k, v in environment.items()}
 
     def invoke(self, function: str, event: Mapping[str, Any]) -> Invocation:
         assert self.pool is not None
