@@ -38,6 +38,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY...) reaches the gateway too, which refuses it as API Gateway does, not 501.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Silenced: the runner logs its own line per request, without query strings (they may hold PII)."""
 
@@ -80,7 +86,9 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 error_type = (invocation.error or {}).get("errorType")
                 log(f"{function} failed: {error_type}")
-                response = TIMEOUT if error_type == "Sandbox.Timedout" else BAD_GATEWAY
+                # Past API Gateway's 29 s integration timeout the caller sees a 504, before that a 502.
+                timed_out = error_type == "Sandbox.Timedout" and runner.specs[route.function].timeout >= 29
+                response = TIMEOUT if timed_out else BAD_GATEWAY
             if invocation.init_ms is not None:
                 function += f" (cold start {invocation.init_ms:.0f} ms)"
         self._send(response)
