@@ -44,6 +44,9 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+openapi: setup          ## regenerate openapi.json from the functions' resolvers and template.yaml
+	$(BIN)/python -m local_runner openapi -o openapi.json
+
 bench: setup            ## performance ratios against baselines measured in the same run
 	$(BIN)/python -m benchmarks
 

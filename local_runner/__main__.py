@@ -133,6 +133,15 @@ def demo(args: argparse.Namespace) -> int:
     return run(people=args.people)
 
 
+def openapi(args: argparse.Namespace) -> int:
+    from local_runner.openapi import write
+
+    text = write(args.output)
+    if args.output is None:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_runner", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser = commands.add_parser("demo", help="every channel's sample touchpoints through the local API")
     demo_parser.add_argument("--people", type=int, default=6, help="generated sample people (default 6)")
     demo_parser.set_defaults(run=demo)
+
+    openapi_parser = commands.add_parser("openapi", help="the API's OpenAPI document, from the functions and template")
+    openapi_parser.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    openapi_parser.set_defaults(run=openapi)
 
     args = parser.parse_args(argv)
     return int(args.run(args))

@@ -1,0 +1,89 @@
+"""The API's OpenAPI document: each API function's own resolver (Powertools) describes its routes,
+the template says which routes are exposed and how callers authenticate.
+
+    python -m local_runner openapi -o openapi.json      (needs PYTHONPATH=.:shared, as `make openapi` sets)
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from local_runner import template as cfn
+
+TITLE = "Customer touchpoint ingestion"
+VERSION = "1.0.0"
+LOCAL_SERVER = "http://127.0.0.1:3000"
+
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "channelApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": "The calling channel's API Gateway key; a channel may post only to its own routes.",
+    },
+    "sigv4": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "AWS Signature Version 4 of an IAM principal allowed to invoke the route (AWS_IAM).",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+    },
+}
+_SCHEME_OF_AUTH = {"api_key": "channelApiKey", "iam": "sigv4"}
+
+
+class SpecDrift(Exception):
+    """The template and the functions disagree on the routes, or two functions define one schema differently."""
+
+
+def function_document(spec: cfn.FunctionSpec) -> dict[str, Any]:
+    app = importlib.import_module(spec.module).app
+    return json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION))  # type: ignore[no-any-return]
+
+
+def build(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One document for every route in the template, with its security scheme."""
+    template = template if template is not None else cfn.load()
+    paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {}
+    for spec in cfn.functions(template):
+        if not spec.routes:
+            continue
+        document = function_document(spec)
+        for route in spec.routes:
+            method = route.method.lower()
+            operation = document.get("paths", {}).get(route.path, {}).get(method)
+            if operation is None:
+                raise SpecDrift(f"{spec.logical_id} does not serve {route.method} {route.path} as the template says")
+            if route.auth in _SCHEME_OF_AUTH:
+                operation["security"] = [{_SCHEME_OF_AUTH[route.auth]: []}]
+            operation["x-function"] = spec.logical_id
+            paths.setdefault(route.path, {})[method] = operation
+        for name, schema in document.get("components", {}).get("schemas", {}).items():
+            if schemas.setdefault(name, schema) != schema:
+                raise SpecDrift(f"schema {name} differs between functions")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": TITLE,
+            "version": VERSION,
+            "description": (
+                "Channels post touchpoints and consents with their own API key; compliance routes need "
+                "SigV4 (AWS_IAM). Errors share one envelope: error.code, message, retryable, details."
+            ),
+        },
+        "servers": [{"url": LOCAL_SERVER, "description": "python -m local_runner serve"}],
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": dict(sorted(schemas.items())), "securitySchemes": SECURITY_SCHEMES},
+    }
+
+
+def write(path: Path | None) -> str:
+    text = json.dumps(build(), indent=2, sort_keys=False) + "\n"
+    if path is not None:
+        path.write_text(text)
+    return text
