@@ -120,6 +120,14 @@ def journey_requests(runner: LocalRunner, people: int) -> list[Request]:
     ]
 
 
+def _functions_used(runner: LocalRunner, batch: list[Request]) -> list[str]:
+    assert runner.gateway is not None
+    routed = {m[0].function for r in batch if (m := runner.gateway.routes.match(r.method, r.path))}
+    report = runner.gateway.routes.match("GET", REPORT_ROUTE)
+    streams = {name for name, spec in runner.specs.items() if spec.streams}
+    return sorted(routed | streams | ({report[0].function} if report else set()))
+
+
 def send_all(base_url: str, batch: list[Request], out: IO[str]) -> Counter[str]:
     progress = Progress("posting touchpoints", len(batch), out)
     by_channel: Counter[str] = Counter()
@@ -243,12 +251,12 @@ def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
     try:
         with log_path.open("w") as function_log, LocalRunner(function_output=function_log) as runner:
             assert runner.pool is not None
-            runner.pool.warm()  # every container imports its handler in parallel while we prepare
+            batch = sample_requests(runner) + journey_requests(runner, people)
+            runner.pool.warm(_functions_used(runner, batch))  # their imports run in parallel meanwhile
             server = ApiServer(runner, port=0, access_log=False).start()
             try:
                 print(f"  API on {server.url}; AWS: {runner.aws.describe()}", file=out)
                 print(f"  functions: {len(runner.specs)}; function logs: {log_path}", file=out)
-                batch = sample_requests(runner) + journey_requests(runner, people)
                 by_channel = send_all(server.url, batch, out)
                 items = wait_for_classifier(runner, out)
                 by_state, source = state_report(runner, server.url, items)
