@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import signal
 import sys
 import time
 import traceback
@@ -75,6 +76,8 @@ def serve(connection: Connection, module: str, attribute: str) -> int:
 
 
 def main() -> int:
+    # Ctrl+C in `make serve` reaches the whole process group: the runner stops the containers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     descriptor, module, attribute = sys.argv[1:4]
     return serve(Connection(int(descriptor)), module, attribute)
 
