@@ -6,16 +6,19 @@ own channel's key, IAM routes get no signature and must refuse.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from local_runner.openapi import build
-from tests.conftest import find_pii
+from tests.conftest import FUNCTIONS, find_pii
 from tests.e2e.test_local_runner import Runner, runner  # noqa: F401 - the module-scoped runner fixture
 from tests.factories import CHANNEL_API_KEYS
 from tests.reliability import tally
@@ -57,3 +60,28 @@ def test_the_api_answers_every_generated_request_as_documented(case: Any, runner
     if _auth(operation) == "sigv4":
         assert response.status_code == 403, response.text
     case.validate_response(response, checks=checks)
+
+
+def test_over_http_each_route_refuses_the_wrong_credentials(runner: Runner) -> None:  # noqa: F811
+    """The gateway and the functions together: only a channel's own key posts as that channel, and
+    no channel key opens an IAM route."""
+    keys = runner.health["api_keys"]
+    for spec in FUNCTIONS.values():
+        for route in spec.routes:
+            url = runner.url + re.sub(r"\{[^}]+\}", "req-00000000", route.path)
+            attempts: list[dict[str, str]] = [{}, {"x-api-key": "not-a-key"}]
+            if route.auth == "api_key":
+                own = CHANNEL_API_KEYS[route.path.split("/")[2]]
+                attempts += [{"x-api-key": keys[k]} for k in sorted(set(CHANNEL_API_KEYS.values()) - {own})]
+            else:
+                attempts += [{"x-api-key": keys[k]} for k in sorted(set(CHANNEL_API_KEYS.values()))]
+            for headers in attempts:
+                response = requests.request(
+                    route.method,
+                    url,
+                    data=json.dumps({"event_id": "x"}) if route.method != "GET" else None,
+                    headers={"Content-Type": "application/json", **headers},
+                    timeout=60,
+                )
+                tally.add("access_checks_http")
+                assert response.status_code == 403, (route.path, sorted(headers), response.text)

@@ -1,0 +1,135 @@
+"""Given template.yaml's IAM policies, each function is granted only what its code calls.
+
+Channel functions are checked both ways: every AWS call recorded (at the SDK boundary) while they
+handle every kind of request is granted (or AWS would refuse it), and every grant is used by one
+of those calls. Every function must also avoid wildcards and the actions a channel never needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from tests import factories
+from tests.conftest import FUNCTIONS, TEMPLATE
+from tests.factories import CHANNEL_FUNCTIONS
+from tests.people import person
+from tests.reliability import aws_hooks
+from touchpoints import container
+
+Grant = tuple[str, str]  # (action, resource logical id, e.g. "ProfileTable" or "ProfileTable/index/StateIndex")
+
+# AWS actions that may only be granted on "*" (none of our functions needs one today).
+RESOURCE_STAR_ALLOWED: frozenset[str] = frozenset()
+CHANNEL_FORBIDDEN_PREFIXES = ("dynamodb:Delete", "dynamodb:Scan", "dynamodb:BatchWrite", "kms:Encrypt", "kms:ReEncrypt")
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+def _logical(resource: Any) -> str:
+    if isinstance(resource, str):
+        return resource
+    if "Fn::GetAtt" in resource:
+        return str(resource["Fn::GetAtt"][0])
+    if "Ref" in resource:
+        return str(resource["Ref"])
+    if "Fn::Sub" in resource:
+        text = resource["Fn::Sub"] if isinstance(resource["Fn::Sub"], str) else resource["Fn::Sub"][0]
+        return text.replace("${", "").replace(".Arn}", "").replace("}", "")
+    raise AssertionError(f"unexpected resource {resource!r}")
+
+
+def statements(logical_id: str) -> list[dict[str, Any]]:
+    properties = TEMPLATE["Resources"][logical_id]["Properties"]
+    found = []
+    for policy in properties.get("Policies", []):
+        assert isinstance(policy, dict) and "Statement" in policy, (
+            f"{logical_id}: use inline statements, not managed policies"
+        )
+        found.extend(policy["Statement"])
+    return found
+
+
+def granted(logical_id: str) -> set[Grant]:
+    grants = set()
+    for statement in statements(logical_id):
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        grants |= {(action, _logical(resource)) for action in actions for resource in resources}
+    return grants
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_no_function_has_wildcard_actions_or_resources(logical_id):
+    for action, resource in granted(logical_id):
+        assert "*" not in action, f"{logical_id}: wildcard action {action}"
+        assert resource != "*" or action in RESOURCE_STAR_ALLOWED, f"{logical_id}: {action} on *"
+
+
+@pytest.mark.parametrize("logical_id", sorted(CHANNEL_FUNCTIONS.values()))
+def test_channel_functions_cannot_delete_scan_or_encrypt(logical_id):
+    for action, resource in granted(logical_id):
+        assert not action.startswith(CHANNEL_FORBIDDEN_PREFIXES), f"{logical_id}: {action} on {resource}"
+        assert resource in {"ProfileTable", "KeyVaultTable", "DataKey", "TokenizationSecret"}, resource
+
+
+def used(calls: Iterable[aws_hooks.Call], provisioned: Any) -> set[Grant]:
+    """The IAM action and resource each recorded SDK call needs."""
+    tables = {name: logical for logical, name in provisioned.tables.items()}
+    refs = provisioned.intrinsics.refs
+    others = {refs["DataKey"]: "DataKey", "alias/DataKey": "DataKey"}
+    others |= {refs["TokenizationSecret"]: "TokenizationSecret", "TokenizationSecret": "TokenizationSecret"}
+    needs: set[Grant] = set()
+    for call in calls:
+        service = {"secrets-manager": "secretsmanager"}.get(call.service, call.service)
+        if call.operation == "TransactWriteItems":
+            for item in call.params["TransactItems"]:
+                ((kind, op),) = item.items()
+                needs.add((f"dynamodb:{_TRANSACT_ACTIONS[kind]}", tables[op["TableName"]]))
+        elif call.operation in ("BatchGetItem", "BatchWriteItem"):
+            needs |= {(f"dynamodb:{call.operation}", tables[name]) for name in call.params["RequestItems"]}
+        elif service == "dynamodb":
+            resource = tables[call.params["TableName"]]
+            if "IndexName" in call.params:
+                resource += f"/index/{call.params['IndexName']}"
+            needs.add((f"dynamodb:{call.operation}", resource))
+        else:
+            key = call.params.get("KeyId") or call.params.get("SecretId")
+            needs.add((f"{service}:{call.operation}", others[key]))
+    return needs
+
+
+def every_kind_of_request(lambdas: Any, channel: str) -> None:
+    """New person, known person in a cold container, duplicate, consent change, batch."""
+    builder = factories.CHANNEL_PAYLOADS[channel]
+    p = person(800 + list(CHANNEL_FUNCTIONS).index(channel))
+    first = builder(p)
+    assert lambdas.post(channel, first)[0] == 200
+    assert lambdas.post(channel, first)[0] == 200  # duplicate
+    container.reset()  # a new container of the same function: it must unwrap the person's key
+    assert lambdas.post(channel, {"touchpoints": [builder(p), builder(p)]})[0] == 200
+    consent = {
+        "event_id": factories.event_id("cns"),
+        "occurred_at": factories.occurred(30),
+        "subject": {"email": p.email},
+        "consent": [{"purpose": "marketing", "channel": "all", "granted": False}],
+    }
+    assert lambdas.post(channel, consent, resource="consents")[0] == 200
+
+
+@pytest.mark.parametrize("channel", sorted(CHANNEL_FUNCTIONS))
+def test_channel_function_policies_grant_exactly_what_the_code_calls(lambdas, local_aws, channel):
+    logical_id = CHANNEL_FUNCTIONS[channel]
+    with aws_hooks.recording() as calls:
+        every_kind_of_request(lambdas, channel)
+    needed = used(calls, local_aws.provisioned)
+    grants = granted(logical_id)
+    assert needed - grants == set(), f"{logical_id} would be refused by AWS"
+    assert grants - needed == set(), f"{logical_id} is granted more than it uses"
