@@ -68,12 +68,12 @@ def serve(args: argparse.Namespace) -> int:
     log(f"Running on {server.url} (health: {server.url}/__health). CTRL+C to quit.")
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
+        log("Stopping.")
         server.stop()
         runner.stop()
     return 0
@@ -118,10 +118,9 @@ def aws(args: argparse.Namespace) -> int:
             log(f"Provisioned {logical}: {name}")
         log("CTRL+C to quit.")
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         local.stop()
     return 0
