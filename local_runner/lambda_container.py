@@ -1,16 +1,20 @@
 """One Lambda execution environment: imports a handler once, then runs the invocations the runner sends.
 
-Started by local_runner.workers as `python -m local_runner.lambda_container FD MODULE ATTRIBUTE` with
-the function's own environment (the runner sets it, as Lambda does), so Powertools singletons,
-settings and caches are built from that environment and live as long as this process, like a warm
-container's. It imports nothing of the project before the handler, so the handler's cold start is real.
+Started by local_runner.workers either as `python -m local_runner.lambda_container FD MODULE ATTRIBUTE`
+with the function's own environment, or forked from a zygote process (`--zygote FD`) that has
+imported the heavy third-party libraries once, which then applies the function's environment.
+Either way each function has its own process, and Powertools singletons, settings and caches are
+built from its environment and live as long as the process, like a warm container's. Nothing of the
+project is imported before the handler, so the handler's own cold start is real.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -75,9 +79,68 @@ def serve(connection: Connection, module: str, attribute: str) -> int:
         sys.stdout.flush()
 
 
+# Third-party modules a container would import anyway and whose import reads nothing specific to a
+# function. The zygote imports them once; every container forked from it starts with them loaded.
+PRELOAD = (
+    "boto3",
+    "botocore.session",
+    "botocore.client",
+    "pydantic",
+    "yaml",
+    "cryptography.hazmat.primitives.ciphers.aead",
+    "aws_lambda_powertools.event_handler",
+)
+
+
+def zygote(control: socket.socket) -> int:
+    """Import PRELOAD, then fork one container per request of the runner.
+
+    The runner sends the container's end of a socket pair and its stdout/stderr descriptors; the
+    forked child reads its function, environment and import path from that socket pair, so nothing
+    of one function (environment, imported project code, caches) exists before it forks.
+    """
+    for name in PRELOAD:
+        importlib.import_module(name)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # containers are reaped as they exit
+    while True:
+        try:
+            _, descriptors, _, _ = socket.recv_fds(control, 1, 3)
+        except OSError:
+            return 0
+        if len(descriptors) != 3:
+            return 0  # the runner closed the control socket
+        if os.fork() == 0:
+            control.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os._exit(_forked(*descriptors))
+        for descriptor in descriptors:
+            os.close(descriptor)
+
+
+def _forked(descriptor: int, stdout: int, stderr: int) -> int:
+    os.dup2(stdout, 1)
+    os.dup2(stderr, 2)
+    for extra in {stdout, stderr} - {1, 2}:
+        os.close(extra)
+    connection = Connection(descriptor)
+    connection.send(("pid", os.getpid()))  # the runner kills a container that times out
+    module, attribute, environment = connection.recv()
+    os.environ.clear()
+    os.environ.update(environment)
+    paths = [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[:] = [*paths, *(p for p in sys.path if p not in paths)]
+    try:
+        return serve(connection, module, attribute)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
 def main() -> int:
     # Ctrl+C in `make serve` reaches the whole process group: the runner stops the containers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.argv[1] == "--zygote":
+        return zygote(socket.socket(fileno=int(sys.argv[2])))
     descriptor, module, attribute = sys.argv[1:4]
     return serve(Connection(int(descriptor)), module, attribute)
 

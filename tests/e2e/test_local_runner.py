@@ -7,12 +7,8 @@ function's logs) is checked for personal data, like the handlers' responses.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +21,7 @@ import pytest
 import requests
 
 from local_runner.demo_data import demo_person
+from local_runner.harness import RunnerFailed, ServedApi, clean_environment, served
 from local_runner.principals import LocalPrincipal, sign
 from tests import factories
 from tests.conftest import find_pii
@@ -34,21 +31,7 @@ pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAM = Path(sys.executable).parent / "sam"
-READY_TIMEOUT = 90
 OPERATOR = "ComplianceOperatorRole"
-
-
-def _environment() -> dict[str, str]:
-    """The developer's shell, minus anything that would point the runner at another AWS."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    environment.pop("ENDPOINT_URL", None)
-    return environment | {"SAM_CLI_TELEMETRY": "0", "PYTHONUNBUFFERED": "1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _assert_no_pii(text: str, where: str) -> None:
@@ -62,9 +45,10 @@ def _principal(name: str) -> LocalPrincipal:
 
 
 class Runner:
-    def __init__(self, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-        self.process, self.url, self.log = process, url, log
-        self.health: dict[str, Any] = {}
+    """The served API plus what the tests do with it: post as a channel, sign as a principal, read tables."""
+
+    def __init__(self, api: ServedApi) -> None:
+        self.api, self.url, self.health = api, api.url, api.health
 
     def post(
         self, channel: str, body: Any, api_key: str | None = None, resource: str = "touchpoints"
@@ -105,53 +89,14 @@ class Runner:
         return any(r["method"] == method and r["path"] == path for r in self.health["routes"])
 
 
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> dict[str, Any]:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the runner exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            response = requests.get(f"{url}/__health", timeout=2)
-            if response.status_code == 200:
-                return dict(response.json())
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"the runner was not ready within {READY_TIMEOUT} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """The runner and its function containers share a process group: stop them all, whatever happens."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
-    port = _free_port()
     log = tmp_path_factory.mktemp("runner") / "serve.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_runner", "serve", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=_environment(),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        started = Runner(process, f"http://127.0.0.1:{port}", log)
-        started.health = _wait_ready(process, started.url, log)
-        yield started
-    finally:
-        _stop(process)
+        with served(log=log) as api:
+            yield Runner(api)
+    except RunnerFailed as failure:
+        pytest.fail(str(failure))
     _assert_no_pii(log.read_text(), "the runner's output (access log and function logs)")
 
 
@@ -244,11 +189,11 @@ def test_a_binary_body_reaches_the_function_base64_encoded(runner: Runner) -> No
     assert response.json()["error"]["code"] == "malformed_json"
 
 
-def _invoke(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _invoke(*args: str, stdin: str | None = None, fork: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "local_runner", "invoke", *args],
         cwd=REPO_ROOT,
-        env=_environment(),
+        env=clean_environment() | ({} if fork else {"LOCAL_RUNNER_FORK": "0"}),
         input=stdin,
         capture_output=True,
         text=True,
@@ -279,7 +224,7 @@ def test_an_event_from_sam_local_generate_event_is_served_by_its_handler(tmp_pat
     command = [str(SAM), "local", "generate-event", "apigateway", "aws-proxy", "--method", "POST", "--stage", "v1"]
     generated = subprocess.run(
         [*command, "--path", "v1/web/touchpoints", "--body", body],
-        env=_environment(),
+        env=clean_environment(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -293,8 +238,8 @@ def test_an_event_from_sam_local_generate_event_is_served_by_its_handler(tmp_pat
     event_file = tmp_path / "generated.json"
     event_file.write_text(json.dumps(event))
 
-    # When the route's function is invoked with it
-    result = _invoke("WebChannelFunction", "-e", str(event_file))
+    # When the route's function is invoked with it (in a fresh interpreter, not forked from the zygote)
+    result = _invoke("WebChannelFunction", "-e", str(event_file), fork=False)
 
     # Then the handler serves it
     assert result.returncode == 0, result.stderr[-2000:]
@@ -314,7 +259,7 @@ def test_the_demo_sends_every_channel_and_prints_states_without_personal_data() 
     result = subprocess.run(
         [sys.executable, "-m", "local_runner", "demo", "--people", str(people)],
         cwd=REPO_ROOT,
-        env=_environment(),
+        env=clean_environment(),
         capture_output=True,
         text=True,
         timeout=180,
