@@ -74,6 +74,18 @@ class _Tee(io.TextIOBase):
             stream.flush()
 
 
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Tee stdout (EMF metrics) into the leak sink for the test body too: pytest's capture replaces
+    sys.stdout when the call phase starts, after fixtures ran, so this wraps inside it."""
+    original = sys.stdout
+    sys.stdout = _Tee(original, LEAK_SINK)
+    try:
+        return (yield)
+    finally:
+        sys.stdout = original
+
+
 @pytest.fixture(autouse=True)
 def no_pii_in_output() -> Iterator[None]:
     """Every test: nothing logged, printed or answered may contain a registered personal value."""
