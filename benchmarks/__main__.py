@@ -187,6 +187,17 @@ def table(results: dict[str, Any]) -> str:
                 met(h["ratio_vs_boto3"] <= cs["target_ratio"]) if is_channel else "",
             )
         )
+    fr = cs["to_first_response"]
+    rows.append(
+        (
+            "cold: import + 1st request (web)",
+            _fmt(fr["web"]["cold_total_s"] * 1e3, " ms"),
+            f"bare {_fmt(fr['bare']['cold_total_s'] * 1e3, ' ms')}",
+            f"{_fmt(fr['ratio_web_vs_bare'])}x",
+            "",
+            "",
+        )
+    )
     for size, e in m["erasure"]["runs"].items():
         rows.append(
             (

@@ -8,8 +8,9 @@ import secrets
 from collections.abc import Collection
 from typing import Any
 
-from benchmarks.harness import lambda_context, quiet_stdout, time_per_op, web_event, web_signup
-from touchpoints.channels import TouchpointBatch, WebTouchpoint
+from benchmarks.harness import Timing, lambda_context, quiet_stdout, time_per_op, web_event, web_signup
+from touchpoints.channels import TouchpointBatch
+from touchpoints.channels.web import WebTouchpoint
 from touchpoints.consent import load_policy
 from touchpoints.errors import DuplicateTouchpoint
 from touchpoints.ingestion import IngestionService, ProfileWrite, SubjectSnapshot, TokenRecord, ingest_touchpoints
@@ -89,22 +90,26 @@ def measure(*, people: int, ops: int, repeats: int) -> dict[str, Any]:
             ingest_touchpoints(service, [t.to_touchpoint(Channel.WEB) for t in batch.touchpoints])
 
     first_timing = time_per_op(first_touch, ops, repeats)
-    handler_us = _whole_handler_us(service, people, ops, repeats)
-    us = pipeline_timing.median * 1e6
+    handler = _whole_handler(service, people, ops, repeats)
+    cpu_us = pipeline_timing.cpu_median * 1e6
     return {
         "pii_fields": 5,
-        "known_person_us_per_event": us,
+        "known_person_us_per_event": pipeline_timing.median * 1e6,
+        "known_person_cpu_us_per_event": cpu_us,
         "new_person_us_per_event": first_timing.median * 1e6,
-        "whole_handler_us_per_event": handler_us,
+        "new_person_cpu_us_per_event": first_timing.cpu_median * 1e6,
+        "whole_handler_us_per_event": handler.median * 1e6,
+        "whole_handler_cpu_us_per_event": handler.cpu_median * 1e6,
         "target_us": TARGET_US,
-        "met": us <= TARGET_US,
+        "met": cpu_us <= TARGET_US,
+        "judged_on": "CPU time of the process (time.process_time), median of repeats; wall time is also given",
         "note": "known_person: pydantic parse of the web payload + ingest (consent, tokens, AES-GCM, write built) with "
         "an in-memory ProfileStore and a stub KeyWrapper; whole_handler adds the Lambda handler around it "
         "(guards, Powertools resolver and its request validation, logger, metrics).",
     }
 
 
-def _whole_handler_us(service: IngestionService, people: int, ops: int, repeats: int) -> float:
+def _whole_handler(service: IngestionService, people: int, ops: int, repeats: int) -> Timing:
     """The Lambda handler with the same in-memory service behind it: what Powertools and our API layer add."""
     from touchpoints import container
 
@@ -134,7 +139,7 @@ def _whole_handler_us(service: IngestionService, people: int, ops: int, repeats:
                 assert answer["statusCode"] == 200, answer["body"]
 
         with quiet_stdout():
-            return time_per_op(handle, ops, repeats).median * 1e6
+            return time_per_op(handle, ops, repeats)
     finally:
         container.ingestion_service = original  # type: ignore[assignment]
         container.reset()

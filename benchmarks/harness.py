@@ -42,6 +42,7 @@ class Timing:
 
     median: float
     repeats: tuple[float, ...]
+    cpu_median: float = 0.0  # this process's CPU seconds per operation: steadier than wall time on a busy machine
 
     @property
     def per_second(self) -> float:
@@ -55,12 +56,13 @@ def time_per_op(run: Callable[[int], None], ops: int, repeats: int, warmup: int 
     """`run(ops)` does `ops` operations; the time of each repeat is divided by `ops`."""
     for _ in range(warmup):
         run(max(1, ops // 10))
-    samples = []
+    samples, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         run(ops)
         samples.append((time.perf_counter() - start) / ops)
-    return Timing(statistics.median(samples), tuple(samples))
+        cpu.append((time.process_time() - start_cpu) / ops)
+    return Timing(statistics.median(samples), tuple(samples), statistics.median(cpu))
 
 
 def interleaved(runs: dict[str, Callable[[int], None]], ops: int, repeats: int, warmup: int = 1) -> dict[str, Timing]:
@@ -69,12 +71,14 @@ def interleaved(runs: dict[str, Callable[[int], None]], ops: int, repeats: int, 
         for _ in range(warmup):
             run(max(1, ops // 10))
     samples: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             run(ops)
             samples[name].append((time.perf_counter() - start) / ops)
-    return {name: Timing(statistics.median(s), tuple(s)) for name, s in samples.items()}
+            cpu[name].append((time.process_time() - start_cpu) / ops)
+    return {name: Timing(statistics.median(s), tuple(s), statistics.median(cpu[name])) for name, s in samples.items()}
 
 
 @dataclass

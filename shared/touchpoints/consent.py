@@ -10,7 +10,6 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.errors import FieldProblem, InvalidTouchpoint
@@ -60,6 +59,8 @@ class ConsentPolicy(BaseModel):
 
 @lru_cache(maxsize=1)
 def load_policy() -> ConsentPolicy:
+    import yaml  # read once per container, at the first request: not worth its import time at cold start
+
     text = resources.files("touchpoints.policies").joinpath("consent.yaml").read_text()
     return ConsentPolicy.model_validate(yaml.safe_load(text))
 

@@ -284,10 +284,9 @@ class IngestionService:
     ) -> ProfileWrite:
         touchpoint = prepared.touchpoint
         channel = touchpoint.channel.value
+        confirmed_at = touchpoint.occurred_at.astimezone(UTC)
         fields = {
-            name.value: EncryptedField(
-                cipher.encrypt(name.value, value), touchpoint.occurred_at.astimezone(UTC), channel
-            )
+            name.value: EncryptedField(cipher.encrypt(name.value, value), confirmed_at, channel)
             for name, value in plan.personal_data.items()
         }
         consents = {

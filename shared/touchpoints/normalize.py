@@ -10,12 +10,10 @@ import re
 import unicodedata
 from datetime import date
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from pydantic_core import PydanticCustomError
-from stdnum.exceptions import ValidationError as StdnumValidationError
-from stdnum.mx import curp as mx_curp
-from stdnum.mx import rfc as mx_rfc
+
+# email_validator, phonenumbers and stdnum (~50 ms together) are imported on first use, not at a
+# function's import; a channel that never sends an RFC or CURP never loads stdnum at all.
 
 # Numbers without a country prefix are read as Mexican: the retailer's home market.
 DEFAULT_PHONE_REGION = "MX"
@@ -24,6 +22,8 @@ _HANDLE = re.compile(r"^@?[A-Za-z0-9._]{1,64}$")
 
 
 def email(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError:
@@ -33,6 +33,8 @@ def email(value: str) -> str:
 
 def phone(value: str) -> str:
     """E.164, e.g. +525512345678."""
+    import phonenumbers
+
     try:
         parsed = phonenumbers.parse(value, DEFAULT_PHONE_REGION)
     except phonenumbers.NumberParseException:
@@ -44,6 +46,9 @@ def phone(value: str) -> str:
 
 def rfc(value: str) -> str:
     """Mexico's tax id: 13 characters for a person, 12 for a company."""
+    from stdnum.exceptions import ValidationError as StdnumValidationError
+    from stdnum.mx import rfc as mx_rfc
+
     try:
         number = str(mx_rfc.validate(value, validate_check_digits=True))
     except StdnumValidationError:
@@ -54,6 +59,9 @@ def rfc(value: str) -> str:
 
 
 def curp(value: str) -> str:
+    from stdnum.exceptions import ValidationError as StdnumValidationError
+    from stdnum.mx import curp as mx_curp
+
     try:
         return str(mx_curp.validate(value, validate_check_digits=True))
     except StdnumValidationError:

@@ -12,7 +12,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
-tracer = Tracer()
+# Only the SDK we call: patching every library X-Ray knows imports each one present at cold start.
+tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 
 __all__ = ["MetricUnit", "api_entrypoint", "logger", "metrics", "tracer"]

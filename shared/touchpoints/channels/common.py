@@ -69,7 +69,7 @@ PagePath = Annotated[str, StringConstraints(pattern=r"^/[^?#\s]{0,511}$", strict
 class Strict(BaseModel):
     """Unknown fields are refused: a misspelt field would otherwise be silently lost."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
 
 
 class PostalAddress(Strict):

@@ -22,16 +22,17 @@ class DecryptionFailed(Exception):
 class SubjectCipher:
     """Encrypts and decrypts one subject's fields with that subject's data key."""
 
-    __slots__ = ("_aead", "_subject_id")
+    __slots__ = ("_aad_prefix", "_aead", "_subject_id")
 
     def __init__(self, subject_id: str, data_key: bytes) -> None:
         if len(data_key) != 32:
             raise ValueError("data key must be 256 bits")
         self._subject_id = subject_id
+        self._aad_prefix = f"{subject_id}\x1f".encode()
         self._aead = AESGCM(data_key)
 
     def _aad(self, field: str) -> bytes:
-        return f"{self._subject_id}\x1f{field}".encode()
+        return self._aad_prefix + field.encode()
 
     def encrypt(self, field: str, plaintext: str) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
