@@ -137,7 +137,12 @@ class Container:
                 return invocation
             self.init_ms = invocation.init_ms = float(payload)
         started = time.monotonic()
-        self.connection.send((json.dumps(event), self._context(request_id)))
+        try:
+            self.connection.send((json.dumps(event), self._context(request_id)))
+        except OSError:  # the process is gone (it crashed after its last answer)
+            self.close()
+            invocation.error = {"errorType": "Runtime.ExitError", "errorMessage": "the container had exited"}
+            return invocation
         kind, payload = self._receive(float(self.spec.timeout), "invoke")
         invocation.duration_ms = (time.monotonic() - started) * 1000
         if kind == "result":
@@ -225,6 +230,8 @@ class FunctionPool:
 
     def _container(self, spec: FunctionSpec) -> Container:
         with self._condition:
+            if self._zygote is not None and self._zygote.process.poll() is not None:
+                self._zygote, self._zygote_tried = None, False  # it died: start another
             if not self._zygote_tried:
                 self._zygote_tried = True
                 if Zygote.available():
