@@ -50,6 +50,8 @@ class LocalAws:
     ) -> None:
         self.requested = endpoint or os.environ.get("AWS_ENDPOINT_URL") or None
         self.region = region
+        if self.real:
+            self.region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or region
         self.host, self.port = host, port
         self.endpoint_url: str | None = None
         self._server: Any = None
