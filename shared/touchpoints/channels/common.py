@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -70,6 +71,11 @@ class Strict(BaseModel):
     """Unknown fields are refused: a misspelt field would otherwise be silently lost."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # No values in repr or str: they are personal data, and Powertools' event handler formats the parsed
+        # body into a debug message on every request, whether or not debug logging is on.
+        return iter(())
 
 
 class PostalAddress(Strict):
