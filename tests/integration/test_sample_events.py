@@ -1,39 +1,77 @@
-"""Every file in events/ is a valid event for the function its route maps to (as `sam local invoke -e` uses them)."""
+"""Every function in template.yaml has a sample in events/, valid as `sam local invoke -e` uses it,
+and each sample is served by the function it maps to."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from tests.conftest import FUNCTIONS
 from tests.factories import EVENTS_DIR, load_event
 
-API_EVENTS = sorted(p.name for p in EVENTS_DIR.glob("*.json") if "httpMethod" in json.loads(p.read_text()))
+SAMPLES = {p.name: json.loads(p.read_text()) for p in sorted(EVENTS_DIR.glob("*.json"))}
+ENV_JSON = json.loads((EVENTS_DIR.parent / "env.json").read_text())
 
 
-def _function_for(event: dict) -> str:
+def _function_for(event: dict[str, Any]) -> str:
+    """The function the event reaches: by route for API events, by event source for stream and queue records."""
+    if "httpMethod" in event:
+        for spec in FUNCTIONS.values():
+            if any(r.path == event["resource"] and r.method == event["httpMethod"] for r in spec.routes):
+                return spec.logical_id
+        raise AssertionError(f"no function serves {event['httpMethod']} {event['resource']}")
+    source = event["Records"][0]["eventSource"]
     for spec in FUNCTIONS.values():
-        if any(r.path == event["resource"] and r.method == event["httpMethod"] for r in spec.routes):
+        if (source == "aws:dynamodb" and spec.streams) or (source == "aws:sqs" and spec.queues):
             return spec.logical_id
-    raise AssertionError(f"no function in template.yaml serves {event['httpMethod']} {event['resource']}")
+    raise AssertionError(f"no function consumes {source} records")
 
 
-def test_there_is_a_sample_event_for_every_channel_function():
-    covered = {_function_for(load_event(name)) for name in API_EVENTS}
-    channel_functions = {name for name in FUNCTIONS if name.endswith("ChannelFunction")}
-    assert channel_functions <= covered
+def test_every_function_has_a_sample_event():
+    covered = {_function_for(event) for event in SAMPLES.values()}
+    assert covered == set(FUNCTIONS)
 
 
-@pytest.mark.parametrize("name", API_EVENTS)
-def test_sample_event_is_served(lambdas, name):
+CHANNEL_AND_REPORT_SAMPLES = sorted(
+    name for name, event in SAMPLES.items() if "httpMethod" in event and not name.startswith("compliance-")
+)
+
+
+@pytest.mark.parametrize("name", CHANNEL_AND_REPORT_SAMPLES)
+def test_channel_and_report_samples_are_served(lambdas, name):
     event = load_event(name)
     function = _function_for(event)
     if event["requestContext"]["identity"].get("apiKeyId"):
-        # env.json and the local provisioning agree on the local key ids
-        assert (
-            event["requestContext"]["identity"]["apiKeyId"]
-            == json.loads((EVENTS_DIR.parent / "env.json").read_text())[function]["CHANNEL_API_KEY_ID"]
-        )
+        # env.json and the local provisioning agree on each channel's local key id
+        assert event["requestContext"]["identity"]["apiKeyId"] == ENV_JSON[function]["CHANNEL_API_KEY_ID"]
     result = lambdas.invoke(function, event)
     assert result["statusCode"] == 200, result["body"]
+
+
+def test_compliance_samples_serve_a_whole_case(lambdas, local_aws):
+    """The samples in order: the person signs up, compliance exports, rectifies, objects, erases and follows up."""
+
+    def call(name: str, **substitute: str) -> tuple[int, dict[str, Any]]:
+        text = (EVENTS_DIR / name).read_text()
+        for old, new in substitute.items():
+            text = text.replace(old, new)
+        event = json.loads(text)
+        result = lambdas.invoke(_function_for(event), event, personal_answer=name == "compliance-export-request.json")
+        return result.get("statusCode", 0), result
+
+    assert call("web-signup.json")[0] == 200
+    assert call("compliance-export-request.json")[0] == 200
+    assert call("compliance-rectification-request.json")[0] == 200
+    assert call("compliance-objection-request.json")[0] == 200
+    status, result = call("compliance-erasure-request.json")
+    assert status == 202
+    request_id = json.loads(result["body"])["request_id"]
+
+    placeholder = "dsr_00000000000000000000000000000000"
+    worker_answer = call("erasure-worker-message.json", **{placeholder: request_id})[1]
+    assert worker_answer == {"batchItemFailures": []}
+    status, result = call("compliance-request-status.json", **{placeholder: request_id})
+    assert status == 200
+    assert json.loads(result["body"])["state"] == "completed"
