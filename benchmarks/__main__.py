@@ -181,7 +181,7 @@ def table(results: dict[str, Any]) -> str:
             (
                 f"import {name}",
                 _fmt(h["import_ms"], " ms"),
-                f"boto3 {_fmt(cs['boto3_import_ms'], ' ms')}",
+                f"boto3 {_fmt(h['paired_boto3_ms'], ' ms')}",
                 f"{_fmt(h['ratio_vs_boto3'])}x",
                 f"<= {cs['target_ratio']}x" if is_channel else "",
                 met(h["ratio_vs_boto3"] <= cs["target_ratio"]) if is_channel else "",
