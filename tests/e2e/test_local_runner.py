@@ -12,19 +12,17 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
 from local_runner.demo_data import demo_person
-from local_runner.harness import RunnerFailed, ServedApi, clean_environment, served
-from local_runner.principals import LocalPrincipal, sign
+from local_runner.harness import clean_environment
+from local_runner.principals import sign
 from tests import factories
-from tests.conftest import find_pii
+from tests.e2e.conftest import Runner, assert_no_pii, local_principal
 from tests.people import person, register_pii
 
 pytestmark = pytest.mark.e2e
@@ -32,72 +30,6 @@ pytestmark = pytest.mark.e2e
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAM = Path(sys.executable).parent / "sam"
 OPERATOR = "ComplianceOperatorRole"
-
-
-def _assert_no_pii(text: str, where: str) -> None:
-    leaked = find_pii(text)
-    assert not leaked, f"personal data in {where}: {len(leaked)} value(s)"
-
-
-def _principal(name: str) -> LocalPrincipal:
-    """The local IAM caller's signing keys: deterministic, documented, like the local API keys."""
-    return LocalPrincipal(name, f"local-{name}", f"local-secret-{name}", arn="", user_id="")
-
-
-class Runner:
-    """The served API plus what the tests do with it: post as a channel, sign as a principal, read tables."""
-
-    def __init__(self, api: ServedApi) -> None:
-        self.api, self.url, self.health = api, api.url, api.health
-
-    def post(
-        self, channel: str, body: Any, api_key: str | None = None, resource: str = "touchpoints"
-    ) -> requests.Response:
-        key = api_key if api_key is not None else self.health["api_keys"][factories.CHANNEL_API_KEYS[channel]]
-        return requests.post(
-            f"{self.url}/v1/{channel}/{resource}",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "x-api-key": key},
-            timeout=60,
-        )
-
-    def signed(self, principal: str, method: str, path: str, body: Any = None) -> requests.Response:
-        url = self.url + path
-        data = b"" if body is None else json.dumps(body).encode()
-        return requests.request(
-            method, url, data=data, headers=sign(_principal(principal), method, url, data), timeout=60
-        )
-
-    def dynamodb(self) -> Any:
-        return boto3.client(
-            "dynamodb",
-            endpoint_url=self.health["aws_endpoint"],
-            region_name=self.health["region"],
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
-
-    def profile(self, subject_id: str) -> dict[str, Any] | None:
-        item = self.dynamodb().get_item(
-            TableName=self.health["tables"]["ProfileTable"],
-            Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
-            ConsistentRead=True,
-        )
-        return item.get("Item")
-
-    def route_exists(self, method: str, path: str) -> bool:
-        return any(r["method"] == method and r["path"] == path for r in self.health["routes"])
-
-
-@pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
-    log = tmp_path_factory.mktemp("runner") / "serve.log"
-    try:
-        with served(log=log) as api:
-            yield Runner(api)
-    except RunnerFailed as failure:
-        pytest.fail(str(failure))
-    _assert_no_pii(log.read_text(), "the runner's output (access log and function logs)")
 
 
 def _wait_for(condition: Any, timeout: float, what: str) -> Any:
@@ -161,7 +93,7 @@ def test_api_gateway_refuses_what_api_gateway_refuses(runner: Runner) -> None:
     assert (unsigned.status_code, unsigned.json()) == (403, {"message": "Missing Authentication Token"})
 
     url = f"{runner.url}/v1/reports/profile-states"
-    headers = sign(_principal("developer"), "GET", url)
+    headers = sign(local_principal("developer"), "GET", url)
     headers["Authorization"] = headers["Authorization"][:-4] + "0000"
     forged = requests.get(url, headers=headers, timeout=10)
     assert forged.status_code == 403
@@ -209,7 +141,7 @@ def test_invoke_serves_an_events_file_like_sam_local_invoke() -> None:
     assert response["statusCode"] == 200
     assert json.loads(response["body"])["results"][0]["status"] == "stored"
     person(0)  # the person in events/ (registered for the leak check)
-    _assert_no_pii(result.stdout + result.stderr, "invoke's output")
+    assert_no_pii(result.stdout + result.stderr, "invoke's output")
 
 
 def test_invoke_names_the_functions_when_one_is_unknown() -> None:
@@ -246,7 +178,7 @@ def test_an_event_from_sam_local_generate_event_is_served_by_its_handler(tmp_pat
     response = json.loads(result.stdout)
     assert response["statusCode"] == 200, response
     assert json.loads(response["body"])["results"][0]["status"] == "stored"
-    _assert_no_pii(result.stdout + result.stderr, "invoke's output")
+    assert_no_pii(result.stdout + result.stderr, "invoke's output")
 
 
 def test_the_demo_sends_every_channel_and_prints_states_without_personal_data() -> None:
@@ -272,8 +204,8 @@ def test_the_demo_sends_every_channel_and_prints_states_without_personal_data() 
     for channel in factories.CHANNEL_FUNCTIONS:
         assert re.search(rf"\b{channel} \d+", result.stdout), channel
     assert re.search(r"^\s+sub_[0-9a-f]{32}\s+\d+\s", result.stdout, re.MULTILINE)
-    _assert_no_pii(result.stdout + result.stderr, "the demo's output")
+    assert_no_pii(result.stdout + result.stderr, "the demo's output")
     logs = re.search(r"function logs: (\S+)", result.stdout)
     assert logs is not None
-    _assert_no_pii(Path(logs[1]).read_text(), "the demo's function logs")
+    assert_no_pii(Path(logs[1]).read_text(), "the demo's function logs")
     assert elapsed < 120

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 
 from local_runner.openapi import build
 from tests.conftest import FUNCTIONS, find_pii
-from tests.e2e.test_local_runner import Runner, runner  # noqa: F401 - the module-scoped runner fixture
+from tests.e2e.conftest import Runner
 from tests.factories import CHANNEL_API_KEYS
 from tests.reliability import tally
 
@@ -40,7 +40,7 @@ def _auth(operation: dict[str, Any]) -> str:
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_the_api_answers_every_generated_request_as_documented(case: Any, runner: Runner) -> None:  # noqa: F811
+def test_the_api_answers_every_generated_request_as_documented(case: Any, runner: Runner) -> None:
     operation = DOCUMENT["paths"][case.operation.path][case.operation.method.lower()]
     checks = [not_a_server_error, status_code_conformance]
     if _auth(operation) == "channelApiKey":
@@ -62,7 +62,7 @@ def test_the_api_answers_every_generated_request_as_documented(case: Any, runner
     case.validate_response(response, checks=checks)
 
 
-def test_over_http_each_route_refuses_the_wrong_credentials(runner: Runner) -> None:  # noqa: F811
+def test_over_http_each_route_refuses_the_wrong_credentials(runner: Runner) -> None:
     """The gateway and the functions together: only a channel's own key posts as that channel, and
     no channel key opens an IAM route."""
     keys = runner.health["api_keys"]
