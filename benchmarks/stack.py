@@ -190,15 +190,10 @@ def endpoint_stack(url: str) -> Iterator[Stack]:
     dynamodb, kms, secrets = make("dynamodb"), make("kms"), make("secretsmanager")
     tables = {}
     for logical in ("ProfileTable", "KeyVaultTable"):
-        props = template["Resources"][logical]["Properties"]
         name = f"bench-{suffix}-{logical}"
-        request: dict[str, Any] = {
-            "TableName": name,
-            "KeySchema": props["KeySchema"],
-            "AttributeDefinitions": props["AttributeDefinitions"],
-            "BillingMode": "PAY_PER_REQUEST",
-        }
-        dynamodb.create_table(**request)
+        props = template["Resources"][logical]["Properties"]
+        request = {k: props[k] for k in ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes") if k in props}
+        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **request)
         dynamodb.get_waiter("table_exists").wait(TableName=name)
         tables[logical] = name
     key_id = kms.create_key(Description=f"bench {suffix}")["KeyMetadata"]["KeyId"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import cache
+from types import ModuleType
 
 from pydantic_core import PydanticCustomError
 
@@ -21,12 +23,18 @@ _OPAQUE_ID = re.compile(r"^[A-Za-z0-9._:@\-]{1,128}$")
 _HANDLE = re.compile(r"^@?[A-Za-z0-9._]{1,64}$")
 
 
-def email(value: str) -> str:
-    from email_validator import EmailNotValidError, validate_email
+@cache
+def _email_validator() -> ModuleType:
+    import email_validator
 
+    return email_validator
+
+
+def email(value: str) -> str:
+    validator = _email_validator()
     try:
-        result = validate_email(value, check_deliverability=False)
-    except EmailNotValidError:
+        result = validator.validate_email(value, check_deliverability=False)
+    except validator.EmailNotValidError:
         raise PydanticCustomError("invalid_email", "not a valid email address") from None
     return result.normalized.lower()
 
