@@ -160,9 +160,10 @@ class _DynamoMeter:
             for table, request in params["RequestItems"].items():
                 for key in request["Keys"]:
                     item = self._raw.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
-                    if item is not None:
-                        units += read_units(item_size(item), consistent=request.get("ConsistentRead", False))
-            return units, "computed: 1 RCU per started 4 KB of each item read (strongly consistent)"
+                    # A key that finds nothing is still a read, charged as the smallest item.
+                    size = item_size(item) if item else 0
+                    units += read_units(size, consistent=request.get("ConsistentRead", False))
+            return units, "computed: 1 RCU per started 4 KB of each item read (strongly consistent), missing keys too"
         if operation == "PutItem":
             return float(write_units(item_size(params["Item"]), transactional=False)), "computed: 1 WCU per started KB"
         return 0.0, "not priced"
