@@ -142,7 +142,7 @@ def plan_storage(touchpoint: Touchpoint, consents: Mapping[str, ConsentRecord], 
         )
 
     allowed = {category: category_allowed(category) for category in ("identity", "contact")}
-    kept = {f: v for f, v in touchpoint.personal_data.items() if allowed[f.category.value]}
+    kept = {f: v for f, v in touchpoint.personal_data.items() if allowed[f.category]}
     dropped = tuple(f for f in touchpoint.personal_data if f not in kept)
 
     trace_mode, retention = TraceMode.NONE, None

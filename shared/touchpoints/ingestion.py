@@ -286,8 +286,8 @@ class IngestionService:
         channel = touchpoint.channel.value
         confirmed_at = touchpoint.occurred_at.astimezone(UTC)
         fields = {
-            name.value: EncryptedField(cipher.encrypt(name.value, value), confirmed_at, channel)
-            for name, value in plan.personal_data.items()
+            field_name: EncryptedField(cipher.encrypt(field_name, value), confirmed_at, channel)
+            for field_name, value in plan.personal_data.items()
         }
         consents = {
             grant.key: ConsentRecord(grant.granted, grant.collected_at, channel, self._policy.version)

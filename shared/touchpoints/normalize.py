@@ -30,7 +30,26 @@ def _email_validator() -> ModuleType:
     return email_validator
 
 
+# The everyday address (ASCII, common local-part characters, letters-only TLD) is checked here at a
+# fraction of the full validator's cost; anything else goes through email_validator. The fast path
+# accepts only what the full validator accepts, and normalizes it the same way (tests hold it to that).
+_PLAIN_EMAIL = re.compile(
+    r"(?P<local>[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*)@"
+    r"(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+(?P<tld>[A-Za-z]{2,63}))"
+)
+_SPECIAL_USE_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
+
+
+def _plain_email(value: str) -> str | None:
+    match = _PLAIN_EMAIL.fullmatch(value)
+    if match is None or len(match["local"]) > 64 or len(value) > 254 or match["tld"].lower() in _SPECIAL_USE_TLDS:
+        return None
+    return value.lower()
+
+
 def email(value: str) -> str:
+    if (plain := _plain_email(value)) is not None:
+        return plain
     validator = _email_validator()
     try:
         result = validator.validate_email(value, check_deliverability=False)
@@ -91,7 +110,8 @@ def social_handle(value: str) -> str:
 
 def person_name(value: str) -> str:
     cleaned = " ".join(unicodedata.normalize("NFC", value).split())
-    if not cleaned or len(cleaned) > 100 or any(unicodedata.category(ch).startswith("C") for ch in cleaned):
+    # split() folded every Unicode space into " ", so isprintable() refuses exactly the C* categories here.
+    if not cleaned or len(cleaned) > 100 or not cleaned.isprintable():
         raise PydanticCustomError("invalid_name", "name is empty, too long or has control characters")
     return cleaned
 

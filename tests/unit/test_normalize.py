@@ -71,3 +71,43 @@ def test_any_mexico_city_number_normalizes_identically_from_national_and_interna
         return
     assert normalize.phone(f"+52 {national}") == e164
     assert normalize.phone(f"({national[:2]}) {national[2:6]}-{national[6:]}") == e164
+
+
+_ATEXT = st.sampled_from(list("abcXYZ019._%+-!#$&'*/=?^`{|}~\"(),:;<>[\\] @ñé"))
+
+
+@given(
+    st.text(_ATEXT, min_size=0, max_size=70),
+    st.lists(st.text(st.sampled_from(list("abZ09-_é")), min_size=0, max_size=64), min_size=1, max_size=4),
+    st.sampled_from(["mx", "COM", "test", "local", "x", "123", "museum", "onion", ""]),
+)
+def test_the_fast_email_path_accepts_only_what_email_validator_accepts_and_normalizes_alike(local, labels, tld):
+    import email_validator
+
+    address = f"{local}@{'.'.join([*labels, tld])}"
+    fast = normalize._plain_email(address)
+    if fast is None:
+        return
+    full = email_validator.validate_email(address, check_deliverability=False).normalized.lower()
+    assert fast == full
+
+
+@pytest.mark.parametrize("raw", ["ana@b.test", "ana@x.local", "a..b@x.mx", "a@x.123", "a@-x.mx", "a@x.mx.", "a@x_y.mx"])
+def test_addresses_the_full_validator_refuses_are_refused_whichever_path(raw):
+    with pytest.raises(PydanticCustomError):
+        normalize.email(raw)
+
+
+@given(
+    st.from_regex(r"[A-Za-z0-9_%+\-]{1,20}(\.[A-Za-z0-9_%+\-]{1,10}){0,2}", fullmatch=True),
+    st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9\-]{0,10}[A-Za-z0-9])?", fullmatch=True),
+    st.sampled_from(["mx", "COM", "museum", "io"]),
+)
+def test_everyday_addresses_take_the_fast_path_and_match_the_full_validator(local, label, tld):
+    import email_validator
+
+    address = f"{local}@{label}.{tld}"
+    assert (
+        normalize._plain_email(address)
+        == email_validator.validate_email(address, check_deliverability=False).normalized.lower()
+    )
