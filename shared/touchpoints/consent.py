@@ -118,19 +118,12 @@ def is_allowed(purpose: str, channel: str, consents: Mapping[str, ConsentRecord]
 def merge(
     consents: Mapping[str, ConsentRecord], grants: tuple[ConsentGrant, ...], source: str, policy: ConsentPolicy
 ) -> tuple[dict[str, ConsentRecord], tuple[ConsentGrant, ...]]:
-    """Apply the touchpoint's grants over the stored ones; an older answer never overrides a newer one.
-
-    Repeating the answer already held under the same policy version changes nothing: channels resend
-    their consent block on every touchpoint, and a write (and a cache invalidation) each time would be waste.
-    """
+    """Apply the touchpoint's grants over the stored ones; an older answer never overrides a newer one."""
     merged = dict(consents)
     changes: list[ConsentGrant] = []
     for grant in sorted(grants, key=lambda g: g.collected_at):
         current = merged.get(grant.key)
-        if current is not None and (
-            current.collected_at >= grant.collected_at
-            or (current.granted == grant.granted and current.policy_version == policy.version)
-        ):
+        if current is not None and current.collected_at >= grant.collected_at:
             continue
         merged[grant.key] = ConsentRecord(grant.granted, grant.collected_at, source, policy.version)
         changes.append(grant)

@@ -104,14 +104,3 @@ def test_personal_data_without_a_consent_block_or_with_an_unknown_purpose_is_ref
     with pytest.raises(InvalidTouchpoint) as caught:
         check_declared(touchpoint(grants=[grant("resale"), grant("service")]), POLICY)
     assert [p.code for p in caught.value.problems] == ["unknown_purpose", "unknown_purpose"]
-
-
-def test_repeating_the_answer_already_held_is_no_change_but_a_new_policy_version_is():
-    stored = {"analytics:all": ConsentRecord(True, NOW, "web", POLICY.version)}
-    same = plan_storage(touchpoint(grants=[grant("analytics", minutes=5)]), stored, POLICY)
-    assert same.consent_changes == ()
-    older_policy = {"analytics:all": ConsentRecord(True, NOW, "web", "2025-01-01")}
-    renewed = plan_storage(touchpoint(grants=[grant("analytics", minutes=5)]), older_policy, POLICY)
-    assert [g.key for g in renewed.consent_changes] == ["analytics:all"]
-    flipped = plan_storage(touchpoint(grants=[grant("analytics", granted=False, minutes=5)]), stored, POLICY)
-    assert [g.granted for g in flipped.consent_changes] == [False]
