@@ -286,7 +286,7 @@ class IngestionService:
         channel = touchpoint.channel.value
         confirmed_at = touchpoint.occurred_at.astimezone(UTC)
         fields = {
-            field_name: EncryptedField(cipher.encrypt(field_name, value), confirmed_at, channel)
+            str(field_name): EncryptedField(cipher.encrypt(field_name, value), confirmed_at, channel)
             for field_name, value in plan.personal_data.items()
         }
         consents = {

@@ -21,22 +21,12 @@ from pydantic_core import PydanticCustomError
 from touchpoints import compliance_container as wiring
 from touchpoints.api import guards
 from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
-from touchpoints.channels.common import (
-    Code,
-    Curp,
-    CustomerData,
-    Email,
-    OpaqueId,
-    Phone,
-    Rfc,
-    SocialHandle,
-    Strict,
-)
+from touchpoints.channels.common import Code, CustomerData, OpaqueId, Phone, Strict, SubjectIdentifiers
 from touchpoints.compliance.model import RequestNotFound
 from touchpoints.compliance.policy import Regulation, load_compliance_policy
 from touchpoints.compliance.rights import RequestMeta, SubjectRef
 from touchpoints.errors import Forbidden
-from touchpoints.model import ALL_CHANNELS, Channel, IdentifierKind, PersonalField
+from touchpoints.model import ALL_CHANNELS, Channel, PersonalField
 from touchpoints.observability import MetricUnit, metrics
 
 PREFIX = "/v1/compliance"
@@ -62,31 +52,13 @@ def operator_role(role_arn: Callable[[], str]) -> guards.Guard:
     return check
 
 
-class SubjectIn(Strict):
+class SubjectIn(SubjectIdentifiers):
     """The person a request is about: their subject id, any identifier the system tokenizes, or both."""
 
     subject_id: SubjectId | None = None
-    email: Email | None = None
-    phone: Phone | None = None
-    rfc: Rfc | None = None
-    curp: Curp | None = None
-    loyalty_id: OpaqueId | None = None
-    app_user_id: OpaqueId | None = None
-    whatsapp: Phone | None = None
-    messenger_id: OpaqueId | None = None
-    social_handle: SocialHandle | None = None
-    push_token: OpaqueId | None = None
-    anonymous_id: OpaqueId | None = None
-
-    @model_validator(mode="after")
-    def _names_someone(self) -> "SubjectIn":
-        if not self.model_dump(exclude_none=True):
-            raise PydanticCustomError("no_identifier", "name the person by subject_id or at least one identifier")
-        return self
 
     def ref(self) -> SubjectRef:
-        values = self.model_dump(exclude_none=True, exclude={"subject_id"})
-        return SubjectRef(self.subject_id, {IdentifierKind(k): v for k, v in values.items()})
+        return SubjectRef(self.subject_id, self.identifiers())
 
 
 class RequestIn(Strict):

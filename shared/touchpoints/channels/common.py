@@ -210,7 +210,7 @@ class TouchpointBatch(Strict, Generic[T]):
 
 
 class SubjectIdentifiers(Strict):
-    """How a consent submission names the person it is about."""
+    """How a request names the person it is about: any identifier the system tokenizes."""
 
     email: Email | None = None
     phone: Phone | None = None
@@ -220,9 +220,13 @@ class SubjectIdentifiers(Strict):
     app_user_id: OpaqueId | None = None
     whatsapp: Phone | None = None
     messenger_id: OpaqueId | None = None
+    social_handle: SocialHandle | None = None
+    push_token: OpaqueId | None = None
+    anonymous_id: OpaqueId | None = None
 
     def identifiers(self) -> dict[IdentifierKind, str]:
-        return {IdentifierKind(k): v for k, v in self.model_dump(exclude_none=True).items()}
+        values = {kind: getattr(self, kind.value, None) for kind in IdentifierKind}
+        return {kind: value for kind, value in values.items() if value is not None}
 
     @model_validator(mode="after")
     def _at_least_one(self) -> SubjectIdentifiers:
