@@ -10,7 +10,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 # Bounded retries with backoff, short timeouts: a Lambda must answer well within API Gateway's 29 s.
-SDK_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5)
+# Requests are built by our adapters, never from caller input, and DynamoDB validates them again: botocore's
+# client-side walk of every nested attribute value (~0.5 ms per touchpoint transaction) buys nothing.
+SDK_CONFIG = Config(
+    retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5, parameter_validation=False
+)
 
 THROTTLING_CODES = frozenset(
     {
