@@ -58,8 +58,33 @@ def email(value: str) -> str:
     return result.normalized.lower()
 
 
+# The everyday Mexican number (ten digits, optionally +52, spaces, dashes, dots or an area code in
+# parentheses) skips phonenumbers' general parser (~28 µs) but not its validity check; anything else
+# takes the full parse. Tests hold the fast path to the full one.
+_PLAIN_MX_PHONE = re.compile(r"(?:\+52[ .\-]?)?\(?([1-9]\d)\)?[ .\-]?(\d{2,4})[ .\-]?(\d{2,4})[ .\-]?(\d{0,4})")
+
+
+def _plain_phone(value: str) -> str | None:
+    import phonenumbers
+
+    match = _PLAIN_MX_PHONE.fullmatch(value)
+    if match is None:
+        return None
+    national = "".join(match.groups())
+    if len(national) != 10:
+        return None
+    number = phonenumbers.PhoneNumber(country_code=52, national_number=int(national))
+    if not phonenumbers.is_valid_number_for_region(number, DEFAULT_PHONE_REGION):
+        return None
+    return f"+52{national}"
+
+
 def phone(value: str) -> str:
     """E.164, e.g. +525512345678."""
+    return _plain_phone(value) or _any_phone(value)
+
+
+def _any_phone(value: str) -> str:
     import phonenumbers
 
     try:
