@@ -187,6 +187,19 @@ def table(results: dict[str, Any]) -> str:
                 met(h["ratio_vs_boto3"] <= cs["target_ratio"]) if is_channel else "",
             )
         )
+    floor = cs["framework_floor"]
+    rows.append(
+        (
+            "import, framework floor (no code of ours)",
+            _fmt(floor["import_ms"], " ms"),
+            "boto3",
+            f"{_fmt(floor['ratio_vs_boto3'])}x",
+            "",
+            "",
+        )
+    )
+    worst = max(h["ratio_vs_framework_floor"] for h in cs["handlers"].values())
+    rows.append(("  handlers vs that floor (worst)", "", "", f"{_fmt(worst)}x", "", ""))
     fr = cs["to_first_response"]
     rows.append(
         (
