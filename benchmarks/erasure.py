@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
@@ -11,34 +10,11 @@ import boto3
 
 from benchmarks.harness import lambda_context, quiet_stdout, web_event, web_signup
 from benchmarks.stack import Stack
+from tests.factories import seed_subject_events
 
 API = "ComplianceApiFunction"
 WORKER = "ErasureWorkerFunction"
 OPERATOR = "arn:aws:sts::123456789012:assumed-role/ComplianceOperatorRole/benchmark"
-
-
-def _seed_events(stack: Stack, subject_id: str, count: int) -> None:
-    """Events written straight into the subject's partition: the erasure, not ingestion, is measured."""
-    dynamodb = stack.raw_client("dynamodb")
-    for start in range(0, count, 25):
-        batch = [
-            {
-                "PutRequest": {
-                    "Item": {
-                        "pk": {"S": f"SUBJECT#{subject_id}"},
-                        "sk": {"S": f"EVENT#store#seed-{n:06d}"},
-                        "entity": {"S": "event"},
-                        "subject_id": {"S": subject_id},
-                        "channel": {"S": "store"},
-                        "event_id": {"S": f"seed-{n:06d}"},
-                        "trace": {"S": "transactional"},
-                        "details": {"B": os.urandom(64)},
-                    }
-                }
-            }
-            for n in range(start, min(start + 25, count))
-        ]
-        assert not dynamodb.batch_write_item(RequestItems={stack.profile_table: batch}).get("UnprocessedItems")
 
 
 def _erase(stack: Stack, subject_id: str) -> tuple[float, int]:
@@ -81,7 +57,7 @@ def measure(stack: Stack, sizes: tuple[int, ...]) -> dict[str, Any]:
             stack.activate()
             answer = stack.handler()(web_event(web_signup(8_000 + index), stack.api_key_id), lambda_context())
             subject_id = json.loads(answer["body"])["results"][0]["profile_id"]
-            _seed_events(stack, subject_id, events)
+            seed_subject_events(stack.raw_client("dynamodb"), stack.profile_table, subject_id, events)
             seconds, invocations = _erase(stack, subject_id)
             runs[str(events)] = {
                 "events": events,

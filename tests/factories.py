@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import uuid
 from copy import deepcopy
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.people import Person
+from touchpoints.adapters import keys
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 
@@ -236,3 +238,27 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, receive_count: int
             }
         )
     return {"Records": records}
+
+
+def seed_subject_events(dynamodb: Any, table: str, subject_id: str, count: int) -> None:
+    """Store events written straight into a subject's partition, 25 a batch: for measuring or testing erasure at
+    scale without ingesting thousands of touchpoints first."""
+    for start in range(0, count, 25):
+        batch = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": {"S": keys.subject_pk(subject_id)},
+                        "sk": {"S": keys.event_sk("store", f"seed-{n:06d}")},
+                        "entity": {"S": "event"},
+                        "subject_id": {"S": subject_id},
+                        "channel": {"S": "store"},
+                        "event_id": {"S": f"seed-{n:06d}"},
+                        "trace": {"S": "transactional"},
+                        "details": {"B": os.urandom(64)},
+                    }
+                }
+            }
+            for n in range(start, min(start + 25, count))
+        ]
+        assert not dynamodb.batch_write_item(RequestItems={table: batch}).get("UnprocessedItems")

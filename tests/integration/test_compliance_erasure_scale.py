@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -12,31 +11,6 @@ from tests import factories
 from tests.integration.compliance_helpers import deliver, drain, erase, receive, status
 from tests.people import person
 from touchpoints.adapters.erasure_store import DynamoSubjectEraser
-
-
-def seed_events(aws: Any, subject_id: str, count: int) -> None:
-    """Events written straight into the subject's partition: the erasure, not ingestion, is under test."""
-    dynamodb = boto3.client("dynamodb")
-    table = aws.table("ProfileTable")
-    for start in range(0, count, 25):
-        batch = [
-            {
-                "PutRequest": {
-                    "Item": {
-                        "pk": {"S": f"SUBJECT#{subject_id}"},
-                        "sk": {"S": f"EVENT#store#seed-{n:06d}"},
-                        "entity": {"S": "event"},
-                        "subject_id": {"S": subject_id},
-                        "channel": {"S": "store"},
-                        "event_id": {"S": f"seed-{n:06d}"},
-                        "trace": {"S": "transactional"},
-                        "details": {"B": os.urandom(64)},
-                    }
-                }
-            }
-            for n in range(start, min(start + 25, count))
-        ]
-        assert not dynamodb.batch_write_item(RequestItems={table: batch}).get("UnprocessedItems")
 
 
 def partition_size(aws: Any, subject_id: str) -> int:
@@ -59,7 +33,7 @@ def a_subject_with(lambdas: Any, n: int, events: int) -> str:
     code, body = lambdas.post("web", factories.web(person(n)))
     assert code == 200, body
     subject_id = str(body["results"][0]["profile_id"])
-    seed_events(lambdas.aws, subject_id, events)
+    factories.seed_subject_events(boto3.client("dynamodb"), lambdas.aws.table("ProfileTable"), subject_id, events)
     return subject_id
 
 
