@@ -221,7 +221,9 @@ def _strings(item: dict[str, Any], name: str) -> list[str]:
 
 
 def print_profiles(items: list[dict[str, Any]], out: IO[str]) -> None:
-    header = f"  {'subject id':<38} {'tokens':>6}  {'channels':<34} {'state':<5} {'missing':<8} top recommendation"
+    channels = {id(item): ",".join(_strings(item, "channels")) for item in items}
+    width = max([len("channels"), *map(len, channels.values())])
+    header = f"  {'subject id':<38} {'tokens':>6}  {'channels':<{width}} {'state':<5} {'missing':<8} top recommendation"
     print(header, file=out)
     print("  " + "-" * (len(header) - 2), file=out)
     for item in sorted(items, key=lambda i: (i["state"]["S"], i["subject_id"]["S"])):
@@ -229,7 +231,7 @@ def print_profiles(items: list[dict[str, Any]], out: IO[str]) -> None:
         recommendation = (_strings(item, "recommendations") or ["-"])[0]
         print(
             f"  {item['subject_id']['S']:<38} {len(_strings(item, 'tokens')):>6}  "
-            f"{','.join(_strings(item, 'channels')):<34} {item['state']['S']:<5} {missing:<8} {recommendation}",
+            f"{channels[id(item)]:<{width}} {item['state']['S']:<5} {missing:<8} {recommendation}",
             file=out,
         )
 
