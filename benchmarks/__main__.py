@@ -6,6 +6,7 @@ import argparse
 import os
 import platform
 import sys
+import timeit
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,9 +66,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            "machine_speed_us": machine_speed_us(),
+            "machine_speed_note": "best of 5 timings of sum(range(1000)) in µs: absolute figures (the pure-compute "
+            "target is one) move with it; ratios measured in the same run do not",
         },
         "metrics": metrics,
     }
+
+
+def machine_speed_us() -> float:
+    return min(timeit.repeat("sum(range(1000))", number=10_000, repeat=5)) / 10_000 * 1e6
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -236,7 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(dumps(results) + "\n")
     meta = results["meta"]
     kind = "quick smoke run" if meta["quick"] else "full"
-    print(f"\nbenchmarks ({kind}) {meta['date']} on {meta['cpus']} CPUs, Python {meta['python']}")
+    print(
+        f"\nbenchmarks ({kind}) {meta['date']} on {meta['cpus']} CPUs, Python {meta['python']}, "
+        f"machine speed {meta['machine_speed_us']:.1f} us per sum(range(1000))"
+    )
     print(table(results))
     print(f"\nJSON: {args.out}")
     return 0
