@@ -79,6 +79,7 @@ class FunctionSpec:
     routes: list[ApiRoute] = field(default_factory=list)
     streams: list[StreamSource] = field(default_factory=list)
     queues: list[QueueSource] = field(default_factory=list)
+    schedules: list[str] = field(default_factory=list)  # EventBridge expressions; run them with `invoke`
     timeout: int = 3
     memory_size: int = 128
     layers: list[str] = field(default_factory=list)  # logical ids of the function's layers
@@ -152,6 +153,8 @@ def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
                         on_failure=_on_failure_destination(ep),
                     )
                 )
+            elif event["Type"] in ("Schedule", "ScheduleV2"):
+                spec.schedules.append(str(ep.get("ScheduleExpression") or ep.get("Schedule")))
             elif event["Type"] == "SQS":
                 spec.queues.append(
                     QueueSource(

@@ -156,7 +156,7 @@ class Lambdas:
             container.reset()  # a different function: a different container
             self._current = logical_id
         handler = getattr(importlib.import_module(spec.module), spec.attribute)
-        result: dict[str, Any] = handler(event, lambda_context(logical_id))
+        result: dict[str, Any] = handler(event, lambda_context(logical_id, spec.timeout))
         if not personal_answer:
             LEAK_SINK.write(json.dumps(result))
         if result.get("statusCode") == 500:

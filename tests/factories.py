@@ -24,13 +24,16 @@ class LambdaContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:local-function"
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    remaining_ms: int = 15_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 15_000
+        return self.remaining_ms
 
 
-def lambda_context(function_name: str = "local-function") -> LambdaContext:
-    return LambdaContext(function_name=function_name, aws_request_id=str(uuid.uuid4()))
+def lambda_context(function_name: str = "local-function", timeout_seconds: int = 15) -> LambdaContext:
+    return LambdaContext(
+        function_name=function_name, aws_request_id=str(uuid.uuid4()), remaining_ms=timeout_seconds * 1000
+    )
 
 
 def api_event(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
 from touchpoints.adapters import aws, keys
@@ -22,9 +23,21 @@ class ProfileStateSettings(AwsSettings):
     report_concurrency: int = Field(default=16, alias="REPORT_CONCURRENCY", ge=1, le=64)
 
 
+class SweepSettings(ProfileStateSettings):
+    # How many past days the daily sweep reads: profiles left over by missed runs are still found.
+    lookback_days: int = Field(default=30, alias="RECLASSIFY_LOOKBACK_DAYS", ge=0, le=366)
+    # The sweep takes no more profiles once this much of the invocation is left; the rest stay due.
+    reserve_ms: int = Field(default=30_000, alias="RECLASSIFY_TIME_RESERVE_MS", ge=0)
+
+
 @per_container
 def settings() -> ProfileStateSettings:
     return ProfileStateSettings.model_validate(os.environ)
+
+
+@per_container
+def sweep_settings() -> SweepSettings:
+    return SweepSettings.model_validate(os.environ)
 
 
 @per_container
@@ -61,3 +74,16 @@ def classify_record(record: DynamoDBRecord) -> None:
 
 def report() -> StateReport:
     return state_report(store(), load_rules())
+
+
+def sweep_due_profiles(context: LambdaContext) -> dict[str, int]:
+    """Reclassify the profiles time has changed; answers how many ended in each outcome."""
+    config = sweep_settings()
+    outcomes = classifier().sweep(
+        config.lookback_days, keep_going=lambda: context.get_remaining_time_in_millis() > config.reserve_ms
+    )
+    counts = {outcome.value: outcomes.get(outcome, 0) for outcome in Outcome}
+    for outcome, count in outcomes.items():
+        metrics.add_metric(name=f"Swept{outcome.value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
+    logger.info("reclassification sweep done", extra={"outcomes": counts})
+    return counts

@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 
 from tests import factories
+from tests.conftest import FUNCTIONS
 from tests.integration.compliance_helpers import deliver, drain, erase, receive, status
 from tests.people import person
 from touchpoints.adapters.erasure_store import DynamoSubjectEraser
@@ -87,7 +88,7 @@ def test_erasing_10000_events_survives_a_crash_half_way(lambdas, monkeypatch):
 def test_an_erasure_longer_than_one_invocation_continues_in_the_next(lambdas, monkeypatch):
     # Given a worker left with less time than its reserve after every page
     monkeypatch.setenv("ERASURE_PAGE_SIZE", "400")
-    monkeypatch.setenv("ERASURE_TIME_RESERVE_MS", "60000")
+    monkeypatch.setenv("ERASURE_TIME_RESERVE_MS", str(FUNCTIONS["ErasureWorkerFunction"].timeout * 1000 + 1))
     subject_id = a_subject_with(lambdas, 121, 1_000)
     code, accepted = erase(lambdas, {"subject_id": subject_id})
     assert code == 202

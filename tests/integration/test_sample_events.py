@@ -22,6 +22,8 @@ def _function_for(event: dict[str, Any]) -> str:
             if any(r.path == event["resource"] and r.method == event["httpMethod"] for r in spec.routes):
                 return spec.logical_id
         raise AssertionError(f"no function serves {event['httpMethod']} {event['resource']}")
+    if event.get("detail-type") == "Scheduled Event":
+        return next(spec.logical_id for spec in FUNCTIONS.values() if spec.schedules)
     source = event["Records"][0]["eventSource"]
     for spec in FUNCTIONS.values():
         if (source == "aws:dynamodb" and spec.streams) or (source == "aws:sqs" and spec.queues):
@@ -75,3 +77,9 @@ def test_compliance_samples_serve_a_whole_case(lambdas, local_aws):
     status, result = call("compliance-request-status.json", **{placeholder: request_id})
     assert status == 200
     assert json.loads(result["body"])["state"] == "completed"
+
+
+def test_the_scheduled_sample_runs_the_reclassification_sweep(lambdas):
+    event = load_event("reclassifier-daily.json")
+    answer = lambdas.invoke(_function_for(event), event)
+    assert set(answer) == {"changed", "refreshed", "current", "stale", "not_due", "inactive"}

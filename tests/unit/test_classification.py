@@ -296,3 +296,23 @@ class TestService:
         store = FakeStore()
         assert self.service(store).handle(profile(status="erasing")).outcome is Outcome.INACTIVE
         assert store.writes == []
+
+
+def test_reclassify_at_is_the_first_moment_time_alone_changes_the_result():
+    # contact fresh for 365 days, identity 1095, a visit counts 395, a purchase 1825
+    item = profile({"email": 100, "given_name": 10, "family_name": 10}, visit=1, transactional=1, last_trace_days=50)
+    result = classify(ProfileFacts.from_item(item), RULES, NOW)
+    assert result.reclassify_at == NOW - timedelta(days=100) + timedelta(days=365, seconds=1)
+
+    # and at that moment, the result is indeed different; a second before, it is not
+    facts = ProfileFacts.from_item(item)
+    due = result.reclassify_at
+    assert classify(facts, RULES, due).stale_fields != result.stale_fields
+    assert classify(facts, RULES, due - timedelta(seconds=1)).stale_fields == result.stale_fields
+
+
+def test_reclassify_at_skips_moments_already_past_and_is_none_when_nothing_will_age():
+    aged = classify(ProfileFacts.from_item(profile({"email": 400}, visit=1, last_trace_days=100)), RULES, NOW)
+    assert aged.reclassify_at == NOW - timedelta(days=100) + timedelta(days=395, seconds=1)  # the visit ages out
+    assert classify(ProfileFacts.from_item(profile({"email": 400})), RULES, NOW).reclassify_at is None
+    assert classify(ProfileFacts.from_item(profile()), RULES, NOW).reclassify_at is None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
 
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
@@ -16,6 +19,7 @@ from touchpoints.observability import logger
 
 WRITER_CLASSIFIER = "classifier"  # the stream filter drops records whose NewImage says this
 STATE_INDEX = "StateIndex"
+RECLASSIFY_INDEX = "ReclassifyIndex"
 # Each (state, origin) is spread over this many index partitions, so a burst of profiles
 # entering one state (a bulk import of cash buyers) never piles onto one index partition.
 # Changing it needs a re-classification of every profile.
@@ -28,6 +32,13 @@ def state_shard(subject_id: str) -> int:
 
 def state_key(state: State, origin_channel: str, shard: int) -> str:
     return f"{state.value}#{origin_channel}#{shard}"
+
+
+def reclassify_day(day: date, shard: int) -> str:
+    return f"{day.isoformat()}#{shard}"
+
+
+_DESERIALIZE = TypeDeserializer().deserialize
 
 
 def _s(value: str) -> dict[str, str]:
@@ -89,6 +100,7 @@ class DynamoClassificationStore:
             "classified_at": ":at",
         }
         names.update({f"#{name}": name for name in attributes})  # some (e.g. missing) are reserved words
+        names.update({"#ra": "reclassify_at", "#rd": "reclassify_day"})
         sets = [
             "#state = :state",
             *(f"#{name} = {value}" for name, value in attributes.items()),
@@ -97,6 +109,14 @@ class DynamoClassificationStore:
             "#clcv = :cv",
             "#cb = :writer",
         ]
+        removes = []
+        if result.reclassify_at is None:
+            removes = ["#ra", "#rd"]
+        else:
+            # The index key holds the day only, so it moves (an index write) at most once a day.
+            values[":ra"] = _s(result.reclassify_at.isoformat())
+            values[":rd"] = _s(reclassify_day(result.reclassify_at.date(), state_shard(write.subject_id)))
+            sets += ["#ra = :ra", "#rd = :rd"]
         if write.state_changed:
             names["#changed"] = "state_changed_at"
             sets.append("#changed = :at")
@@ -108,16 +128,19 @@ class DynamoClassificationStore:
         else:
             values[":prev"] = _s(write.expected_state.value)
             same_state = "#state = :prev"
+        if write.due_at is None:
+            not_yet_done = "NOT (#clv = :v AND #clcv = :cv AND #rv = :rv)"
+        else:
+            values[":due"] = _s(write.due_at.isoformat())
+            not_yet_done = "#ra = :due"
         condition = (
-            "attribute_exists(pk) AND #ver = :v AND #cv = :cv AND #st = :active"
-            f" AND {same_state}"
-            " AND NOT (#clv = :v AND #clcv = :cv AND #rv = :rv)"
+            f"attribute_exists(pk) AND #ver = :v AND #cv = :cv AND #st = :active AND {same_state} AND {not_yet_done}"
         )
         try:
             self._db.update_item(
                 TableName=self._profiles,
                 Key=keys.profile_key(write.subject_id),
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression="SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -129,6 +152,40 @@ class DynamoClassificationStore:
             logger.warning("classification write failed", extra={"error_code": code})
             raise StorageUnavailable("the profile store is unavailable; the classification was not stored") from error
         return True
+
+    def due(self, days: list[date]) -> Iterator[str]:
+        for day in days:
+            for shard in range(STATE_SHARDS):
+                kwargs: dict[str, Any] = {
+                    "TableName": self._profiles,
+                    "IndexName": RECLASSIFY_INDEX,
+                    "KeyConditionExpression": "#rd = :rd",
+                    "ExpressionAttributeNames": {"#rd": "reclassify_day"},
+                    "ExpressionAttributeValues": {":rd": _s(reclassify_day(day, shard))},
+                }
+                for page in self._pages(kwargs, "due profiles query failed"):
+                    yield from (str(item["subject_id"]["S"]) for item in page["Items"])
+
+    def load(self, subject_id: str) -> Mapping[str, Any] | None:
+        try:
+            answer = self._db.get_item(TableName=self._profiles, Key=keys.profile_key(subject_id), ConsistentRead=True)
+        except SDK_ERRORS as error:
+            logger.warning("profile read failed", extra={"error_code": error_code(error)})
+            raise StorageUnavailable("the profile store is unavailable; the sweep stopped") from error
+        item = answer.get("Item")
+        return None if item is None else {name: _DESERIALIZE(value) for name, value in item.items()}
+
+    def _pages(self, kwargs: dict[str, Any], failure: str) -> Iterator[dict[str, Any]]:
+        while True:
+            try:
+                page = self._db.query(**kwargs)
+            except SDK_ERRORS as error:
+                logger.warning(failure, extra={"error_code": error_code(error)})
+                raise StorageUnavailable("the profile store is unavailable; try again") from error
+            yield page
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def count_states(self) -> Mapping[tuple[State, str], int]:
         cells = [(state, origin) for state in State for origin in ORIGIN_CHANNELS]
@@ -148,14 +205,5 @@ class DynamoClassificationStore:
                 "ExpressionAttributeValues": {":k": _s(state_key(state, origin, shard)), ":active": _s("active")},
                 "Select": "COUNT",
             }
-            while True:
-                try:
-                    page = self._db.query(**kwargs)
-                except SDK_ERRORS as error:
-                    logger.warning("state count failed", extra={"error_code": error_code(error)})
-                    raise StorageUnavailable("the profile store is unavailable; try the report again") from error
-                total += int(page["Count"])
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            total += sum(int(page["Count"]) for page in self._pages(kwargs, "state count failed"))
         return total

@@ -57,6 +57,7 @@ class ProfileFacts:
     classified_version: int | None = None
     classified_consent_version: int | None = None
     rules_version: str | None = None
+    reclassify_at: datetime | None = None
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> ProfileFacts:
@@ -94,6 +95,7 @@ class ProfileFacts:
                 classified_version=None if classified is None else _int(classified),
                 classified_consent_version=None if classified_cv is None else _int(classified_cv),
                 rules_version=item.get("rules_version"),
+                reclassify_at=_time(item.get("reclassify_at")),
             )
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, MalformedProfile):
@@ -127,6 +129,8 @@ class Classification:
     recommendations: tuple[str, ...]  # program ids, best first
     rules_version: str
     scores: Mapping[str, int] = field(default_factory=dict)
+    # When time alone (a field going stale, a trace ageing out) next changes this result; None: never.
+    reclassify_at: datetime | None = None
 
 
 def _known_field(name: str) -> PersonalField | None:
@@ -146,6 +150,22 @@ def _stale_fields(facts: ProfileFacts, rules: ClassificationRules, now: datetime
         if confirmed is None or now - confirmed > limit:
             stale.append(name)
     return tuple(stale)
+
+
+def _next_change(facts: ProfileFacts, rules: ClassificationRules, now: datetime) -> datetime | None:
+    # A field is stale, or a trace no longer counts, once its age exceeds the limit: one second past it.
+    moments = [
+        confirmed + timedelta(days=rules.freshness.days(known.category), seconds=1)
+        for name, confirmed in facts.field_confirmed_at.items()
+        if confirmed is not None and (known := _known_field(name)) is not None
+    ]
+    if facts.last_trace_at is not None:
+        moments.extend(
+            facts.last_trace_at + timedelta(days=rule.counts_for_days, seconds=1)
+            for kind, rule in rules.traceability.kinds.items()
+            if facts.trace_counts.get(kind, 0) > 0
+        )
+    return min((moment for moment in moments if moment > now), default=None)
 
 
 def _identity(facts: ProfileFacts, rules: ClassificationRules) -> tuple[str, ...]:
@@ -237,4 +257,5 @@ def classify(facts: ProfileFacts, rules: ClassificationRules, now: datetime) -> 
         recommendations=recommendations,
         rules_version=rules.version,
         scores=scores,
+        reclassify_at=_next_change(facts, rules, now),
     )

@@ -6,9 +6,10 @@ touchpoints.adapters.classification_store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -28,6 +29,8 @@ class ClassificationWrite:
     expected_state: State | None  # the state the profile holds now (None: never classified)
     result: Classification
     classified_at: datetime
+    # Set by the sweep: the profile's due time as read; the write holds only if nobody reclassified since.
+    due_at: datetime | None = None
 
     @property
     def state_changed(self) -> bool:
@@ -47,12 +50,21 @@ class ClassificationStore(Protocol):
         """How many active profiles sit in each (state, origin channel)."""
         ...
 
+    def due(self, days: list[date]) -> Iterator[str]:
+        """Subject ids whose classification time alone may change on one of these days."""
+        ...
+
+    def load(self, subject_id: str) -> Mapping[str, Any] | None:
+        """The profile item as stored (deserialized), or None when it is gone."""
+        ...
+
 
 class Outcome(StrEnum):
     CHANGED = "changed"  # written, and the state moved
     REFRESHED = "refreshed"  # written, same state (new freshness, recommendations...)
     CURRENT = "current"  # this revision was already classified: nothing to do
     STALE = "stale"  # the profile moved on, or another record got there first: nothing to do
+    NOT_DUE = "not_due"  # swept, but time has not changed its classification yet
     INACTIVE = "inactive"  # being erased: not classified
 
 
@@ -84,7 +96,31 @@ class ClassifierService:
         if facts.is_classified_under(self._rules.version):
             # The classifier's own write, delivered anyway: writing again would loop.
             return ClassifyResult(Outcome.CURRENT, facts.state, facts.state)
+        return self._classify(facts, self._clock())
+
+    def reclassify_due(self, image: Mapping[str, Any]) -> ClassifyResult:
+        """Classify again a profile no touchpoint changed, because time did (stale data, traces ageing out)."""
+        facts = ProfileFacts.from_item(image)
+        if not facts.active:
+            return ClassifyResult(Outcome.INACTIVE, facts.state)
         now = self._clock()
+        if facts.reclassify_at is None or facts.reclassify_at > now or facts.rules_version is None:
+            return ClassifyResult(Outcome.NOT_DUE, facts.state, facts.state)
+        return self._classify(facts, now, due_at=facts.reclassify_at)
+
+    def sweep(self, lookback_days: int, keep_going: Callable[[], bool]) -> Counter[Outcome]:
+        """Reclassify every profile due by now, oldest day first, while `keep_going()`; what is left stays due."""
+        today = self._clock().date()
+        days = [today - timedelta(days=back) for back in range(lookback_days, -1, -1)]
+        outcomes: Counter[Outcome] = Counter()
+        for subject_id in self._store.due(days):
+            if not keep_going():
+                break
+            image = self._store.load(subject_id)
+            outcomes[self.reclassify_due(image).outcome if image else Outcome.INACTIVE] += 1
+        return outcomes
+
+    def _classify(self, facts: ProfileFacts, now: datetime, due_at: datetime | None = None) -> ClassifyResult:
         write = ClassificationWrite(
             subject_id=facts.subject_id,
             origin_channel=facts.origin_channel,
@@ -93,6 +129,7 @@ class ClassifierService:
             expected_state=facts.state,
             result=classify(facts, self._rules, now),
             classified_at=now,
+            due_at=due_at,
         )
         if not self._store.save(write):
             return ClassifyResult(Outcome.STALE, facts.state)
