@@ -79,11 +79,13 @@ def report() -> StateReport:
 def sweep_due_profiles(context: LambdaContext) -> dict[str, int]:
     """Reclassify the profiles time has changed; answers how many ended in each outcome."""
     config = sweep_settings()
-    outcomes = classifier().sweep(
+    result = classifier().sweep(
         config.lookback_days, keep_going=lambda: context.get_remaining_time_in_millis() > config.reserve_ms
     )
-    counts = {outcome.value: outcomes.get(outcome, 0) for outcome in Outcome}
-    for outcome, count in outcomes.items():
+    for subject_id in result.malformed:
+        logger.warning("profile not swept: its item cannot be read as a profile", extra={"subject_id": subject_id})
+    counts = {outcome.value: result.outcomes.get(outcome, 0) for outcome in Outcome}
+    for outcome, count in result.outcomes.items():
         metrics.add_metric(name=f"Swept{outcome.value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
     logger.info("reclassification sweep done", extra={"outcomes": counts})
     return counts

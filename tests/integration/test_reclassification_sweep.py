@@ -175,3 +175,21 @@ def test_erased_or_erasing_profiles_are_not_swept(pipeline, local_aws):
 
     assert outcomes["inactive"] == 1 and outcomes["changed"] == 0
     assert pipeline.state(subject_id) == "A"
+
+
+def test_an_unreadable_profile_is_skipped_and_the_others_are_swept(pipeline, local_aws):
+    broken, fine = signed_up(pipeline, 706), signed_up(pipeline, 707)
+    for subject_id in (broken, fine):
+        age(pipeline, subject_id, 400)
+    local_aws.dynamodb.update_item(
+        TableName=local_aws.table("ProfileTable"),
+        Key=keys.profile_key(broken),
+        UpdateExpression="SET #v = :garbage",
+        ExpressionAttributeNames={"#v": "version"},
+        ExpressionAttributeValues={":garbage": {"S": "not a number"}},
+    )
+
+    outcomes = sweep(pipeline)
+
+    assert (outcomes["malformed"], outcomes["changed"]) == (1, 1)
+    assert (pipeline.state(broken), pipeline.state(fine)) == ("A", "B")

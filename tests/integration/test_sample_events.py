@@ -82,4 +82,4 @@ def test_compliance_samples_serve_a_whole_case(lambdas, local_aws):
 def test_the_scheduled_sample_runs_the_reclassification_sweep(lambdas):
     event = load_event("reclassifier-daily.json")
     answer = lambdas.invoke(_function_for(event), event)
-    assert set(answer) == {"changed", "refreshed", "current", "stale", "not_due", "inactive"}
+    assert set(answer) == {"changed", "refreshed", "current", "stale", "not_due", "malformed", "inactive"}

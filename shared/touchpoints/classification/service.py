@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from touchpoints.classification.classify import Classification, ProfileFacts, classify
+from touchpoints.classification.classify import Classification, MalformedProfile, ProfileFacts, classify
 from touchpoints.classification.rules import ClassificationRules, State
 from touchpoints.model import Channel
 
@@ -65,6 +65,7 @@ class Outcome(StrEnum):
     CURRENT = "current"  # this revision was already classified: nothing to do
     STALE = "stale"  # the profile moved on, or another record got there first: nothing to do
     NOT_DUE = "not_due"  # swept, but time has not changed its classification yet
+    MALFORMED = "malformed"  # swept, but the item cannot be read as a profile: skipped, logged by subject id
     INACTIVE = "inactive"  # being erased: not classified
 
 
@@ -73,6 +74,12 @@ class ClassifyResult:
     outcome: Outcome
     previous: State | None = None
     state: State | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    malformed: list[str] = field(default_factory=list)  # subject ids, to look into
 
 
 class ClassifierService:
@@ -104,21 +111,27 @@ class ClassifierService:
         if not facts.active:
             return ClassifyResult(Outcome.INACTIVE, facts.state)
         now = self._clock()
-        if facts.reclassify_at is None or facts.reclassify_at > now or facts.rules_version is None:
+        if facts.reclassify_at is None or facts.reclassify_at > now:
             return ClassifyResult(Outcome.NOT_DUE, facts.state, facts.state)
         return self._classify(facts, now, due_at=facts.reclassify_at)
 
-    def sweep(self, lookback_days: int, keep_going: Callable[[], bool]) -> Counter[Outcome]:
+    def sweep(self, lookback_days: int, keep_going: Callable[[], bool]) -> SweepResult:
         """Reclassify every profile due by now, oldest day first, while `keep_going()`; what is left stays due."""
         today = self._clock().date()
         days = [today - timedelta(days=back) for back in range(lookback_days, -1, -1)]
-        outcomes: Counter[Outcome] = Counter()
+        result = SweepResult()
         for subject_id in self._store.due(days):
             if not keep_going():
                 break
             image = self._store.load(subject_id)
-            outcomes[self.reclassify_due(image).outcome if image else Outcome.INACTIVE] += 1
-        return outcomes
+            try:
+                outcome = self.reclassify_due(image).outcome if image else Outcome.INACTIVE  # None: erased since
+            except MalformedProfile:
+                # One unreadable profile must not stop every later one, day after day.
+                outcome = Outcome.MALFORMED
+                result.malformed.append(subject_id)
+            result.outcomes[outcome] += 1
+        return result
 
     def _classify(self, facts: ProfileFacts, now: datetime, due_at: datetime | None = None) -> ClassifyResult:
         write = ClassificationWrite(
