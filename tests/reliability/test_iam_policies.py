@@ -133,3 +133,27 @@ def test_channel_function_policies_grant_exactly_what_the_code_calls(lambdas, lo
     grants = granted(logical_id)
     assert needed - grants == set(), f"{logical_id} would be refused by AWS"
     assert grants - needed == set(), f"{logical_id} is granted more than it uses"
+
+
+def test_classifier_and_sweep_policies_grant_exactly_what_they_call(lambdas, local_aws, monkeypatch):
+    from tests.integration.test_classifier_stream import Pipeline
+    from tests.integration.test_reclassification_sweep import age, signed_up, sweep
+
+    monkeypatch.setenv("RECLASSIFY_LOOKBACK_DAYS", "366")
+    pipeline = Pipeline(lambdas, local_aws)
+    first = pipeline.post("web", factories.web(person(820)))
+    with aws_hooks.recording() as calls:
+        pipeline.pump()
+    # Reading the stream is the event source mapping's work (Lambda's service role), not the function's.
+    classifier_calls = [call for call in calls if call.service == "dynamodb"]
+
+    age(pipeline, first, 366)  # due: refreshed
+    age(pipeline, signed_up(pipeline, 821), 400)  # due: changed
+    with aws_hooks.recording() as sweep_calls:
+        outcomes = sweep(pipeline)
+    assert outcomes["refreshed"] == outcomes["changed"] == 1
+
+    for logical_id, recorded in (("ClassifierFunction", classifier_calls), ("ReclassifierFunction", sweep_calls)):
+        needed, grants = used(recorded, local_aws.provisioned), granted(logical_id)
+        assert needed - grants == set(), f"{logical_id} would be refused by AWS"
+        assert grants - needed == set(), f"{logical_id} is granted more than it uses"
