@@ -28,6 +28,8 @@ class SweepSettings(ProfileStateSettings):
     lookback_days: int = Field(default=30, alias="RECLASSIFY_LOOKBACK_DAYS", ge=0, le=366)
     # The sweep takes no more profiles once this much of the invocation is left; the rest stay due.
     reserve_ms: int = Field(default=30_000, alias="RECLASSIFY_TIME_RESERVE_MS", ge=0)
+    # Profiles reclassified at once: each waits on a read and a write, so threads multiply throughput.
+    concurrency: int = Field(default=16, alias="RECLASSIFY_CONCURRENCY", ge=1, le=64)
 
 
 @per_container
@@ -80,7 +82,9 @@ def sweep_due_profiles(context: LambdaContext) -> dict[str, int]:
     """Reclassify the profiles time has changed; answers how many ended in each outcome."""
     config = sweep_settings()
     result = classifier().sweep(
-        config.lookback_days, keep_going=lambda: context.get_remaining_time_in_millis() > config.reserve_ms
+        config.lookback_days,
+        keep_going=lambda: context.get_remaining_time_in_millis() > config.reserve_ms,
+        concurrency=config.concurrency,
     )
     for subject_id in result.malformed:
         logger.warning("profile not swept: its item cannot be read as a profile", extra={"subject_id": subject_id})

@@ -30,6 +30,7 @@ _DAY = re.compile(r"^\d{4}-\d\d-\d\d(?=#)")
 def pipeline(lambdas, local_aws, monkeypatch) -> Pipeline:
     # Profiles are aged by a year or more at once, as if the sweep had not run all that time.
     monkeypatch.setenv("RECLASSIFY_LOOKBACK_DAYS", "366")
+    monkeypatch.setenv("RECLASSIFY_CONCURRENCY", "1")  # the concurrent sweep: tests/reliability/test_concurrency.py
     return Pipeline(lambdas, local_aws)
 
 

@@ -96,3 +96,22 @@ def test_fifty_concurrent_consent_changes_keep_the_newest_answer(lambdas, local_
     history = [i for i in items_of(local_aws, "consent") if i["sk"]["S"].startswith("CONSENT#marketing:sms#")]
     assert 1 <= len(history) <= CONCURRENCY
     assert counter(after, "consent_version") == counter(before, "consent_version") + len(history)
+
+
+def test_the_sweep_reclassifies_many_due_profiles_at_once_and_each_exactly_once(lambdas, local_aws, monkeypatch):
+    from tests.integration.test_classifier_stream import Pipeline
+    from tests.integration.test_reclassification_sweep import age, sweep
+
+    monkeypatch.setenv("RECLASSIFY_LOOKBACK_DAYS", "366")
+    monkeypatch.setenv("RECLASSIFY_CONCURRENCY", "8")
+    pipeline = Pipeline(lambdas, local_aws)
+    subjects = [pipeline.post("web", factories.web(person(n))) for n in range(640, 660)]
+    pipeline.pump()
+    for subject_id in subjects:
+        age(pipeline, subject_id, 400)
+
+    outcomes = sweep(pipeline)
+
+    assert outcomes["changed"] == len(subjects) and sum(outcomes.values()) == len(subjects)
+    assert {pipeline.state(s) for s in subjects} == {"B"}
+    assert sum(sweep(pipeline).values()) == 0  # nothing left due

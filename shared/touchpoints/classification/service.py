@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from itertools import islice
 from typing import Any, Protocol
 
 from touchpoints.classification.classify import Classification, MalformedProfile, ProfileFacts, classify
@@ -115,23 +117,32 @@ class ClassifierService:
             return ClassifyResult(Outcome.NOT_DUE, facts.state, facts.state)
         return self._classify(facts, now, due_at=facts.reclassify_at)
 
-    def sweep(self, lookback_days: int, keep_going: Callable[[], bool]) -> SweepResult:
-        """Reclassify every profile due by now, oldest day first, while `keep_going()`; what is left stays due."""
+    def sweep(self, lookback_days: int, keep_going: Callable[[], bool], concurrency: int = 1) -> SweepResult:
+        """Reclassify every profile due by now, oldest day first, while `keep_going()`; what is left stays due.
+
+        Profiles are taken `concurrency` at a time (each is a read and a conditional write, mostly waiting on
+        the store), and `keep_going()` is asked before each group.
+        """
         today = self._clock().date()
         days = [today - timedelta(days=back) for back in range(lookback_days, -1, -1)]
         result = SweepResult()
-        for subject_id in self._store.due(days):
-            if not keep_going():
-                break
-            image = self._store.load(subject_id)
-            try:
-                outcome = self.reclassify_due(image).outcome if image else Outcome.INACTIVE  # None: erased since
-            except MalformedProfile:
-                # One unreadable profile must not stop every later one, day after day.
-                outcome = Outcome.MALFORMED
-                result.malformed.append(subject_id)
-            result.outcomes[outcome] += 1
+        due = iter(self._store.due(days))
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            while keep_going() and (group := list(islice(due, concurrency))):
+                for subject_id, outcome in zip(group, pool.map(self._sweep_one, group), strict=True):
+                    result.outcomes[outcome] += 1
+                    if outcome is Outcome.MALFORMED:
+                        result.malformed.append(subject_id)
         return result
+
+    def _sweep_one(self, subject_id: str) -> Outcome:
+        image = self._store.load(subject_id)
+        if image is None:
+            return Outcome.INACTIVE  # erased since the index was read
+        try:
+            return self.reclassify_due(image).outcome
+        except MalformedProfile:
+            return Outcome.MALFORMED  # one unreadable profile must not stop every later one, day after day
 
     def _classify(self, facts: ProfileFacts, now: datetime, due_at: datetime | None = None) -> ClassifyResult:
         write = ClassificationWrite(
