@@ -235,7 +235,14 @@ _BODY = {"subject": {"subject_id": "sub_" + "0" * 32}, "regulation": "gdpr", "ca
 
 
 def test_every_compliance_route_is_iam_only_in_the_template():
-    assert len(COMPLIANCE_ROUTES) == 5
+    assert {(r.method, r.path.removeprefix("/v1/compliance/")) for r in COMPLIANCE_ROUTES} == {
+        ("POST", "erasures"),
+        ("GET", "requests/{request_id}"),
+        ("POST", "exports"),
+        ("POST", "rectifications"),
+        ("POST", "objections"),
+        ("POST", "suppression-lifts"),
+    }
     assert all(route.auth == "iam" for route in COMPLIANCE_ROUTES)
 
 
@@ -255,3 +262,61 @@ def test_channel_credentials_get_403_on_every_compliance_route(lambdas, route):
         assert code == 403, caller
         assert answer["error"]["code"] == "forbidden" and answer["error"]["retryable"] is False
     assert not lambdas.aws.scan("AuditTable")
+
+
+def lift(lambdas: Any, subject: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    return call(
+        lambdas,
+        "POST",
+        "suppression-lifts",
+        {"subject": subject, "regulation": "lfpdppp", "case_reference": "CASE-2026-0107"},
+    )
+
+
+def test_a_lifted_suppression_lets_the_person_come_back_as_a_new_profile(lambdas):
+    # Given a person erased with suppression, whose sign-up is now refused
+    p = person(112)
+    old_id = lambdas.post("web", factories.web(p))[1]["results"][0]["profile_id"]
+    assert erase(lambdas, {"email": p.email})[0] == 202
+    drain(lambdas)
+    assert lambdas.post("web", factories.web(p))[0] == 409
+    # and lifting only some of the identifiers the sign-up carries is not enough
+    assert lift(lambdas, {"email": p.email})[0] == 200
+    assert lambdas.post("web", factories.web(p))[0] == 409
+
+    # When compliance lifts the suppression of what the sign-up carries (and names one never suppressed)
+    carried = {"email": p.email, "phone": p.phone, "rfc": p.rfc, "anonymous_id": f"anon-{p.app_user_id}"}
+    code, lifted = lift(lambdas, {**carried, "loyalty_id": "LOY-NEVER-SEEN-1"})
+
+    # Then the markers are gone, the request is completed and audited without personal data
+    assert code == 200, lifted
+    assert (lifted["kind"], lifted["state"]) == ("suppression_lift", "completed")
+    assert lifted["counts"] == {"suppressions_lifted": 3, "not_suppressed": 2}  # email was lifted before
+    assert status(lambdas, lifted["request_id"])["state"] == "completed"
+    audit = [i for i in lambdas.aws.scan("AuditTable") if i["request_id"]["S"] == lifted["request_id"]]
+    assert {i["action"]["S"] for i in audit} == {"suppression_lift.received", "suppression_lift.completed"}
+    assert not find_pii(json.dumps(audit))
+    # and the person's next sign-up starts a new profile, unrelated to the erased one
+    code, body = lambdas.post("web", factories.web(p))
+    assert code == 200 and body["results"][0]["new_profile"]
+    assert body["results"][0]["profile_id"] != old_id
+
+
+def test_lifting_never_releases_an_identifier_someone_holds(lambdas):
+    p = person(113)
+    holder = lambdas.post("web", factories.web(p))[1]["results"][0]["profile_id"]
+
+    code, lifted = lift(lambdas, {"email": p.email})
+
+    assert code == 200 and lifted["counts"] == {"suppressions_lifted": 0, "not_suppressed": 1}
+    code, body = lambdas.post("web", factories.web(p))
+    assert code == 200 and body["results"][0]["profile_id"] == holder
+
+
+def test_a_suppression_lift_must_name_identifiers(lambdas):
+    p = person(114)
+    subject_id = lambdas.post("web", factories.web(p))[1]["results"][0]["profile_id"]
+
+    code, body = lift(lambdas, {"subject_id": subject_id})
+
+    assert code == 422 and body["error"]["code"] == "identifiers_required"

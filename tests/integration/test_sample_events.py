@@ -53,7 +53,8 @@ def test_channel_and_report_samples_are_served(lambdas, name):
 
 
 def test_compliance_samples_serve_a_whole_case(lambdas, local_aws):
-    """The samples in order: the person signs up, compliance exports, rectifies, objects, erases and follows up."""
+    """The samples in order: the person signs up, compliance exports, rectifies, objects, erases, follows up
+    and, the person having come back, lifts the suppression of their email."""
 
     def call(name: str, **substitute: str) -> tuple[int, dict[str, Any]]:
         text = (EVENTS_DIR / name).read_text()
@@ -77,6 +78,9 @@ def test_compliance_samples_serve_a_whole_case(lambdas, local_aws):
     status, result = call("compliance-request-status.json", **{placeholder: request_id})
     assert status == 200
     assert json.loads(result["body"])["state"] == "completed"
+    status, result = call("compliance-suppression-lift-request.json")
+    assert status == 200
+    assert json.loads(result["body"])["counts"] == {"suppressions_lifted": 1, "not_suppressed": 0}
 
 
 def test_the_scheduled_sample_runs_the_reclassification_sweep(lambdas):

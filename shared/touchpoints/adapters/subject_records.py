@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from touchpoints.adapters import keys
@@ -116,6 +117,23 @@ class DynamoSubjectRecords:
         if profile is None:
             return None
         return StoredSubject(profile, bytes(vault["wrapped_key"]["B"]), tuple(events), tuple(history))
+
+    def lift_suppression(self, tokens: Collection[str]) -> int:
+        lifted = 0
+        for token in tokens:
+            try:
+                self._db.delete_item(
+                    TableName=self._profiles,
+                    Key=keys.token_key(token),
+                    ConditionExpression="suppressed = :yes",
+                    ExpressionAttributeValues={":yes": {"BOOL": True}},
+                )
+                lifted += 1
+            except SDK_ERRORS as error:
+                if error_code(error) != "ConditionalCheckFailedException":
+                    logger.warning("suppression lift failed", extra={"error_code": error_code(error)})
+                    raise StorageUnavailable("the profile store is unavailable; lift the suppression again") from error
+        return lifted
 
     def rectify(self, change: Rectification) -> None:
         names = {

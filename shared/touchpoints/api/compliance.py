@@ -203,4 +203,16 @@ def compliance_api() -> GuardedResolver:
         _count("Objection")
         return json_response(200, status)
 
+    @app.post(
+        f"{PREFIX}/suppression-lifts",
+        summary="Let an erased person's identifiers be used again (the person came back and asks to)",
+        description="Removes suppression markers only; the next touchpoint with them starts a new profile.",
+        responses={200: {"description": "Lifted; the body is the request's status"}, **ERROR_RESPONSES},
+        tags=tags,
+    )
+    def post_suppression_lift(body: Annotated[RequestIn, Body()]) -> Response[dict[str, Any]]:
+        status = wiring.subject_rights().lift_suppression(body.subject.ref(), _meta(app, body))
+        _count("SuppressionLift")
+        return json_response(200, status)
+
     return app

@@ -22,6 +22,7 @@ class RequestKind(StrEnum):
     EXPORT = "export"
     RECTIFICATION = "rectification"
     OBJECTION = "objection"
+    SUPPRESSION_LIFT = "suppression_lift"
 
 
 class RequestState(StrEnum):
@@ -53,6 +54,12 @@ class AmbiguousSubject(DomainError):
     """The identifiers name different profiles: compliance must file one request per profile."""
 
     status, code = 409, "ambiguous_subject"
+
+
+class IdentifiersRequired(DomainError):
+    """A suppression is held per identifier: a subject id alone does not say which to lift."""
+
+    status, code = 422, "identifiers_required"
 
 
 class IdentifierInUse(DomainError):

@@ -14,6 +14,7 @@ from touchpoints.compliance.model import (
     AuditEntry,
     ComplianceRequest,
     IdentifierInUse,
+    IdentifiersRequired,
     RequestKind,
     RequestState,
     SubjectBeingErased,
@@ -52,6 +53,10 @@ class SubjectRecords(Protocol):
 
     def rectify(self, change: Rectification) -> None:
         """Atomic; raises IdentifierInUse when a new token was claimed meanwhile, StaleSubject if not active."""
+        ...
+
+    def lift_suppression(self, tokens: Collection[str]) -> int:
+        """Remove the suppression markers of these tokens; a token a person holds is left alone. How many went."""
         ...
 
     def withdraw(self, change: Withdrawal) -> None:
@@ -165,6 +170,19 @@ class SubjectRights:
             raise
         request = self._close(request, meta.actor, counts={"consents_withdrawn": len(withdrawn)})
         return {**request.status(), "withdrawn": sorted(withdrawn)}
+
+    def lift_suppression(self, ref: SubjectRef, meta: RequestMeta) -> dict[str, Any]:
+        """Let identifiers of an erased person be used again: their next touchpoint starts a new profile.
+
+        For a person who comes back and asks to be a customer again, on a documented case. Only
+        suppression markers are removed; an identifier someone holds is not touched.
+        """
+        if not ref.identifiers:
+            raise IdentifiersRequired("name the identifiers whose suppression is lifted")
+        request = self._open(RequestKind.SUPPRESSION_LIFT, ref, meta)
+        lifted = self._records.lift_suppression(request.tokens)
+        counts = {"suppressions_lifted": lifted, "not_suppressed": len(request.tokens) - lifted}
+        return self._close(request, meta.actor, counts=counts).status()
 
     def _withdraw(
         self, request: ComplianceRequest, subject_id: str, objections: Sequence[tuple[str, str]]
