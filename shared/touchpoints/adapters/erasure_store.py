@@ -22,6 +22,24 @@ def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
 
+def delete_tokens_where(db: Any, table: str, tokens: Collection[str], condition: str, values: dict[str, Any]) -> int:
+    """Delete each token item the condition holds for; how many went. Other SDK errors are raised."""
+    deleted = 0
+    for token in tokens:
+        try:
+            db.delete_item(
+                TableName=table,
+                Key=keys.token_key(token),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+            deleted += 1
+        except SDK_ERRORS as error:
+            if error_code(error) != _CONDITION_FAILED:
+                raise
+    return deleted
+
+
 class DynamoSubjectEraser:
     def __init__(
         self,
@@ -105,20 +123,10 @@ class DynamoSubjectEraser:
         return done
 
     def release(self, tokens: Collection[str], subject_id: str) -> int:
-        done = 0
-        for token in tokens:
-            try:
-                self._db.delete_item(
-                    TableName=self._profiles,
-                    Key=keys.token_key(token),
-                    ConditionExpression="subject_id = :sid",
-                    ExpressionAttributeValues={":sid": _s(subject_id)},
-                )
-                done += 1
-            except SDK_ERRORS as error:
-                if error_code(error) != _CONDITION_FAILED:
-                    raise self._unavailable("token release", error) from error
-        return done
+        try:
+            return delete_tokens_where(self._db, self._profiles, tokens, "subject_id = :sid", {":sid": _s(subject_id)})
+        except SDK_ERRORS as error:
+            raise self._unavailable("token release", error) from error
 
     def destroy_key(self, subject_id: str) -> bool:
         answer = self._call(

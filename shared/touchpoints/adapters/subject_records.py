@@ -7,6 +7,7 @@ from typing import Any
 
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
+from touchpoints.adapters.erasure_store import delete_tokens_where
 from touchpoints.adapters.profile_store import consent_attribute, consent_from_attribute
 from touchpoints.compliance.model import IdentifierInUse
 from touchpoints.compliance.records import (
@@ -119,21 +120,11 @@ class DynamoSubjectRecords:
         return StoredSubject(profile, bytes(vault["wrapped_key"]["B"]), tuple(events), tuple(history))
 
     def lift_suppression(self, tokens: Collection[str]) -> int:
-        lifted = 0
-        for token in tokens:
-            try:
-                self._db.delete_item(
-                    TableName=self._profiles,
-                    Key=keys.token_key(token),
-                    ConditionExpression="suppressed = :yes",
-                    ExpressionAttributeValues={":yes": {"BOOL": True}},
-                )
-                lifted += 1
-            except SDK_ERRORS as error:
-                if error_code(error) != "ConditionalCheckFailedException":
-                    logger.warning("suppression lift failed", extra={"error_code": error_code(error)})
-                    raise StorageUnavailable("the profile store is unavailable; lift the suppression again") from error
-        return lifted
+        try:
+            return delete_tokens_where(self._db, self._profiles, tokens, "suppressed = :yes", {":yes": {"BOOL": True}})
+        except SDK_ERRORS as error:
+            logger.warning("suppression lift failed", extra={"error_code": error_code(error)})
+            raise StorageUnavailable("the profile store is unavailable; lift the suppression again") from error
 
     def rectify(self, change: Rectification) -> None:
         names = {
