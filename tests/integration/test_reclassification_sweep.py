@@ -52,6 +52,17 @@ def age(pipeline: Pipeline, subject_id: str, days: int) -> None:
     pipeline.stream.read()  # the test's own rewrite is not a change the classifier must see
 
 
+def overwrite(aws: Any, subject_id: str, attribute: str, text: str) -> None:
+    """Set a profile attribute behind every writer's back, as an operator's mistake or another process would."""
+    aws.dynamodb.update_item(
+        TableName=aws.table("ProfileTable"),
+        Key=keys.profile_key(subject_id),
+        UpdateExpression="SET #a = :v",
+        ExpressionAttributeNames={"#a": attribute},
+        ExpressionAttributeValues={":v": {"S": text}},
+    )
+
+
 def states(pipeline: Pipeline) -> dict[str, int]:
     answer = pipeline.lambdas.invoke("ProfileStateReportFunction", factories.load_event("report-profile-states.json"))
     assert answer["statusCode"] == 200, answer["body"]
@@ -164,13 +175,7 @@ def test_a_profile_reclassified_since_it_was_read_is_left_alone(pipeline, local_
 def test_erased_or_erasing_profiles_are_not_swept(pipeline, local_aws):
     subject_id = signed_up(pipeline, 705)
     age(pipeline, subject_id, 400)
-    local_aws.dynamodb.update_item(
-        TableName=local_aws.table("ProfileTable"),
-        Key=keys.profile_key(subject_id),
-        UpdateExpression="SET #st = :erasing",
-        ExpressionAttributeNames={"#st": "status"},
-        ExpressionAttributeValues={":erasing": {"S": "erasing"}},
-    )
+    overwrite(local_aws, subject_id, "status", "erasing")
 
     outcomes = sweep(pipeline)
 
@@ -182,13 +187,7 @@ def test_an_unreadable_profile_is_skipped_and_the_others_are_swept(pipeline, loc
     broken, fine = signed_up(pipeline, 706), signed_up(pipeline, 707)
     for subject_id in (broken, fine):
         age(pipeline, subject_id, 400)
-    local_aws.dynamodb.update_item(
-        TableName=local_aws.table("ProfileTable"),
-        Key=keys.profile_key(broken),
-        UpdateExpression="SET #v = :garbage",
-        ExpressionAttributeNames={"#v": "version"},
-        ExpressionAttributeValues={":garbage": {"S": "not a number"}},
-    )
+    overwrite(local_aws, broken, "version", "not a number")
 
     outcomes = sweep(pipeline)
 
