@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -78,18 +80,29 @@ def report() -> StateReport:
     return state_report(store(), load_rules())
 
 
-def sweep_due_profiles(context: LambdaContext) -> dict[str, int]:
-    """Reclassify the profiles time has changed; answers how many ended in each outcome."""
+OUTDATED_RULES = "outdated_rules"
+
+
+def reclassify(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The daily run reclassifies the profiles time has changed; `{"reclassify": "outdated_rules"}`, sent by an
+    operator after new rules are deployed, those classified under other rules. Answers the outcome counts."""
     config = sweep_settings()
-    result = classifier().sweep(
-        config.lookback_days,
-        keep_going=lambda: context.get_remaining_time_in_millis() > config.reserve_ms,
-        concurrency=config.concurrency,
-    )
+    service = classifier()
+
+    def keep_going() -> bool:
+        return context.get_remaining_time_in_millis() > config.reserve_ms
+
+    if event.get("reclassify") == OUTDATED_RULES:
+        result = service.reclassify_outdated(keep_going, config.concurrency)
+    else:
+        result = service.sweep(config.lookback_days, keep_going, config.concurrency)
     for subject_id in result.malformed:
-        logger.warning("profile not swept: its item cannot be read as a profile", extra={"subject_id": subject_id})
-    counts = {outcome.value: result.outcomes.get(outcome, 0) for outcome in Outcome}
+        logger.warning(
+            "profile not reclassified: its item cannot be read as a profile", extra={"subject_id": subject_id}
+        )
+    counts: dict[str, Any] = {outcome.value: result.outcomes.get(outcome, 0) for outcome in Outcome}
+    counts["complete"] = result.complete
     for outcome, count in result.outcomes.items():
         metrics.add_metric(name=f"Swept{outcome.value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
-    logger.info("reclassification sweep done", extra={"outcomes": counts})
+    logger.info("reclassification done", extra={"outcomes": counts})
     return counts

@@ -193,3 +193,42 @@ def test_an_unreadable_profile_is_skipped_and_the_others_are_swept(pipeline, loc
 
     assert (outcomes["malformed"], outcomes["changed"]) == (1, 1)
     assert (pipeline.state(broken), pipeline.state(fine)) == ("A", "B")
+
+
+def new_rules_without_name_or_rfc_identity() -> Any:
+    from importlib import resources
+
+    from touchpoints.classification import parse_rules
+
+    text = resources.files("touchpoints.policies").joinpath("classification.yaml").read_text()
+    old_identity = "    - [given_name, family_name]\n    - [rfc]\n    - [curp]\n"
+    assert old_identity in text and 'version: "2026-11-01"' in text
+    return parse_rules(text.replace(old_identity, "    - [curp]\n").replace("2026-11-01", "2026-12-01"))
+
+
+def test_after_new_rules_are_deployed_every_profile_classified_under_the_old_ones_is_reclassified(
+    pipeline, monkeypatch
+):
+    from touchpoints import profile_states
+
+    # Given three web sign-ups classified A under the rules of 2026-11-01
+    subjects = [signed_up(pipeline, n) for n in (710, 711, 712)]
+    # When rules that only accept a CURP as identity are deployed, and the operator asks for the pass
+    monkeypatch.setattr(profile_states, "load_rules", new_rules_without_name_or_rfc_identity)
+    monkeypatch.setenv("RECLASSIFY_TIME_RESERVE_MS", str(FUNCTIONS[SWEEP].timeout * 1000 + 1))
+    short = pipeline.lambdas.invoke(SWEEP, {"reclassify": "outdated_rules"})
+    monkeypatch.setenv("RECLASSIFY_TIME_RESERVE_MS", "0")
+    container.reset()
+    answer = pipeline.lambdas.invoke(SWEEP, {"reclassify": "outdated_rules"})
+
+    # Then a run short of time does nothing and says it is not complete; the next one finishes the job
+    assert (short["complete"], short["changed"]) == (False, 0)
+    assert (answer["complete"], answer["changed"]) == (True, 3)
+    for subject_id in subjects:
+        profile = pipeline.profile(subject_id)
+        assert (profile["state"]["S"], profile["previous_state"]["S"]) == ("D", "A")
+        assert profile["rules_version"]["S"] == "2026-12-01"
+    # and a second pass finds nothing left under the old rules
+    container.reset()
+    again = pipeline.lambdas.invoke(SWEEP, {"reclassify": "outdated_rules"})
+    assert again["complete"] and sum(v for k, v in again.items() if k != "complete") == 0

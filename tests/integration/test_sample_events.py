@@ -22,7 +22,7 @@ def _function_for(event: dict[str, Any]) -> str:
             if any(r.path == event["resource"] and r.method == event["httpMethod"] for r in spec.routes):
                 return spec.logical_id
         raise AssertionError(f"no function serves {event['httpMethod']} {event['resource']}")
-    if event.get("detail-type") == "Scheduled Event":
+    if event.get("detail-type") == "Scheduled Event" or "reclassify" in event:
         return next(spec.logical_id for spec in FUNCTIONS.values() if spec.schedules)
     source = event["Records"][0]["eventSource"]
     for spec in FUNCTIONS.values():
@@ -86,4 +86,10 @@ def test_compliance_samples_serve_a_whole_case(lambdas, local_aws):
 def test_the_scheduled_sample_runs_the_reclassification_sweep(lambdas):
     event = load_event("reclassifier-daily.json")
     answer = lambdas.invoke(_function_for(event), event)
-    assert set(answer) == {"changed", "refreshed", "current", "stale", "not_due", "malformed", "inactive"}
+    assert set(answer) == {"changed", "refreshed", "current", "stale", "not_due", "malformed", "inactive", "complete"}
+
+
+def test_the_outdated_rules_sample_runs_a_complete_pass(lambdas):
+    event = load_event("reclassifier-outdated-rules.json")
+    answer = lambdas.invoke(_function_for(event), event)
+    assert answer["complete"] is True and answer["changed"] == 0

@@ -135,7 +135,7 @@ def test_channel_function_policies_grant_exactly_what_the_code_calls(lambdas, lo
     assert grants - needed == set(), f"{logical_id} is granted more than it uses"
 
 
-def test_classifier_and_sweep_policies_grant_exactly_what_they_call(lambdas, local_aws, monkeypatch):
+def test_classifier_and_reclassifier_policies_grant_exactly_what_they_call(lambdas, local_aws, monkeypatch):
     from tests.integration.test_classifier_stream import Pipeline
     from tests.integration.test_reclassification_sweep import age, signed_up, sweep
 
@@ -151,7 +151,9 @@ def test_classifier_and_sweep_policies_grant_exactly_what_they_call(lambdas, loc
     age(pipeline, signed_up(pipeline, 821), 400)  # due: changed
     with aws_hooks.recording() as sweep_calls:
         outcomes = sweep(pipeline)
+        after_a_rules_deploy = lambdas.invoke("ReclassifierFunction", {"reclassify": "outdated_rules"})
     assert outcomes["refreshed"] == outcomes["changed"] == 1
+    assert after_a_rules_deploy["complete"]
 
     for logical_id, recorded in (("ClassifierFunction", classifier_calls), ("ReclassifierFunction", sweep_calls)):
         needed, grants = used(recorded, local_aws.provisioned), granted(logical_id)

@@ -166,6 +166,25 @@ class DynamoClassificationStore:
                 for page in self._pages(kwargs, "due profiles query failed"):
                     yield from (str(item["subject_id"]["S"]) for item in page["Items"])
 
+    def outdated(self, rules_version: str) -> Iterator[str]:
+        for state in State:
+            for origin in ORIGIN_CHANNELS:
+                for shard in range(STATE_SHARDS):
+                    kwargs: dict[str, Any] = {
+                        "TableName": self._profiles,
+                        "IndexName": STATE_INDEX,
+                        "KeyConditionExpression": "#key = :k",
+                        "FilterExpression": "#st = :active AND #rv <> :rv",
+                        "ExpressionAttributeNames": {"#key": "state_key", "#st": "status", "#rv": "rules_version"},
+                        "ExpressionAttributeValues": {
+                            ":k": _s(state_key(state, origin, shard)),
+                            ":active": _s("active"),
+                            ":rv": _s(rules_version),
+                        },
+                    }
+                    for page in self._pages(kwargs, "outdated profiles query failed"):
+                        yield from (str(item["subject_id"]["S"]) for item in page["Items"])
+
     def load(self, subject_id: str) -> Mapping[str, Any] | None:
         try:
             answer = self._db.get_item(TableName=self._profiles, Key=keys.profile_key(subject_id), ConsistentRead=True)

@@ -7,7 +7,7 @@ touchpoints.adapters.classification_store.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -56,6 +56,10 @@ class ClassificationStore(Protocol):
         """Subject ids whose classification time alone may change on one of these days."""
         ...
 
+    def outdated(self, rules_version: str) -> Iterator[str]:
+        """Subject ids of active profiles classified under other rules than these."""
+        ...
+
     def load(self, subject_id: str) -> Mapping[str, Any] | None:
         """The profile item as stored (deserialized), or None when it is gone."""
         ...
@@ -82,6 +86,7 @@ class ClassifyResult:
 class SweepResult:
     outcomes: Counter[Outcome] = field(default_factory=Counter)
     malformed: list[str] = field(default_factory=list)  # subject ids, to look into
+    complete: bool = True  # False: stopped for time; what is left is taken by the next run
 
 
 class ClassifierService:
@@ -118,31 +123,54 @@ class ClassifierService:
         return self._classify(facts, now, due_at=facts.reclassify_at)
 
     def sweep(self, lookback_days: int, keep_going: Callable[[], bool], concurrency: int = 1) -> SweepResult:
-        """Reclassify every profile due by now, oldest day first, while `keep_going()`; what is left stays due.
-
-        Profiles are taken `concurrency` at a time (each is a read and a conditional write, mostly waiting on
-        the store), and `keep_going()` is asked before each group.
-        """
+        """Reclassify every profile due by now, oldest day first, while `keep_going()`; what is left stays due."""
         today = self._clock().date()
         days = [today - timedelta(days=back) for back in range(lookback_days, -1, -1)]
+        return self._each(self._store.due(days), self.reclassify_due, keep_going, concurrency)
+
+    def reclassify_outdated(self, keep_going: Callable[[], bool], concurrency: int = 1) -> SweepResult:
+        """After new rules are deployed: classify again every profile classified under other rules.
+
+        Run it until `complete`: a profile done is no longer listed, so each run goes on where the last stopped.
+        """
+        return self._each(self._store.outdated(self._rules.version), self.reclassify_now, keep_going, concurrency)
+
+    def reclassify_now(self, image: Mapping[str, Any]) -> ClassifyResult:
+        facts = ProfileFacts.from_item(image)
+        if not facts.active:
+            return ClassifyResult(Outcome.INACTIVE, facts.state)
+        if facts.rules_version == self._rules.version:
+            return ClassifyResult(Outcome.CURRENT, facts.state, facts.state)
+        return self._classify(facts, self._clock())
+
+    def _each(
+        self,
+        subject_ids: Iterable[str],
+        reclassify: Callable[[Mapping[str, Any]], ClassifyResult],
+        keep_going: Callable[[], bool],
+        concurrency: int,
+    ) -> SweepResult:
+        """Profiles are taken `concurrency` at a time (each a read and a conditional write, mostly waiting on the
+        store); `keep_going()` is asked before each group."""
+
+        def one(subject_id: str) -> Outcome:
+            image = self._store.load(subject_id)
+            if image is None:
+                return Outcome.INACTIVE  # erased since the index was read
+            try:
+                return reclassify(image).outcome
+            except MalformedProfile:
+                return Outcome.MALFORMED  # one unreadable profile must not stop every later one, run after run
+
         result = SweepResult()
-        due = iter(self._store.due(days))
+        pending = iter(subject_ids)
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            while keep_going() and (group := list(islice(due, concurrency))):
-                for subject_id, outcome in zip(group, pool.map(self._sweep_one, group), strict=True):
+            while (going := keep_going()) and (group := list(islice(pending, concurrency))):
+                for subject_id, outcome in zip(group, pool.map(one, group), strict=True):
                     result.outcomes[outcome] += 1
                     if outcome is Outcome.MALFORMED:
                         result.malformed.append(subject_id)
-        return result
-
-    def _sweep_one(self, subject_id: str) -> Outcome:
-        image = self._store.load(subject_id)
-        if image is None:
-            return Outcome.INACTIVE  # erased since the index was read
-        try:
-            return self.reclassify_due(image).outcome
-        except MalformedProfile:
-            return Outcome.MALFORMED  # one unreadable profile must not stop every later one, day after day
+        return SweepResult(result.outcomes, result.malformed, complete=going)
 
     def _classify(self, facts: ProfileFacts, now: datetime, due_at: datetime | None = None) -> ClassifyResult:
         write = ClassificationWrite(
