@@ -85,7 +85,8 @@ OUTDATED_RULES = "outdated_rules"
 
 def reclassify(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The daily run reclassifies the profiles time has changed; `{"reclassify": "outdated_rules"}`, sent by an
-    operator after new rules are deployed, those classified under other rules. Answers the outcome counts."""
+    operator after new rules are deployed, those classified under other rules. Answers the outcome counts, and
+    whether the run got through everything (`complete`) or stopped for time."""
     config = sweep_settings()
     service = classifier()
 
@@ -100,9 +101,8 @@ def reclassify(event: Mapping[str, Any], context: LambdaContext) -> dict[str, An
         logger.warning(
             "profile not reclassified: its item cannot be read as a profile", extra={"subject_id": subject_id}
         )
-    counts: dict[str, Any] = {outcome.value: result.outcomes.get(outcome, 0) for outcome in Outcome}
-    counts["complete"] = result.complete
+    counts = {outcome.value: result.outcomes.get(outcome, 0) for outcome in Outcome}
     for outcome, count in result.outcomes.items():
         metrics.add_metric(name=f"Swept{outcome.value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
-    logger.info("reclassification done", extra={"outcomes": counts})
-    return counts
+    logger.info("reclassification done", extra={"outcomes": counts, "complete": result.complete})
+    return {"outcomes": counts, "complete": result.complete}
