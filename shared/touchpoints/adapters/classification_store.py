@@ -156,34 +156,24 @@ class DynamoClassificationStore:
     def due(self, days: list[date]) -> Iterator[str]:
         for day in days:
             for shard in range(STATE_SHARDS):
-                kwargs: dict[str, Any] = {
+                query = {
                     "TableName": self._profiles,
                     "IndexName": RECLASSIFY_INDEX,
                     "KeyConditionExpression": "#rd = :rd",
                     "ExpressionAttributeNames": {"#rd": "reclassify_day"},
                     "ExpressionAttributeValues": {":rd": _s(reclassify_day(day, shard))},
                 }
-                for page in self._pages(kwargs, "due profiles query failed"):
-                    yield from (str(item["subject_id"]["S"]) for item in page["Items"])
+                yield from self._subject_ids(query, "due profiles query failed")
 
     def outdated(self, rules_version: str) -> Iterator[str]:
         for state in State:
             for origin in ORIGIN_CHANNELS:
                 for shard in range(STATE_SHARDS):
-                    kwargs: dict[str, Any] = {
-                        "TableName": self._profiles,
-                        "IndexName": STATE_INDEX,
-                        "KeyConditionExpression": "#key = :k",
-                        "FilterExpression": "#st = :active AND #rv <> :rv",
-                        "ExpressionAttributeNames": {"#key": "state_key", "#st": "status", "#rv": "rules_version"},
-                        "ExpressionAttributeValues": {
-                            ":k": _s(state_key(state, origin, shard)),
-                            ":active": _s("active"),
-                            ":rv": _s(rules_version),
-                        },
-                    }
-                    for page in self._pages(kwargs, "outdated profiles query failed"):
-                        yield from (str(item["subject_id"]["S"]) for item in page["Items"])
+                    query = self._active_in_state(state, origin, shard)
+                    query["FilterExpression"] += " AND #rv <> :rv"
+                    query["ExpressionAttributeNames"]["#rv"] = "rules_version"
+                    query["ExpressionAttributeValues"][":rv"] = _s(rules_version)
+                    yield from self._subject_ids(query, "outdated profiles query failed")
 
     def load(self, subject_id: str) -> Mapping[str, Any] | None:
         try:
@@ -193,6 +183,21 @@ class DynamoClassificationStore:
             raise StorageUnavailable("the profile store is unavailable; the sweep stopped") from error
         item = answer.get("Item")
         return None if item is None else {name: _DESERIALIZE(value) for name, value in item.items()}
+
+    def _active_in_state(self, state: State, origin: str, shard: int) -> dict[str, Any]:
+        """The query of one StateIndex partition, active profiles only (those being erased are left out)."""
+        return {
+            "TableName": self._profiles,
+            "IndexName": STATE_INDEX,
+            "KeyConditionExpression": "#key = :k",
+            "FilterExpression": "#st = :active",
+            "ExpressionAttributeNames": {"#key": "state_key", "#st": "status"},
+            "ExpressionAttributeValues": {":k": _s(state_key(state, origin, shard)), ":active": _s("active")},
+        }
+
+    def _subject_ids(self, query: dict[str, Any], failure: str) -> Iterator[str]:
+        for page in self._pages(query, failure):
+            yield from (str(item["subject_id"]["S"]) for item in page["Items"])
 
     def _pages(self, kwargs: dict[str, Any], failure: str) -> Iterator[dict[str, Any]]:
         while True:
@@ -215,14 +220,6 @@ class DynamoClassificationStore:
     def _count(self, state: State, origin: str) -> int:
         total = 0
         for shard in range(STATE_SHARDS):
-            kwargs: dict[str, Any] = {
-                "TableName": self._profiles,
-                "IndexName": STATE_INDEX,
-                "KeyConditionExpression": "#key = :k",
-                "FilterExpression": "#st = :active",
-                "ExpressionAttributeNames": {"#key": "state_key", "#st": "status"},
-                "ExpressionAttributeValues": {":k": _s(state_key(state, origin, shard)), ":active": _s("active")},
-                "Select": "COUNT",
-            }
-            total += sum(int(page["Count"]) for page in self._pages(kwargs, "state count failed"))
+            query = {**self._active_in_state(state, origin, shard), "Select": "COUNT"}
+            total += sum(int(page["Count"]) for page in self._pages(query, "state count failed"))
         return total

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from itertools import islice
@@ -84,9 +84,9 @@ class ClassifyResult:
 
 @dataclass(frozen=True, slots=True)
 class SweepResult:
-    outcomes: Counter[Outcome] = field(default_factory=Counter)
-    malformed: list[str] = field(default_factory=list)  # subject ids, to look into
-    complete: bool = True  # False: stopped for time; what is left is taken by the next run
+    outcomes: Counter[Outcome]
+    malformed: list[str]  # subject ids, to look into
+    complete: bool  # False: stopped for time; what is left is taken by the next run
 
 
 class ClassifierService:
@@ -162,15 +162,16 @@ class ClassifierService:
             except MalformedProfile:
                 return Outcome.MALFORMED  # one unreadable profile must not stop every later one, run after run
 
-        result = SweepResult()
+        outcomes: Counter[Outcome] = Counter()
+        malformed: list[str] = []
         pending = iter(subject_ids)
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             while (going := keep_going()) and (group := list(islice(pending, concurrency))):
                 for subject_id, outcome in zip(group, pool.map(one, group), strict=True):
-                    result.outcomes[outcome] += 1
+                    outcomes[outcome] += 1
                     if outcome is Outcome.MALFORMED:
-                        result.malformed.append(subject_id)
-        return SweepResult(result.outcomes, result.malformed, complete=going)
+                        malformed.append(subject_id)
+        return SweepResult(outcomes, malformed, complete=going)
 
     def _classify(self, facts: ProfileFacts, now: datetime, due_at: datetime | None = None) -> ClassifyResult:
         write = ClassificationWrite(
