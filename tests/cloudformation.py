@@ -19,7 +19,7 @@ from samtranslator.translator.translator import Translator
 
 from local_runner.template import TEMPLATE_PATH
 
-PSEUDO_PARAMETERS = {
+PSEUDO_PARAMETERS: dict[str, Any] = {
     "AWS::AccountId": "123456789012",
     "AWS::NotificationARNs": [],
     "AWS::NoValue": None,

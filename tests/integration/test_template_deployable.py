@@ -229,3 +229,70 @@ def test_the_statement_check_sees_a_grant_outside_the_stack():
     inside = [{"Fn::GetAtt": ["Table", "Arn"]}, {"Fn::Sub": "${Table.Arn}/index/*"}]
     assert outside_the_stack({"Resource": inside}, resources) == []
     assert outside_the_stack({"NotResource": inside}, resources) != []
+
+
+def _methods(cfn: Mapping[str, Any]) -> Iterable[tuple[str, str, dict[str, Any]]]:
+    body = cfn["Resources"]["TouchpointApi"]["Properties"]["Body"]
+    for path, methods in body["paths"].items():
+        for method, operation in methods.items():
+            yield path, method, operation
+
+
+def test_each_channel_function_trusts_its_own_key_which_its_usage_plan_ties_to_the_stage():
+    cfn = template()
+    resources = cfn["Resources"]
+    plan_of_key = {
+        r["Properties"]["KeyId"]["Ref"]: r["Properties"]["UsagePlanId"]["Ref"]
+        for r in resources.values()
+        if r["Type"] == "AWS::ApiGateway::UsagePlanKey"
+    }
+    keys = {}
+    for name, resource in resources.items():
+        variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        if resource["Type"] == "AWS::Lambda::Function" and "CHANNEL_API_KEY_ID" in variables:
+            key = variables["CHANNEL_API_KEY_ID"]["Ref"]
+            assert resources[key]["Type"] == "AWS::ApiGateway::ApiKey"
+            keys[name] = key
+            stages = resources[plan_of_key[key]]["Properties"]["ApiStages"]
+            assert stages == [{"ApiId": {"Ref": "TouchpointApi"}, "Stage": {"Ref": "StageName"}}]
+            assert "TouchpointApiStage" in _as_list(resources[plan_of_key[key]].get("DependsOn", []))
+    assert len(keys) == 7
+    assert len(set(keys.values())) == len(keys), "two channels share a key"
+    for path, method, operation in _methods(cfn):
+        if not path.startswith(("/v1/compliance/", "/v1/reports/")):
+            assert operation["security"] == [{"api_key": []}], f"{method} {path}"
+
+
+def test_only_the_compliance_role_may_invoke_compliance_routes_and_the_function_trusts_that_role():
+    cfn = template()
+    resources = cfn["Resources"]
+    for path, method, operation in _methods(cfn):
+        if path.startswith("/v1/compliance/"):
+            assert operation["security"] == [{"AWS_IAM": []}], f"{method} {path}"
+        # Caller credentials would need every caller to hold lambda:InvokeFunction on the function.
+        assert "credentials" not in operation["x-amazon-apigateway-integration"], f"{method} {path}"
+    variables = resources["ComplianceApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["COMPLIANCE_OPERATOR_ROLE_ARN"] == {"Fn::GetAtt": ["ComplianceOperatorRole", "Arn"]}
+    invokers = {
+        name: statement["Resource"]
+        for name, statement in policy_statements(resources)
+        if "execute-api:Invoke" in _as_list(statement["Action"])
+    }
+    compliance_routes = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${TouchpointApi}"
+    assert invokers == {"ComplianceOperatorInvokePolicy": {"Fn::Sub": compliance_routes + "/*/*/v1/compliance/*"}}
+    assert resources["ComplianceOperatorInvokePolicy"]["Properties"]["RoleName"] == {"Ref": "ComplianceOperatorRole"}
+
+
+def test_the_stack_outputs_what_operators_and_the_smoke_test_read():
+    cfn = template()
+    resources, outputs = cfn["Resources"], {name: o["Value"] for name, o in cfn["Outputs"].items()}
+    expected: dict[str, Any] = {"ComplianceOperatorRoleArn": {"Fn::GetAtt": ["ComplianceOperatorRole", "Arn"]}}
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::ApiGateway::ApiKey":
+            expected[f"{name}Id"] = {"Ref": name}
+        elif resource["Type"] == "AWS::DynamoDB::Table":
+            expected[f"{name}Name"] = {"Ref": name}
+        elif resource["Type"] == "AWS::SQS::Queue":
+            expected[f"{name}Name"] = {"Fn::GetAtt": [name, "QueueName"]}
+    assert {name: outputs.get(name) for name in expected} == expected
+    assert "${TouchpointApi}.execute-api" in outputs["ApiUrl"]["Fn::Sub"]
