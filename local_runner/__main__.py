@@ -1,4 +1,4 @@
-"""python -m local_runner serve | invoke | demo — the template, run locally without Docker."""
+"""python -m local_runner serve | invoke | demo | smoke — the template, run locally without Docker."""
 
 from __future__ import annotations
 
@@ -132,6 +132,12 @@ def demo(args: argparse.Namespace) -> int:
     return run(people=args.people)
 
 
+def smoke(args: argparse.Namespace) -> int:
+    from local_runner.smoke import run
+
+    return run(stack=args.stack, run_id=args.run_id, timeout=args.timeout)
+
+
 def openapi(args: argparse.Namespace) -> int:
     from local_runner.openapi import write
 
@@ -172,6 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser = commands.add_parser("demo", help="every channel's sample touchpoints through the local API")
     demo_parser.add_argument("--people", type=int, default=6, help="generated sample people (default 6)")
     demo_parser.set_defaults(run=demo)
+
+    smoke_parser = commands.add_parser(
+        "smoke", help="one synthetic person end to end (touchpoints, classification, erasure) on a stack or locally"
+    )
+    smoke_parser.add_argument("--stack", help="a deployed stack's name (default, or 'local': the local runner)")
+    smoke_parser.add_argument("--run-id", help="10 hex digits naming the synthetic person (default: random)")
+    smoke_parser.add_argument("--timeout", type=float, help="seconds to wait for each asynchronous step")
+    smoke_parser.set_defaults(run=smoke)
 
     openapi_parser = commands.add_parser("openapi", help="the API's OpenAPI document, from the functions and template")
     openapi_parser.add_argument("-o", "--output", type=Path, help="write here instead of stdout")

@@ -103,6 +103,37 @@ def demo_person(n: int) -> DemoPerson:
     )
 
 
+_FICTION_AREA_CODES = ("202", "212", "213", "305", "312", "415", "503", "617", "702", "808")
+
+
+def synthetic_person(run: str) -> DemoPerson:
+    """The smoke test's person for one run (`run`: 10 hex digits), who cannot be anybody real.
+
+    The names say so; the email is at example.com (reserved, RFC 2606); the phone is in the
+    555-0100…0199 range the North American plan keeps for fiction; RFC and CURP start with "SMKT",
+    which no person's can (their second letter is a vowel of the surname), yet carry valid dates and
+    check digits. Identifiers carry the run, so two runs never share a profile.
+    """
+    number = int(run, 16)
+    born = date(1950, 1, 1) + timedelta(days=number % 17000)  # before 2000: CURP's 17th character is a digit
+    homoclave = run[:2].upper().replace("0", "S")
+    area = _FICTION_AREA_CODES[number % len(_FICTION_AREA_CODES)]
+    return DemoPerson(
+        n=number % 100000,
+        given_name=f"Smoke{run}",
+        family_name=f"Synthetic{run}",
+        email=f"smoke.test.{run}@example.com",
+        phone=f"+1 {area} 555 01{number % 100:02d}",
+        birth_date=born,
+        rfc=_check_digit_rfc(f"SMKT{born:%y%m%d}{homoclave}"),
+        curp=_check_digit_curp(f"SMKT{born:%y%m%d}HJCRNS0"),
+        street=f"Calle Sintetica {number % 900 + 100}",
+        app_user_id=f"smoke-app-{run}",
+        push_token=f"smoke-push-{run}",
+        messenger_id=f"psid-smoke-{run}",
+    )
+
+
 @dataclass(frozen=True)
 class Touch:
     """One request of the scenario: a channel's route and its body."""
@@ -159,6 +190,19 @@ def journey(p: DemoPerson) -> list[Touch]:
     return [  # identifies at a store counter without marketing consent, then opens an email
         Touch("store", "touchpoints", _store(p, identified=True, marketing=False)),
         Touch("email", "touchpoints", _email(p)),
+    ]
+
+
+def every_channel(p: DemoPerson) -> list[Touch]:
+    """One touchpoint per channel, all of one person: signs up on the web first, so the web is the origin."""
+    return [
+        Touch("web", "touchpoints", _web(p, "sign_up")),
+        Touch("store", "touchpoints", _store(p, identified=True)),
+        Touch("app", "touchpoints", _app(p)),
+        Touch("push", "touchpoints", _push(p)),
+        Touch("email", "touchpoints", _email(p)),
+        Touch("sms", "touchpoints", _sms(p)),
+        Touch("contact-center", "touchpoints", _contact_center(p)),
     ]
 
 

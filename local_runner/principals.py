@@ -148,6 +148,13 @@ def sign(
     principal: LocalPrincipal, method: str, url: str, body: bytes = b"", region: str = "us-east-1"
 ) -> dict[str, str]:
     """Headers that authenticate a request to an IAM route as this principal (what `awscurl` would add)."""
+    return sign_with(principal.credentials(), method, url, body, region)
+
+
+def sign_with(
+    credentials: Credentials, method: str, url: str, body: bytes = b"", region: str = "us-east-1"
+) -> dict[str, str]:
+    """Headers that authenticate a request to an IAM route with these credentials, local or AWS's."""
     request = AWSRequest(method=method, url=url, data=body, headers={"Content-Type": "application/json"})
-    SigV4Auth(principal.credentials(), "execute-api", region).add_auth(request)
+    SigV4Auth(credentials, "execute-api", region).add_auth(request)
     return dict(request.headers.items())
