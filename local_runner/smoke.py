@@ -26,8 +26,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
+import boto3
 import requests
 from botocore.credentials import Credentials
+from botocore.exceptions import BotoCoreError, ClientError
 
 from local_runner.demo_data import DemoPerson, Touch, every_channel, synthetic_person
 from local_runner.principals import DEVELOPER, sign_with
@@ -88,9 +90,6 @@ def local_target(health: Mapping[str, Any], url: str) -> Target:
 
 def stack_target(stack: str, session: Any = None) -> Target:
     """A deployed stack: its outputs, its keys' values and the operator's credentials."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
     session = session or boto3.session.Session()
     try:
         described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
@@ -117,9 +116,10 @@ def stack_target(stack: str, session: Any = None) -> Target:
 def _operator_credentials(session: Any, role_arn: str, own: Credentials) -> Credentials:
     sts = session.client("sts")
     caller = str(sts.get_caller_identity()["Arn"])
-    account, role_name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[1]
-    if caller == role_arn or caller.split(":")[4:] == [account, f"assumed-role/{role_name}/{caller.rsplit('/', 1)[1]}"]:
-        return own
+    _, partition, _, _, account, _ = role_arn.split(":", 5)
+    session_prefix = f"arn:{partition}:sts::{account}:assumed-role/{role_arn.rsplit('/', 1)[1]}/"
+    if caller == role_arn or caller.startswith(session_prefix):
+        return own  # already the operator (a profile with role_arn and mfa_serial does this)
     mfa: dict[str, str] = {}
     if serial := os.environ.get("MFA_SERIAL"):
         code = os.environ.get("MFA_CODE") or getpass.getpass(f"MFA code for {serial}: ")
@@ -128,7 +128,7 @@ def _operator_credentials(session: Any, role_arn: str, own: Credentials) -> Cred
         assumed = sts.assume_role(
             RoleArn=role_arn, RoleSessionName=f"smoke-{int(time.time())}", DurationSeconds=900, **mfa
         )
-    except Exception as error:
+    except ClientError as error:
         raise SmokeFailed(
             f"cannot assume {role_arn} ({error}); it needs MFA: set MFA_SERIAL (and MFA_CODE), "
             "or run with a profile that is already a session of the role"

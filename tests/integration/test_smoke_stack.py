@@ -70,3 +70,15 @@ def test_a_stack_of_another_template_is_refused_with_what_is_missing(stack):
 def test_a_missing_stack_is_a_clear_failure(stack):
     with pytest.raises(SmokeFailed, match="cannot read stack nowhere"):
         stack_target("nowhere", boto3.session.Session(region_name="us-east-1"))
+
+
+def test_a_caller_already_in_a_session_of_the_operator_role_keeps_its_credentials(stack):
+    _, outputs = stack
+    deployed(outputs)
+    assumed = boto3.client("sts").assume_role(RoleArn=outputs["ComplianceOperatorRoleArn"], RoleSessionName="alice")
+    c = assumed["Credentials"]
+    session = boto3.session.Session(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], region_name="us-east-1")
+
+    target = stack_target("touchpoints-smoke", session)
+
+    assert target.operator.access_key == target.reader.access_key == c["AccessKeyId"]
