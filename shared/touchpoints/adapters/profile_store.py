@@ -13,7 +13,7 @@ from touchpoints.adapters.aws import SDK_ERRORS, THROTTLING_CODES, error_code
 from touchpoints.consent import ConsentRecord
 from touchpoints.errors import DuplicateTouchpoint, StaleSubject, StorageUnavailable
 from touchpoints.ingestion import EncryptedField, ProfileWrite, SubjectSnapshot, TokenRecord, TraceRecord
-from touchpoints.observability import logger
+from touchpoints.observability import count_dependency_throttle, logger
 
 ACTIVE = "active"
 WRITER_INGEST = "ingest"
@@ -128,6 +128,7 @@ class DynamoProfileStore:
                     raise StaleSubject from None
                 if any(r in THROTTLING_CODES or r == "ThrottlingError" for r in reasons):
                     code = "ThrottlingError"
+                    count_dependency_throttle("dynamodb")  # a cancelled transaction never reaches the SDK's retries
             logger.warning("profile write failed", extra={"error_code": code})
             raise StorageUnavailable("the profile store is unavailable; nothing was stored") from error
 
