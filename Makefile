@@ -1,11 +1,15 @@
-# Every developer task. README's two commands are `make demo` and `make test`.
+# Every developer task. README's two commands are `make demo` and `make test`;
+# `make build`, `make deploy` and `make smoke STACK=<name>` are README's "Deploy to AWS".
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := .:shared
+# The functions' runtime: `sam build` installs the layer's dependencies with this Python.
+RUNTIME_PYTHON := python3.12
+STACK ?=
 
-.PHONY: setup demo serve test unit integration e2e lint format bench openapi clean
+.PHONY: setup demo serve test unit integration e2e lint format bench openapi build deploy smoke clean
 
 setup: $(VENV)/.installed
 
@@ -49,6 +53,35 @@ openapi: setup          ## regenerate openapi.json from the functions' resolvers
 
 bench: setup            ## performance ratios against baselines measured in the same run
 	$(BIN)/python -m benchmarks
+
+build: setup            ## sam build into .aws-sam/build, with a Python 3.12 from PATH or pyenv
+	@runtime=""; \
+	for candidate in $$(command -v $(RUNTIME_PYTHON)) $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/$(RUNTIME_PYTHON); do \
+	  if [ -x "$$candidate" ] && "$$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then \
+	    runtime="$$candidate"; break; \
+	  fi; \
+	done; \
+	if [ -z "$$runtime" ]; then \
+	  echo "make build: no Python 3.12 found (python3.12 on PATH, or pyenv's versions/3.12*)." >&2; \
+	  echo "The functions run on python3.12 and sam build installs their layer with it: install one" >&2; \
+	  echo "(e.g. 'pyenv install 3.12' or your system's python3.12 package) and run make build again." >&2; \
+	  exit 1; \
+	fi; \
+	echo "sam build with $$runtime"; \
+	PATH="$$(dirname "$$runtime"):$$PATH" $(BIN)/sam build
+
+# The first deploy is guided (stack name, region, parameters) on a copy of samconfig.toml;
+# the answers stay in samconfig.local.toml (git-ignored) and later deploys reuse them.
+deploy: build           ## sam deploy: guided the first time, then with samconfig.local.toml
+	@if grep -qs '^region' samconfig.local.toml; then \
+	  $(BIN)/sam deploy --config-file "$(CURDIR)/samconfig.local.toml"; \
+	else \
+	  cp -n samconfig.toml samconfig.local.toml; \
+	  $(BIN)/sam deploy --guided --config-file "$(CURDIR)/samconfig.local.toml"; \
+	fi
+
+smoke: setup            ## end to end after a deploy: STACK=<name>; without STACK (or STACK=local) the local runner
+	$(BIN)/python -m local_runner smoke $(if $(STACK),--stack $(STACK))
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,46 +1,18 @@
-"""The template as CloudFormation receives it (after the SAM transform), and the metrics its alarms and
-dashboard widgets name, with the CloudFormation values resolved the way the checks need them."""
+"""The metrics the alarms and dashboard widgets of the transformed template name (tests.cloudformation), with
+the CloudFormation values resolved the way the checks need them, and the metrics the code prints (EMF)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from samtranslator.translator.transform import transform
+from tests.cloudformation import PSEUDO_PARAMETERS
 
-from local_runner import template as cfn
-
-STACK = "touchpoints-stack"
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 _SEARCH = re.compile(r"SEARCH\(\s*'\{([^}]*)\}\s+MetricName=\"([^\"]+)\"'")
-
-
-class _NoManagedPolicies:
-    """The template names its managed policies by ARN, so the transform never has to look one up."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-@cache
-def _transformed() -> dict[str, Any]:
-    template = cfn.load()
-    for resource in template["Resources"].values():
-        properties = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
-            if isinstance(properties.get(key), str):  # what `sam package` leaves there
-                properties[key] = f"s3://artifacts/{properties[key].strip('/')}"
-    return dict(transform(template, {}, _NoManagedPolicies()))
-
-
-def transformed() -> dict[str, Any]:
-    """template.yaml after the SAM transform, as `sam deploy` hands it to CloudFormation (a fresh copy)."""
-    return copy.deepcopy(_transformed())
 
 
 def resources_of_type(template: Mapping[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -48,15 +20,13 @@ def resources_of_type(template: Mapping[str, Any], kind: str) -> dict[str, dict[
 
 
 def resolve(template: Mapping[str, Any], value: Any) -> Any:
-    """Parameters become their defaults, the stack name STACK, a resource `<Logical>` or `<Logical.Attribute>`:
-    enough to tell which resource a dimension names."""
+    """Parameters become their defaults, pseudo parameters their test values, a resource `<Logical>` or
+    `<Logical.Attribute>`: enough to tell which resource a dimension names."""
     parameters = template.get("Parameters", {})
 
     def name(variable: str) -> str:
-        if variable == "AWS::StackName":
-            return STACK
-        if variable == "AWS::Region":
-            return "us-east-1"
+        if variable in PSEUDO_PARAMETERS:
+            return str(PSEUDO_PARAMETERS[variable])
         if variable in parameters:
             return str(parameters[variable].get("Default", ""))
         return f"<{variable}>"

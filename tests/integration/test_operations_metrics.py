@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests import factories
+from tests.cloudformation import transformed
 from tests.integration.compliance_helpers import drain, erase, status
 from tests.integration.test_classifier_stream import Pipeline
 from tests.people import person
@@ -22,7 +23,6 @@ from tests.template_metrics import (
     emitted_metrics,
     resolve,
     resources_of_type,
-    transformed,
     widget_metrics,
 )
 

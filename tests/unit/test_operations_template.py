@@ -1,7 +1,7 @@
 """Day-one operations, read from the template as CloudFormation receives it: logs that expire, an access log
 without personal data, an alarm for every route, dead-letter queue and stream, a dashboard that covers every
-function and state, and no dependency cycle through any of it. (That the metrics named exist:
-tests/integration/test_operations_metrics.py.)"""
+function and state. (That the metrics named exist: tests/integration/test_operations_metrics.py; that
+nothing forms a dependency cycle: tests/integration/test_template_deployable.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.template_metrics import alarm_metrics, resources_of_type, transformed, widget_metrics
+from tests.cloudformation import transformed
+from tests.template_metrics import alarm_metrics, resources_of_type, widget_metrics
 from touchpoints.classification import State
 
 # $context variables the access log may carry: ids, times, the route template, outcome and latency, and who
@@ -29,12 +30,6 @@ ACCESS_LOG_VARIABLES = {
     "identity.userArn",
     "error.responseType",
     "xrayTraceId",
-}
-OPERATIONS_TYPES = {
-    "AWS::Logs::LogGroup",
-    "AWS::CloudWatch::Alarm",
-    "AWS::CloudWatch::Dashboard",
-    "AWS::ApiGateway::Account",
 }
 NOTIFY_TOPIC = {"Fn::If": ["NotifiesAlarmTopic", [{"Ref": "AlarmTopicArn"}], []]}
 
@@ -135,47 +130,3 @@ def test_the_dashboard_covers_every_function_and_every_state(template):
     assert {m.values["state"] for m in widgets if m.name == "ProfilesInState"} == {s.value for s in State}
     per_channel = {m.name for m in widgets if "channel" in m.keys}
     assert per_channel == {"TouchpointsStored", "TouchpointsDuplicate", "RequestsRefused", "TouchpointsFailed"}
-
-
-def _references(node: Any, found: set[str]) -> set[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref":
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                found.add(value[0])
-            elif key == "Fn::Sub":
-                text = value if isinstance(value, str) else value[0]
-                found.update(v.split(".")[0] for v in re.findall(r"\$\{([^!}][^}]*)\}", text))
-                _references(value if isinstance(value, str) else value[1], found)
-            else:
-                _references(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            _references(value, found)
-    return found
-
-
-def _reaches(graph: dict[str, set[str]], start: str, goal: str) -> bool:
-    seen, todo = set(), [start]
-    while todo:
-        node = todo.pop()
-        if node == goal:
-            return True
-        if node not in seen:
-            seen.add(node)
-            todo.extend(graph[node])
-    return False
-
-
-def test_no_dependency_cycle_runs_through_an_operations_resource(template):
-    resources = template["Resources"]
-    graph: dict[str, set[str]] = {}
-    for name, resource in resources.items():
-        depends = resource.get("DependsOn", [])
-        found = _references(resource.get("Properties", {}), set(depends if isinstance(depends, list) else [depends]))
-        graph[name] = found & set(resources)
-    operations = {n for n, r in resources.items() if r["Type"] in OPERATIONS_TYPES} | {"ApiGatewayLoggingRole"}
-    assert len(operations) > 30
-    in_cycles = sorted(n for n in operations if any(_reaches(graph, d, n) for d in graph[n]))
-    assert in_cycles == []
