@@ -22,9 +22,7 @@ from tests.conftest import find_pii
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_for(
-    condition: Callable[[], Any], timeout: float, what: str, last_seen: Callable[[], str] = lambda: ""
-) -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, last_seen: Callable[[], str] = lambda: "") -> Any:
     """Poll until `condition()` is truthy (its value is returned); fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
