@@ -51,7 +51,7 @@ def test_every_function_logs_to_its_own_group_which_expires(template):
         target = function["Properties"].get("LoggingConfig", {}).get("LogGroup", {})
         assert target.get("Ref") in groups, f"{name} logs to no group of the stack"
         used.append(target["Ref"])
-    assert len(set(used)) == len(functions) == 12
+    assert len(set(used)) == len(functions) == 13
 
 
 def test_the_api_access_log_expires_and_carries_no_personal_data(template):
@@ -77,7 +77,7 @@ def test_every_route_has_a_5xx_rate_alarm(template):
         for m in alarm_metrics(template)
         if (m.namespace, m.name) == ("AWS/ApiGateway", "5XXError")
     }
-    assert len(routes) >= 21
+    assert len(routes) >= 23
     assert alarmed == routes
 
 
