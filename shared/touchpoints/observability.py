@@ -1,14 +1,15 @@
 """The one logger, tracer and metrics of every function (configured by POWERTOOLS_* variables).
 
 Never log an event body, a personal value or key material: log tokens, subject ids and codes.
+Metric dimensions are few-valued (channel, error code, state, dependency), never an id or a value.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
@@ -16,7 +17,16 @@ logger = Logger()
 tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 
-__all__ = ["MetricUnit", "api_entrypoint", "logger", "metrics", "tracer"]
+__all__ = [
+    "MetricUnit",
+    "api_entrypoint",
+    "count_dependency_throttle",
+    "count_refusal",
+    "count_with_dimensions",
+    "logger",
+    "metrics",
+    "tracer",
+]
 
 
 def api_entrypoint(app: Any) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
@@ -29,3 +39,20 @@ def api_entrypoint(app: Any) -> Callable[[dict[str, Any], LambdaContext], dict[s
         return app.resolve(event, context)  # type: ignore[no-any-return]
 
     return lambda_handler
+
+
+def count_with_dimensions(name: str, dimensions: Mapping[str, str], value: float = 1) -> None:
+    """A count under its own dimensions (and `service`), written at once: the invocation's `metrics` share one
+    dimension set, so a dimension added there would split every other metric of the invocation."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, default_dimensions=dict(dimensions)):
+        pass
+
+
+def count_refusal(error_code: str, dimensions: Mapping[str, str]) -> None:
+    """One request answered with an error (4xx or 5xx), by its envelope's `error.code`."""
+    count_with_dimensions("RequestsRefused", {**dimensions, "error_code": error_code})
+
+
+def count_dependency_throttle(dependency: str) -> None:
+    """One throttled call to an AWS service (`kms`, `dynamodb`...), retried by the SDK or not."""
+    count_with_dimensions("DependencyThrottles", {"dependency": dependency})

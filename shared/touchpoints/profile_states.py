@@ -14,7 +14,7 @@ from touchpoints.adapters import aws, keys
 from touchpoints.adapters.classification_store import DynamoClassificationStore
 from touchpoints.classification import ClassifierService, Outcome, StateReport, load_rules, state_report
 from touchpoints.container import per_container
-from touchpoints.observability import MetricUnit, logger, metrics
+from touchpoints.observability import MetricUnit, count_with_dimensions, logger, metrics
 from touchpoints.settings import AwsSettings
 
 _HANDLED_EVENTS = ("INSERT", "MODIFY")
@@ -105,4 +105,12 @@ def reclassify(event: Mapping[str, Any], context: LambdaContext) -> dict[str, An
     for outcome, count in result.outcomes.items():
         metrics.add_metric(name=f"Swept{outcome.value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
     logger.info("reclassification done", extra={"outcomes": counts, "complete": result.complete})
+    publish_state_distribution()
     return {"outcomes": counts, "complete": result.complete}
+
+
+def publish_state_distribution() -> None:
+    """Profiles per state (metric ProfilesInState, dimension `state`), every state even when empty: the
+    dashboard's distribution over time. Counted like the report, within the time the run keeps in reserve."""
+    for state, count in report().as_dict()["by_state"].items():
+        count_with_dimensions("ProfilesInState", {"state": state}, count)

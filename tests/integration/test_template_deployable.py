@@ -25,6 +25,9 @@ MANAGED_POLICIES_ALLOWED = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole": (
         "SAM adds it for an SQS event: the event source mapping receives and deletes with the function's role"
     ),
+    "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs": (
+        "ApiGatewayLoggingRole: API Gateway's account-wide role writes every API's access logs, on any log group"
+    ),
 }
 # (role or policy logical id, statement Sid) of inline statements allowed outside the stack, with why.
 STATEMENTS_OUTSIDE_THE_STACK_ALLOWED: dict[tuple[str, str], str] = {}

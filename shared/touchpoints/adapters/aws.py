@@ -9,6 +9,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from touchpoints.observability import count_dependency_throttle
+
 # Bounded retries with backoff, short timeouts: a Lambda must answer well within API Gateway's 29 s.
 # Requests are built by our adapters, never from caller input, and DynamoDB validates them again: botocore's
 # client-side walk of every nested attribute value (~0.5 ms per touchpoint transaction) buys nothing.
@@ -28,6 +30,17 @@ THROTTLING_CODES = frozenset(
 )
 
 
+# The codes AWS answers when it sheds load (a quota or a partition's throughput), as opposed to failing.
+THROTTLE_ONLY_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+    }
+)
+
+
 @lru_cache(maxsize=1)
 def session() -> boto3.session.Session:
     # One session per process: its loader caches the service models, so each new client is cheap.
@@ -36,7 +49,16 @@ def session() -> boto3.session.Session:
 
 @cache
 def client(service: str, endpoint_url: str | None = None, region: str | None = None) -> Any:
-    return session().client(service, endpoint_url=endpoint_url, region_name=region, config=SDK_CONFIG)  # type: ignore[call-overload]
+    made = session().client(service, endpoint_url=endpoint_url, region_name=region, config=SDK_CONFIG)  # type: ignore[call-overload]
+    made.meta.events.register("needs-retry", _count_throttle)
+    return made
+
+
+def _count_throttle(response: Any = None, operation: Any = None, **_: Any) -> None:
+    """botocore asks this after every attempt, before its own retry decision: a throttle the SDK then retries
+    successfully is counted too, which is what tells an operator a quota is near."""
+    if response is not None and response[1].get("Error", {}).get("Code") in THROTTLE_ONLY_CODES:
+        count_dependency_throttle(operation.service_model.service_name)
 
 
 def error_code(error: Exception) -> str:

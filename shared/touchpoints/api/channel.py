@@ -82,6 +82,7 @@ def channel_api(channel: Channel) -> GuardedResolver:
             guards.api_key(lambda: channel_settings().channel_api_key_id, f"channel {channel.value}"),
             guards.json_body(lambda: channel_settings().max_body_bytes),
         ),
+        refusal_dimensions={"channel": channel.value},
         enable_validation=True,
     )
 

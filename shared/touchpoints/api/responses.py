@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict
 
 from touchpoints.errors import DomainError, FieldProblem, InvalidTouchpoint, MalformedJson, UnsupportedMediaType
-from touchpoints.observability import logger
+from touchpoints.observability import count_refusal, logger
 
 
 class ErrorProblem(BaseModel):
@@ -120,23 +120,30 @@ def validation_error(error: RequestValidationError) -> DomainError:
     return InvalidTouchpoint("the request does not match the schema", problems_from_validation(errors))
 
 
-def install_error_handlers(app: APIGatewayRestResolver) -> None:
+def install_error_handlers(app: APIGatewayRestResolver, on_error: Callable[[str], None]) -> None:
+    """Every error answer in the envelope; `on_error` hears each answer's error code."""
+
+    def answer(error: DomainError) -> Response:
+        on_error(error.code)
+        return error_response(error)
+
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response:
-        return error_response(validation_error(error))
+        return answer(validation_error(error))
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported(_: RequestUnsupportedContentType) -> Response:
-        return error_response(UnsupportedMediaType("send the body as application/json"))
+        return answer(UnsupportedMediaType("send the body as application/json"))
 
     @app.exception_handler(DomainError)
     def _domain(error: DomainError) -> Response:
         if error.status >= 500:
             logger.warning("request failed", extra={"error_code": error.code})
-        return error_response(error)
+        return answer(error)
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
+        on_error("not_found")
         return json_response(
             404, {"error": {"code": "not_found", "message": "no such route", "retryable": False, "details": []}}
         )
@@ -145,23 +152,36 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     def _unexpected(error: Exception) -> Response:
         # The type only: an exception's text may quote personal data.
         logger.error("unexpected error", extra={"error_type": type(error).__name__})
+        on_error("internal_error")
         return json_response(
             500, {"error": {"code": "internal_error", "message": "unexpected error", "retryable": True, "details": []}}
         )
 
 
 class GuardedResolver(APIGatewayRestResolver):
-    """A REST resolver that refuses callers and bodies before parsing them."""
+    """A REST resolver that refuses callers and bodies before parsing them. With `refusal_dimensions`, every
+    error answer is counted (metric RequestsRefused) under those dimensions and its error code."""
 
-    def __init__(self, guard: Callable[[dict[str, Any]], None], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        guard: Callable[[dict[str, Any]], None],
+        refusal_dimensions: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._guard = guard
-        install_error_handlers(self)
+        self._refusal_dimensions = refusal_dimensions
+        install_error_handlers(self, self._refused)
+
+    def _refused(self, error_code: str) -> None:
+        if self._refusal_dimensions is not None:
+            count_refusal(error_code, self._refusal_dimensions)
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
             self._guard(dict(event))
         except DomainError as error:
             logger.info("request refused", extra={"error_code": error.code})
+            self._refused(error.code)
             return proxy_error(error)
         return super().resolve(event, context)
