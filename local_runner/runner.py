@@ -9,7 +9,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,9 +18,10 @@ from botocore.config import Config
 
 from local_runner import template as cfn
 from local_runner.apigateway import Gateway, RouteTable
+from local_runner.moto_fixes import Housekeeping, install
 from local_runner.pollers import QueuePoller, StreamPoller
 from local_runner.principals import LocalPrincipal, local_principals
-from local_runner.provision import ENV_JSON, LOCAL_REGION, Provisioned, load_env_json, provision
+from local_runner.provision import ENV_JSON, LOCAL_ACCOUNT, LOCAL_REGION, Provisioned, load_env_json, provision
 from local_runner.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec
 from local_runner.workers import FunctionPool, Invocation
 
@@ -40,6 +41,7 @@ _SERVICE_IDS = {
 }
 _DOCKER_HOST = re.compile(r"^https?://host\.docker\.internal(?::\d+)?")
 _CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+SWEEP_SECONDS = 30.0  # how often the embedded moto drops what AWS would no longer keep (moto_fixes)
 
 
 class LocalAws:
@@ -66,7 +68,7 @@ class LocalAws:
 
     def start(self) -> None:
         if self.embedded:
-            self._server = _SerializedMotoServer(self.host, self.port)
+            self._server = _SerializedMotoServer(self.host, self.port, Housekeeping(LOCAL_ACCOUNT, self.region))
             self.endpoint_url = f"http://127.0.0.1:{self._server.port}"
         elif not self.real:
             self.endpoint_url = self.requested
@@ -75,6 +77,11 @@ class LocalAws:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+    def trim_streams_read_by(self, read_up_to: Callable[[], Mapping[str, int]]) -> None:
+        """Tell the embedded moto what its stream consumers have read (per stream ARN), so it can trim that."""
+        if self._server is not None:
+            self._server.read_up_to = read_up_to
 
     def describe(self) -> str:
         if self.embedded:
@@ -123,17 +130,22 @@ class _SerializedMotoServer:
 
     moto's backends are not thread-safe: a TransactWriteItems that fails restores a copy of every
     table taken when it began, losing what other requests wrote meanwhile. Function containers run
-    concurrently, so requests are serialized here, except SQS long polls, which only wait.
+    concurrently, so requests are serialized here, except SQS long polls, which only wait. Under the
+    same lock, a sweep every SWEEP_SECONDS trims what moto would keep forever (see moto_fixes).
     """
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, housekeeping: Housekeeping) -> None:
         from moto.moto_server.threaded_moto_server import MotoRequestHandler
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
+        install()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto_app = DomainDispatcherApplication(create_backend_app)
-        lock = threading.Lock()
+        lock = self._lock = threading.Lock()
+        self.housekeeping = housekeeping
+        self.read_up_to: Callable[[], Mapping[str, int]] = dict
+        self._stopping = threading.Event()
 
         def app(environ: dict[str, Any], start_response: Any) -> Any:
             if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".ReceiveMessage"):
@@ -145,8 +157,23 @@ class _SerializedMotoServer:
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()
+        self._sweeper = threading.Thread(target=self._sweep_every, name="moto-housekeeping", daemon=True)
+        self._sweeper.start()
+
+    def sweep(self) -> None:
+        read_up_to = self.read_up_to()
+        with self._lock:
+            self.housekeeping.sweep(read_up_to)
+
+    def _sweep_every(self) -> None:
+        while not self._stopping.wait(SWEEP_SECONDS):
+            try:
+                self.sweep()
+            except Exception as error:  # never let housekeeping take the AWS down
+                log(f"moto housekeeping: {type(error).__name__}")
 
     def stop(self) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -190,6 +217,7 @@ class LocalRunner:
                 self.specs, self.environment, max_containers=self.max_containers, output=self.function_output
             )
             self.gateway = self._gateway(self.provisioned)
+            self.aws.trim_streams_read_by(self._read_up_to)
             if self.event_sources:
                 self.pollers = self._pollers(self.provisioned)
                 for poller in self.pollers:
@@ -293,6 +321,14 @@ class LocalRunner:
                     )
                 )
         return pollers
+
+    def _read_up_to(self) -> dict[str, int]:
+        """Per stream, what every poller of it has read: older records may be trimmed."""
+        by_stream: dict[str, list[int | None]] = {}
+        for poller in self.pollers:
+            if isinstance(poller, StreamPoller):
+                by_stream.setdefault(poller.stream_arn, []).append(poller.read_up_to)
+        return {arn: min(seen) for arn, seen in by_stream.items() if None not in seen}  # type: ignore[type-var]
 
     # ------------------------------------------------------------------ state
     @property
