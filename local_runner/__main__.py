@@ -132,6 +132,12 @@ def demo(args: argparse.Namespace) -> int:
     return run(people=args.people)
 
 
+def load(args: argparse.Namespace) -> int:
+    from local_runner.load import main as load_main
+
+    return load_main(args)
+
+
 def openapi(args: argparse.Namespace) -> int:
     from local_runner.openapi import write
 
@@ -172,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser = commands.add_parser("demo", help="every channel's sample touchpoints through the local API")
     demo_parser.add_argument("--people", type=int, default=6, help="generated sample people (default 6)")
     demo_parser.set_defaults(run=demo)
+
+    from local_runner.load import add_arguments as load_arguments
+
+    load_parser = commands.add_parser("load", help="the runner under load from every channel, then verified")
+    load_arguments(load_parser)
+    load_parser.set_defaults(run=load)
 
     openapi_parser = commands.add_parser("openapi", help="the API's OpenAPI document, from the functions and template")
     openapi_parser.add_argument("-o", "--output", type=Path, help="write here instead of stdout")

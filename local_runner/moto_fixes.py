@@ -6,16 +6,22 @@
    replaces that copy with an undo journal of what the transaction can change: the previous
    version of each item it names and the length of each touched stream. A cancelled transaction
    still leaves no item and no stream record behind.
-2. moto keeps every stream record, every shard iterator and every deleted message's receipt handle
+2. moto sorts every item of a table on every Query and on every Scan page (`Table.all_items`), and a
+   Query of an index then looks at every item: the state report's 256 StateIndex queries cost
+   seconds each on a table of real size. Where every DynamoDB write is seen (the runner's server
+   calls `dynamodb_written`), the sorted items and each index partition are kept until the next write.
+3. moto keeps every stream record, every shard iterator and every deleted message's receipt handle
    for as long as the process lives. `Housekeeping.sweep()` trims them as AWS does: stream records
    once every consumer has read them or after 24 hours, iterators and receipt handles once old.
 
-Remove (1) when moto's transaction rollback no longer copies whole tables (upstream report in the README).
+Remove (1) when moto's transaction rollback no longer copies whole tables, (2) when moto indexes its
+tables (upstream reports in the README).
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -97,9 +103,77 @@ class _KeepTables:
         return getattr(copy, name)
 
 
+class _ReadCache:
+    """Each table's sorted items and index partitions, valid until the next write (`generation`)."""
+
+    def __init__(self) -> None:
+        self.generation: int | None = None  # None: writes are not tracked here, nothing is cached
+        self.sorted: dict[int, tuple[int, list[Any]]] = {}
+        self.partitions: dict[tuple[int, str], tuple[int, dict[Any, list[Any]]]] = {}
+        self.narrowed = threading.local()
+
+    def written(self) -> None:
+        if self.generation is not None:
+            self.generation += 1
+            self.sorted.clear()
+            self.partitions.clear()
+
+
+_CACHE = _ReadCache()
+
+
+def dynamodb_written() -> None:
+    """Called for every DynamoDB request that may write (anything but a read): drops what was cached."""
+    _CACHE.generation = _CACHE.generation or 0
+    _CACHE.written()
+
+
+def _install_read_cache(table_class: Any) -> None:
+    moto_all_items: Callable[[Any], list[Any]] = table_class.all_items
+    moto_query: Callable[..., Any] = table_class.query
+
+    def all_items(self: Any) -> list[Any]:
+        narrowed = getattr(_CACHE.narrowed, "items", None)
+        if narrowed is not None and narrowed[0] is self:
+            return list(narrowed[1])
+        generation = _CACHE.generation
+        if generation is None:
+            return moto_all_items(self)
+        cached = _CACHE.sorted.get(id(self))
+        if cached is None or cached[0] != generation:
+            cached = _CACHE.sorted[id(self)] = (generation, moto_all_items(self))
+        return list(cached[1])
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[7] if len(args) > 7 else kwargs.get("index_name")
+        conditions = kwargs.get("hash_key_conditions") or []
+        generation = _CACHE.generation
+        if generation is None or not index_name or len(conditions) != 1:
+            return moto_query(self, *args, **kwargs)
+        attribute, value = conditions[0]
+        cached = _CACHE.partitions.get((id(self), attribute))
+        if cached is None or cached[0] != generation:
+            partitions: dict[Any, list[Any]] = {}
+            for item in all_items(self):
+                if (key := item.attrs.get(attribute)) is not None:
+                    partitions.setdefault(key, []).append(item)
+            cached = _CACHE.partitions[(id(self), attribute)] = (generation, partitions)
+        # moto's query looks at every item of all_items() for those in the partition: hand it only those.
+        _CACHE.narrowed.items = (self, cached[1].get(value, []))
+        try:
+            return moto_query(self, *args, **kwargs)
+        finally:
+            _CACHE.narrowed.items = None
+
+    table_class.all_items = all_items
+    table_class.query = query
+
+
 def install() -> None:
-    """Journal moto's DynamoDB transactions instead of copying whole tables (idempotent, process-wide)."""
+    """Journal moto's DynamoDB transactions instead of copying whole tables, and cache its reads between
+    writes where writes are tracked (idempotent, process-wide)."""
     from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
 
     backend_class = models.DynamoDBBackend
     if getattr(backend_class, _INSTALLED, False):
@@ -115,6 +189,7 @@ def install() -> None:
                 table_undo.restore()
             raise
 
+    _install_read_cache(Table)
     models.copy = _KeepTables()  # type: ignore[assignment]
     backend_class.transact_write_items = transact_write_items  # type: ignore[method-assign]
     setattr(backend_class, _INSTALLED, True)

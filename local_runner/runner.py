@@ -18,7 +18,7 @@ from botocore.config import Config
 
 from local_runner import template as cfn
 from local_runner.apigateway import Gateway, RouteTable
-from local_runner.moto_fixes import Housekeeping, install
+from local_runner.moto_fixes import Housekeeping, dynamodb_written, install
 from local_runner.pollers import QueuePoller, StreamPoller
 from local_runner.principals import LocalPrincipal, local_principals
 from local_runner.provision import ENV_JSON, LOCAL_ACCOUNT, LOCAL_REGION, Provisioned, load_env_json, provision
@@ -41,6 +41,18 @@ _SERVICE_IDS = {
 }
 _DOCKER_HOST = re.compile(r"^https?://host\.docker\.internal(?::\d+)?")
 _CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+_DYNAMODB_READS = frozenset(
+    (
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "Scan",
+        "TransactGetItems",
+        "DescribeTable",
+        "ListTables",
+        "DescribeTimeToLive",
+    )
+)
 SWEEP_SECONDS = 30.0  # how often the embedded moto drops what AWS would no longer keep (moto_fixes)
 
 
@@ -148,9 +160,13 @@ class _SerializedMotoServer:
         self._stopping = threading.Event()
 
         def app(environ: dict[str, Any], start_response: Any) -> Any:
-            if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".ReceiveMessage"):
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            if target.endswith(".ReceiveMessage"):
                 return moto_app(environ, start_response)
             with lock:
+                service, _, operation = target.partition(".")
+                if service.startswith("DynamoDB_") and operation not in _DYNAMODB_READS:
+                    dynamodb_written()
                 return list(moto_app(environ, start_response))
 
         self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
@@ -354,6 +370,7 @@ class LocalRunner:
         assert self.provisioned is not None
         return {
             "status": "ok",
+            "pid": os.getpid(),
             "aws_endpoint": self.aws.endpoint_url,
             "region": self.aws.region,
             "idle": self.idle,

@@ -181,3 +181,36 @@ def test_housekeeping_forgets_old_shard_iterators_and_receipt_handles(aws: Aws) 
     aws.local._server.sweep()  # the next one drops it
 
     assert not iterators and not queue.deleted_messages
+
+
+def test_index_queries_and_scans_see_every_write_since_the_last_read(aws: Aws) -> None:
+    def in_state(state: str) -> list[str]:
+        answer = aws.dynamodb.query(
+            TableName=aws.table,
+            IndexName="StateIndex",
+            KeyConditionExpression="state_key = :k",
+            ExpressionAttributeValues={":k": {"S": state}},
+        )
+        return sorted(item["pk"]["S"] for item in answer["Items"])
+
+    aws.dynamodb.transact_write_items(
+        TransactItems=[aws.put(f"p-{n}", state_key="A", subject_id=f"s-{n}") for n in range(3)]
+    )
+    assert in_state("A") == ["p-0", "p-1", "p-2"]
+    assert in_state("A") == ["p-0", "p-1", "p-2"]  # answered from what the first query cached
+
+    aws.dynamodb.update_item(
+        TableName=aws.table,
+        Key={"pk": {"S": "p-1"}, "sk": {"S": "PROFILE"}},
+        UpdateExpression="SET state_key = :b",
+        ExpressionAttributeValues={":b": {"S": "B"}},
+    )
+    assert (in_state("A"), in_state("B")) == (["p-0", "p-2"], ["p-1"])
+
+    _cancelled(aws, [aws.put("p-9", state_key="B", subject_id="s-9"), aws.put("p-0")])
+    assert in_state("B") == ["p-1"]
+
+    aws.dynamodb.delete_item(TableName=aws.table, Key={"pk": {"S": "p-2"}, "sk": {"S": "PROFILE"}})
+    assert in_state("A") == ["p-0"]
+    pages = aws.dynamodb.get_paginator("scan").paginate(TableName=aws.table, PaginationConfig={"PageSize": 1})
+    assert sorted(item["pk"]["S"] for page in pages for item in page["Items"]) == ["p-0", "p-1"]
