@@ -49,9 +49,14 @@ def _runner(args: argparse.Namespace, **kwargs: Any) -> LocalRunner:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from local_runner.endpoint_probe import EndpointUnfit
     from local_runner.server import ApiServer
 
-    runner = _runner(args, max_containers=args.max_containers).start()
+    try:
+        runner = _runner(args, max_containers=args.max_containers).start()
+    except EndpointUnfit as unfit:
+        log(str(unfit))
+        return 2
     try:
         server = ApiServer(runner, args.host, args.port, access_log=not args.quiet).start()
     except OSError as error:

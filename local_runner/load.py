@@ -38,6 +38,7 @@ import requests
 from local_runner.demo import REPORT_ROUTE, Progress
 from local_runner.demo_data import Touch, demo_person, journey
 from local_runner.principals import DEVELOPER, LocalPrincipal, sign
+from local_runner.runner import LOCAL_CREDENTIALS
 
 # Which API key each channel's route takes (the template's `CHANNEL_API_KEY_ID`s, as /__health names them).
 CHANNEL_KEYS = {
@@ -85,7 +86,7 @@ def plan(
     """
     if scenario == "web-signups":
         return [_good("new", journey(demo_person(6 * n))[0]) for n in range(touchpoints)], touchpoints
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible plan, not a secret
     planned: list[Planned] = []
     ongoing: list[Iterator[Touch]] = []
     people = 0
@@ -123,10 +124,11 @@ def _good(kind: str, touch: Touch) -> Planned:
 def _bad(how: str, person: Any) -> Planned:
     touch = journey(person)[0]
     body = dict(touch.body)
-    event_id = body["event_id"] = f"bad-{how}-{os.urandom(6).hex()}"
+    event_id: str | None = f"bad-{how}-{os.urandom(6).hex()}"
+    body["event_id"] = event_id
     if how == "not json":
         return Planned(
-            "bad", touch.path, b'{"event_id": "' + event_id.encode() + b'", ', CHANNEL_KEYS[touch.channel], event_id
+            "bad", touch.path, f'{{"event_id": "{event_id}", '.encode(), CHANNEL_KEYS[touch.channel], event_id
         )
     if how == "missing_event_id":
         del body["event_id"]
@@ -248,8 +250,8 @@ class Table:
             "dynamodb",
             endpoint_url=health["aws_endpoint"],
             region_name=health["region"],
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
 
     def scan(self, **filters: Any) -> list[dict[str, Any]]:
@@ -354,16 +356,8 @@ def latency_ms(answers: list[Answer]) -> dict[str, float]:
 
 def verify(answers: list[Answer], table: Table, profiles: list[dict[str, Any]], report_total: int | None) -> list[str]:
     """Every way the run lost, doubled or wrongly answered something, in words (no personal data)."""
-    violations: list[str] = []
-    statuses = Counter(a.status for a in answers)
-    if server_errors := sum(n for status, n in statuses.items() if status >= 500 or status == 0):
-        violations.append(f"{server_errors} answers were 5xx or no answer at all")
+    violations = _answer_violations(answers)
     good = [a for a in answers if a.planned.kind != "bad"]
-    bad = [a for a in answers if a.planned.kind == "bad"]
-    if refused := [a for a in good if 400 <= a.status < 500]:
-        violations.append(f"{len(refused)} valid touchpoints were refused with a 4xx (first: {refused[0].status})")
-    if accepted := [a for a in bad if not 400 <= a.status < 500]:
-        violations.append(f"{len(accepted)} bad requests were not answered 4xx (first: {accepted[0].status})")
     stored_answers = Counter[str]()
     answered: set[str] = set()
     profile_ids: set[str] = set()
@@ -371,30 +365,39 @@ def verify(answers: list[Answer], table: Table, profiles: list[dict[str, Any]], 
         for result in answer.results if answer.status == 200 else []:
             answered.add(result["event_id"])
             profile_ids.add(result["profile_id"])
-            if result["status"] == "stored":
-                stored_answers[result["event_id"]] += 1
+            stored_answers[result["event_id"]] += result["status"] == "stored"
     in_table = table.event_ids()
-    if missing := answered - set(in_table):
-        violations.append(f"{len(missing)} touchpoints answered 200 are not in the table (lost)")
-    if doubled := [e for e, n in in_table.items() if n > 1]:
-        violations.append(f"{len(doubled)} touchpoints are stored more than once")
-    if twice := [e for e, n in stored_answers.items() if n > 1]:
-        violations.append(f"{len(twice)} touchpoints were answered `stored` more than once")
-    if never := [e for e in answered if stored_answers[e] == 0]:
-        violations.append(f"{len(never)} touchpoints were only ever answered `duplicate`")
-    bad_ids = {a.planned.event_id for a in bad if a.planned.event_id}
-    if stored_bad := bad_ids & set(in_table):
-        violations.append(f"{len(stored_bad)} bad requests left an event in the table")
-    if unexplained := set(in_table) - answered - bad_ids:
-        violations.append(f"{len(unexplained)} events are in the table without a 200 for them")
-    if unclassified := [p for p in profiles if not _classified(p)]:
-        violations.append(f"{len(unclassified)} of {len(profiles)} profiles are not classified (classifier behind)")
+    bad_ids = {a.planned.event_id for a in answers if a.planned.kind == "bad" and a.planned.event_id}
+    checks = {
+        "touchpoints answered 200 are not in the table (lost)": len(answered - set(in_table)),
+        "touchpoints are stored more than once": sum(1 for n in in_table.values() if n > 1),
+        "touchpoints were answered `stored` more than once": sum(1 for n in stored_answers.values() if n > 1),
+        "touchpoints were only ever answered `duplicate`": sum(1 for e in answered if stored_answers[e] == 0),
+        "bad requests left an event in the table": len(bad_ids & set(in_table)),
+        "events are in the table without a 200 for them": len(set(in_table) - answered - bad_ids),
+        f"of {len(profiles)} profiles are not classified (the classifier is behind)": sum(
+            1 for p in profiles if not _classified(p)
+        ),
+    }
+    violations += [f"{count} {what}" for what, count in checks.items() if count]
     if len(profiles) != len(profile_ids):
         violations.append(f"the table has {len(profiles)} profiles, the answers named {len(profile_ids)}")
     if report_total is None:
         violations.append(f"GET {REPORT_ROUTE} did not answer 200")
     elif report_total != len(profiles):
         violations.append(f"the state report counts {report_total} profiles, the table has {len(profiles)}")
+    return violations
+
+
+def _answer_violations(answers: list[Answer]) -> list[str]:
+    violations = []
+    failed = [a for a in answers if a.status >= 500 or a.status == 0]
+    if failed:
+        violations.append(f"{len(failed)} answers were 5xx or no answer at all (first: {failed[0].status})")
+    if refused := [a for a in answers if a.planned.kind != "bad" and 400 <= a.status < 500]:
+        violations.append(f"{len(refused)} valid touchpoints were refused with a 4xx (first: {refused[0].status})")
+    if accepted := [a for a in answers if a.planned.kind == "bad" and not 400 <= a.status < 500]:
+        violations.append(f"{len(accepted)} bad requests were not answered 4xx (first: {accepted[0].status})")
     return violations
 
 

@@ -16,6 +16,7 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from local_runner import endpoint_probe
 from local_runner import template as cfn
 from local_runner.apigateway import Gateway, RouteTable
 from local_runner.moto_fixes import Housekeeping, dynamodb_written, install
@@ -227,6 +228,8 @@ class LocalRunner:
     def start(self) -> LocalRunner:
         self.aws.start()
         try:
+            if not (self.aws.embedded or self.aws.real):
+                endpoint_probe.check(self.template, self.aws.client, str(self.aws.endpoint_url))
             self.provisioned = provision(self.template, self.aws.client, self.parameters, self.aws.region)
             self.principals = local_principals(self.template, self.provisioned)
             self.pool = FunctionPool(
@@ -244,12 +247,13 @@ class LocalRunner:
         return self
 
     def stop(self) -> None:
+        """Within a few seconds whatever runs: containers are killed, busy ones too, before pollers are joined."""
         for poller in self.pollers:
             poller.stop()
-        for poller in self.pollers:
-            poller.join(timeout=5)
         if self.pool is not None:
             self.pool.close()
+        for poller in self.pollers:
+            poller.join(timeout=2)
         self.aws.stop()
 
     def __enter__(self) -> LocalRunner:
@@ -344,7 +348,7 @@ class LocalRunner:
         for poller in self.pollers:
             if isinstance(poller, StreamPoller):
                 by_stream.setdefault(poller.stream_arn, []).append(poller.read_up_to)
-        return {arn: min(seen) for arn, seen in by_stream.items() if None not in seen}  # type: ignore[type-var]
+        return {arn: min(n for n in seen if n is not None) for arn, seen in by_stream.items() if None not in seen}
 
     # ------------------------------------------------------------------ state
     @property
