@@ -150,9 +150,7 @@ class StreamPoller(_Poller):
             self._discover_shards("TRIM_HORIZON")  # shards created since start are read from their beginning
         worked = False
         for shard_id in list(self._checkpoints):
-            # One batch per read: a read of 1,000 full images would hold the local AWS for long.
-            limit = min(max(self.source.batch_size, 1), 1000)
-            page = self._streams.get_records(ShardIterator=self._iterator(shard_id), Limit=limit)
+            page = self._streams.get_records(ShardIterator=self._iterator(shard_id), Limit=1000)
             records = [self._record(r) for r in page.get("Records", [])]
             if not records:
                 if shard_id in self._iterators and page.get("NextShardIterator"):
