@@ -96,6 +96,10 @@ class LocalAws:
         if self._server is not None:
             self._server.read_up_to = read_up_to
 
+    @property
+    def stream_records_trimmed(self) -> int | None:
+        return self._server.housekeeping.trimmed_stream_records if self._server is not None else None
+
     def describe(self) -> str:
         if self.embedded:
             return f"embedded moto at {self.endpoint_url}"
@@ -379,6 +383,7 @@ class LocalRunner:
             "region": self.aws.region,
             "idle": self.idle,
             "invocations": self.pool.invocations if self.pool else 0,
+            "stream_records_trimmed": self.aws.stream_records_trimmed,
             "functions": sorted(self.specs),
             "routes": [
                 {"method": r.method, "path": r.resource, "function": r.function, "auth": r.auth}
