@@ -46,15 +46,22 @@ class Aws:
         return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
 
 
-@pytest.fixture
-def aws() -> Iterator[Aws]:
+@pytest.fixture(scope="module")
+def local_aws() -> Iterator[LocalAws]:
     local = LocalAws()
     local.start()
-    urllib.request.urlopen(urllib.request.Request(f"{local.endpoint_url}/moto-api/reset", method="POST"))
     try:
-        yield Aws(local)
+        yield local
     finally:
         local.stop()
+
+
+@pytest.fixture
+def aws(local_aws: LocalAws) -> Aws:
+    """The template's resources in the runner's embedded moto, emptied first."""
+    urllib.request.urlopen(urllib.request.Request(f"{local_aws.endpoint_url}/moto-api/reset", method="POST"))
+    local_aws.trim_streams_read_by(dict)  # no consumer has read anything
+    return Aws(local_aws)
 
 
 def _cancelled(aws: Aws, items: list[dict[str, Any]]) -> list[str]:
