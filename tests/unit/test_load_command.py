@@ -74,7 +74,7 @@ def test_every_loss_doubling_and_wrong_answer_is_a_violation() -> None:
     assert "1 touchpoints answered 200 are not in the table (lost)" in violations
     assert "1 touchpoints are stored more than once" in violations
     assert "2 bad requests left an event in the table" in violations
-    assert "1 events are in the table without a 200 for them" in violations
+    assert "1 events are in the table without a 200 for them (nor a lost answer)" in violations
     assert "1 of 2 profiles are not classified (the classifier is behind)" in violations
     assert "the table has 2 profiles, the answers named 1" in violations
     assert "the state report counts 3 profiles, the table has 2" in violations
