@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 import boto3
 
 from local_runner import template as cfn
+from local_runner.moto_fixes import install as install_moto_fixes
 from local_runner.provision import provision
 
 WEB_FUNCTION = "WebChannelFunction"
@@ -85,38 +86,9 @@ def _web_spec() -> cfn.FunctionSpec:
 MOTO_NOTE = (
     "moto's TransactWriteItems deep-copies every table it touches before each transaction (to roll back on "
     "failure), so its cost grows with the table (~0.3 ms per stored item); DynamoDB has no such cost. The "
-    "benchmark swaps that backup for a shallow snapshot of the item index, valid because every timed write "
-    "must succeed (a failed write aborts the run)."
+    "benchmark runs moto with the local runner's fix (local_runner.moto_fixes: an undo journal of the items a "
+    "transaction names), which keeps moto's rollback."
 )
-
-
-@contextmanager
-def _cheap_transaction_backup() -> Iterator[None]:
-    import copy as stdlib_copy
-    from collections import defaultdict
-
-    from moto.dynamodb import models
-    from moto.dynamodb.models.table import Table
-
-    class _Snapshot:
-        def deepcopy(self, value: Any, memo: Any = None) -> Any:
-            if isinstance(value, Table):
-                snapshot = stdlib_copy.copy(value)
-                snapshot.items = defaultdict(
-                    dict, {k: dict(v) if isinstance(v, dict) else v for k, v in value.items.items()}
-                )
-                return snapshot
-            return stdlib_copy.deepcopy(value, memo)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(stdlib_copy, name)
-
-    original = models.copy
-    models.copy = _Snapshot()  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        models.copy = original
 
 
 class BackendClock:
@@ -151,7 +123,8 @@ class BackendClock:
 def moto_stack() -> Iterator[Stack]:
     from moto import mock_aws
 
-    with mock_aws(), _cheap_transaction_backup(), BackendClock.installed():
+    install_moto_fixes()
+    with mock_aws(), BackendClock.installed():
         provisioned = provision(cfn.load(), boto3.client)
         environment = provisioned.environment(_web_spec(), overrides={})
         yield Stack(

@@ -49,9 +49,14 @@ def _runner(args: argparse.Namespace, **kwargs: Any) -> LocalRunner:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from local_runner.endpoint_probe import EndpointUnfit
     from local_runner.server import ApiServer
 
-    runner = _runner(args, max_containers=args.max_containers).start()
+    try:
+        runner = _runner(args, max_containers=args.max_containers).start()
+    except EndpointUnfit as unfit:
+        log(str(unfit))
+        return 2
     try:
         server = ApiServer(runner, args.host, args.port, access_log=not args.quiet).start()
     except OSError as error:
@@ -138,6 +143,12 @@ def smoke(args: argparse.Namespace) -> int:
     return run(stack=args.stack, run_id=args.run_id, timeout=args.timeout)
 
 
+def load(args: argparse.Namespace) -> int:
+    from local_runner.load import main as load_main
+
+    return load_main(args)
+
+
 def openapi(args: argparse.Namespace) -> int:
     from local_runner.openapi import write
 
@@ -186,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     smoke_parser.add_argument("--run-id", help="10 hex digits naming the synthetic person (default: random)")
     smoke_parser.add_argument("--timeout", type=float, help="seconds to wait for each asynchronous step")
     smoke_parser.set_defaults(run=smoke)
+
+
+    from local_runner.load import add_arguments as load_arguments
+
+    load_parser = commands.add_parser("load", help="the runner under load from every channel, then verified")
+    load_arguments(load_parser)
+    load_parser.set_defaults(run=load)
 
     openapi_parser = commands.add_parser("openapi", help="the API's OpenAPI document, from the functions and template")
     openapi_parser.add_argument("-o", "--output", type=Path, help="write here instead of stdout")

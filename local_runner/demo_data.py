@@ -81,10 +81,15 @@ def _check_digit_curp(body: str) -> str:
 
 
 def demo_person(n: int) -> DemoPerson:
-    """A distinct, valid, invented person for every n (0 ≤ n < 64)."""
+    """A distinct, valid, invented person for every n ≥ 0 (the load command uses thousands).
+
+    Past the first 64, each has a birth date of its own and another RFC homoclave and CURP state,
+    so no two share an identifier.
+    """
     given, family = _GIVEN[n % len(_GIVEN)], _FAMILY[(n // len(_GIVEN) + n) % len(_FAMILY)]
-    born = date(1965 + (n * 7) % 40, 1 + n % 12, 1 + (n * 3) % 28)
+    born = date(1965 + (n * 7) % 40, 1 + n % 12, 1 + (n * 3) % 28) if n < 64 else date(1940, 1, 1) + timedelta(n)
     initials = f"{family[:2]}{given[0]}X".upper()
+    homoclave, state = ("D", "JC") if n < 64 else ("L", "NL")
     local = f"33{(21000000 + n * 104729) % 100000000:08d}"
     sex = "M" if given.endswith("a") else "H"
     return DemoPerson(
@@ -94,8 +99,8 @@ def demo_person(n: int) -> DemoPerson:
         email=f"{given.lower()}.{family.lower()}.demo{n}@ejemplo.mx",
         phone=f"{local[:2]} {local[2:6]} {local[6:]}",
         birth_date=born,
-        rfc=_check_digit_rfc(f"{initials}{born:%y%m%d}D{1 + n % 9}"),
-        curp=_check_digit_curp(f"{initials}{born:%y%m%d}{sex}JCRNS0"),
+        rfc=_check_digit_rfc(f"{initials}{born:%y%m%d}{homoclave}{1 + n % 9}"),
+        curp=_check_digit_curp(f"{initials}{born:%y%m%d}{sex}{state}RNS0"),
         street=f"Avenida Chapultepec {200 + n} Depto {n % 7 + 1}",
         app_user_id=f"demo-app-{n:04d}-qx",
         push_token=f"demo-push-{n:04d}-apns",

@@ -115,6 +115,12 @@ class StreamPoller(_Poller):
         self._shards_seen_at = 0.0
         self._discover_shards(self.source.starting_position)
 
+    @property
+    def read_up_to(self) -> int | None:
+        """The last sequence number read and handled, if any (moto's stream has one shard)."""
+        read = [int(sequence) for sequence in self._checkpoints.values() if sequence is not None]
+        return max(read) if read else None
+
     def _discover_shards(self, iterator_type: str) -> None:
         description = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         for shard in description.get("Shards", []):

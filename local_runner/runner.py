@@ -9,18 +9,20 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import boto3
 from botocore.config import Config
 
+from local_runner import endpoint_probe
 from local_runner import template as cfn
 from local_runner.apigateway import Gateway, RouteTable
+from local_runner.moto_fixes import Housekeeping, dynamodb_written, install
 from local_runner.pollers import QueuePoller, StreamPoller
 from local_runner.principals import LocalPrincipal, local_principals
-from local_runner.provision import ENV_JSON, LOCAL_REGION, Provisioned, load_env_json, provision
+from local_runner.provision import ENV_JSON, LOCAL_ACCOUNT, LOCAL_REGION, Provisioned, load_env_json, provision
 from local_runner.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec
 from local_runner.workers import FunctionPool, Invocation
 
@@ -40,6 +42,19 @@ _SERVICE_IDS = {
 }
 _DOCKER_HOST = re.compile(r"^https?://host\.docker\.internal(?::\d+)?")
 _CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+_DYNAMODB_READS = frozenset(
+    (
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "Scan",
+        "TransactGetItems",
+        "DescribeTable",
+        "ListTables",
+        "DescribeTimeToLive",
+    )
+)
+SWEEP_SECONDS = 30.0  # how often the embedded moto drops what AWS would no longer keep (moto_fixes)
 
 
 class LocalAws:
@@ -66,7 +81,7 @@ class LocalAws:
 
     def start(self) -> None:
         if self.embedded:
-            self._server = _SerializedMotoServer(self.host, self.port)
+            self._server = _SerializedMotoServer(self.host, self.port, Housekeeping(LOCAL_ACCOUNT, self.region))
             self.endpoint_url = f"http://127.0.0.1:{self._server.port}"
         elif not self.real:
             self.endpoint_url = self.requested
@@ -75,6 +90,15 @@ class LocalAws:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+    def trim_streams_read_by(self, read_up_to: Callable[[], Mapping[str, int]]) -> None:
+        """Tell the embedded moto what its stream consumers have read (per stream ARN), so it can trim that."""
+        if self._server is not None:
+            self._server.read_up_to = read_up_to
+
+    @property
+    def stream_records_trimmed(self) -> int | None:
+        return self._server.housekeeping.trimmed_stream_records if self._server is not None else None
 
     def describe(self) -> str:
         if self.embedded:
@@ -123,30 +147,54 @@ class _SerializedMotoServer:
 
     moto's backends are not thread-safe: a TransactWriteItems that fails restores a copy of every
     table taken when it began, losing what other requests wrote meanwhile. Function containers run
-    concurrently, so requests are serialized here, except SQS long polls, which only wait.
+    concurrently, so requests are serialized here, except SQS long polls, which only wait. Under the
+    same lock, a sweep every SWEEP_SECONDS trims what moto would keep forever (see moto_fixes).
     """
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, housekeeping: Housekeeping) -> None:
         from moto.moto_server.threaded_moto_server import MotoRequestHandler
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
+        install()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto_app = DomainDispatcherApplication(create_backend_app)
-        lock = threading.Lock()
+        lock = self._lock = threading.Lock()
+        self.housekeeping = housekeeping
+        self.read_up_to: Callable[[], Mapping[str, int]] = dict
+        self._stopping = threading.Event()
 
         def app(environ: dict[str, Any], start_response: Any) -> Any:
-            if environ.get("HTTP_X_AMZ_TARGET", "").endswith(".ReceiveMessage"):
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            if target.endswith(".ReceiveMessage"):
                 return moto_app(environ, start_response)
             with lock:
+                service, _, operation = target.partition(".")
+                if service.startswith("DynamoDB_") and operation not in _DYNAMODB_READS:
+                    dynamodb_written()
                 return list(moto_app(environ, start_response))
 
         self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()
+        self._sweeper = threading.Thread(target=self._sweep_every, name="moto-housekeeping", daemon=True)
+        self._sweeper.start()
+
+    def sweep(self) -> None:
+        read_up_to = self.read_up_to()
+        with self._lock:
+            self.housekeeping.sweep(read_up_to)
+
+    def _sweep_every(self) -> None:
+        while not self._stopping.wait(SWEEP_SECONDS):
+            try:
+                self.sweep()
+            except Exception as error:  # never let housekeeping take the AWS down
+                log(f"moto housekeeping: {type(error).__name__}")
 
     def stop(self) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -184,12 +232,15 @@ class LocalRunner:
     def start(self) -> LocalRunner:
         self.aws.start()
         try:
+            if not (self.aws.embedded or self.aws.real):
+                endpoint_probe.check(self.template, self.aws.client, str(self.aws.endpoint_url))
             self.provisioned = provision(self.template, self.aws.client, self.parameters, self.aws.region)
             self.principals = local_principals(self.template, self.provisioned)
             self.pool = FunctionPool(
                 self.specs, self.environment, max_containers=self.max_containers, output=self.function_output
             )
             self.gateway = self._gateway(self.provisioned)
+            self.aws.trim_streams_read_by(self._read_up_to)
             if self.event_sources:
                 self.pollers = self._pollers(self.provisioned)
                 for poller in self.pollers:
@@ -200,12 +251,13 @@ class LocalRunner:
         return self
 
     def stop(self) -> None:
+        """Within a few seconds whatever runs: containers are killed, busy ones too, before pollers are joined."""
         for poller in self.pollers:
             poller.stop()
-        for poller in self.pollers:
-            poller.join(timeout=5)
         if self.pool is not None:
             self.pool.close()
+        for poller in self.pollers:
+            poller.join(timeout=2)
         self.aws.stop()
 
     def __enter__(self) -> LocalRunner:
@@ -294,6 +346,14 @@ class LocalRunner:
                 )
         return pollers
 
+    def _read_up_to(self) -> dict[str, int]:
+        """Per stream, what every poller of it has read: older records may be trimmed."""
+        by_stream: dict[str, list[int | None]] = {}
+        for poller in self.pollers:
+            if isinstance(poller, StreamPoller):
+                by_stream.setdefault(poller.stream_arn, []).append(poller.read_up_to)
+        return {arn: min(n for n in seen if n is not None) for arn, seen in by_stream.items() if None not in seen}
+
     # ------------------------------------------------------------------ state
     @property
     def idle(self) -> bool:
@@ -318,10 +378,12 @@ class LocalRunner:
         assert self.provisioned is not None
         return {
             "status": "ok",
+            "pid": os.getpid(),
             "aws_endpoint": self.aws.endpoint_url,
             "region": self.aws.region,
             "idle": self.idle,
             "invocations": self.pool.invocations if self.pool else 0,
+            "stream_records_trimmed": self.aws.stream_records_trimmed,
             "functions": sorted(self.specs),
             "routes": [
                 {"method": r.method, "path": r.resource, "function": r.function, "auth": r.auth}

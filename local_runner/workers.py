@@ -77,9 +77,11 @@ class Zygote:
             socket.send_fds(self._control, [b"F"], [connection.fileno(), stdout, stderr])
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._control.shutdown(socket.SHUT_RDWR)  # EOF for the zygote even while a copy of the socket lives
         self._control.close()
         try:
-            self.process.wait(timeout=5)
+            self.process.wait(timeout=1)  # it holds nothing worth a longer wait: a stop stays within seconds
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -222,6 +224,7 @@ class FunctionPool:
         self._output = output
         self._slots = {name: _Slots() for name in specs}
         self._condition = threading.Condition()
+        self._busy: set[Container] = set()  # killed too when the pool closes: a stop never waits for a handler
         self._in_flight = 0
         self._closed = False
         self.invocations = 0
@@ -245,8 +248,7 @@ class FunctionPool:
 
     @property
     def busy(self) -> bool:
-        with self._condition:
-            return self._in_flight > 0
+        return self._in_flight > 0  # read without the lock: /__health must answer whatever the pool does
 
     def warm(self, names: list[str] | None = None) -> None:
         """Start one container per function now (their imports run in parallel), instead of on first use."""
@@ -259,6 +261,10 @@ class FunctionPool:
 
     def invoke(self, name: str, event: Mapping[str, Any]) -> Invocation:
         container = self._acquire(name)
+        with self._condition:
+            if self._closed:
+                container.close()
+            self._busy.add(container)
         try:
             invocation = container.invoke(event, str(uuid.uuid4()))
         except Exception:
@@ -291,6 +297,7 @@ class FunctionPool:
 
     def _release(self, name: str, container: Container) -> None:
         with self._condition:
+            self._busy.discard(container)
             self._in_flight -= 1
             self.invocations += 1
             slots = self._slots[name]
@@ -304,7 +311,7 @@ class FunctionPool:
     def close(self) -> None:
         with self._condition:
             self._closed = True
-            containers = [c for slots in self._slots.values() for c in slots.idle]
+            containers = [c for slots in self._slots.values() for c in slots.idle] + list(self._busy)
             for slots in self._slots.values():
                 slots.idle.clear()
             self._condition.notify_all()

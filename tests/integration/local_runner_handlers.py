@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
@@ -28,3 +29,10 @@ def sleep(event: dict[str, Any], context: Any) -> None:
 
 def fail(event: dict[str, Any], context: Any) -> None:
     raise LookupError("this message is not logged")
+
+
+def http_sleep(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An API Gateway proxy handler that sleeps as long as the body says."""
+    seconds = json.loads(event["body"])["seconds"]
+    time.sleep(float(seconds))
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps({"slept": seconds})}
