@@ -198,7 +198,6 @@ def main(argv: list[str] | None = None) -> int:
     smoke_parser.add_argument("--timeout", type=float, help="seconds to wait for each asynchronous step")
     smoke_parser.set_defaults(run=smoke)
 
-
     from local_runner.load import add_arguments as load_arguments
 
     load_parser = commands.add_parser("load", help="the runner under load from every channel, then verified")
