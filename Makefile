@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := .:shared
 
-.PHONY: setup demo serve test unit integration e2e lint format bench openapi clean
+.PHONY: setup demo serve compliance test unit integration e2e lint format bench openapi clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,9 @@ demo: setup             ## the main job: every channel's sample touchpoints thro
 
 serve: setup            ## the API on http://127.0.0.1:3000 with an embedded AWS (like sam local start-api)
 	$(BIN)/python -m local_runner serve
+
+compliance: setup       ## the compliance operator tool: make compliance ARGS="--url http://127.0.0.1:3000 queue"
+	$(BIN)/python -m compliance_cli $(ARGS)
 
 test: setup             ## the whole suite: unit, integration, end-to-end
 	$(BIN)/python -m pytest -n 2 --dist loadfile

@@ -34,11 +34,18 @@ class _Erasure(BaseModel):
     page_size: int = Field(gt=0, le=10_000)
 
 
+class _Export(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    inline_max_bytes: int = Field(ge=0, le=4_194_304)
+    link_seconds: int = Field(ge=60, le=3600)
+
+
 class CompliancePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: str
     regulations: dict[Regulation, _Regulation]
     erasure: _Erasure
+    export: _Export
 
     def model_post_init(self, _context: object) -> None:
         if missing := set(Regulation) - self.regulations.keys():

@@ -1,0 +1,133 @@
+"""What the operator reads: tables, progress lines and the certificate's text form. No personal value ever
+reaches these: the API's statuses, queue and certificates hold ids, case references, times and counts only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any, TextIO
+
+RED, YELLOW, GREEN, DIM, RESET = "\033[31m", "\033[33m", "\033[32m", "\033[2m", "\033[0m"
+OPEN_STATES = frozenset({"received", "in_progress", "failed"})
+SOON_DAYS = 5
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def paint(text: str, colour: str, enabled: bool) -> str:
+    return f"{colour}{text}{RESET}" if enabled and colour else text
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def days_left(deadline: str, on: date | None = None) -> int:
+    return (date.fromisoformat(deadline) - (on or today())).days
+
+
+def deadline_note(request: Mapping[str, Any]) -> tuple[str, bool]:
+    """A phrase about the request's deadline, and whether it was missed (open past it, or completed after it)."""
+    deadline = str(request["deadline"])
+    completed = request.get("completed_at")
+    if completed and request.get("state") == "completed":
+        late = (datetime.fromisoformat(str(completed)).date() - date.fromisoformat(deadline)).days
+        if late > 0:
+            return f"deadline {deadline} PASSED: completed {late} day(s) late", True
+        return f"deadline {deadline} met", False
+    left = days_left(deadline)
+    if left < 0:
+        return f"deadline {deadline} PASSED {-left} day(s) ago", True
+    return f"deadline {deadline} ({left} day(s) left)", False
+
+
+def counts_text(counts: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {value:,}" for name, value in sorted(counts.items())) or "no counts yet"
+
+
+def status_lines(request: Mapping[str, Any]) -> list[str]:
+    note, _ = deadline_note(request)
+    lines = [
+        f"{request['request_id']}  {request['kind']}  {request['regulation']}  case {request['case_reference']}",
+        f"  state     {request['state']}" + (f" (next step: {request['step']})" if request.get("step") else ""),
+        f"  received  {request['received_at']}",
+        f"  {note}",
+        f"  counts    {counts_text(request.get('counts') or {})}",
+    ]
+    if request.get("completed_at"):
+        lines.insert(3, f"  completed {request['completed_at']}")
+    if request.get("failure"):
+        lines.append(f"  failure   {request['failure']}")
+    return lines
+
+
+def progress_line(request: Mapping[str, Any]) -> str:
+    """One line per change while an erasure runs: its next step and what is done so far (pages: items deleted)."""
+    step = request.get("step") or request["state"]
+    return f"  {request['state']:<11} next: {step:<9} {counts_text(request.get('counts') or {})}"
+
+
+QUEUE_COLUMNS = ("REQUEST", "KIND", "REGULATION", "CASE", "STATE", "RECEIVED", "DEADLINE", "DAYS LEFT")
+
+
+def queue_table(requests: Sequence[Mapping[str, Any]], colour: bool) -> str:
+    rows = []
+    for r in requests:
+        left = r.get("days_left")
+        left = days_left(str(r["deadline"])) if left is None else int(left)
+        rows.append(
+            (
+                (
+                    str(r["request_id"]),
+                    str(r["kind"]),
+                    str(r["regulation"]),
+                    str(r["case_reference"]),
+                    str(r["state"]),
+                    str(r["received_at"])[:16].replace("T", " "),
+                    str(r["deadline"]),
+                    str(left),
+                ),
+                _urgency(str(r["state"]), left),
+            )
+        )
+    widths = [max(len(h), *(len(cells[i]) for cells, _ in rows)) for i, h in enumerate(QUEUE_COLUMNS)]
+    line = "  ".join(h.ljust(w) for h, w in zip(QUEUE_COLUMNS, widths, strict=True))
+    out = [paint(line, DIM, colour)]
+    for cells, urgency in rows:
+        text = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+        out.append(paint(text, urgency, colour))
+    return "\n".join(out)
+
+
+def _urgency(state: str, left: int) -> str:
+    if state not in OPEN_STATES:
+        return ""
+    if left < 0:
+        return RED
+    return YELLOW if left <= SOON_DAYS else GREEN
+
+
+def certificate_text(certificate: Mapping[str, Any]) -> str:
+    """The erasure certificate as the team files it: one fact per line, no personal value."""
+    met = certificate.get("deadline_met")
+    lines = [
+        "ERASURE CERTIFICATE",
+        "",
+        f"Request          {certificate['request_id']}",
+        f"Case reference   {certificate['case_reference']}",
+        f"Regulation       {certificate['regulation']}",
+        f"Received         {certificate['received_at']}",
+        f"Completed        {certificate['completed_at']}",
+        f"Deadline         {certificate['deadline']} ({'met' if met else 'NOT met'})",
+        f"Key destroyed    {'yes' if certificate.get('key_destroyed') else 'no'}",
+        f"Suppression      {'yes' if certificate.get('suppressed') else 'no'}",
+        "",
+        "Steps",
+    ]
+    for step in certificate.get("steps") or []:
+        lines.append(f"  {step['step']:<10} {step['at']}  {counts_text(step.get('counts') or {})}")
+    return "\n".join(lines)
