@@ -21,6 +21,7 @@ from touchpoints.adapters.subject_records import DynamoSubjectRecords
 from touchpoints.compliance.erasure import ErasureOrder, ErasureService
 from touchpoints.compliance.export import ExportDelivery
 from touchpoints.compliance.policy import Regulation, load_compliance_policy
+from touchpoints.compliance.queue import RequestQueue
 from touchpoints.compliance.rights import SubjectRights
 from touchpoints.compliance.settings import ComplianceApiSettings, ErasureWorkerSettings
 from touchpoints.consent import load_policy
@@ -43,6 +44,11 @@ def erasure_worker_settings() -> ErasureWorkerSettings:
 def request_store() -> DynamoRequestStore:
     settings = compliance_api_settings()
     return DynamoRequestStore(client(settings, "dynamodb"), settings.compliance_table)
+
+
+@per_container
+def request_queue() -> RequestQueue:
+    return RequestQueue(request_store())
 
 
 @per_container

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -24,6 +24,7 @@ from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_res
 from touchpoints.channels.common import Code, CustomerData, OpaqueId, Phone, Strict, SubjectIdentifiers
 from touchpoints.compliance.model import RequestNotFound
 from touchpoints.compliance.policy import Regulation, load_compliance_policy
+from touchpoints.compliance.queue import MAX_PAGE
 from touchpoints.compliance.rights import RequestMeta, SubjectRef
 from touchpoints.errors import Forbidden
 from touchpoints.model import ALL_CHANNELS, Channel, PersonalField
@@ -34,6 +35,8 @@ _ROLE_ARN = re.compile(r"^arn:(?P<partition>[\w-]+):iam::(?P<account>\d{12}):rol
 RequestId = Annotated[str, StringConstraints(pattern=r"^dsr_[0-9a-f]{32}$", strict=True)]
 SubjectId = Annotated[str, StringConstraints(pattern=r"^sub_[0-9a-f]{32}$", strict=True)]
 Purpose = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True)]
+QueueSelection = Literal["open", "all", "received", "in_progress", "completed", "failed"]
+PageToken = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 def operator_role(role_arn: Callable[[], str]) -> guards.Guard:
@@ -153,6 +156,25 @@ def compliance_api() -> GuardedResolver:
         status = wiring.erasure_intake()(order=order, actor=_caller(app))
         _count("ErasureAccepted")
         return json_response(202, status, {"Location": f"{PREFIX}/requests/{status['request_id']}"})
+
+    @app.get(
+        f"{PREFIX}/requests",
+        summary="The request queue: data-subject requests by legal deadline, with days left",
+        description=(
+            "Earliest deadline first, `limit` a page; pass `next_token` back for the next page. `state` is one "
+            "state, `open` (received, in progress or failed: the default) or `all`. `days_left` is negative "
+            "once the deadline has passed. No personal data: ids, case references, times."
+        ),
+        responses={200: {"description": "One page of the queue"}, **ERROR_RESPONSES},
+        tags=tags,
+    )
+    def get_request_queue(
+        state: Annotated[QueueSelection, Query()] = "open",
+        regulation: Annotated[Regulation | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        next_token: Annotated[PageToken | None, Query()] = None,
+    ) -> Response[dict[str, Any]]:
+        return json_response(200, wiring.request_queue().page(state, regulation, limit, next_token))
 
     @app.get(
         f"{PREFIX}/requests/<request_id>",
