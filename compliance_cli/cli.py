@@ -73,7 +73,11 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="the API's answer as JSON")
 
     queue = commands.add_parser("queue", help="open and recent requests, sorted by deadline")
-    queue.add_argument("--state", choices=("received", "in_progress", "completed", "failed"))
+    queue.add_argument(
+        "--state",
+        choices=("open", "all", "received", "in_progress", "completed", "failed"),
+        help="open (received, in progress or failed: the default), all, or one state",
+    )
     queue.add_argument("--regulation", choices=REGULATIONS)
     queue.add_argument("--limit", type=int, default=50, help="rows per page")
     queue.add_argument("--all", action="store_true", help="every page, not only the first")

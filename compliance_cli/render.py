@@ -53,6 +53,8 @@ def status_lines(request: Mapping[str, Any]) -> list[str]:
     note, _ = deadline_note(request)
     lines = [
         f"{request['request_id']}  {request['kind']}  {request['regulation']}  case {request['case_reference']}",
+        f"  subject   {request.get('subject_id') or 'nobody holds these identifiers'}"
+        f" ({request.get('identifiers', 0)} identifier(s))",
         f"  state     {request['state']}" + (f" (next step: {request['step']})" if request.get("step") else ""),
         f"  received  {request['received_at']}",
         f"  {note}",

@@ -16,6 +16,7 @@ from typing import Any
 from tests.people import Person
 from touchpoints.adapters import keys
 from touchpoints.ingestion import trace_details_field
+from touchpoints.items import event as event_item
 from touchpoints.privacy.cipher import SubjectCipher
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
@@ -258,19 +259,19 @@ def seed_subject_events(
         for n in range(start, min(start + 25, count)):
             event_id = f"seed-{n:06d}"
             item = {
-                "pk": {"S": keys.subject_pk(subject_id)},
-                "sk": {"S": keys.event_sk("store", event_id)},
-                "entity": {"S": "event"},
-                "subject_id": {"S": subject_id},
-                "channel": {"S": "store"},
-                "event_id": {"S": event_id},
-                "trace": {"S": "transactional"},
-                "action": {"S": "purchase"},
-                "occurred_at": {"S": (now - timedelta(minutes=count - n)).isoformat()},
-                "received_at": {"S": now.isoformat()},
-                "minimized": {"BOOL": False},
-                "expires_at": {"N": str(int((now + timedelta(days=365)).timestamp()))},
-                "details": {"B": details(n) if details else os.urandom(64)},
+                event_item.PK: {"S": keys.subject_pk(subject_id)},
+                event_item.SK: {"S": keys.event_sk("store", event_id)},
+                event_item.ENTITY_ATTR: {"S": event_item.ENTITY},
+                event_item.SUBJECT_ID: {"S": subject_id},
+                event_item.CHANNEL: {"S": "store"},
+                event_item.EVENT_ID: {"S": event_id},
+                event_item.TRACE: {"S": "transactional"},
+                event_item.ACTION: {"S": "purchase"},
+                event_item.OCCURRED_AT: {"S": (now - timedelta(minutes=count - n)).isoformat()},
+                event_item.RECEIVED_AT: {"S": now.isoformat()},
+                event_item.MINIMIZED: {"BOOL": False},
+                event_item.EXPIRES_AT: {"N": str(int((now + timedelta(days=365)).timestamp()))},
+                event_item.DETAILS: {"B": details(n) if details else os.urandom(64)},
             }
             batch.append({"PutRequest": {"Item": item}})
         assert not dynamodb.batch_write_item(RequestItems={table: batch}).get("UnprocessedItems")
