@@ -204,15 +204,13 @@ def follow(
     timeout: float,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Poll the request, printing a line whenever its step or counts change, until it completes or fails."""
+    """Poll the request, printing each step as it is done and the purge's pages, until it completes or fails."""
     deadline = time.monotonic() + timeout
-    seen: tuple[Any, ...] = ()
+    progress = render.ErasureProgress()
     current = dict(request)
     while True:
-        marker = (current["state"], current.get("step"), sorted((current.get("counts") or {}).items()))
-        if marker != seen:
-            show(render.progress_line(current))
-            seen = marker
+        for line in progress.lines(current):
+            show(line)
         if current["state"] in ("completed", "failed"):
             note, _ = render.deadline_note(current)
             show(f"{current['state']} at {current.get('completed_at') or current['updated_at']}; {note}")

@@ -57,7 +57,7 @@ def status_lines(request: Mapping[str, Any]) -> list[str]:
         f" ({request.get('identifiers', 0)} identifier(s))",
         f"  state     {request['state']}" + (f" (next step: {request['step']})" if request.get("step") else ""),
         f"  received  {request['received_at']}",
-        f"  {note}",
+        f"  deadline  {note.removeprefix('deadline ')}",
         f"  counts    {counts_text(request.get('counts') or {})}",
     ]
     if request.get("completed_at"):
@@ -67,10 +67,42 @@ def status_lines(request: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def progress_line(request: Mapping[str, Any]) -> str:
-    """One line per change while an erasure runs: its next step and what is done so far (pages: items deleted)."""
-    step = request.get("step") or request["state"]
-    return f"  {request['state']:<11} next: {step:<9} {counts_text(request.get('counts') or {})}"
+ERASURE_STEPS = ("freeze", "suppress", "shred", "purge")
+STEP_COUNTS = {"suppress": ("tokens_suppressed", "tokens_released"), "shred": ("keys_destroyed",)}
+
+
+class ErasureProgress:
+    """Lines for an erasure followed by polling: each step once it is done (also those run between two polls),
+    and the purge's pages as its count of deleted items grows."""
+
+    def __init__(self) -> None:
+        self._done = 0  # steps reported done
+        self._deleted: int | None = None
+
+    def lines(self, request: Mapping[str, Any]) -> list[str]:
+        counts = request.get("counts") or {}
+        finished = request["state"] == "completed"
+        step = request.get("step")
+        reached = len(ERASURE_STEPS) if finished or step == "done" else _step_index(step)
+        out = []
+        deleted = counts.get("items_deleted")
+        if reached > ERASURE_STEPS.index("purge") or step == "purge":
+            if deleted is not None and deleted != self._deleted and not finished:
+                out.append(f"  purge      {deleted:,} items deleted so far")
+            self._deleted = deleted
+        for name in ERASURE_STEPS[self._done : reached]:
+            shown = {
+                k: v
+                for k, v in counts.items()
+                if k in STEP_COUNTS.get(name, ("items_deleted",) if name == "purge" else ())
+            }
+            out.append(f"  {name:<10} done" + (f"  {counts_text(shown)}" if shown else ""))
+        self._done = max(self._done, reached)
+        return out
+
+
+def _step_index(step: str | None) -> int:
+    return ERASURE_STEPS.index(step) if step in ERASURE_STEPS else 0
 
 
 QUEUE_COLUMNS = ("REQUEST", "KIND", "REGULATION", "CASE", "STATE", "RECEIVED", "DEADLINE", "DAYS LEFT")

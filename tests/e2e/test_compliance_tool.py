@@ -118,11 +118,11 @@ def test_erase_with_wait_shows_the_steps_and_pages_until_done(tool: Tool) -> Non
     # Then the tool showed the steps as they progressed, down to the purge's pages, until done
     assert request_id.startswith("dsr_")
     assert f"subject   {subject_id}" in out
-    lines = out.splitlines()
-    assert any("next: freeze" in line for line in lines)
-    assert any("items deleted" in line for line in lines)
-    assert "completed at" in lines[-1] and "met" in lines[-1]
-    assert "keys destroyed 1" in out
+    lines = [line.split() for line in out.splitlines()]
+    done = [line[0] for line in lines if line[1:2] == ["done"]]
+    assert done == ["freeze", "suppress", "shred", "purge"]
+    assert "keys destroyed 1" in out and "purge      done  items deleted" in out
+    assert out.splitlines()[-1].startswith("completed at") and out.splitlines()[-1].endswith("met")
     assert tool.runner.profile(subject_id) is None
 
     # and the request's status says completed

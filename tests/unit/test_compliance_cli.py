@@ -125,3 +125,21 @@ def test_colour_needs_a_terminal_and_no_NO_COLOR(monkeypatch):
     assert render.use_colour(Terminal()) and not render.use_colour(io.StringIO())
     monkeypatch.setenv("NO_COLOR", "1")
     assert not render.use_colour(Terminal())
+
+
+def test_erasure_progress_names_every_step_once_and_each_page_of_the_purge():
+    progress = render.ErasureProgress()
+    received = {"state": "received", "step": "freeze", "counts": {}}
+    purging = {"state": "in_progress", "step": "purge", "counts": {"tokens_suppressed": 2, "keys_destroyed": 1}}
+    page = {**purging, "counts": {**purging["counts"], "items_deleted": 500}}
+    done = {"state": "completed", "step": "done", "counts": {**page["counts"], "items_deleted": 742}}
+    assert progress.lines(received) == []
+    # suppress and shred ran between two polls: still each shown, with its own count
+    assert progress.lines(purging) == [
+        "  freeze     done",
+        "  suppress   done  tokens suppressed 2",
+        "  shred      done  keys destroyed 1",
+    ]
+    assert progress.lines(page) == ["  purge      500 items deleted so far"]
+    assert progress.lines(page) == []
+    assert progress.lines(done) == ["  purge      done  items deleted 742"]
