@@ -313,8 +313,10 @@ def cmd_lift(client: ComplianceClient, args: argparse.Namespace) -> None:
 
 
 def cmd_certificate(client: ComplianceClient, args: argparse.Namespace) -> None:
-    certificate = client.certificate(args.request_id)
-    show(json.dumps(certificate, indent=2) if args.format == "json" else render.certificate_text(certificate))
+    if args.format == "json":
+        show(json.dumps(client.certificate(args.request_id), indent=2))
+    else:
+        show(client.certificate_text(args.request_id).rstrip("\n"))
 
 
 COMMANDS: dict[str, Callable[[ComplianceClient, argparse.Namespace], None]] = {

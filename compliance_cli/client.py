@@ -52,6 +52,13 @@ class ComplianceClient:
     def certificate(self, request_id: str) -> dict[str, Any]:
         return self._call("GET", f"/requests/{request_id}/certificate")
 
+    def certificate_text(self, request_id: str) -> str:
+        """The API's own text form, so the filed certificate reads the same from every client."""
+        answer = self._send("GET", f"/requests/{request_id}/certificate", query={"format": "text"})
+        if answer.status_code != 200:
+            raise refusal(answer.status_code, _json(answer))
+        return answer.text
+
     def export(self, subject: Mapping[str, Any], regulation: str, case: str) -> dict[str, Any]:
         body = {"subject": dict(subject), "regulation": regulation, "case_reference": case}
         return self._call("POST", "/exports", body)
@@ -86,6 +93,15 @@ class ComplianceClient:
 
     # ------------------------------------------------------------------ HTTP
     def _call(self, method: str, path: str, body: Any = None, query: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        answer = self._send(method, path, body, query)
+        payload = _json(answer)
+        if answer.status_code < 300:
+            return payload
+        raise refusal(answer.status_code, payload)
+
+    def _send(
+        self, method: str, path: str, body: Any = None, query: Mapping[str, Any] | None = None
+    ) -> requests.Response:
         url = f"{self.target.url}{PREFIX}{path}"
         if query:
             url += "?" + urlencode(query)
@@ -93,16 +109,17 @@ class ComplianceClient:
         request = AWSRequest(method=method, url=url, data=data, headers={"Content-Type": "application/json"})
         SigV4Auth(self.target.credentials, "execute-api", self.target.region).add_auth(request)
         try:
-            answer = self._http.request(method, url, data=data, headers=dict(request.headers.items()), timeout=TIMEOUT)
+            return self._http.request(method, url, data=data, headers=dict(request.headers.items()), timeout=TIMEOUT)
         except requests.RequestException as error:
             raise Unavailable(f"the API at {self.target.url} cannot be reached ({type(error).__name__})") from None
-        try:
-            payload = answer.json()
-        except ValueError:
-            payload = {}
-        if answer.status_code < 300 and isinstance(payload, dict):
-            return payload
-        raise refusal(answer.status_code, payload if isinstance(payload, dict) else {})
+
+
+def _json(answer: requests.Response) -> dict[str, Any]:
+    try:
+        payload = answer.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
 
 
 def refusal(status: int, payload: Mapping[str, Any]) -> ToolError:

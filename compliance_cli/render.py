@@ -143,25 +143,3 @@ def _urgency(state: str, left: int) -> str:
     if left < 0:
         return RED
     return YELLOW if left <= SOON_DAYS else GREEN
-
-
-def certificate_text(certificate: Mapping[str, Any]) -> str:
-    """The erasure certificate as the team files it: one fact per line, no personal value."""
-    met = certificate.get("deadline_met")
-    lines = [
-        "ERASURE CERTIFICATE",
-        "",
-        f"Request          {certificate['request_id']}",
-        f"Case reference   {certificate['case_reference']}",
-        f"Regulation       {certificate['regulation']}",
-        f"Received         {certificate['received_at']}",
-        f"Completed        {certificate['completed_at']}",
-        f"Deadline         {certificate['deadline']} ({'met' if met else 'NOT met'})",
-        f"Key destroyed    {'yes' if certificate.get('key_destroyed') else 'no'}",
-        f"Suppression      {'yes' if certificate.get('suppressed') else 'no'}",
-        "",
-        "Steps",
-    ]
-    for step in certificate.get("steps") or []:
-        lines.append(f"  {step['step']:<10} {step['at']}  {counts_text(step.get('counts') or {})}")
-    return "\n".join(lines)

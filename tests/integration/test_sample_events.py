@@ -78,6 +78,9 @@ def test_compliance_samples_serve_a_whole_case(lambdas, local_aws):
     status, result = call("compliance-request-status.json", **{placeholder: request_id})
     assert status == 200
     assert json.loads(result["body"])["state"] == "completed"
+    status, result = call("compliance-erasure-certificate.json", **{placeholder: request_id})
+    assert status == 200
+    assert json.loads(result["body"])["key_destroyed"] is True
     status, result = call("compliance-request-queue.json")
     assert status == 200
     assert [r["kind"] for r in json.loads(result["body"])["requests"]] == []  # all done: nothing open under GDPR

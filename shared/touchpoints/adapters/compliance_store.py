@@ -13,7 +13,14 @@ from datetime import date, datetime
 from typing import Any
 
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
-from touchpoints.compliance.model import AuditEntry, ComplianceRequest, ErasureStep, RequestKind, RequestState
+from touchpoints.compliance.model import (
+    AuditEntry,
+    ComplianceRequest,
+    ErasureStep,
+    RequestKind,
+    RequestState,
+    StepRecord,
+)
 from touchpoints.compliance.policy import Regulation
 from touchpoints.compliance.queue import QueuedRequest, queue_position
 from touchpoints.errors import StorageUnavailable
@@ -99,6 +106,19 @@ class DynamoRequestStore:
         }
         if request.tokens:
             item[r.TOKENS] = {"L": [_s(t) for t in request.tokens]}
+        if request.steps:
+            item[r.STEPS] = {
+                "L": [
+                    {
+                        "M": {
+                            "step": _s(s.step.value),
+                            "at": _s(s.at.isoformat()),
+                            "counts": {"M": {k: _n(v) for k, v in s.counts.items()}},
+                        }
+                    }
+                    for s in request.steps
+                ]
+            }
         optional = {
             r.SUBJECT_ID: request.subject_id,
             r.STEP: request.step.value if request.step else None,
@@ -175,6 +195,14 @@ class DynamoRequestStore:
             completed_at=datetime.fromisoformat(completed) if completed else None,
             failure=text("failure"),
             revision=int(item["revision"]["N"]),
+            steps=tuple(
+                StepRecord(
+                    ErasureStep(s["M"]["step"]["S"]),
+                    datetime.fromisoformat(s["M"]["at"]["S"]),
+                    {k: int(v["N"]) for k, v in s["M"]["counts"]["M"].items()},
+                )
+                for s in item.get(request_item.STEPS, {}).get("L", [])
+            ),
         )
 
 

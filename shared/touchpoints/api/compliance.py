@@ -22,6 +22,7 @@ from touchpoints import compliance_container as wiring
 from touchpoints.api import guards
 from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
 from touchpoints.channels.common import Code, CustomerData, OpaqueId, Phone, Strict, SubjectIdentifiers
+from touchpoints.compliance.certificate import certificate_text, erasure_certificate
 from touchpoints.compliance.model import RequestNotFound
 from touchpoints.compliance.policy import Regulation, load_compliance_policy
 from touchpoints.compliance.queue import MAX_PAGE
@@ -187,6 +188,35 @@ def compliance_api() -> GuardedResolver:
         if request is None:
             raise RequestNotFound("no such request")
         return json_response(200, request.status())
+
+    @app.get(
+        f"{PREFIX}/requests/<request_id>/certificate",
+        summary="The certificate of a completed erasure: steps, times, counts, deadline met; no personal data",
+        description="`format=text` answers the same facts as text/plain, for filing or printing.",
+        responses={
+            200: {
+                "description": "The certificate (application/json, or text/plain with format=text)",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            **ERROR_RESPONSES,
+            409: {
+                "description": "Not an erasure (not_an_erasure), or not completed yet (request_not_completed)",
+                "content": ERROR_RESPONSES[409]["content"],
+            },
+        },
+        tags=tags,
+    )
+    def get_certificate(
+        request_id: Annotated[RequestId, Path()],
+        format: Annotated[Literal["json", "text"], Query()] = "json",
+    ) -> Response[Any]:
+        request = wiring.request_store().get(request_id)
+        if request is None:
+            raise RequestNotFound("no such request")
+        certificate = erasure_certificate(request)
+        if format == "text":
+            return Response(200, "text/plain; charset=utf-8", certificate_text(certificate))
+        return json_response(200, certificate)
 
     @app.post(
         f"{PREFIX}/exports",

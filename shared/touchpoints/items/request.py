@@ -31,7 +31,6 @@ STEP: Final = "step"  # the erasure's next step
 COMPLETED_AT: Final = "completed_at"
 FAILURE: Final = "failure"  # an error code, never a message
 STEPS: Final = "steps"  # list of maps {step, at, counts}: the erasure's certificate record
-KEY_DESTROYED: Final = "key_destroyed"
 
 # DeadlineIndex (sparse: only request items carry these)
 QUEUE_STATE: Final = "queue_state"  # = STATE
