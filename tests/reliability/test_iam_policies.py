@@ -222,3 +222,32 @@ def test_the_export_bucket_is_private_encrypted_tls_only_and_expiring():
     for logical_id in FUNCTIONS:
         if logical_id != "ComplianceApiFunction":
             assert not any(r.startswith("ExportBucket") for _, r in granted(logical_id)), logical_id
+
+
+def test_the_export_bucket_policy_names_the_role_sam_creates_for_the_compliance_function():
+    import copy
+
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    # Given the template as CloudFormation receives it: transformed by SAM, code already packaged to S3
+    template = copy.deepcopy(TEMPLATE)
+    for resource in template["Resources"].values():
+        for uri in ("CodeUri", "ContentUri"):
+            if uri in resource.get("Properties", {}):
+                resource["Properties"][uri] = "s3://artifacts/code.zip"
+    pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+    resources = transform(template, pseudo, NoManagedPolicies())["Resources"]
+
+    # Then the role the bucket policy lets read exists, and it is the compliance function's, with the export grants
+    assert resources["ComplianceApiFunction"]["Properties"]["Role"] == {
+        "Fn::GetAtt": ["ComplianceApiFunctionRole", "Arn"]
+    }
+    role = resources["ComplianceApiFunctionRole"]
+    assert role["Type"] == "AWS::IAM::Role"
+    sids = {s.get("Sid") for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]}
+    assert {"LargeExports", "EncryptExportsViaS3"} <= sids
+    assert resources["ExportBucketPolicy"]["Properties"]["Bucket"] == {"Ref": "ExportBucket"}
