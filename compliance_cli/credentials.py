@@ -76,13 +76,13 @@ def assume_operator_role(
     *,
     mfa_serial: str | None,
     mfa_code: str | None,
-    ask: Callable[[str], str] = getpass.getpass,
+    ask: Callable[[str], str] | None = None,
     session_name: str | None = None,
 ) -> ReadOnlyCredentials:
     """STS AssumeRole into the compliance role, which requires MFA: the code is asked for when a serial is known."""
     request: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": session_name or _session_name(session)}
     if mfa_serial:
-        code = mfa_code or ask(f"MFA code for {mfa_serial}: ").strip()
+        code = mfa_code or (ask or getpass.getpass)(f"MFA code for {mfa_serial}: ").strip()
         if not re.fullmatch(r"\d{6}", code):
             raise NoCredentials("the MFA code is six digits")
         request |= {"SerialNumber": mfa_serial, "TokenCode": code}

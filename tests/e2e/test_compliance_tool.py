@@ -282,3 +282,13 @@ def test_the_tool_runs_as_a_module(runner: Runner) -> None:
     # Then an unknown request is its own exit code and message
     assert done.returncode == Exit.NOT_FOUND, done.stderr
     assert "request_not_found" in done.stderr and done.stdout == ""
+
+
+def test_local_starts_a_runner_for_the_one_command(capsys: pytest.CaptureFixture[str]) -> None:
+    # When the operator tries the tool with --local (a runner of its own, gone when the command ends)
+    code = main(["--local", "queue", "--state", "all"])
+
+    # Then the command ran against it: a new runner has no requests
+    out, err = capsys.readouterr()
+    assert code == Exit.OK, err
+    assert "starting a local runner" in err and "no requests match" in err and out == ""
