@@ -60,6 +60,7 @@ def test_an_erasure_without_suppression_says_so(lambdas):
     p = person(1401)
     lambdas.post("sms", factories.sms(p))
     code, accepted = erase(lambdas, {"phone": p.phone}, suppress=False)
+    assert code == 202
     drain(lambdas)
     cert = json.loads(certificate(lambdas, accepted["request_id"])["body"])
     assert cert["suppressed"] is False and cert["key_destroyed"] is True

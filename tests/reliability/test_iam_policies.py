@@ -251,3 +251,19 @@ def test_the_export_bucket_policy_names_the_role_sam_creates_for_the_compliance_
     sids = {s.get("Sid") for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]}
     assert {"LargeExports", "EncryptExportsViaS3"} <= sids
     assert resources["ExportBucketPolicy"]["Properties"]["Bucket"] == {"Ref": "ExportBucket"}
+
+
+def test_the_deadline_check_policy_grants_exactly_what_it_calls(lambdas, local_aws):
+    from tests.integration.compliance_helpers import erase
+
+    p = person(822)
+    lambdas.post("sms", factories.sms(p))
+    assert erase(lambdas, {"phone": p.phone})[0] == 202
+    with aws_hooks.recording() as calls:
+        answer = lambdas.invoke(
+            "ErasureDeadlineCheckFunction", factories.load_event("erasure-deadline-check-hourly.json")
+        )
+    assert answer["open"] == 1
+    needed, grants = used(calls, local_aws.provisioned), granted("ErasureDeadlineCheckFunction")
+    assert needed - grants == set(), "ErasureDeadlineCheckFunction would be refused by AWS"
+    assert grants - needed == set(), "ErasureDeadlineCheckFunction is granted more than it uses"
