@@ -22,7 +22,7 @@ from tests.conftest import find_pii
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, last_seen: Callable[[], str] = lambda: "") -> Any:
     """Poll until `condition()` is truthy (its value is returned); fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -30,7 +30,7 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
         if value:
             return value
         time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+    pytest.fail(f"timed out after {timeout} s waiting for {what} {last_seen()}")
 
 
 def assert_no_pii(text: str, where: str) -> None:
@@ -95,7 +95,13 @@ class Runner:
             same_consents = item["classified_consent_version"]["N"] == item["consent_version"]["N"]
             return item if same_data and same_consents else None
 
-        return dict(wait_for(caught_up, timeout, "the classifier to catch up with the profile"))
+        def versions() -> str:
+            item = self.profile(subject_id) or {}
+            names = ("version", "classified_version", "consent_version", "classified_consent_version", "changed_by")
+            pollers = requests.get(f"{self.url}/__health", timeout=10).json()["pollers"]
+            return str({name: item.get(name) for name in names}) + f" pollers: {pollers}"
+
+        return dict(wait_for(caught_up, timeout, "the classifier to catch up with the profile", versions))
 
     def completed(self, operator: str, request_path: str, timeout: float = 60) -> dict[str, Any]:
         """The request's status once the erasure queue's worker has completed it (failing fast on `failed`)."""
