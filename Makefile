@@ -9,7 +9,7 @@ export PYTHONPATH := .:shared
 RUNTIME_PYTHON := python3.12
 STACK ?=
 
-.PHONY: setup demo serve load test unit integration e2e lint format bench openapi build deploy smoke clean
+.PHONY: setup demo serve load compliance test unit integration e2e lint format bench openapi build deploy smoke clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,9 @@ serve: setup            ## the API on http://127.0.0.1:3000 with an embedded AWS
 
 load: setup             ## the runner under load (10,000 touchpoints, 8 clients), verified; LOAD_ARGS="--touchpoints 2000" to change
 	$(BIN)/python -m local_runner load --json benchmarks/results/load.json $(LOAD_ARGS)
+
+compliance: setup       ## the compliance operator tool: make compliance ARGS="--url http://127.0.0.1:3000 queue"
+	$(BIN)/python -m compliance_cli $(ARGS)
 
 test: setup             ## the whole suite: unit, integration, end-to-end
 	$(BIN)/python -m pytest -n 2 --dist loadfile

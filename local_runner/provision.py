@@ -37,6 +37,7 @@ class Provisioned:
     api_keys: dict[str, LocalApiKey] = field(default_factory=dict)
     tables: dict[str, str] = field(default_factory=dict)
     queues: dict[str, str] = field(default_factory=dict)  # logical id -> queue URL
+    buckets: dict[str, str] = field(default_factory=dict)  # logical id -> bucket name
 
     def environment(self, spec: FunctionSpec, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
         """Globals + function variables, resolved, then env.json (`Parameters`, then the function's own)."""
@@ -129,6 +130,7 @@ def provision(
             refs[name], attributes[(name, "Arn")], attributes[(name, "QueueName")] = url, arn, url.rsplit("/", 1)[1]
             result.queues[name] = url
 
+    _create_buckets(template, client, result)
     for name in resources_of_type(template, "AWS::ApiGateway::ApiKey"):
         key = local_api_key(name)
         refs[name] = key.key_id
@@ -217,3 +219,54 @@ def _create_queue(sqs: Any, logical_id: str, props: Mapping[str, Any], intrinsic
         if _error_code(error) not in ("QueueAlreadyExists", "QueueNameExists"):
             raise
     return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+
+
+def _create_buckets(template: Mapping[str, Any], client: ClientFactory, result: Provisioned) -> None:
+    buckets = resources_of_type(template, "AWS::S3::Bucket")
+    if not buckets:
+        return
+    s3 = client("s3")
+    for name, resource in buckets.items():
+        bucket = _create_bucket(s3, name, resource.get("Properties", {}), result.intrinsics)
+        result.intrinsics.refs[name] = bucket
+        result.intrinsics.attributes[(name, "Arn")] = f"arn:aws:s3:::{bucket}"
+        result.buckets[name] = bucket
+
+
+def _create_bucket(s3: Any, logical_id: str, props: Mapping[str, Any], intrinsics: Intrinsics) -> str:
+    """The bucket with its encryption, public access block and lifecycle; bucket policies name IAM roles,
+    which are not created locally, so they are left out like the roles themselves."""
+    name = str(intrinsics.resolve(props.get("BucketName", f"{LOCAL_STACK}-{logical_id.lower()}")))
+    try:
+        s3.create_bucket(Bucket=name)
+    except Exception as error:
+        if _error_code(error) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    resolved = intrinsics.resolve(dict(props))
+    if "BucketEncryption" in resolved:
+        encryption = _encryption_rules(resolved["BucketEncryption"])
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration=encryption)
+    if "PublicAccessBlockConfiguration" in resolved:
+        s3.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration=resolved["PublicAccessBlockConfiguration"]
+        )
+    lifecycle = resolved.get("LifecycleConfiguration", {}).get("Rules", [])
+    if lifecycle:
+        rules = [
+            {"ID": rule.get("Id", logical_id), "Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+            | ({"Expiration": {"Days": rule["ExpirationInDays"]}} if "ExpirationInDays" in rule else {})
+            for rule in lifecycle
+        ]
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
+    return name
+
+
+def _encryption_rules(encryption: Mapping[str, Any]) -> dict[str, Any]:
+    """CloudFormation's BucketEncryption, in the shape of S3's PutBucketEncryption."""
+    rules = []
+    for rule in encryption["ServerSideEncryptionConfiguration"]:
+        applied = {"ApplyServerSideEncryptionByDefault": dict(rule["ServerSideEncryptionByDefault"])}
+        if "BucketKeyEnabled" in rule:
+            applied["BucketKeyEnabled"] = rule["BucketKeyEnabled"]
+        rules.append(applied)
+    return {"Rules": rules}

@@ -14,10 +14,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 
 from touchpoints.adapters.compliance_store import DynamoAuditLog, DynamoRequestStore, SqsErasureQueue
 from touchpoints.adapters.erasure_store import DynamoSubjectEraser
+from touchpoints.adapters.export_store import S3ExportStore
 from touchpoints.adapters.profile_store import DynamoProfileStore
 from touchpoints.adapters.secrets import TokenizerSource
 from touchpoints.adapters.subject_records import DynamoSubjectRecords
 from touchpoints.compliance.erasure import ErasureOrder, ErasureService
+from touchpoints.compliance.export import ExportDelivery
 from touchpoints.compliance.policy import Regulation, load_compliance_policy
 from touchpoints.compliance.queue import RequestQueue
 from touchpoints.compliance.rights import SubjectRights
@@ -62,7 +64,19 @@ def subject_rights() -> SubjectRights:
         DynamoAuditLog(db, settings.audit_table),
         load_compliance_policy(),
         load_policy(),
+        export_delivery(),
     )
+
+
+@per_container
+def export_delivery() -> ExportDelivery:
+    settings = compliance_api_settings()
+    policy = load_compliance_policy().export
+    store = S3ExportStore(client(settings, "s3"), settings.export_bucket, settings.export_key_arn)
+    inline_max_bytes = (
+        policy.inline_max_bytes if settings.export_inline_max_bytes is None else settings.export_inline_max_bytes
+    )
+    return ExportDelivery(store, inline_max_bytes, policy.link_seconds)
 
 
 @per_container

@@ -7,6 +7,7 @@ of those calls. Every function must also avoid wildcards and the actions a chann
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -159,6 +160,97 @@ def test_classifier_and_reclassifier_policies_grant_exactly_what_they_call(lambd
         needed, grants = used(recorded, local_aws.provisioned), granted(logical_id)
         assert needed - grants == set(), f"{logical_id} would be refused by AWS"
         assert grants - needed == set(), f"{logical_id} is granted more than it uses"
+
+
+def test_the_compliance_function_writes_exports_only_where_and_how_its_policy_says(lambdas, local_aws, monkeypatch):
+    import requests
+
+    from tests.conftest import find_pii
+    from tests.integration.compliance_helpers import call
+
+    # Given the compliance function deployed to send every export through the export bucket
+    monkeypatch.setitem(FUNCTIONS["ComplianceApiFunction"].environment, "EXPORT_INLINE_MAX_BYTES", "0")
+    p = person(830)
+    assert lambdas.post("web", factories.web(p))[0] == 200
+
+    # When it exports a person
+    with aws_hooks.recording() as calls:
+        code, answer = call(
+            lambdas, "POST", "exports", {"subject": {"email": p.email}, "regulation": "gdpr", "case_reference": "C-1"}
+        )
+    assert code == 200, answer
+
+    # Then it put one object under exports/, encrypted with the stack's key as the bucket demands, and signed a
+    # GetObject of it (the link: presigned, not sent, but S3 will check the signer may GetObject)
+    s3_calls = [c for c in calls if c.service == "s3"]
+    assert [(c.operation, c.params["Key"].split("/")[0]) for c in s3_calls] == [
+        ("PutObject", "exports"),
+        ("GetObject", "exports"),
+    ]
+    key_arn = local_aws.provisioned.intrinsics.attributes[("DataKey", "Arn")]
+    assert s3_calls[0].params["ServerSideEncryption"] == "aws:kms" and s3_calls[0].params["SSEKMSKeyId"] == key_arn
+    # and its policy grants exactly that, plus GetObject on the same prefix: S3 serves a link as its signer
+    grants = {(a, r) for a, r in granted("ComplianceApiFunction") if a.startswith("s3:")}
+    assert grants == {("s3:PutObject", "ExportBucket/exports/*"), ("s3:GetObject", "ExportBucket/exports/*")}
+    # and KMS only through S3, for that prefix
+    (via_s3,) = [s for s in statements("ComplianceApiFunction") if s["Sid"] == "EncryptExportsViaS3"]
+    assert via_s3["Action"] == ["kms:GenerateDataKey"]
+    assert set(via_s3["Condition"]["StringEquals"]) == {"kms:ViaService"}
+    assert set(via_s3["Condition"]["StringLike"]) == {"kms:EncryptionContext:aws:s3:arn"}
+    # and the link it signed serves the export
+    assert requests.get(answer["url"], timeout=30).json()["request_id"] == answer["request_id"]
+    assert not find_pii(json.dumps(answer))
+
+
+def test_the_export_bucket_is_private_encrypted_tls_only_and_expiring():
+    bucket = TEMPLATE["Resources"]["ExportBucket"]["Properties"]
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": ["DataKey", "Arn"]},
+    }
+    assert all(bucket["PublicAccessBlockConfiguration"].values()) and len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert 0 < bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] <= 7
+    policy = TEMPLATE["Resources"]["ExportBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    by_sid = {s["Sid"]: s for s in policy}
+    assert by_sid["TlsOnly"]["Effect"] == "Deny" and by_sid["TlsOnly"]["Condition"]["Bool"] == {
+        "aws:SecureTransport": "false"
+    }
+    readers = by_sid["OnlyComplianceReads"]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert {r["Fn::GetAtt"][0] for r in readers} == {"ComplianceOperatorRole", "ComplianceApiFunctionRole"}
+    # No other function may touch the bucket
+    for logical_id in FUNCTIONS:
+        if logical_id != "ComplianceApiFunction":
+            assert not any(r.startswith("ExportBucket") for _, r in granted(logical_id)), logical_id
+
+
+def test_the_export_bucket_policy_names_the_role_sam_creates_for_the_compliance_function():
+    import copy
+
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    # Given the template as CloudFormation receives it: transformed by SAM, code already packaged to S3
+    template = copy.deepcopy(TEMPLATE)
+    for resource in template["Resources"].values():
+        for uri in ("CodeUri", "ContentUri"):
+            if uri in resource.get("Properties", {}):
+                resource["Properties"][uri] = "s3://artifacts/code.zip"
+    pseudo = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+    resources = transform(template, pseudo, NoManagedPolicies())["Resources"]
+
+    # Then the role the bucket policy lets read exists, and it is the compliance function's, with the export grants
+    assert resources["ComplianceApiFunction"]["Properties"]["Role"] == {
+        "Fn::GetAtt": ["ComplianceApiFunctionRole", "Arn"]
+    }
+    role = resources["ComplianceApiFunctionRole"]
+    assert role["Type"] == "AWS::IAM::Role"
+    sids = {s.get("Sid") for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]}
+    assert {"LargeExports", "EncryptExportsViaS3"} <= sids
+    assert resources["ExportBucketPolicy"]["Properties"]["Bucket"] == {"Ref": "ExportBucket"}
 
 
 def test_the_deadline_check_policy_grants_exactly_what_it_calls(lambdas, local_aws):

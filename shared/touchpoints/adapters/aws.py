@@ -18,6 +18,9 @@ SDK_CONFIG = Config(
     retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5, parameter_validation=False
 )
 
+# Objects encrypted with KMS are only served to SigV4 requests, presigned links included.
+S3_CONFIG = SDK_CONFIG.merge(Config(signature_version="s3v4", read_timeout=15))
+
 THROTTLING_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -49,7 +52,8 @@ def session() -> boto3.session.Session:
 
 @cache
 def client(service: str, endpoint_url: str | None = None, region: str | None = None) -> Any:
-    made = session().client(service, endpoint_url=endpoint_url, region_name=region, config=SDK_CONFIG)  # type: ignore[call-overload]
+    config = S3_CONFIG if service == "s3" else SDK_CONFIG
+    made = session().client(service, endpoint_url=endpoint_url, region_name=region, config=config)  # type: ignore[call-overload]
     made.meta.events.register("needs-retry", _count_throttle)
     return made
 

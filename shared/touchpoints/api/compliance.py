@@ -221,7 +221,14 @@ def compliance_api() -> GuardedResolver:
     @app.post(
         f"{PREFIX}/exports",
         summary="Everything held about a person, decrypted, as a portable JSON document (access, portability)",
-        responses={200: {"description": "The export document"}, **ERROR_RESPONSES},
+        description=(
+            "Up to the policy's `export.inline_max_bytes` (1 MiB) the answer is the document itself "
+            "(`format` touchpoints.subject-export/1). A larger one is stored encrypted in the export bucket and the "
+            "answer links to it: `format` touchpoints.subject-export-link/1 with `url` (a presigned GET, short-lived), "
+            "`expires_at`, `content_type`, `bytes` and `sha256`. 503 `export_storage_unavailable` if it cannot be "
+            "stored."
+        ),
+        responses={200: {"description": "The export document, or a short-lived link to it"}, **ERROR_RESPONSES},
         tags=tags,
     )
     def post_export(body: Annotated[RequestIn, Body()]) -> Response[dict[str, Any]]:

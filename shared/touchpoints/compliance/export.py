@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from touchpoints.compliance.policy import Regulation
 from touchpoints.compliance.records import StoredSubject
@@ -14,6 +17,8 @@ from touchpoints.model import PersonalField
 from touchpoints.privacy.cipher import SubjectCipher
 
 EXPORT_FORMAT = "touchpoints.subject-export/1"
+LINK_FORMAT = "touchpoints.subject-export-link/1"
+CONTENT_TYPE = "application/json"
 
 
 def _consent(record: ConsentRecord) -> dict[str, Any]:
@@ -84,3 +89,56 @@ def export_document(
         ],
         "interactions": interactions,
     }
+
+
+class ExportStore(Protocol):
+    """Where exports too large to answer inline are kept for the person, briefly, and linked from."""
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        """Store the object encrypted; raises ExportStorageUnavailable."""
+        ...
+
+    def link(self, key: str, expires_in: int) -> str:
+        """A URL that fetches the object without further credentials until it expires."""
+        ...
+
+
+def export_key(request_id: str) -> str:
+    """The object's name: the request id only, so nothing about the person shows in S3's listings or logs."""
+    return f"exports/{request_id}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    answer: dict[str, Any]  # what the API returns: the document itself, or a link to it
+    size: int  # bytes of the serialized document
+    stored: bool  # written to the export store
+
+
+@dataclass(frozen=True, slots=True)
+class ExportDelivery:
+    """Answers small exports inline and links large ones from the export store (policy: inline_max_bytes)."""
+
+    store: ExportStore
+    inline_max_bytes: int
+    link_seconds: int
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def deliver(self, document: dict[str, Any]) -> Delivery:
+        body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        if len(body) <= self.inline_max_bytes:
+            return Delivery(document, len(body), stored=False)
+        request_id = str(document["request_id"])
+        key = export_key(request_id)
+        self.store.put(key, body, CONTENT_TYPE)
+        expires_at = self.clock() + timedelta(seconds=self.link_seconds)
+        answer = {
+            "format": LINK_FORMAT,
+            "request_id": request_id,
+            "url": self.store.link(key, self.link_seconds),
+            "expires_at": expires_at.isoformat(),
+            "content_type": CONTENT_TYPE,
+            "bytes": len(body),
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }
+        return Delivery(answer, len(body), stored=True)

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from touchpoints.compliance.policy import Regulation
-from touchpoints.errors import DomainError
+from touchpoints.errors import DomainError, RetryableError
 
 
 class RequestKind(StrEnum):
@@ -76,6 +76,12 @@ class IdentifierInUse(DomainError):
 
 class SubjectBeingErased(DomainError):
     status, code = 409, "subject_erased"
+
+
+class ExportStorageUnavailable(RetryableError):
+    """A large export could not be written to (or linked in) the export bucket: nothing was delivered."""
+
+    code = "export_storage_unavailable"
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,11 +35,18 @@ class _Erasure(BaseModel):
     warn_days_before_deadline: int = Field(ge=0, le=366)
 
 
+class _Export(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    inline_max_bytes: int = Field(ge=0, le=4_194_304)
+    link_seconds: int = Field(ge=60, le=3600)
+
+
 class CompliancePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: str
     regulations: dict[Regulation, _Regulation]
     erasure: _Erasure
+    export: _Export
 
     def model_post_init(self, _context: object) -> None:
         if missing := set(Regulation) - self.regulations.keys():

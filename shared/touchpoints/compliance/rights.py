@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from touchpoints.compliance.erasure import AuditLog, RequestStore
-from touchpoints.compliance.export import export_document
+from touchpoints.compliance.export import ExportDelivery, export_document
 from touchpoints.compliance.model import (
     AmbiguousSubject,
     AuditEntry,
@@ -90,6 +90,7 @@ class SubjectRights:
         audit: AuditLog,
         policy: CompliancePolicy,
         consent_policy: ConsentPolicy,
+        export_delivery: ExportDelivery,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -101,6 +102,7 @@ class SubjectRights:
         self._audit = audit
         self._policy = policy
         self._consent_policy = consent_policy
+        self._export_delivery = export_delivery
         self._clock = clock
 
     def locate(self, ref: SubjectRef) -> tuple[str | None, tuple[str, ...]]:
@@ -119,7 +121,8 @@ class SubjectRights:
         return (owners.pop() if owners else None), tokens
 
     def export(self, ref: SubjectRef, meta: RequestMeta) -> dict[str, Any]:
-        """Everything held about the person, decrypted. The document is returned, never stored or logged."""
+        """Everything held about the person, decrypted, never logged: returned inline when small, else
+        stored (encrypted, expiring) in the export store and answered with a short-lived link to it."""
         request = self._open(RequestKind.EXPORT, ref, meta)
         try:
             subject = self._records.load_subject(self._subject_of(request))
@@ -130,6 +133,7 @@ class SubjectRights:
             document = export_document(
                 subject, cipher, request_id=request.request_id, regulation=meta.regulation, generated_at=self._clock()
             )
+            delivery = self._export_delivery.deliver(document)
         except DomainError as error:
             self._close(request, meta.actor, error=error)
             raise
@@ -138,9 +142,11 @@ class SubjectRights:
             "interactions": len(subject.events),
             "consents": len(subject.profile.consents),
             "consent_changes": len(subject.consent_history),
+            "bytes": delivery.size,
+            "objects_stored": int(delivery.stored),
         }
         self._close(request, meta.actor, counts=counts)
-        return document
+        return delivery.answer
 
     def rectify(self, ref: SubjectRef, corrections: Mapping[PersonalField, str], meta: RequestMeta) -> dict[str, Any]:
         """Replace stored values with corrected ones; identifiers move their token (old released, new claimed)."""

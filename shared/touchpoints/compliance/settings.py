@@ -14,7 +14,17 @@ class ComplianceApiSettings(PrivacySettings):
     # Only callers signed as this role (IAM auth at API Gateway) may use the compliance routes.
     operator_role_arn: str = Field(alias="COMPLIANCE_OPERATOR_ROLE_ARN", pattern=r"^arn:[\w-]+:iam::\d{12}:role/.+$")
     max_body_bytes: int = Field(default=65_536, alias="MAX_BODY_BYTES", gt=0)
+    # Exports too large to answer inline go to this bucket, encrypted under this key (the bucket policy insists).
+    export_bucket: str = Field(alias="EXPORT_BUCKET_NAME", min_length=3)
+    export_key_arn: str = Field(alias="EXPORT_KEY_ARN", min_length=1)
+    # Blank: the policy's inline_max_bytes. Set (e.g. 0) to send every export through the bucket.
+    export_inline_max_bytes: int | None = Field(default=None, alias="EXPORT_INLINE_MAX_BYTES", ge=0)
     idempotency_seconds: int = Field(default=86_400, alias="IDEMPOTENCY_SECONDS", gt=0)
+
+    @field_validator("export_inline_max_bytes", mode="before")
+    @classmethod
+    def _blank_is_policy(cls, value: str | None) -> str | None:
+        return value or None
 
 
 class ErasureWorkerSettings(AwsSettings):

@@ -1,0 +1,3 @@
+from compliance_cli.cli import main
+
+raise SystemExit(main())
