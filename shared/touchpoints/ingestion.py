@@ -29,6 +29,7 @@ from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind, Touchpoint, T
 from touchpoints.privacy.cipher import SubjectCipher
 from touchpoints.privacy.keyring import SubjectKeyring
 from touchpoints.privacy.tokenizer import Tokenizer
+from touchpoints.trust import TrustPolicy, load_trust_policy
 
 _MAX_ATTEMPTS = 4
 
@@ -126,6 +127,8 @@ class IngestOutcome:
 class PreparedTouchpoint:
     touchpoint: Touchpoint
     tokens: Mapping[IdentifierKind, str]
+    # The same values under the other kinds that share them (a phone number as WhatsApp): checked for suppression only.
+    same_value_tokens: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -171,11 +174,13 @@ class IngestionService:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         cache_size: int = 50_000,
+        trust: TrustPolicy | None = None,
     ) -> None:
         self._store = store
         self._keyring = keyring
         self._tokenizer = tokenizer
         self._policy = policy
+        self._trust = trust or load_trust_policy()
         self._clock = clock
         self._subject_of_token = _LruCache(cache_size)
         self._snapshots = _LruCache(cache_size)
@@ -190,7 +195,12 @@ class IngestionService:
         check_declared(touchpoint, self._policy)
         tokenizer = self._tokenizer()
         tokens = {kind: tokenizer.token(kind, value) for kind, value in touchpoint.identifiers.items()}
-        return PreparedTouchpoint(touchpoint, tokens)
+        same_value = {
+            token
+            for kind, value in touchpoint.identifiers.items()
+            for token in self._trust.value_tokens(tokenizer, kind, value)[1:]
+        }
+        return PreparedTouchpoint(touchpoint, tokens, tuple(sorted(same_value - set(tokens.values()))))
 
     def ingest(self, prepared: PreparedTouchpoint) -> IngestOutcome:
         for attempt in range(_MAX_ATTEMPTS):
@@ -203,7 +213,7 @@ class IngestionService:
 
     def _attempt(self, prepared: PreparedTouchpoint, *, fresh: bool, advance_last_trace: bool) -> IngestOutcome:
         touchpoint = prepared.touchpoint
-        subject_id, owned, claims = self._resolve(prepared.tokens, fresh=fresh)
+        subject_id, owned, claims = self._resolve(prepared, fresh=fresh)
         snapshot = self._snapshot(subject_id, fresh=fresh) if subject_id else None
         if subject_id and snapshot is None:
             self._forget(subject_id, prepared.tokens.values())
@@ -239,9 +249,14 @@ class IngestionService:
         )
 
     def _resolve(
-        self, tokens: Mapping[IdentifierKind, str], *, fresh: bool
+        self, prepared: PreparedTouchpoint, *, fresh: bool
     ) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
-        """The subject these tokens belong to, the tokens already its own, and the tokens to claim for it."""
+        """The subject these tokens belong to, the tokens already its own, and the tokens to claim for it.
+
+        A suppressed value refuses the touchpoint under any kind that shares it; only the touchpoint's
+        own tokens decide who it belongs to.
+        """
+        tokens = prepared.tokens
         owners: dict[str, str | None] = {}
         unknown = []
         for token in tokens.values():
@@ -251,10 +266,11 @@ class IngestionService:
             else:
                 owners[token] = str(cached)
         if unknown:
-            for token, record in self._store.find_tokens(unknown).items():
+            for token, record in self._store.find_tokens([*unknown, *prepared.same_value_tokens]).items():
                 if record.suppressed:
                     raise SubjectErased("this person asked to be erased; the touchpoint was not stored")
-                owners[token] = record.subject_id
+                if token in unknown:
+                    owners[token] = record.subject_id
         subject_id = next(
             (owners[tokens[k]] for k in RESOLUTION_PRIORITY if k in tokens and owners.get(tokens[k])), None
         )

@@ -29,6 +29,7 @@ from touchpoints.ingestion import TokenRecord
 from touchpoints.model import ALL_CHANNELS, IdentifierKind, PersonalField
 from touchpoints.privacy.keyring import SubjectKeyring
 from touchpoints.privacy.tokenizer import Tokenizer
+from touchpoints.trust import TrustPolicy, load_trust_policy
 
 ACTIVE = "active"
 SOURCE = "compliance"
@@ -92,6 +93,7 @@ class SubjectRights:
         consent_policy: ConsentPolicy,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        trust: TrustPolicy | None = None,
     ) -> None:
         self._directory = directory
         self._records = records
@@ -102,6 +104,7 @@ class SubjectRights:
         self._policy = policy
         self._consent_policy = consent_policy
         self._clock = clock
+        self._trust = trust or load_trust_policy()
 
     def locate(self, ref: SubjectRef) -> tuple[str | None, tuple[str, ...]]:
         """The one subject these identifiers belong to (None if nobody holds them) and their tokens.
@@ -180,8 +183,13 @@ class SubjectRights:
         if not ref.identifiers:
             raise IdentifiersRequired("name the identifiers whose suppression is lifted")
         request = self._open(RequestKind.SUPPRESSION_LIFT, ref, meta)
-        lifted = self._records.lift_suppression(request.tokens)
-        counts = {"suppressions_lifted": lifted, "not_suppressed": len(request.tokens) - lifted}
+        tokenizer = self._tokenizer()
+        # A suppression holds for a value under every kind that shares it, so it is lifted under all of them.
+        lifted = sum(
+            self._records.lift_suppression(self._trust.value_tokens(tokenizer, kind, value)) > 0
+            for kind, value in ref.identifiers.items()
+        )
+        counts = {"suppressions_lifted": lifted, "not_suppressed": len(ref.identifiers) - lifted}
         return self._close(request, meta.actor, counts=counts).status()
 
     def _withdraw(
