@@ -28,7 +28,7 @@ from touchpoints.errors import ConcurrentUpdate, DomainError, FieldProblem, Inva
 from touchpoints.ingestion import TokenRecord
 from touchpoints.model import ALL_CHANNELS, IdentifierKind, PersonalField
 from touchpoints.privacy.keyring import SubjectKeyring
-from touchpoints.privacy.tokenizer import Tokenizer
+from touchpoints.privacy.tokenizer import Tokenizer, token_kind
 from touchpoints.trust import TrustPolicy, load_trust_policy
 
 ACTIVE = "active"
@@ -253,11 +253,9 @@ class SubjectRights:
             if kind is None:
                 continue
             new_token = tokenizer.token(kind, value)
-            stored = profile.fields.get(name.value)
-            if stored is not None:
-                old_token = tokenizer.token(kind, cipher.decrypt(name.value, stored.ciphertext))
-                if old_token != new_token and old_token in profile.tokens:
-                    release.append(old_token)
+            # Every identifier of the kind goes, not only the one stored in the field: a person may have used
+            # several emails, and a value that no longer decrypts must not keep finding them.
+            release.extend(t for t in profile.tokens if token_kind(t) == kind.value and t != new_token)
             if new_token not in profile.tokens:
                 claim.append(new_token)
         tokens = tuple(t for t in (*profile.tokens, *claim) if t not in release)
