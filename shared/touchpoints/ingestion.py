@@ -396,6 +396,7 @@ class BatchOutcome:
     results: tuple[IngestOutcome, ...]
     not_attempted: tuple[str, ...] = ()
     failure: RetryableError | None = None
+    refused: tuple[str, ...] = ()  # event ids naming an erased, suppressed person: never stored
 
 
 def ingest_touchpoints(service: IngestionService, touchpoints: Sequence[Touchpoint]) -> BatchOutcome:
@@ -403,13 +404,17 @@ def ingest_touchpoints(service: IngestionService, touchpoints: Sequence[Touchpoi
 
     A retryable failure part-way (KMS or DynamoDB down) stops the batch and says which
     touchpoints were stored; the channel may resend the whole batch, duplicates are ignored.
+    A touchpoint of an erased person is refused and the rest of the batch is still stored.
     """
     prepared = prepare_batch(service, touchpoints)
     results: list[IngestOutcome] = []
+    refused: list[str] = []
     for index, item in enumerate(prepared):
         try:
             results.append(service.ingest(item))
+        except SubjectErased:
+            refused.append(item.touchpoint.event_id)
         except RetryableError as error:
             pending = tuple(p.touchpoint.event_id for p in prepared[index:])
-            return BatchOutcome(tuple(results), pending, error)
-    return BatchOutcome(tuple(results))
+            return BatchOutcome(tuple(results), (*refused, *pending), error, tuple(refused))
+    return BatchOutcome(tuple(results), refused=tuple(refused))
