@@ -27,7 +27,7 @@ from touchpoints.errors import (
 )
 from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind, Touchpoint, TraceKind
 from touchpoints.privacy.cipher import SubjectCipher
-from touchpoints.privacy.keyring import SubjectKeyring
+from touchpoints.privacy.keyring import NewDataKey, SubjectKeyring
 from touchpoints.privacy.tokenizer import Tokenizer
 from touchpoints.trust import TrustPolicy, load_trust_policy
 
@@ -203,15 +203,24 @@ class IngestionService:
         return PreparedTouchpoint(touchpoint, tokens, tuple(sorted(same_value - set(tokens.values()))))
 
     def ingest(self, prepared: PreparedTouchpoint) -> IngestOutcome:
+        # A new person's id and data key, made once: every attempt offers the same ones, so retries cost no KMS call.
+        new_subject: list[tuple[str, NewDataKey, SubjectCipher]] = []
         for attempt in range(_MAX_ATTEMPTS):
             try:
                 # A write refused twice with fresh data is most likely a late touchpoint older than the last trace.
-                return self._attempt(prepared, fresh=attempt > 0, advance_last_trace=attempt < 2)
+                return self._attempt(prepared, new_subject, fresh=attempt > 0, advance_last_trace=attempt < 2)
             except StaleSubject:
                 continue
         raise ConcurrentUpdate("the profile kept changing under this touchpoint; retry it")
 
-    def _attempt(self, prepared: PreparedTouchpoint, *, fresh: bool, advance_last_trace: bool) -> IngestOutcome:
+    def _attempt(
+        self,
+        prepared: PreparedTouchpoint,
+        new_subject: list[tuple[str, NewDataKey, SubjectCipher]],
+        *,
+        fresh: bool,
+        advance_last_trace: bool,
+    ) -> IngestOutcome:
         touchpoint = prepared.touchpoint
         subject_id, owned, claims = self._resolve(prepared, fresh=fresh)
         snapshot = self._snapshot(subject_id, fresh=fresh) if subject_id else None
@@ -222,8 +231,10 @@ class IngestionService:
         plan = plan_storage(touchpoint, snapshot.consents if snapshot else {}, self._policy)
         new_key = None
         if snapshot is None:
-            subject_id = new_subject_id()
-            new_key, cipher = self._keyring.new_subject_key(subject_id)
+            if not new_subject:
+                created = new_subject_id()
+                new_subject.append((created, *self._keyring.new_subject_key(created)))
+            subject_id, new_key, cipher = new_subject[0]
         else:
             cipher = self._keyring.cipher_from_wrapped(snapshot.subject_id, snapshot.wrapped_key)
         assert subject_id is not None
