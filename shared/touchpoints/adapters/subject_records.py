@@ -198,7 +198,8 @@ class DynamoSubjectRecords:
             for token in change.claim_tokens
         )
         reasons = self._transact(items)
-        if reasons and reasons[0] == "ConditionalCheckFailed":
+        # A conflict with another transaction says nothing about who holds the identifiers: read again and retry.
+        if reasons and (reasons[0] == "ConditionalCheckFailed" or "TransactionConflict" in reasons):
             raise StaleSubject
         if reasons:
             raise IdentifierInUse("a corrected identifier was claimed by another profile meanwhile")
