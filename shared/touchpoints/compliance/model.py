@@ -66,6 +66,12 @@ class IdentifierInUse(DomainError):
     status, code = 409, "identifier_in_use"
 
 
+class DataUnreadable(DomainError):
+    """A stored value does not decrypt under the subject's key: it was damaged or moved; nothing is handed out."""
+
+    status, code = 409, "data_unreadable"
+
+
 class SubjectBeingErased(DomainError):
     status, code = 409, "subject_erased"
 

@@ -13,6 +13,7 @@ from touchpoints.compliance.model import (
     AmbiguousSubject,
     AuditEntry,
     ComplianceRequest,
+    DataUnreadable,
     IdentifierInUse,
     IdentifiersRequired,
     RequestKind,
@@ -27,6 +28,7 @@ from touchpoints.consent import ConsentPolicy, ConsentRecord
 from touchpoints.errors import ConcurrentUpdate, DomainError, FieldProblem, InvalidTouchpoint, StaleSubject
 from touchpoints.ingestion import TokenRecord
 from touchpoints.model import ALL_CHANNELS, IdentifierKind, PersonalField
+from touchpoints.privacy.cipher import DecryptionFailed
 from touchpoints.privacy.keyring import SubjectKeyring
 from touchpoints.privacy.tokenizer import Tokenizer, token_kind
 from touchpoints.trust import TrustPolicy, load_trust_policy
@@ -130,9 +132,12 @@ class SubjectRights:
                 raise SubjectNotFound("no profile is held for this person")
             self._check_active(subject.profile)
             cipher = self._keyring.cipher_from_wrapped(subject.profile.subject_id, subject.wrapped_key)
-            document = export_document(
-                subject, cipher, request_id=request.request_id, regulation=meta.regulation, generated_at=self._clock()
-            )
+            try:
+                document = export_document(
+                    subject, cipher, request_id=request.request_id, regulation=meta.regulation, generated_at=self._clock()
+                )
+            except DecryptionFailed:
+                raise DataUnreadable("some of the person's stored data does not decrypt; nothing was exported") from None
         except DomainError as error:
             self._close(request, meta.actor, error=error)
             raise
