@@ -265,3 +265,12 @@ def seed_subject_events(dynamodb: Any, table: str, subject_id: str, count: int) 
             for n in range(start, min(start + 25, count))
         ]
         assert not dynamodb.batch_write_item(RequestItems={table: batch}).get("UnprocessedItems")
+
+
+def linked_tokens(profile_items: list[dict[str, Any]], subject_id: str) -> set[str]:
+    """The tokens a subject holds: the LINK# items in its partition (the profile item keeps none)."""
+    return {
+        i["sk"]["S"].removeprefix("LINK#")
+        for i in profile_items
+        if i["pk"]["S"] == f"SUBJECT#{subject_id}" and i["sk"]["S"].startswith("LINK#")
+    }

@@ -28,7 +28,7 @@ from touchpoints.errors import (
 from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind, Touchpoint, TraceKind
 from touchpoints.privacy.cipher import SubjectCipher
 from touchpoints.privacy.keyring import NewDataKey, SubjectKeyring
-from touchpoints.privacy.tokenizer import Tokenizer
+from touchpoints.privacy.tokenizer import Tokenizer, token_kind
 from touchpoints.trust import TrustPolicy, load_trust_policy
 
 _MAX_ATTEMPTS = 4
@@ -48,6 +48,7 @@ class SubjectSnapshot:
     consents: Mapping[str, ConsentRecord]
     consent_version: int
     wrapped_key: bytes
+    link_counts: Mapping[str, int] = field(default_factory=dict)  # identifier kind -> tokens held of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,8 @@ class ProfileWrite:
     expected_consent_version: int = 0
     # Move last_trace_at only forward; the store conditions on it, so a late, older touchpoint retries without it.
     advance_last_trace: bool = True
+    # Per kind claimed: how many tokens of it the subject may hold; the store conditions the claim on it.
+    link_limits: Mapping[str, int] = field(default_factory=dict)
 
 
 class ProfileStore(Protocol):
@@ -228,6 +231,8 @@ class IngestionService:
             self._forget(subject_id, prepared.tokens.values())
             raise SubjectErased("this person asked to be erased; the touchpoint was not stored")
 
+        if snapshot is not None:
+            claims = self._within_link_limits(claims, snapshot)
         plan = plan_storage(touchpoint, snapshot.consents if snapshot else {}, self._policy)
         new_key = None
         if snapshot is None:
@@ -290,6 +295,17 @@ class IngestionService:
         owned = tuple(t for t in tokens.values() if subject_id and owners.get(t) == subject_id)
         return subject_id, owned, claims
 
+    def _within_link_limits(self, claims: tuple[str, ...], snapshot: SubjectSnapshot) -> tuple[str, ...]:
+        """The claims that keep the subject within the policy's links per kind; the newest are the ones left out."""
+        held = dict(snapshot.link_counts)
+        kept = []
+        for token in claims:
+            kind = token_kind(token)
+            if held.get(kind, 0) < self._trust.link_limit(kind):
+                kept.append(token)
+                held[kind] = held.get(kind, 0) + 1
+        return tuple(kept)
+
     def _snapshot(self, subject_id: str, *, fresh: bool) -> SubjectSnapshot | None:
         cached = None if fresh else self._snapshots.get(subject_id)
         if isinstance(cached, SubjectSnapshot):
@@ -328,6 +344,7 @@ class IngestionService:
             fields=fields,
             claim_tokens=claims,
             all_tokens=tuple(prepared.tokens.values()),
+            link_limits={token_kind(t): self._trust.link_limit(token_kind(t)) for t in claims},
             consents=consents,
             trace=self._trace_record(touchpoint, plan, cipher),
             new_subject_key=wrapped_key,
@@ -356,21 +373,29 @@ class IngestionService:
         for token in (*owned, *change.claim_tokens):
             self._subject_of_token.put(token, change.subject_id)
         self._keyring.remember(change.subject_id, cipher)
+        links = dict(snapshot.link_counts) if snapshot else {}
+        for token in change.claim_tokens:
+            links[token_kind(token)] = links.get(token_kind(token), 0) + 1
         if snapshot is None:
             self._snapshots.put(
                 change.subject_id,
                 SubjectSnapshot(
-                    change.subject_id, dict(change.consents), 1 if change.consents else 0, change.new_subject_key or b""
+                    change.subject_id,
+                    dict(change.consents),
+                    1 if change.consents else 0,
+                    change.new_subject_key or b"",
+                    links,
                 ),
             )
-        elif change.consents:
+        elif change.consents or change.claim_tokens:
             self._snapshots.put(
                 change.subject_id,
                 SubjectSnapshot(
                     change.subject_id,
                     {**snapshot.consents, **change.consents},
-                    snapshot.consent_version + 1,
+                    snapshot.consent_version + (1 if change.consents else 0),
                     snapshot.wrapped_key,
+                    links,
                 ),
             )
 

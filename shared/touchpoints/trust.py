@@ -1,4 +1,4 @@
-"""The trust policy (data in policies/trust.yaml): which identifier kinds share values."""
+"""The trust policy (data in policies/trust.yaml): which identifier kinds share values, how many may find a person."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ class TrustPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: str
     shared_values: dict[str, tuple[IdentifierKind, ...]]
+    link_limits: dict[IdentifierKind, int]
+    default_link_limit: int
+
+    def link_limit(self, kind: IdentifierKind | str) -> int:
+        """How many identifiers of this kind may find one person."""
+        return self.link_limits.get(IdentifierKind(kind), self.default_link_limit)
 
     def model_post_init(self, _context: Any) -> None:
         seen = [kind for kinds in self.shared_values.values() for kind in kinds]

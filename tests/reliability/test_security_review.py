@@ -7,6 +7,7 @@ Finding 3 (suppression that holds) and finding 5 (the smaller ones) are here; bo
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from collections.abc import Collection
 from typing import Any
 
@@ -23,6 +24,7 @@ from tests.unit.test_privacy import CountingWrapper
 from touchpoints import container
 from touchpoints.ingestion import ProfileWrite
 from touchpoints.privacy.keyring import SubjectKeyring
+from touchpoints.trust import load_trust_policy
 
 CASE = {"regulation": "gdpr", "case_reference": "CASE-2026-1700"}
 
@@ -51,6 +53,99 @@ def tokens_of(lambdas: Any, subject_id: str) -> set[str]:
         for i in profile_table(lambdas)
         if i.get("entity", {}).get("S") == "token" and i.get("subject_id", {}).get("S") == subject_id
     }
+
+
+# Finding 1: no item grows with a person's history
+
+
+def test_anonymous_ids_past_the_policys_limit_do_not_grow_the_profile(lambdas):
+    # Given a person, and a channel key holder who knows their email and sends it with fresh anonymous ids
+    p = person(1730)
+    assert lambdas.post("store", factories.store(p, folio="B-1"))[0] == 200
+    (subject_id,) = subject_ids(lambdas)
+    limit = load_trust_policy().link_limit("anonymous_id")
+    sent = limit + 10
+    for start in range(0, sent, 25):
+        batch = [factories.web(p, "page_view", anonymous_id=f"anon-{i:05d}") for i in range(start, min(sent, start + 25))]
+        code, body = lambdas.post("web", {"touchpoints": batch})
+        assert code == 200, body
+
+    # Then every touchpoint was stored, the profile item holds no token, and only `limit` anonymous ids find the person
+    items = [i for i in profile_table(lambdas) if i["pk"]["S"] == f"SUBJECT#{subject_id}"]
+    (profile,) = [i for i in items if i["sk"]["S"] == "PROFILE"]
+    assert len([i for i in items if i["entity"]["S"] == "event"]) == sent + 1
+    assert "t1." not in json.dumps(profile, default=str)
+    anonymous = {t for t in tokens_of(lambdas, subject_id) if t.startswith("t1.anonymous_id.")}
+    assert len(anonymous) == limit
+    # and a later touchpoint through an anonymous id that did not fit starts no claim on them
+    code, body = lambdas.post("store", factories.store(p, folio="B-2"))
+    assert code == 200 and body["results"][0]["profile_id"] == subject_id
+
+
+def test_a_person_with_thousands_of_identifiers_stays_writable_and_erasable(lambdas):
+    # Given a person holding thousands of identifiers (a long history of tickets, as the policy allows)
+    p = person(1732)
+    assert lambdas.post("store", factories.store(p, folio="C-1"))[0] == 200
+    (subject_id,) = subject_ids(lambdas)
+    held = seed_links(lambdas, subject_id, "ticket", 2000)
+    profile_key = {"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}}
+    profile = boto3.client("dynamodb").get_item(TableName=lambdas.aws.table("ProfileTable"), Key=profile_key)["Item"]
+    assert len(json.dumps(profile, default=str)) < 8_000
+
+    # When they come back, and then ask to be erased
+    assert lambdas.post("store", factories.store(p, folio="C-2"))[0] == 200
+    code, accepted = erase(lambdas, {"rfc": p.rfc})
+    assert code == 202
+    drain(lambdas)
+
+    # Then the erasure completes and every identifier that found them is a suppression marker
+    done = status(lambdas, accepted["request_id"])
+    assert done["state"] == "completed" and done["counts"]["tokens_suppressed"] >= len(held) + 3
+    left = profile_table(lambdas)
+    assert not [i for i in left if subject_id in json.dumps(i)]
+    markers = {i["pk"]["S"].removeprefix("TOKEN#") for i in left if i.get("suppressed", {}).get("BOOL")}
+    assert set(held) <= markers
+
+
+def seed_links(lambdas: Any, subject_id: str, kind: str, count: int) -> list[str]:
+    """Tokens of `kind` held by the subject, written as ingestion writes them (lookup item, link, count)."""
+    from touchpoints.adapters.profile_store import token_claim
+
+    dynamodb, table = boto3.client("dynamodb"), lambdas.aws.table("ProfileTable")
+    tokens = [f"t1.{kind}.seeded{n:06d}" for n in range(count)]
+    puts = [
+        {"PutRequest": {"Item": put["Put"]["Item"]}}
+        for token in tokens
+        for put in token_claim(table, subject_id, token, datetime.now(UTC))
+    ]
+    for start in range(0, len(puts), 25):
+        dynamodb.batch_write_item(RequestItems={table: puts[start : start + 25]})
+    dynamodb.update_item(
+        TableName=table,
+        Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
+        UpdateExpression="ADD #l :n",
+        ExpressionAttributeNames={"#l": f"links_{kind}"},
+        ExpressionAttributeValues={":n": {"N": str(count)}},
+    )
+    return tokens
+
+
+def test_an_item_over_dynamodbs_size_limit_is_not_reported_as_retryable(lambdas, aws_faults):
+    aws_faults.fail(
+        "dynamodb",
+        "TransactWriteItems",
+        "ValidationException",
+        message="Item size has exceeded the maximum allowed size",
+    )
+
+    code, body = lambdas.post("store", factories.store(person(1731)))
+
+    assert code == 422 and body["error"]["code"] == "profile_too_large", body
+    assert body["error"]["retryable"] is False
+
+
+def subject_ids(lambdas: Any) -> set[str]:
+    return {i["subject_id"]["S"] for i in profile_table(lambdas) if i.get("sk", {}).get("S") == "PROFILE"}
 
 
 # Finding 3: suppression by value, not by kind; suppress: false keeps no tokens; rectification releases every token

@@ -1,6 +1,7 @@
 """Item keys of the profile table (single-table design) and the key vault.
 
 profile table, partition SUBJECT#<id>:  PROFILE | EVENT#<channel>#<event id> | CONSENT#<purpose:scope>#<time>
+                                        | LINK#<token> (the subject's tokens, listed without growing the profile)
 profile table, partition TOKEN#<token>: TOKEN  (which subject a token belongs to, or a suppression)
 key vault,     partition SUBJECT#<id>:  the subject's wrapped data key
 """
@@ -11,6 +12,8 @@ PROFILE_SK = "PROFILE"
 TOKEN_SK = "TOKEN"
 EVENT_PREFIX = "EVENT#"
 CONSENT_PREFIX = "CONSENT#"
+LINK_PREFIX = "LINK#"
+LINKS_ATTRIBUTE_PREFIX = "links_"  # profile attribute links_<kind>: how many tokens of that kind the subject holds
 
 
 def subject_pk(subject_id: str) -> str:
@@ -31,6 +34,14 @@ def event_sk(channel: str, event_id: str) -> str:
 
 def consent_sk(consent_key: str, collected_at_iso: str) -> str:
     return f"{CONSENT_PREFIX}{consent_key}#{collected_at_iso}"
+
+
+def link_key(subject_id: str, token: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": subject_pk(subject_id)}, "sk": {"S": f"{LINK_PREFIX}{token}"}}
+
+
+def links_attribute(kind: str) -> str:
+    return f"{LINKS_ATTRIBUTE_PREFIX}{kind}"
 
 
 def profile_key(subject_id: str) -> dict[str, dict[str, str]]:

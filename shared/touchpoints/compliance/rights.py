@@ -263,13 +263,11 @@ class SubjectRights:
             release.extend(t for t in profile.tokens if token_kind(t) == kind.value and t != new_token)
             if new_token not in profile.tokens:
                 claim.append(new_token)
-        tokens = tuple(t for t in (*profile.tokens, *claim) if t not in release)
         return Rectification(
             profile.subject_id,
             fields,
             tuple(release),
             tuple(claim),
-            tokens,
             profile.version,
             request.request_id,
             self._clock(),
