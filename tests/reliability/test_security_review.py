@@ -7,8 +7,8 @@ Finding 3 (suppression that holds) and finding 5 (the smaller ones) are here; bo
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -41,7 +41,9 @@ def profile_table(lambdas: Any) -> list[dict[str, Any]]:
 def token_owner(lambdas: Any, token: str) -> dict[str, Any] | None:
     item: dict[str, Any] | None = (
         boto3.client("dynamodb")
-        .get_item(TableName=lambdas.aws.table("ProfileTable"), Key={"pk": {"S": f"TOKEN#{token}"}, "sk": {"S": "TOKEN"}})
+        .get_item(
+            TableName=lambdas.aws.table("ProfileTable"), Key={"pk": {"S": f"TOKEN#{token}"}, "sk": {"S": "TOKEN"}}
+        )
         .get("Item")
     )
     return item
@@ -66,7 +68,9 @@ def test_anonymous_ids_past_the_policys_limit_do_not_grow_the_profile(lambdas):
     limit = load_trust_policy().link_limit("anonymous_id")
     sent = limit + 10
     for start in range(0, sent, 25):
-        batch = [factories.web(p, "page_view", anonymous_id=f"anon-{i:05d}") for i in range(start, min(sent, start + 25))]
+        batch = [
+            factories.web(p, "page_view", anonymous_id=f"anon-{i:05d}") for i in range(start, min(sent, start + 25))
+        ]
         code, body = lambdas.post("web", {"touchpoints": batch})
         assert code == 200, body
 
@@ -441,7 +445,7 @@ def test_the_compliance_function_is_granted_only_what_it_calls(lambdas, local_aw
             "objections",
             {"subject": {"subject_id": subject_id}, "objections": [{"purpose": "marketing", "channel": "all"}], **CASE},
         )
-        code, accepted = erase(lambdas, {"subject_id": subject_id})
+        _, accepted = erase(lambdas, {"subject_id": subject_id})
         call(lambdas, "GET", f"requests/{accepted['request_id']}")
         call(lambdas, "POST", "suppression-lifts", {"subject": {"email": p.email}, **CASE})
     api_calls = [c for c in calls if c.service != "sqs"]

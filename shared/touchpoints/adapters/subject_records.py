@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 from touchpoints.adapters import keys

@@ -134,10 +134,16 @@ class SubjectRights:
             cipher = self._keyring.cipher_from_wrapped(subject.profile.subject_id, subject.wrapped_key)
             try:
                 document = export_document(
-                    subject, cipher, request_id=request.request_id, regulation=meta.regulation, generated_at=self._clock()
+                    subject,
+                    cipher,
+                    request_id=request.request_id,
+                    regulation=meta.regulation,
+                    generated_at=self._clock(),
                 )
             except DecryptionFailed:
-                raise DataUnreadable("some of the person's stored data does not decrypt; nothing was exported") from None
+                raise DataUnreadable(
+                    "some of the person's stored data does not decrypt; nothing was exported"
+                ) from None
         except DomainError as error:
             self._close(request, meta.actor, error=error)
             raise
@@ -251,7 +257,9 @@ class SubjectRights:
     ) -> Rectification:
         cipher = self._keyring.cipher_from_wrapped(profile.subject_id, wrapped)
         tokenizer = self._tokenizer()
-        fields, release, claim = {}, [], []
+        fields: dict[str, bytes] = {}
+        release: list[str] = []
+        claim: list[str] = []
         for name, value in corrections.items():
             fields[name.value] = cipher.encrypt(name.value, value)
             kind = IDENTIFYING_FIELDS.get(name)
