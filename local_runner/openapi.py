@@ -35,6 +35,58 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
 }
 _SCHEME_OF_AUTH = {"api_key": "channelApiKey", "iam": "sigv4"}
 
+# API Gateway answers these itself, before any function runs, as {"message": "..."}: a client generated
+# from this document must expect them beside the functions' error envelope.
+GATEWAY_MESSAGE = "GatewayMessage"
+GATEWAY_MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": GATEWAY_MESSAGE,
+    "description": (
+        "API Gateway's own refusal, made before the function runs. Unknown routes and methods are "
+        'answered 403 {"message": "Missing Authentication Token"} too.'
+    ),
+    "properties": {"message": {"type": "string", "title": "Message"}},
+    "required": ["message"],
+}
+_GATEWAY_403 = {
+    "api_key": (
+        '{"message": "Forbidden"}: no x-api-key header, or a key that is not this channel\'s (not in its usage '
+        'plan). {"message": "Missing Authentication Token"}: no such route or method.'
+    ),
+    "iam": (
+        '{"message": "Missing Authentication Token"}: no SigV4 signature (or no such route or method); '
+        "a signature that does not match, expired credentials or a principal without execute-api:Invoke "
+        "get API Gateway's message saying so."
+    ),
+}
+_GATEWAY_ONLY = {
+    502: 'The function failed or could not start: {"message": "Internal server error"}',
+    504: 'The function did not answer within 29 s: {"message": "Endpoint request timed out"}',
+}
+_ERROR_BODY = "#/components/schemas/ErrorBody"
+
+
+def _gateway_refusals(operation: dict[str, Any], auth: str) -> None:
+    """Document API Gateway's own answers (403, 413, 502, 504) beside the function's error envelope."""
+    responses = operation.setdefault("responses", {})
+    gateway = {"$ref": f"#/components/schemas/{GATEWAY_MESSAGE}"}
+    either = {"application/json": {"schema": {"oneOf": [{"$ref": _ERROR_BODY}, gateway]}}}
+    function_403 = responses.get("403", {}).get("description", "")
+    responses["403"] = {
+        "description": " ".join(filter(None, [f"API Gateway: {_GATEWAY_403[auth]}", f"The function: {function_403}"])),
+        "content": either,
+    }
+    function_413 = responses.get("413", {}).get("description", "")
+    responses["413"] = {
+        "description": " ".join(
+            filter(None, ['API Gateway, over 10 MB: {"message": "Request Too Long"}.', f"The function: {function_413}"])
+        ),
+        "content": either,
+    }
+    for status, description in _GATEWAY_ONLY.items():
+        responses[str(status)] = {"description": description, "content": {"application/json": {"schema": gateway}}}
+    operation["responses"] = dict(sorted(responses.items()))
+
 
 class SpecDrift(Exception):
     """The template and the functions disagree on the routes, or two functions define one schema differently."""
@@ -61,6 +113,7 @@ def build(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
                 raise SpecDrift(f"{spec.logical_id} does not serve {route.method} {route.path} as the template says")
             if route.auth in _SCHEME_OF_AUTH:
                 operation["security"] = [{_SCHEME_OF_AUTH[route.auth]: []}]
+                _gateway_refusals(operation, route.auth)
             operation["x-function"] = spec.logical_id
             paths.setdefault(route.path, {})[method] = operation
         for name, schema in document.get("components", {}).get("schemas", {}).items():
@@ -73,12 +126,17 @@ def build(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
             "version": VERSION,
             "description": (
                 "Channels post touchpoints and consents with their own API key; compliance routes need "
-                "SigV4 (AWS_IAM). Errors share one envelope: error.code, message, retryable, details."
+                "SigV4 (AWS_IAM). Errors share one envelope: error.code, message, retryable, details. API "
+                "Gateway's own refusals (403 without or with a wrong key or signature, 403 Missing Authentication "
+                'Token for unknown routes, 413, 502, 504) are {"message": "..."} (GatewayMessage).'
             ),
         },
         "servers": [{"url": LOCAL_SERVER, "description": "python -m local_runner serve"}],
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": dict(sorted(schemas.items())), "securitySchemes": SECURITY_SCHEMES},
+        "components": {
+            "schemas": dict(sorted({**schemas, GATEWAY_MESSAGE: GATEWAY_MESSAGE_SCHEMA}.items())),
+            "securitySchemes": SECURITY_SCHEMES,
+        },
     }
 
 

@@ -150,11 +150,23 @@ class StreamPoller(_Poller):
                 if shard_id in self._iterators and page.get("NextShardIterator"):
                     self._iterators[shard_id] = page["NextShardIterator"]
                 continue
+            if not self._still_there(shard_id, records):
+                worked = True  # read again at the next poll, from the same checkpoint
+                continue
             worked = True
             self._deliver(shard_id, [r for r in records if matches_any(self.source.filters, r)])
             self._checkpoints[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
             self._iterators.pop(shard_id, None)
         return worked
+
+    def _still_there(self, shard_id: str, records: list[dict[str, Any]]) -> bool:
+        """moto binds an iterator to the shard as it was; a transaction rolled back between taking the iterator
+        and reading restores an older copy, so what was read may be records that no longer exist, and their
+        sequence numbers are then reused by the next writes. Reading the same range again tells."""
+        first = records[0]["dynamodb"]["SequenceNumber"]
+        iterator = self._new_iterator(shard_id, "AT_SEQUENCE_NUMBER", first)
+        again = self._streams.get_records(ShardIterator=iterator, Limit=len(records)).get("Records", [])
+        return [r["eventID"] for r in again] == [r["eventID"] for r in records]
 
     def _record(self, record: Mapping[str, Any]) -> dict[str, Any]:
         return {**_lambda_json(record), "eventSourceARN": self.stream_arn}

@@ -19,8 +19,9 @@ from touchpoints.adapters.secrets import TokenizerSource
 from touchpoints.adapters.subject_records import DynamoSubjectRecords
 from touchpoints.compliance.erasure import ErasureOrder, ErasureService
 from touchpoints.compliance.policy import Regulation, load_compliance_policy
+from touchpoints.compliance.queue import RequestQueue
 from touchpoints.compliance.rights import SubjectRights
-from touchpoints.compliance.settings import ComplianceApiSettings, ErasureWorkerSettings
+from touchpoints.compliance.settings import ComplianceApiSettings, DeadlineCheckSettings, ErasureWorkerSettings
 from touchpoints.consent import load_policy
 from touchpoints.container import client, keyring, per_container
 
@@ -41,6 +42,11 @@ def erasure_worker_settings() -> ErasureWorkerSettings:
 def request_store() -> DynamoRequestStore:
     settings = compliance_api_settings()
     return DynamoRequestStore(client(settings, "dynamodb"), settings.compliance_table)
+
+
+@per_container
+def request_queue() -> RequestQueue:
+    return RequestQueue(request_store())
 
 
 @per_container
@@ -118,3 +124,14 @@ def erasure_service() -> ErasureService:
         eraser=DynamoSubjectEraser(db, settings.profile_table, settings.key_vault_table),
         page_size=settings.page_size,
     )
+
+
+@per_container
+def deadline_check_settings() -> DeadlineCheckSettings:
+    return DeadlineCheckSettings.model_validate(os.environ)
+
+
+@per_container
+def deadline_index() -> DynamoRequestStore:
+    settings = deadline_check_settings()
+    return DynamoRequestStore(client(settings, "dynamodb"), settings.compliance_table)

@@ -1,4 +1,5 @@
-"""The erasure worker: SQS messages carrying a request id, each erasure carried forward from its checkpoint.
+"""The erasure worker: SQS messages carrying a request id, each erasure carried forward from its checkpoint;
+and the hourly check of how close open erasures are to their legal deadline.
 
 A failed record is reported back (ReportBatchItemFailures) and SQS re-delivers it after the
 visibility timeout; its last allowed delivery marks the request failed before the queue's
@@ -9,14 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.metrics import single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from touchpoints import compliance_container as wiring
+from touchpoints.compliance.deadlines import check_erasure_deadlines
 from touchpoints.compliance.erasure import ErasureSuperseded
+from touchpoints.compliance.policy import load_compliance_policy
 from touchpoints.observability import MetricUnit, logger, metrics, tracer
 
 
@@ -58,5 +63,32 @@ def erasure_worker() -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]
         return process_partial_response(  # type: ignore[return-value]
             event=event, record_handler=handle_erasure_message, processor=processor, context=context
         )
+
+    return lambda_handler
+
+
+def erasure_deadline_check() -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda handler of the hourly deadline check: ErasuresNearDeadline, and OpenErasures by days left."""
+
+    @logger.inject_lambda_context
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        warn_days = load_compliance_policy().erasure.warn_days_before_deadline
+        check = check_erasure_deadlines(wiring.deadline_index(), warn_days, datetime.now(UTC).date())
+        metrics.add_metric(name="ErasuresNearDeadline", unit=MetricUnit.Count, value=check.near_deadline)
+        for bucket, count in check.by_days_left.items():
+            # One metric set per bucket: a dimension's value is shared by every metric of a set.
+            with single_metric(
+                name="OpenErasures",
+                unit=MetricUnit.Count,
+                value=count,
+                namespace=metrics.namespace,
+                default_dimensions=metrics.default_dimensions,
+            ) as metric:
+                metric.add_dimension(name="days_left", value=bucket)
+        answer = {"near_deadline": check.near_deadline, "open": check.open, "by_days_left": check.by_days_left}
+        logger.info("erasure deadlines checked", extra={**answer, "warn_days": warn_days})
+        return answer
 
     return lambda_handler

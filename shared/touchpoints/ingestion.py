@@ -229,6 +229,10 @@ class IngestionService:
         snapshot = self._snapshot(subject_id, fresh=fresh) if subject_id else None
         if subject_id and snapshot is None:
             self._forget(subject_id, prepared.tokens.values())
+            if not fresh:
+                # A warm container's cached owner was erased: its identifiers may have been released or
+                # lifted since, so the tokens are read again before the touchpoint is refused.
+                raise StaleSubject
             raise SubjectErased("this person asked to be erased; the touchpoint was not stored")
 
         if snapshot is not None:

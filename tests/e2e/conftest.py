@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 import requests
 
-from local_runner.harness import RunnerFailed, ServedApi, served
+from local_runner.harness import RunnerFailed, ServedApi, clean_environment, served
 from local_runner.principals import LocalPrincipal, sign
 from tests import factories
 from tests.conftest import find_pii
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, last_seen: Callable[[], str] = lambda: "") -> Any:
+    """Poll until `condition()` is truthy (its value is returned); fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {timeout} s waiting for {what} {last_seen()}")
 
 
 def assert_no_pii(text: str, where: str) -> None:
@@ -66,6 +83,52 @@ class Runner:
             ConsistentRead=True,
         )
         return item.get("Item")
+
+    def classified(self, subject_id: str, timeout: float = 45) -> dict[str, Any]:
+        """The profile once the stream poller's classifier has caught up with its latest revision: settled."""
+
+        def caught_up() -> dict[str, Any] | None:
+            item = self.profile(subject_id)
+            if item is None or "classified_version" not in item:
+                return None
+            same_data = item["classified_version"]["N"] == item["version"]["N"]
+            same_consents = item["classified_consent_version"]["N"] == item["consent_version"]["N"]
+            return item if same_data and same_consents else None
+
+        def versions() -> str:
+            item = self.profile(subject_id) or {}
+            names = ("version", "classified_version", "consent_version", "classified_consent_version", "changed_by")
+            pollers = requests.get(f"{self.url}/__health", timeout=10).json()["pollers"]
+            return str({name: item.get(name) for name in names}) + f" pollers: {pollers}"
+
+        return dict(wait_for(caught_up, timeout, "the classifier to catch up with the profile", versions))
+
+    def completed(self, operator: str, request_path: str, timeout: float = 60) -> dict[str, Any]:
+        """The request's status once the erasure queue's worker has completed it (failing fast on `failed`)."""
+
+        def done() -> dict[str, Any] | None:
+            status = self.signed(operator, "GET", request_path)
+            assert status.status_code == 200, status.text
+            body = dict(status.json())
+            assert body["state"] != "failed", body
+            return body if body["state"] == "completed" else None
+
+        return dict(wait_for(done, timeout, "the erasure to complete"))
+
+    def invoke(self, function: str, event_file: str) -> dict[str, Any]:
+        """`python -m local_runner invoke` against this runner's AWS, as a developer runs a scheduled function."""
+        result = subprocess.run(
+            [sys.executable, "-m", "local_runner", "invoke", function, "-e", event_file],
+            cwd=REPO_ROOT,
+            env=clean_environment() | {"AWS_ENDPOINT_URL": self.health["aws_endpoint"]},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert_no_pii(result.stdout + result.stderr, f"the output of invoke {function}")
+        return dict(json.loads(result.stdout))
 
     def route_exists(self, method: str, path: str) -> bool:
         return any(r["method"] == method and r["path"] == path for r in self.health["routes"])

@@ -22,6 +22,8 @@ def _function_for(event: dict[str, Any]) -> str:
             if any(r.path == event["resource"] and r.method == event["httpMethod"] for r in spec.routes):
                 return spec.logical_id
         raise AssertionError(f"no function serves {event['httpMethod']} {event['resource']}")
+    if event.get("check") == "erasure_deadlines":
+        return "ErasureDeadlineCheckFunction"
     if event.get("detail-type") == "Scheduled Event" or "reclassify" in event:
         return next(spec.logical_id for spec in FUNCTIONS.values() if spec.schedules)
     source = event["Records"][0]["eventSource"]
@@ -78,6 +80,12 @@ def test_compliance_samples_serve_a_whole_case(lambdas, local_aws):
     status, result = call("compliance-request-status.json", **{placeholder: request_id})
     assert status == 200
     assert json.loads(result["body"])["state"] == "completed"
+    status, result = call("compliance-erasure-certificate.json", **{placeholder: request_id})
+    assert status == 200
+    assert json.loads(result["body"])["key_destroyed"] is True
+    status, result = call("compliance-request-queue.json")
+    assert status == 200
+    assert [r["kind"] for r in json.loads(result["body"])["requests"]] == []  # all done: nothing open under GDPR
     status, result = call("compliance-suppression-lift-request.json")
     assert status == 200
     assert json.loads(result["body"])["counts"] == {"suppressions_lifted": 1, "not_suppressed": 0}
@@ -94,3 +102,13 @@ def test_the_outdated_rules_sample_runs_a_complete_pass(lambdas):
     event = load_event("reclassifier-outdated-rules.json")
     answer = lambdas.invoke(_function_for(event), event)
     assert answer["complete"] is True and answer["outcomes"]["changed"] == 0
+
+
+def test_the_deadline_check_sample_counts_open_erasures(lambdas):
+    event = load_event("erasure-deadline-check-hourly.json")
+    answer = lambdas.invoke(_function_for(event), event)
+    assert answer == {
+        "near_deadline": 0,
+        "open": 0,
+        "by_days_left": {"overdue": 0, "0-7": 0, "8-14": 0, "15-30": 0, "31+": 0},
+    }

@@ -159,3 +159,19 @@ def test_classifier_and_reclassifier_policies_grant_exactly_what_they_call(lambd
         needed, grants = used(recorded, local_aws.provisioned), granted(logical_id)
         assert needed - grants == set(), f"{logical_id} would be refused by AWS"
         assert grants - needed == set(), f"{logical_id} is granted more than it uses"
+
+
+def test_the_deadline_check_policy_grants_exactly_what_it_calls(lambdas, local_aws):
+    from tests.integration.compliance_helpers import erase
+
+    p = person(822)
+    lambdas.post("sms", factories.sms(p))
+    assert erase(lambdas, {"phone": p.phone})[0] == 202
+    with aws_hooks.recording() as calls:
+        answer = lambdas.invoke(
+            "ErasureDeadlineCheckFunction", factories.load_event("erasure-deadline-check-hourly.json")
+        )
+    assert answer["open"] == 1
+    needed, grants = used(calls, local_aws.provisioned), granted("ErasureDeadlineCheckFunction")
+    assert needed - grants == set(), "ErasureDeadlineCheckFunction would be refused by AWS"
+    assert grants - needed == set(), "ErasureDeadlineCheckFunction is granted more than it uses"

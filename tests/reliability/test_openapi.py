@@ -24,6 +24,25 @@ def test_every_template_route_is_documented_with_its_credentials_and_error_envel
             assert operation["security"] == [{expected: []}], route
             for status, response in operation["responses"].items():
                 if int(status) >= 400:
-                    schema = response["content"]["application/json"]["schema"]["$ref"]
-                    assert schema.rsplit("/", 1)[1] in {"ErrorBody", "PartialFailure"}, (route, status)
+                    schema = response["content"]["application/json"]["schema"]
+                    refs = [s["$ref"] for s in schema.get("oneOf", [schema])]
+                    names = {ref.rsplit("/", 1)[1] for ref in refs}
+                    assert names <= {"ErrorBody", "PartialFailure", "GatewayMessage"}, (route, status)
             assert "503" in operation["responses"] or route.auth == "iam"
+
+
+def test_api_gateways_own_refusals_are_documented_for_every_route():
+    """A generated client must expect {"message": ...} from API Gateway, not only the functions' envelope."""
+    document = build()
+    assert document["components"]["schemas"]["GatewayMessage"]["required"] == ["message"]
+    for spec in FUNCTIONS.values():
+        for route in spec.routes:
+            responses = document["paths"][route.path][route.method.lower()]["responses"]
+            forbidden = responses["403"]
+            refs = {s["$ref"].rsplit("/", 1)[1] for s in forbidden["content"]["application/json"]["schema"]["oneOf"]}
+            assert refs == {"ErrorBody", "GatewayMessage"}, route
+            assert "Missing Authentication Token" in forbidden["description"]
+            if route.auth == "api_key":
+                assert '{"message": "Forbidden"}' in forbidden["description"]
+            for status in ("502", "504"):
+                assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith("GatewayMessage")

@@ -15,9 +15,10 @@ from touchpoints.adapters.aws import SDK_ERRORS, error_code
 from touchpoints.classification import ClassificationWrite, State
 from touchpoints.classification.service import ORIGIN_CHANNELS
 from touchpoints.errors import StorageUnavailable
+from touchpoints.items import profile as profile_item
 from touchpoints.observability import logger
 
-WRITER_CLASSIFIER = "classifier"  # the stream filter drops records whose NewImage says this
+WRITER_CLASSIFIER = profile_item.WRITER_CLASSIFIER  # the stream filter drops records whose NewImage says this
 STATE_INDEX = "StateIndex"
 RECLASSIFY_INDEX = "ReclassifyIndex"
 # Each (state, origin) is spread over this many index partitions, so a burst of profiles
@@ -62,19 +63,19 @@ class DynamoClassificationStore:
     def save(self, write: ClassificationWrite) -> bool:
         result = write.result
         names = {
-            "#ver": "version",
-            "#cv": "consent_version",
-            "#st": "status",
-            "#state": "state",
-            "#clv": "classified_version",
-            "#clcv": "classified_consent_version",
-            "#rv": "rules_version",
-            "#cb": "changed_by",
+            "#ver": profile_item.VERSION,
+            "#cv": profile_item.CONSENT_VERSION,
+            "#st": profile_item.STATUS,
+            "#state": profile_item.STATE,
+            "#clv": profile_item.CLASSIFIED_VERSION,
+            "#clcv": profile_item.CLASSIFIED_CONSENT_VERSION,
+            "#rv": profile_item.RULES_VERSION,
+            "#cb": profile_item.CHANGED_BY,
         }
         values: dict[str, Any] = {
             ":v": _n(write.expected_version),
             ":cv": _n(write.expected_consent_version),
-            ":active": _s("active"),
+            ":active": _s(profile_item.ACTIVE),
             ":state": _s(result.state.value),
             ":rv": _s(result.rules_version),
             ":writer": _s(WRITER_CLASSIFIER),
@@ -89,18 +90,18 @@ class DynamoClassificationStore:
             ":at": _s(write.classified_at.isoformat()),
         }
         attributes = {
-            "state_key": ":key",
-            "dimensions": ":dims",
-            "missing": ":missing",
-            "identity_by": ":idby",
-            "contact_channels": ":chans",
-            "trace_kinds": ":kinds",
-            "stale_fields": ":stale",
-            "recommendations": ":recs",
-            "classified_at": ":at",
+            profile_item.STATE_KEY: ":key",
+            profile_item.DIMENSIONS: ":dims",
+            profile_item.MISSING: ":missing",
+            profile_item.IDENTITY_BY: ":idby",
+            profile_item.CONTACT_CHANNELS: ":chans",
+            profile_item.TRACE_KINDS: ":kinds",
+            profile_item.STALE_FIELDS: ":stale",
+            profile_item.RECOMMENDATIONS: ":recs",
+            profile_item.CLASSIFIED_AT: ":at",
         }
         names.update({f"#{name}": name for name in attributes})  # some (e.g. missing) are reserved words
-        names.update({"#ra": "reclassify_at", "#rd": "reclassify_day"})
+        names.update({"#ra": profile_item.RECLASSIFY_AT, "#rd": profile_item.RECLASSIFY_DAY})
         sets = [
             "#state = :state",
             *(f"#{name} = {value}" for name, value in attributes.items()),
@@ -118,10 +119,10 @@ class DynamoClassificationStore:
             values[":rd"] = _s(reclassify_day(result.reclassify_at.date(), state_shard(write.subject_id)))
             sets += ["#ra = :ra", "#rd = :rd"]
         if write.state_changed:
-            names["#changed"] = "state_changed_at"
+            names["#changed"] = profile_item.STATE_CHANGED_AT
             sets.append("#changed = :at")
             if write.expected_state is not None:
-                names["#prevstate"] = "previous_state"
+                names["#prevstate"] = profile_item.PREVIOUS_STATE
                 sets.append("#prevstate = :prev")
         if write.expected_state is None:
             same_state = "attribute_not_exists(#state)"
@@ -160,7 +161,7 @@ class DynamoClassificationStore:
                     "TableName": self._profiles,
                     "IndexName": RECLASSIFY_INDEX,
                     "KeyConditionExpression": "#rd = :rd",
-                    "ExpressionAttributeNames": {"#rd": "reclassify_day"},
+                    "ExpressionAttributeNames": {"#rd": profile_item.RECLASSIFY_DAY},
                     "ExpressionAttributeValues": {":rd": _s(reclassify_day(day, shard))},
                 }
                 yield from self._subject_ids(query, "due profiles query failed")
@@ -171,7 +172,7 @@ class DynamoClassificationStore:
                 for shard in range(STATE_SHARDS):
                     query = self._active_in_state(state, origin, shard)
                     query["FilterExpression"] += " AND #rv <> :rv"
-                    query["ExpressionAttributeNames"]["#rv"] = "rules_version"
+                    query["ExpressionAttributeNames"]["#rv"] = profile_item.RULES_VERSION
                     query["ExpressionAttributeValues"][":rv"] = _s(rules_version)
                     yield from self._subject_ids(query, "outdated profiles query failed")
 
@@ -191,13 +192,16 @@ class DynamoClassificationStore:
             "IndexName": STATE_INDEX,
             "KeyConditionExpression": "#key = :k",
             "FilterExpression": "#st = :active",
-            "ExpressionAttributeNames": {"#key": "state_key", "#st": "status"},
-            "ExpressionAttributeValues": {":k": _s(state_key(state, origin, shard)), ":active": _s("active")},
+            "ExpressionAttributeNames": {"#key": profile_item.STATE_KEY, "#st": profile_item.STATUS},
+            "ExpressionAttributeValues": {
+                ":k": _s(state_key(state, origin, shard)),
+                ":active": _s(profile_item.ACTIVE),
+            },
         }
 
     def _subject_ids(self, query: dict[str, Any], failure: str) -> Iterator[str]:
         for page in self._pages(query, failure):
-            yield from (str(item["subject_id"]["S"]) for item in page["Items"])
+            yield from (str(item[profile_item.SUBJECT_ID]["S"]) for item in page["Items"])
 
     def _pages(self, kwargs: dict[str, Any], failure: str) -> Iterator[dict[str, Any]]:
         while True:

@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
-from touchpoints.compliance.model import AuditEntry, ComplianceRequest, ErasureStep, RequestKind, RequestState
+from touchpoints.compliance.model import (
+    AuditEntry,
+    ComplianceRequest,
+    ErasureStep,
+    RequestKind,
+    RequestState,
+    StepRecord,
+)
 from touchpoints.compliance.policy import Regulation
+from touchpoints.compliance.queue import QueuedRequest, queue_position
 from touchpoints.errors import StorageUnavailable
+from touchpoints.items import request as request_item
 from touchpoints.observability import logger
 
-REQUEST_SK = "REQUEST"
+REQUEST_SK = request_item.SK_VALUE
 
 
 def request_pk(request_id: str) -> str:
@@ -74,33 +84,92 @@ class DynamoRequestStore:
         return None if item is None else self._request(item)
 
     def _item(self, request: ComplianceRequest) -> dict[str, Any]:
+        r = request_item
         item: dict[str, Any] = {
-            "pk": _s(request_pk(request.request_id)),
-            "sk": _s(REQUEST_SK),
-            "entity": _s("request"),
-            "request_id": _s(request.request_id),
-            "kind": _s(request.kind.value),
-            "regulation": _s(request.regulation.value),
-            "case_reference": _s(request.case_reference),
-            "requested_by": _s(request.requested_by),
-            "received_at": _s(request.received_at.isoformat()),
-            "deadline": _s(request.deadline.isoformat()),
-            "state": _s(request.state.value),
-            "updated_at": _s(request.updated_at.isoformat()),
-            "suppress": {"BOOL": request.suppress},
-            "counts": {"M": {k: _n(v) for k, v in request.counts.items()}},
-            "revision": _n(request.revision),
+            r.PK: _s(request_pk(request.request_id)),
+            r.SK: _s(REQUEST_SK),
+            r.ENTITY_ATTR: _s(r.ENTITY),
+            r.REQUEST_ID: _s(request.request_id),
+            r.KIND: _s(request.kind.value),
+            r.REGULATION: _s(request.regulation.value),
+            r.CASE_REFERENCE: _s(request.case_reference),
+            r.REQUESTED_BY: _s(request.requested_by),
+            r.RECEIVED_AT: _s(request.received_at.isoformat()),
+            r.DEADLINE: _s(request.deadline.isoformat()),
+            r.STATE: _s(request.state.value),
+            r.UPDATED_AT: _s(request.updated_at.isoformat()),
+            r.SUPPRESS: {"BOOL": request.suppress},
+            r.COUNTS: {"M": {k: _n(v) for k, v in request.counts.items()}},
+            r.REVISION: _n(request.revision),
+            r.QUEUE_STATE: _s(request.state.value),
+            r.QUEUE_DUE: _s(queue_position(request.deadline, request.received_at, request.request_id)),
         }
         if request.tokens:
-            item["tokens"] = {"L": [_s(t) for t in request.tokens]}
+            item[r.TOKENS] = {"L": [_s(t) for t in request.tokens]}
+        if request.steps:
+            item[r.STEPS] = {
+                "L": [
+                    {
+                        "M": {
+                            "step": _s(s.step.value),
+                            "at": _s(s.at.isoformat()),
+                            "counts": {"M": {k: _n(v) for k, v in s.counts.items()}},
+                        }
+                    }
+                    for s in request.steps
+                ]
+            }
         optional = {
-            "subject_id": request.subject_id,
-            "step": request.step.value if request.step else None,
-            "completed_at": request.completed_at.isoformat() if request.completed_at else None,
-            "failure": request.failure,
+            r.SUBJECT_ID: request.subject_id,
+            r.STEP: request.step.value if request.step else None,
+            r.COMPLETED_AT: request.completed_at.isoformat() if request.completed_at else None,
+            r.FAILURE: request.failure,
         }
         item.update({k: _s(v) for k, v in optional.items() if v is not None})
         return item
+
+    def due(
+        self, state: RequestState, regulation: Regulation | None, after: str | None, limit: int
+    ) -> Sequence[QueuedRequest]:
+        r = request_item
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": r.DEADLINE_INDEX,
+            "KeyConditionExpression": "#qs = :state",
+            "ExpressionAttributeNames": {"#qs": r.QUEUE_STATE},
+            "ExpressionAttributeValues": {":state": _s(state.value)},
+            "Limit": limit,
+        }
+        if after:
+            query["KeyConditionExpression"] += " AND #qd > :after"
+            query["ExpressionAttributeNames"]["#qd"] = r.QUEUE_DUE
+            query["ExpressionAttributeValues"][":after"] = _s(after)
+        if regulation is not None:
+            query["FilterExpression"] = "#reg = :reg"
+            query["ExpressionAttributeNames"]["#reg"] = r.REGULATION
+            query["ExpressionAttributeValues"][":reg"] = _s(regulation.value)
+        found: list[QueuedRequest] = []
+        while len(found) < limit:
+            try:
+                page = self._db.query(**query)
+            except SDK_ERRORS as error:
+                raise _unavailable("request queue read", error) from error
+            found.extend(
+                QueuedRequest(
+                    request_id=i[r.REQUEST_ID]["S"],
+                    kind=RequestKind(i[r.KIND]["S"]),
+                    regulation=Regulation(i[r.REGULATION]["S"]),
+                    case_reference=i[r.CASE_REFERENCE]["S"],
+                    state=state,
+                    received_at=datetime.fromisoformat(i[r.RECEIVED_AT]["S"]),
+                    deadline=date.fromisoformat(i[r.DEADLINE]["S"]),
+                )
+                for i in page.get("Items", [])
+            )
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit]
 
     def _request(self, item: dict[str, Any]) -> ComplianceRequest:
         def text(name: str) -> str | None:
@@ -126,6 +195,14 @@ class DynamoRequestStore:
             completed_at=datetime.fromisoformat(completed) if completed else None,
             failure=text("failure"),
             revision=int(item["revision"]["N"]),
+            steps=tuple(
+                StepRecord(
+                    ErasureStep(s["M"]["step"]["S"]),
+                    datetime.fromisoformat(s["M"]["at"]["S"]),
+                    {k: int(v["N"]) for k, v in s["M"]["counts"]["M"].items()},
+                )
+                for s in item.get(request_item.STEPS, {}).get("L", [])
+            ),
         )
 
 

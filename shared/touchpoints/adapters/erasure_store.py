@@ -11,10 +11,11 @@ from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
 from touchpoints.adapters.profile_store import subject_tokens
 from touchpoints.errors import StorageUnavailable
+from touchpoints.items import profile as profile_item
 from touchpoints.observability import logger
 
-ERASING = "erasing"
-WRITER = "compliance"
+ERASING = profile_item.ERASING
+WRITER = profile_item.WRITER_COMPLIANCE
 BATCH_WRITE_LIMIT = 25
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -78,10 +79,16 @@ class DynamoSubjectEraser:
                 TableName=self._profiles,
                 Key=keys.profile_key(subject_id),
                 # Any status but "active" makes ingestion's conditional writes fail: no touchpoint lands from now on.
-                UpdateExpression="SET #st = :erasing, erasure_request = :rid, updated_at = :now, changed_by = :writer "
-                "ADD #ver :one, consent_version :one",
+                UpdateExpression="SET #st = :erasing, #er = :rid, #u = :now, #cb = :writer ADD #ver :one, #cv :one",
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#st": "status", "#ver": "version"},
+                ExpressionAttributeNames={
+                    "#st": profile_item.STATUS,
+                    "#er": profile_item.ERASURE_REQUEST,
+                    "#u": profile_item.UPDATED_AT,
+                    "#cb": profile_item.CHANGED_BY,
+                    "#ver": profile_item.VERSION,
+                    "#cv": profile_item.CONSENT_VERSION,
+                },
                 ExpressionAttributeValues={
                     ":erasing": _s(ERASING),
                     ":rid": _s(request_id),

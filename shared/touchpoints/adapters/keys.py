@@ -8,12 +8,12 @@ key vault,     partition SUBJECT#<id>:  the subject's wrapped data key
 
 from __future__ import annotations
 
+from touchpoints.items.link import SK_PREFIX as LINK_PREFIX
+
 PROFILE_SK = "PROFILE"
 TOKEN_SK = "TOKEN"
 EVENT_PREFIX = "EVENT#"
 CONSENT_PREFIX = "CONSENT#"
-LINK_PREFIX = "LINK#"
-LINKS_ATTRIBUTE_PREFIX = "links_"  # profile attribute links_<kind>: how many tokens of that kind the subject holds
 
 
 def subject_pk(subject_id: str) -> str:
@@ -38,10 +38,6 @@ def consent_sk(consent_key: str, collected_at_iso: str) -> str:
 
 def link_key(subject_id: str, token: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": subject_pk(subject_id)}, "sk": {"S": f"{LINK_PREFIX}{token}"}}
-
-
-def links_attribute(kind: str) -> str:
-    return f"{LINKS_ATTRIBUTE_PREFIX}{kind}"
 
 
 def profile_key(subject_id: str) -> dict[str, dict[str, str]]:

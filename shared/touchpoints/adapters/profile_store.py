@@ -5,25 +5,23 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, THROTTLING_CODES, error_code
-from touchpoints.consent import ConsentRecord
 from touchpoints.errors import DuplicateTouchpoint, ProfileTooLarge, StaleSubject, StorageUnavailable
 from touchpoints.ingestion import EncryptedField, ProfileWrite, SubjectSnapshot, TokenRecord, TraceRecord
-from touchpoints.model import IdentifierKind
+from touchpoints.items import link as link_item
+from touchpoints.items import profile as profile_item
+from touchpoints.items.profile import consent_attribute, consent_from_attribute
 from touchpoints.observability import logger
 from touchpoints.privacy.tokenizer import token_kind
 
-ACTIVE = "active"
-WRITER_INGEST = "ingest"
 _BATCH_GET_LIMIT = 100
 _BATCH_GET_ROUNDS = 5
 _UNPROCESSED_BACKOFF_SECONDS = 0.05
-_LINK_ATTRIBUTES = tuple(keys.links_attribute(kind.value) for kind in IdentifierKind)
 
 
 def _s(value: str) -> dict[str, str]:
@@ -38,29 +36,8 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
-def consent_attribute(record: ConsentRecord) -> dict[str, Any]:
-    return {
-        "M": {
-            "granted": {"BOOL": record.granted},
-            "at": _s(_iso(record.collected_at)),
-            "source": _s(record.source),
-            "policy_version": _s(record.policy_version),
-        }
-    }
-
-
-def consent_from_attribute(value: Mapping[str, Any]) -> ConsentRecord:
-    m = value["M"]
-    return ConsentRecord(
-        granted=m["granted"]["BOOL"],
-        collected_at=datetime.fromisoformat(m["at"]["S"]),
-        source=m["source"]["S"],
-        policy_version=m["policy_version"]["S"],
-    )
-
-
 def _field_attribute(value: EncryptedField) -> dict[str, Any]:
-    return {"M": {"v": {"B": value.ciphertext}, "at": _s(_iso(value.confirmed_at)), "ch": _s(value.channel)}}
+    return profile_item.field_attribute(value.ciphertext, value.confirmed_at, value.channel)
 
 
 def token_claim(
@@ -69,7 +46,12 @@ def token_claim(
     """A token given to a subject: its lookup item (only if nobody holds it) and its link in the subject's partition."""
     kind = _s(token_kind(token))
     lookup = {**keys.token_key(token), "entity": _s("token"), "subject_id": _s(subject_id), "created_at": _s(_iso(now))}
-    link = {**keys.link_key(subject_id, token), "entity": _s("link"), "kind": kind, "created_at": _s(_iso(now))}
+    link = {
+        **keys.link_key(subject_id, token),
+        link_item.ENTITY_ATTR: _s(link_item.ENTITY),
+        link_item.KIND: kind,
+        link_item.CREATED_AT: _s(_iso(now)),
+    }
     return [
         {"Put": {"TableName": table, "Item": {**lookup, **extra}, "ConditionExpression": "attribute_not_exists(pk)"}},
         {"Put": {"TableName": table, "Item": link}},
@@ -128,25 +110,28 @@ class DynamoProfileStore:
             self._profiles: {
                 "Keys": [keys.profile_key(subject_id)],
                 "ConsistentRead": True,
-                "ProjectionExpression": ", ".join(["#st", "consents", "consent_version", *_LINK_ATTRIBUTES]),
-                "ExpressionAttributeNames": {"#st": "status"},
+                "ProjectionExpression": ", ".join(["#st", "#c", "#cv", *profile_item.LINK_COUNTERS.values()]),
+                "ExpressionAttributeNames": {
+                    "#st": profile_item.STATUS,
+                    "#c": profile_item.CONSENTS,
+                    "#cv": profile_item.CONSENT_VERSION,
+                },
             },
             self._vault: {"Keys": [keys.vault_key(subject_id)], "ConsistentRead": True},
         }
         answer = self._batch_get(request)
         profiles, vault = answer.get(self._profiles, []), answer.get(self._vault, [])
-        if not profiles or not vault or profiles[0].get("status", {}).get("S") != ACTIVE:
+        if not profiles or not vault or profiles[0].get(profile_item.STATUS, {}).get("S") != profile_item.ACTIVE:
             return None
         profile = profiles[0]
+        consents = profile.get(profile_item.CONSENTS, {}).get("M", {})
         return SubjectSnapshot(
             subject_id=subject_id,
-            consents={k: consent_from_attribute(v) for k, v in profile.get("consents", {}).get("M", {}).items()},
-            consent_version=int(profile.get("consent_version", {}).get("N", "0")),
+            consents={k: consent_from_attribute(v) for k, v in consents.items()},
+            consent_version=int(profile.get(profile_item.CONSENT_VERSION, {}).get("N", "0")),
             wrapped_key=bytes(vault[0]["wrapped_key"]["B"]),
             link_counts={
-                name.removeprefix(keys.LINKS_ATTRIBUTE_PREFIX): int(profile[name]["N"])
-                for name in _LINK_ATTRIBUTES
-                if name in profile
+                kind: int(profile[name]["N"]) for kind, name in profile_item.LINK_COUNTERS.items() if name in profile
             },
         )
 
@@ -229,40 +214,40 @@ class DynamoProfileStore:
         trace = change.trace
         item: dict[str, Any] = {
             **keys.profile_key(change.subject_id),
-            "entity": _s("profile"),
-            "subject_id": _s(change.subject_id),
-            "status": _s(ACTIVE),
-            "created_at": now,
-            "updated_at": now,
-            "origin_channel": _s(change.channel),
-            "channels": {"SS": [change.channel]},
-            "fields": {"M": {name: _field_attribute(v) for name, v in change.fields.items()}},
-            "consents": {"M": {k: consent_attribute(v) for k, v in change.consents.items()}},
-            "consent_version": _n(1 if change.consents else 0),
-            "version": _n(1),
-            "trace_transactional": _n(1 if trace and trace.kind.value == "transactional" else 0),
-            "trace_visit": _n(1 if trace and trace.kind.value == "visit" else 0),
-            "changed_by": _s(WRITER_INGEST),
+            profile_item.ENTITY_ATTR: _s(profile_item.ENTITY),
+            profile_item.SUBJECT_ID: _s(change.subject_id),
+            profile_item.STATUS: _s(profile_item.ACTIVE),
+            profile_item.CREATED_AT: now,
+            profile_item.UPDATED_AT: now,
+            profile_item.ORIGIN_CHANNEL: _s(change.channel),
+            profile_item.CHANNELS: {"SS": [change.channel]},
+            profile_item.FIELDS: {"M": {name: _field_attribute(v) for name, v in change.fields.items()}},
+            profile_item.CONSENTS: {"M": {k: consent_attribute(v) for k, v in change.consents.items()}},
+            profile_item.CONSENT_VERSION: _n(1 if change.consents else 0),
+            profile_item.VERSION: _n(1),
+            profile_item.CHANGED_BY: _s(profile_item.WRITER_INGEST),
         }
+        for kind, counter in profile_item.TRACE_COUNTERS.items():
+            item[counter] = _n(1 if trace and trace.kind is kind else 0)
         if trace is not None:
-            item["last_trace_at"] = _s(_iso(trace.occurred_at))
-        for kind, count in Counter(token_kind(t) for t in change.claim_tokens).items():
-            item[keys.links_attribute(kind)] = _n(count)
+            item[profile_item.LAST_TRACE_AT] = _s(_iso(trace.occurred_at))
+        for identifier_kind, count in Counter(token_kind(t) for t in change.claim_tokens).items():
+            item[profile_item.LINK_COUNTERS[identifier_kind]] = _n(count)
         return {"Put": {"TableName": self._profiles, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
 
     def _profile_update(self, change: ProfileWrite) -> dict[str, Any]:
         names = {
-            "#st": "status",
-            "#u": "updated_at",
-            "#cb": "changed_by",
-            "#ver": "version",
-            "#chs": "channels",
-            "#cv": "consent_version",
+            "#st": profile_item.STATUS,
+            "#u": profile_item.UPDATED_AT,
+            "#cb": profile_item.CHANGED_BY,
+            "#ver": profile_item.VERSION,
+            "#chs": profile_item.CHANNELS,
+            "#cv": profile_item.CONSENT_VERSION,
         }
         values: dict[str, Any] = {
-            ":active": _s(ACTIVE),
+            ":active": _s(profile_item.ACTIVE),
             ":now": _s(_iso(change.written_at)),
-            ":writer": _s(WRITER_INGEST),
+            ":writer": _s(profile_item.WRITER_INGEST),
             ":one": _n(1),
             ":ch": {"SS": [change.channel]},
             ":cv": _n(change.expected_consent_version),
@@ -270,12 +255,12 @@ class DynamoProfileStore:
         sets = ["#u = :now", "#cb = :writer"]
         adds = ["#ver :one", "#chs :ch"]
         if change.fields:
-            names["#f"] = "fields"
+            names["#f"] = profile_item.FIELDS
         for i, (name, value) in enumerate(change.fields.items()):
             names[f"#f{i}"], values[f":f{i}"] = name, _field_attribute(value)
             sets.append(f"#f.#f{i} = :f{i}")
         if change.consents:
-            names["#c"] = "consents"
+            names["#c"] = profile_item.CONSENTS
             adds.append("#cv :one")
         for i, (key, record) in enumerate(change.consents.items()):
             names[f"#c{i}"], values[f":c{i}"] = key, consent_attribute(record)
@@ -283,17 +268,17 @@ class DynamoProfileStore:
         condition = "attribute_exists(pk) AND #st = :active AND #cv = :cv"
         for i, (kind, count) in enumerate(Counter(token_kind(t) for t in change.claim_tokens).items()):
             names[f"#l{i}"], values[f":l{i}"], values[f":room{i}"] = (
-                keys.links_attribute(kind),
+                profile_item.LINK_COUNTERS[kind],
                 _n(count),
                 _n(change.link_limits.get(kind, count) - count),
             )
             adds.append(f"#l{i} :l{i}")
             condition += f" AND (attribute_not_exists(#l{i}) OR #l{i} <= :room{i})"
         if change.trace is not None:
-            names["#tc"] = f"trace_{change.trace.kind.value}"
+            names["#tc"] = profile_item.TRACE_COUNTERS[change.trace.kind]
             adds.append("#tc :one")
             if change.advance_last_trace:
-                names["#lt"], values[":lt"] = "last_trace_at", _s(_iso(change.trace.occurred_at))
+                names["#lt"], values[":lt"] = profile_item.LAST_TRACE_AT, _s(_iso(change.trace.occurred_at))
                 sets.append("#lt = :lt")
                 condition += " AND (attribute_not_exists(#lt) OR #lt <= :lt)"
         return {

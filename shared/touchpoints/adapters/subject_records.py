@@ -9,7 +9,7 @@ from typing import Any
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
 from touchpoints.adapters.erasure_store import delete_tokens_where
-from touchpoints.adapters.profile_store import consent_attribute, consent_from_attribute, subject_tokens, token_claim
+from touchpoints.adapters.profile_store import subject_tokens, token_claim
 from touchpoints.compliance.model import IdentifierInUse
 from touchpoints.compliance.records import (
     Rectification,
@@ -21,11 +21,13 @@ from touchpoints.compliance.records import (
     Withdrawal,
 )
 from touchpoints.errors import StaleSubject, StorageUnavailable
+from touchpoints.items import profile as profile_item
+from touchpoints.items.profile import consent_attribute, consent_from_attribute
 from touchpoints.observability import logger
 from touchpoints.privacy.tokenizer import token_kind
 
-ACTIVE = "active"
-WRITER = "compliance"
+ACTIVE = profile_item.ACTIVE
+WRITER = profile_item.WRITER_COMPLIANCE
 
 
 def _s(value: str) -> dict[str, str]:
@@ -38,24 +40,28 @@ def _text(item: dict[str, Any], name: str) -> str | None:
 
 def _profile(item: dict[str, Any], tokens: tuple[str, ...]) -> StoredProfile:
     fields = {
-        name: StoredField(bytes(v["M"]["v"]["B"]), v["M"]["at"]["S"], v["M"]["ch"]["S"])
-        for name, v in item.get("fields", {}).get("M", {}).items()
+        name: StoredField(
+            bytes(v["M"][profile_item.FIELD_VALUE]["B"]),
+            v["M"][profile_item.FIELD_CONFIRMED_AT]["S"],
+            v["M"][profile_item.FIELD_CHANNEL]["S"],
+        )
+        for name, v in item.get(profile_item.FIELDS, {}).get("M", {}).items()
     }
-    traces = {k.removeprefix("trace_"): int(v["N"]) for k, v in item.items() if k.startswith("trace_")}
+    consents = item.get(profile_item.CONSENTS, {}).get("M", {})
     return StoredProfile(
-        subject_id=item["subject_id"]["S"],
-        status=item["status"]["S"],
-        created_at=item["created_at"]["S"],
-        updated_at=item["updated_at"]["S"],
-        origin_channel=_text(item, "origin_channel"),
-        channels=tuple(item.get("channels", {}).get("SS", [])),
+        subject_id=item[profile_item.SUBJECT_ID]["S"],
+        status=item[profile_item.STATUS]["S"],
+        created_at=item[profile_item.CREATED_AT]["S"],
+        updated_at=item[profile_item.UPDATED_AT]["S"],
+        origin_channel=_text(item, profile_item.ORIGIN_CHANNEL),
+        channels=tuple(item.get(profile_item.CHANNELS, {}).get("SS", [])),
         tokens=tokens,
         fields=fields,
-        consents={k: consent_from_attribute(v) for k, v in item.get("consents", {}).get("M", {}).items()},
-        consent_version=int(item.get("consent_version", {}).get("N", "0")),
-        version=int(item.get("version", {}).get("N", "0")),
-        traces=traces,
-        last_trace_at=_text(item, "last_trace_at"),
+        consents={k: consent_from_attribute(v) for k, v in consents.items()},
+        consent_version=int(item.get(profile_item.CONSENT_VERSION, {}).get("N", "0")),
+        version=int(item.get(profile_item.VERSION, {}).get("N", "0")),
+        traces=profile_item.trace_counts(item),
+        last_trace_at=_text(item, profile_item.LAST_TRACE_AT),
     )
 
 
@@ -133,12 +139,12 @@ class DynamoSubjectRecords:
 
     def rectify(self, change: Rectification) -> None:
         names = {
-            "#st": "status",
-            "#f": "fields",
-            "#ver": "version",
-            "#cv": "consent_version",
-            "#u": "updated_at",
-            "#cb": "changed_by",
+            "#st": profile_item.STATUS,
+            "#f": profile_item.FIELDS,
+            "#ver": profile_item.VERSION,
+            "#cv": profile_item.CONSENT_VERSION,
+            "#u": profile_item.UPDATED_AT,
+            "#cb": profile_item.CHANGED_BY,
         }
         values: dict[str, Any] = {
             ":active": _s(ACTIVE),
@@ -149,7 +155,7 @@ class DynamoSubjectRecords:
         sets = ["#u = :now", "#cb = :writer"]
         for i, (name, ciphertext) in enumerate(change.fields.items()):
             names[f"#f{i}"] = name
-            values[f":f{i}"] = {"M": {"v": {"B": ciphertext}, "at": _s(change.at.isoformat()), "ch": _s(WRITER)}}
+            values[f":f{i}"] = profile_item.field_attribute(ciphertext, change.at, WRITER)
             sets.append(f"#f.#f{i} = :f{i}")
         # consent_version too: warm channel containers cache token owners per subject and must reload them.
         expression = f"SET {', '.join(sets)} ADD #ver :one, #cv :one"
@@ -161,7 +167,7 @@ class DynamoSubjectRecords:
             moved = Counter(token_kind(t) for t in change.claim_tokens)
             moved.subtract(token_kind(t) for t in change.release_tokens)
             for i, (kind, count) in enumerate(k for k in moved.items() if k[1]):
-                names[f"#l{i}"], values[f":l{i}"] = keys.links_attribute(kind), {"N": str(count)}
+                names[f"#l{i}"], values[f":l{i}"] = profile_item.LINK_COUNTERS[kind], {"N": str(count)}
                 expression += f", #l{i} :l{i}"
         items: list[dict[str, Any]] = [
             {
@@ -200,12 +206,12 @@ class DynamoSubjectRecords:
 
     def withdraw(self, change: Withdrawal) -> None:
         names = {
-            "#st": "status",
-            "#c": "consents",
-            "#cv": "consent_version",
-            "#ver": "version",
-            "#u": "updated_at",
-            "#cb": "changed_by",
+            "#st": profile_item.STATUS,
+            "#c": profile_item.CONSENTS,
+            "#cv": profile_item.CONSENT_VERSION,
+            "#ver": profile_item.VERSION,
+            "#u": profile_item.UPDATED_AT,
+            "#cb": profile_item.CHANGED_BY,
         }
         values: dict[str, Any] = {
             ":active": _s(ACTIVE),

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -22,8 +22,10 @@ from touchpoints import compliance_container as wiring
 from touchpoints.api import guards
 from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
 from touchpoints.channels.common import Code, CustomerData, OpaqueId, Phone, Strict, SubjectIdentifiers
+from touchpoints.compliance.certificate import certificate_text, erasure_certificate
 from touchpoints.compliance.model import RequestNotFound
 from touchpoints.compliance.policy import Regulation, load_compliance_policy
+from touchpoints.compliance.queue import MAX_PAGE
 from touchpoints.compliance.rights import RequestMeta, SubjectRef
 from touchpoints.errors import Forbidden
 from touchpoints.model import ALL_CHANNELS, Channel, PersonalField
@@ -49,6 +51,9 @@ def _not_personal(value: str) -> str:
 
 # The compliance team's case number: a reference, never a name, an email, an RFC, a CURP or a phone number.
 CaseReference = Annotated[Code, AfterValidator(_not_personal)]
+
+QueueSelection = Literal["open", "all", "received", "in_progress", "completed", "failed"]
+PageToken = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 def operator_role(role_arn: Callable[[], str]) -> guards.Guard:
@@ -169,6 +174,25 @@ def compliance_api() -> GuardedResolver:
         return json_response(202, status, {"Location": f"{PREFIX}/requests/{status['request_id']}"})
 
     @app.get(
+        f"{PREFIX}/requests",
+        summary="The request queue: data-subject requests by legal deadline, with days left",
+        description=(
+            "Earliest deadline first, `limit` a page; pass `next_token` back for the next page. `state` is one "
+            "state, `open` (received, in progress or failed: the default) or `all`. `days_left` is negative "
+            "once the deadline has passed. No personal data: ids, case references, times."
+        ),
+        responses={200: {"description": "One page of the queue"}, **ERROR_RESPONSES},
+        tags=tags,
+    )
+    def get_request_queue(
+        state: Annotated[QueueSelection, Query()] = "open",
+        regulation: Annotated[Regulation | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        next_token: Annotated[PageToken | None, Query()] = None,
+    ) -> Response[dict[str, Any]]:
+        return json_response(200, wiring.request_queue().page(state, regulation, limit, next_token))
+
+    @app.get(
         f"{PREFIX}/requests/<request_id>",
         summary="State, timestamps, counts and legal deadline of a data-subject request",
         responses={200: {"description": "The request's status"}, **ERROR_RESPONSES},
@@ -179,6 +203,35 @@ def compliance_api() -> GuardedResolver:
         if request is None:
             raise RequestNotFound("no such request")
         return json_response(200, request.status())
+
+    @app.get(
+        f"{PREFIX}/requests/<request_id>/certificate",
+        summary="The certificate of a completed erasure: steps, times, counts, deadline met; no personal data",
+        description="`format=text` answers the same facts as text/plain, for filing or printing.",
+        responses={
+            200: {
+                "description": "The certificate (application/json, or text/plain with format=text)",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            **ERROR_RESPONSES,
+            409: {
+                "description": "Not an erasure (not_an_erasure), or not completed yet (request_not_completed)",
+                "content": ERROR_RESPONSES[409]["content"],
+            },
+        },
+        tags=tags,
+    )
+    def get_certificate(
+        request_id: Annotated[RequestId, Path()],
+        format: Annotated[Literal["json", "text"], Query()] = "json",
+    ) -> Response[Any]:
+        request = wiring.request_store().get(request_id)
+        if request is None:
+            raise RequestNotFound("no such request")
+        certificate = erasure_certificate(request)
+        if format == "text":
+            return Response(200, "text/plain; charset=utf-8", certificate_text(certificate))
+        return json_response(200, certificate)
 
     @app.post(
         f"{PREFIX}/exports",

@@ -14,9 +14,10 @@ from typing import Any
 
 from touchpoints.classification.rules import DIMENSION_ORDER, ClassificationRules, Dimension, State
 from touchpoints.consent import ConsentRecord, is_allowed
+from touchpoints.items import profile as profile_item
 from touchpoints.model import DataCategory, PersonalField, TraceKind
 
-ACTIVE = "active"
+ACTIVE = profile_item.ACTIVE
 
 
 class MalformedProfile(ValueError):
@@ -63,39 +64,39 @@ class ProfileFacts:
     def from_item(cls, item: Mapping[str, Any]) -> ProfileFacts:
         """From a deserialized profile item (a stream's NewImage). Encrypted values are not looked at."""
         try:
-            subject_id = str(item["subject_id"])
-            version = _int(item.get("version"))
+            subject_id = str(item[profile_item.SUBJECT_ID])
+            version = _int(item.get(profile_item.VERSION))
             fields = {
-                str(name): _time(value.get("at") if isinstance(value, Mapping) else None)
-                for name, value in (item.get("fields") or {}).items()
+                str(name): _time(value.get(profile_item.FIELD_CONFIRMED_AT) if isinstance(value, Mapping) else None)
+                for name, value in (item.get(profile_item.FIELDS) or {}).items()
             }
             consents = {
                 str(key): ConsentRecord(
-                    granted=bool(value["granted"]),
-                    collected_at=_time(value["at"]) or datetime.min.replace(tzinfo=UTC),
-                    source=str(value.get("source", "")),
-                    policy_version=str(value.get("policy_version", "")),
+                    granted=bool(value[profile_item.CONSENT_GRANTED]),
+                    collected_at=_time(value[profile_item.CONSENT_AT]) or datetime.min.replace(tzinfo=UTC),
+                    source=str(value.get(profile_item.CONSENT_SOURCE, "")),
+                    policy_version=str(value.get(profile_item.CONSENT_POLICY_VERSION, "")),
                 )
-                for key, value in (item.get("consents") or {}).items()
+                for key, value in (item.get(profile_item.CONSENTS) or {}).items()
             }
-            classified = item.get("classified_version")
-            classified_cv = item.get("classified_consent_version")
-            state = item.get("state")
+            classified = item.get(profile_item.CLASSIFIED_VERSION)
+            classified_cv = item.get(profile_item.CLASSIFIED_CONSENT_VERSION)
+            state = item.get(profile_item.STATE)
             return cls(
                 subject_id=subject_id,
-                status=str(item.get("status", "")),
-                origin_channel=str(item.get("origin_channel") or "unknown"),
+                status=str(item.get(profile_item.STATUS, "")),
+                origin_channel=str(item.get(profile_item.ORIGIN_CHANNEL) or "unknown"),
                 version=version,
-                consent_version=_int(item.get("consent_version"), 0),
+                consent_version=_int(item.get(profile_item.CONSENT_VERSION), 0),
                 field_confirmed_at=fields,
                 consents=consents,
-                trace_counts={kind: _int(item.get(f"trace_{kind.value}"), 0) for kind in TraceKind},
-                last_trace_at=_time(item.get("last_trace_at")),
+                trace_counts={kind: _int(item.get(name), 0) for kind, name in profile_item.TRACE_COUNTERS.items()},
+                last_trace_at=_time(item.get(profile_item.LAST_TRACE_AT)),
                 state=State(state) if state else None,
                 classified_version=None if classified is None else _int(classified),
                 classified_consent_version=None if classified_cv is None else _int(classified_cv),
-                rules_version=item.get("rules_version"),
-                reclassify_at=_time(item.get("reclassify_at")),
+                rules_version=item.get(profile_item.RULES_VERSION),
+                reclassify_at=_time(item.get(profile_item.RECLASSIFY_AT)),
             )
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, MalformedProfile):

@@ -22,6 +22,7 @@ from touchpoints.compliance.model import (
     ErasureStep,
     RequestKind,
     RequestState,
+    StepRecord,
     new_request_id,
 )
 from touchpoints.compliance.policy import CompliancePolicy, Regulation
@@ -163,14 +164,17 @@ class ErasureService:
                 subject_id = min(owners) if len(owners) == 1 else None
             tokens = self._eraser.freeze(subject_id, request.request_id, now) if subject_id else None
             all_tokens = tuple(dict.fromkeys((*request.tokens, *(tokens or ()))))
+            counts = {"profiles_frozen": int(tokens is not None)}
             request = self._save(
-                request.advance(now, step=ErasureStep.SUPPRESS, subject_id=subject_id, tokens=all_tokens)
-            )
-            self._audit.record(
-                AuditEntry.of(
-                    request, "erasure.frozen", WORKER, now, counts={"profiles_frozen": int(tokens is not None)}
+                request.advance(
+                    now,
+                    step=ErasureStep.SUPPRESS,
+                    subject_id=subject_id,
+                    tokens=all_tokens,
+                    steps=(*request.steps, StepRecord(ErasureStep.FREEZE, now, counts)),
                 )
             )
+            self._audit.record(AuditEntry.of(request, "erasure.frozen", WORKER, now, counts=counts))
         elif request.step is ErasureStep.SUPPRESS:
             if request.suppress:
                 name = "tokens_suppressed"
@@ -178,12 +182,24 @@ class ErasureService:
             else:
                 name = "tokens_released"
                 done = self._eraser.release(request.tokens, request.subject_id) if request.subject_id else 0
-            request = self._save(request.advance(now, step=ErasureStep.SHRED, counts=request.count(name, done)))
+            request = self._save(
+                request.advance(
+                    now,
+                    step=ErasureStep.SHRED,
+                    counts=request.count(name, done),
+                    steps=(*request.steps, StepRecord(ErasureStep.SUPPRESS, now, {name: done})),
+                )
+            )
             self._audit.record(AuditEntry.of(request, f"erasure.{name}", WORKER, now, counts={name: done}))
         elif request.step is ErasureStep.SHRED:
             destroyed = int(self._eraser.destroy_key(request.subject_id)) if request.subject_id else 0
             request = self._save(
-                request.advance(now, step=ErasureStep.PURGE, counts=request.count("keys_destroyed", destroyed))
+                request.advance(
+                    now,
+                    step=ErasureStep.PURGE,
+                    counts=request.count("keys_destroyed", destroyed),
+                    steps=(*request.steps, StepRecord(ErasureStep.SHRED, now, {"keys_destroyed": destroyed})),
+                )
             )
             self._audit.record(
                 AuditEntry.of(request, "erasure.key_destroyed", WORKER, now, counts={"keys_destroyed": destroyed})
@@ -198,7 +214,14 @@ class ErasureService:
                 if should_stop():
                     return request
         now = self._clock()
-        done = request.advance(now, step=ErasureStep.DONE, state=RequestState.COMPLETED, completed_at=now)
+        purged = StepRecord(ErasureStep.PURGE, now, {"items_deleted": request.counts.get("items_deleted", 0)})
+        done = request.advance(
+            now,
+            step=ErasureStep.DONE,
+            state=RequestState.COMPLETED,
+            completed_at=now,
+            steps=(*request.steps, purged),
+        )
         if not request.keeps_tokens:
             done = replace(done, tokens=(), counts={**done.counts, "identifiers": len(request.tokens)})
         request = self._save(done)

@@ -42,6 +42,14 @@ class ErasureStep(StrEnum):
     DONE = "done"
 
 
+class NotAnErasure(DomainError):
+    status, code = 409, "not_an_erasure"
+
+
+class RequestNotCompleted(DomainError):
+    status, code = 409, "request_not_completed"
+
+
 class SubjectNotFound(DomainError):
     status, code = 404, "subject_not_found"
 
@@ -76,6 +84,18 @@ class SubjectBeingErased(DomainError):
     status, code = 409, "subject_erased"
 
 
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One erasure step done: when it finished and what it counted (for the certificate)."""
+
+    step: ErasureStep
+    at: datetime
+    counts: Mapping[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"step": self.step.value, "at": self.at.isoformat(), "counts": dict(self.counts)}
+
+
 def new_request_id() -> str:
     return f"dsr_{uuid.uuid4().hex}"
 
@@ -99,6 +119,7 @@ class ComplianceRequest:
     completed_at: datetime | None = None
     failure: str | None = None
     revision: int = 0  # optimistic lock: two deliveries of one message never both advance it
+    steps: tuple[StepRecord, ...] = ()  # erasure steps done, in order
 
     def advance(self, now: datetime, **changes: Any) -> ComplianceRequest:
         return replace(self, updated_at=now, revision=self.revision + 1, **changes)

@@ -32,6 +32,7 @@ class _Erasure(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     suppress_by_default: bool
     page_size: int = Field(gt=0, le=10_000)
+    warn_days_before_deadline: int = Field(ge=0, le=366)
 
 
 class CompliancePolicy(BaseModel):

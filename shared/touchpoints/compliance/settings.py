@@ -33,3 +33,7 @@ class ErasureWorkerSettings(AwsSettings):
     @classmethod
     def _blank_is_default(cls, value: str | None) -> str | None:
         return value or None
+
+
+class DeadlineCheckSettings(AwsSettings):
+    compliance_table: str = Field(alias="COMPLIANCE_TABLE_NAME", min_length=3)

@@ -1,0 +1,13 @@
+"""The stored items, one module each: every attribute's name, who writes it, and how nested values are encoded.
+
+Every reader and writer names attributes from here (adapters in DynamoDB's typed JSON, the
+classifier on deserialized stream images), so a writer adding an attribute cannot break a
+reader that guessed at it. `tests/integration/test_compliance_on_real_profiles.py` checks
+that a profile, as every writer leaves it, holds only attributes declared here.
+
+- `profile`: SUBJECT#<id> / PROFILE, one per person (ingestion, classifier, compliance, eraser)
+- `event`: SUBJECT#<id> / EVENT#<channel>#<event id>, one per touchpoint
+- `consent`: SUBJECT#<id> / CONSENT#<purpose:scope>#<time>, the history of consent answers
+- `token`: TOKEN#<token> / TOKEN, which subject an identifier belongs to, or a suppression marker
+- `request`: REQUEST#<id> / REQUEST in the compliance table, one per data-subject request
+"""

@@ -1,0 +1,157 @@
+"""The profile item (pk SUBJECT#<id>, sk PROFILE): one per person, written by four writers.
+
+Names only, and the encoding of the nested values in DynamoDB's typed JSON: no SDK here, so
+the domain (the classifier reading a stream image) uses the same names as the adapters.
+No attribute is found by its prefix: `trace_kinds` (the classifier's list) sits beside
+`trace_visit` (ingestion's counter), and a reader that took every `trace_*` for a counter
+answered 500 (issue 11).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from touchpoints.consent import ConsentRecord
+from touchpoints.model import IdentifierKind, TraceKind
+
+ENTITY: Final = "profile"
+
+# Keys and identity of the item
+PK: Final = "pk"
+SK: Final = "sk"
+ENTITY_ATTR: Final = "entity"
+SUBJECT_ID: Final = "subject_id"
+
+# Written by ingestion (adapters/profile_store.py); fields and tokens also by rectification
+STATUS: Final = "status"  # ACTIVE, or ERASING once an erasure froze the profile
+CREATED_AT: Final = "created_at"
+UPDATED_AT: Final = "updated_at"
+ORIGIN_CHANNEL: Final = "origin_channel"
+CHANNELS: Final = "channels"  # string set
+# How many identifier tokens of each kind the person holds (the tokens are LINK#<token> items in the partition)
+LINK_COUNTERS: Final[Mapping[str, str]] = {kind.value: f"links_{kind.value}" for kind in IdentifierKind}
+FIELDS: Final = "fields"  # map: field name -> {v: ciphertext, at: confirmed at, ch: channel}
+CONSENTS: Final = "consents"  # map: "purpose:scope" -> {granted, at, source, policy_version}
+CONSENT_VERSION: Final = "consent_version"  # +1 on every consent change; writers condition on it
+VERSION: Final = "version"  # +1 on every data change
+LAST_TRACE_AT: Final = "last_trace_at"
+CHANGED_BY: Final = "changed_by"  # the last writer; the classifier's stream filter drops its own writes
+TRACE_COUNTERS: Final[Mapping[TraceKind, str]] = {kind: f"trace_{kind.value}" for kind in TraceKind}
+
+# Written by the classifier and the reclassifier (adapters/classification_store.py)
+STATE: Final = "state"
+PREVIOUS_STATE: Final = "previous_state"
+STATE_CHANGED_AT: Final = "state_changed_at"
+STATE_KEY: Final = "state_key"  # StateIndex partition key: <state>#<origin>#<shard>
+DIMENSIONS: Final = "dimensions"  # list
+MISSING: Final = "missing"  # list
+IDENTITY_BY: Final = "identity_by"  # list
+CONTACT_CHANNELS: Final = "contact_channels"  # list
+TRACE_KINDS: Final = "trace_kinds"  # list of the trace kinds still counting (not a counter)
+STALE_FIELDS: Final = "stale_fields"  # list
+RECOMMENDATIONS: Final = "recommendations"  # list
+CLASSIFIED_AT: Final = "classified_at"
+RULES_VERSION: Final = "rules_version"
+CLASSIFIED_VERSION: Final = "classified_version"
+CLASSIFIED_CONSENT_VERSION: Final = "classified_consent_version"
+RECLASSIFY_AT: Final = "reclassify_at"
+RECLASSIFY_DAY: Final = "reclassify_day"  # ReclassifyIndex partition key: <day>#<shard>
+
+# Written by the eraser (adapters/erasure_store.py)
+ERASURE_REQUEST: Final = "erasure_request"
+
+ATTRIBUTES: Final = frozenset(
+    {
+        PK,
+        SK,
+        ENTITY_ATTR,
+        SUBJECT_ID,
+        STATUS,
+        CREATED_AT,
+        UPDATED_AT,
+        ORIGIN_CHANNEL,
+        CHANNELS,
+        *LINK_COUNTERS.values(),
+        FIELDS,
+        CONSENTS,
+        CONSENT_VERSION,
+        VERSION,
+        LAST_TRACE_AT,
+        CHANGED_BY,
+        *TRACE_COUNTERS.values(),
+        STATE,
+        PREVIOUS_STATE,
+        STATE_CHANGED_AT,
+        STATE_KEY,
+        DIMENSIONS,
+        MISSING,
+        IDENTITY_BY,
+        CONTACT_CHANNELS,
+        TRACE_KINDS,
+        STALE_FIELDS,
+        RECOMMENDATIONS,
+        CLASSIFIED_AT,
+        RULES_VERSION,
+        CLASSIFIED_VERSION,
+        CLASSIFIED_CONSENT_VERSION,
+        RECLASSIFY_AT,
+        RECLASSIFY_DAY,
+        ERASURE_REQUEST,
+    }
+)
+
+# Values
+ACTIVE: Final = "active"
+ERASING: Final = "erasing"
+WRITER_INGEST: Final = "ingest"
+WRITER_CLASSIFIER: Final = "classifier"
+WRITER_COMPLIANCE: Final = "compliance"
+
+# Members of a stored field's map, and of a consent's map
+FIELD_VALUE: Final = "v"
+FIELD_CONFIRMED_AT: Final = "at"
+FIELD_CHANNEL: Final = "ch"
+CONSENT_GRANTED: Final = "granted"
+CONSENT_AT: Final = "at"
+CONSENT_SOURCE: Final = "source"
+CONSENT_POLICY_VERSION: Final = "policy_version"
+
+
+def field_attribute(ciphertext: bytes, confirmed_at: datetime, channel: str) -> dict[str, Any]:
+    """A stored field in DynamoDB's typed JSON."""
+    return {
+        "M": {
+            FIELD_VALUE: {"B": ciphertext},
+            FIELD_CONFIRMED_AT: {"S": confirmed_at.isoformat()},
+            FIELD_CHANNEL: {"S": channel},
+        }
+    }
+
+
+def consent_attribute(record: ConsentRecord) -> dict[str, Any]:
+    """A consent answer in DynamoDB's typed JSON (on the profile and in the consent history)."""
+    return {
+        "M": {
+            CONSENT_GRANTED: {"BOOL": record.granted},
+            CONSENT_AT: {"S": record.collected_at.isoformat()},
+            CONSENT_SOURCE: {"S": record.source},
+            CONSENT_POLICY_VERSION: {"S": record.policy_version},
+        }
+    }
+
+
+def consent_from_attribute(value: Mapping[str, Any]) -> ConsentRecord:
+    m = value["M"]
+    return ConsentRecord(
+        granted=m[CONSENT_GRANTED]["BOOL"],
+        collected_at=datetime.fromisoformat(m[CONSENT_AT]["S"]),
+        source=m[CONSENT_SOURCE]["S"],
+        policy_version=m[CONSENT_POLICY_VERSION]["S"],
+    )
+
+
+def trace_counts(item: Mapping[str, Any]) -> dict[str, int]:
+    """The trace counters of a profile item in typed JSON, by trace kind (0 when the kind was never seen)."""
+    return {kind.value: int(item.get(name, {}).get("N", "0")) for kind, name in TRACE_COUNTERS.items()}
