@@ -195,11 +195,18 @@ class SubjectRights:
             raise IdentifiersRequired("name the identifiers whose suppression is lifted")
         request = self._open(RequestKind.SUPPRESSION_LIFT, ref, meta)
         tokenizer = self._tokenizer()
-        # A suppression holds for a value under every kind that shares it, so it is lifted under all of them.
-        lifted = sum(
-            self._records.lift_suppression(self._trust.value_tokens(tokenizer, kind, value)) > 0
-            for kind, value in ref.identifiers.items()
-        )
+        # A suppression holds for a value under every kind that shares it, so it is lifted under all of them;
+        # a phone and a WhatsApp naming one number are both lifted by the first.
+        processed: set[str] = set()
+        lifted_values: set[str] = set()
+        lifted = 0
+        for kind, value in ref.identifiers.items():
+            group = set(self._trust.value_tokens(tokenizer, kind, value))
+            fresh = group - processed
+            processed |= group
+            if fresh and self._records.lift_suppression(sorted(fresh)) > 0:
+                lifted_values |= group
+            lifted += bool(group & lifted_values)
         counts = {"suppressions_lifted": lifted, "not_suppressed": len(ref.identifiers) - lifted}
         return self._close(request, meta.actor, counts=counts).status()
 
