@@ -294,3 +294,12 @@ def seeded_details(cipher: SubjectCipher, note: str = "") -> Callable[[int], byt
         return cipher.encrypt(trace_details_field("store", f"seed-{n:06d}"), json.dumps(plain))
 
     return details
+
+
+def linked_tokens(profile_items: list[dict[str, Any]], subject_id: str) -> set[str]:
+    """The tokens a subject holds: the LINK# items in its partition (the profile item keeps none)."""
+    return {
+        i["sk"]["S"].removeprefix("LINK#")
+        for i in profile_items
+        if i["pk"]["S"] == f"SUBJECT#{subject_id}" and i["sk"]["S"].startswith("LINK#")
+    }

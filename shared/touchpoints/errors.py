@@ -60,6 +60,12 @@ class SubjectErased(DomainError):
     status, code = 409, "subject_erased"
 
 
+class ProfileTooLarge(DomainError):
+    """DynamoDB refused an item over its size limit: retrying the same write can never succeed."""
+
+    status, code = 422, "profile_too_large"
+
+
 class NotFound(DomainError):
     status, code = 404, "not_found"
 

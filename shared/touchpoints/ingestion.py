@@ -27,8 +27,9 @@ from touchpoints.errors import (
 )
 from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind, Touchpoint, TraceKind
 from touchpoints.privacy.cipher import SubjectCipher
-from touchpoints.privacy.keyring import SubjectKeyring
-from touchpoints.privacy.tokenizer import Tokenizer
+from touchpoints.privacy.keyring import NewDataKey, SubjectKeyring
+from touchpoints.privacy.tokenizer import Tokenizer, token_kind
+from touchpoints.trust import TrustPolicy, load_trust_policy
 
 _MAX_ATTEMPTS = 4
 
@@ -47,6 +48,7 @@ class SubjectSnapshot:
     consents: Mapping[str, ConsentRecord]
     consent_version: int
     wrapped_key: bytes
+    link_counts: Mapping[str, int] = field(default_factory=dict)  # identifier kind -> tokens held of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,8 @@ class ProfileWrite:
     expected_consent_version: int = 0
     # Move last_trace_at only forward; the store conditions on it, so a late, older touchpoint retries without it.
     advance_last_trace: bool = True
+    # Per kind claimed: how many tokens of it the subject may hold; the store conditions the claim on it.
+    link_limits: Mapping[str, int] = field(default_factory=dict)
 
 
 class ProfileStore(Protocol):
@@ -126,6 +130,8 @@ class IngestOutcome:
 class PreparedTouchpoint:
     touchpoint: Touchpoint
     tokens: Mapping[IdentifierKind, str]
+    # The same values under the other kinds that share them (a phone number as WhatsApp): checked for suppression only.
+    same_value_tokens: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -171,11 +177,13 @@ class IngestionService:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         cache_size: int = 50_000,
+        trust: TrustPolicy | None = None,
     ) -> None:
         self._store = store
         self._keyring = keyring
         self._tokenizer = tokenizer
         self._policy = policy
+        self._trust = trust or load_trust_policy()
         self._clock = clock
         self._subject_of_token = _LruCache(cache_size)
         self._snapshots = _LruCache(cache_size)
@@ -190,20 +198,34 @@ class IngestionService:
         check_declared(touchpoint, self._policy)
         tokenizer = self._tokenizer()
         tokens = {kind: tokenizer.token(kind, value) for kind, value in touchpoint.identifiers.items()}
-        return PreparedTouchpoint(touchpoint, tokens)
+        same_value = {
+            token
+            for kind, value in touchpoint.identifiers.items()
+            for token in self._trust.value_tokens(tokenizer, kind, value)[1:]
+        }
+        return PreparedTouchpoint(touchpoint, tokens, tuple(sorted(same_value - set(tokens.values()))))
 
     def ingest(self, prepared: PreparedTouchpoint) -> IngestOutcome:
+        # A new person's id and data key, made once: every attempt offers the same ones, so retries cost no KMS call.
+        new_subject: list[tuple[str, NewDataKey, SubjectCipher]] = []
         for attempt in range(_MAX_ATTEMPTS):
             try:
                 # A write refused twice with fresh data is most likely a late touchpoint older than the last trace.
-                return self._attempt(prepared, fresh=attempt > 0, advance_last_trace=attempt < 2)
+                return self._attempt(prepared, new_subject, fresh=attempt > 0, advance_last_trace=attempt < 2)
             except StaleSubject:
                 continue
         raise ConcurrentUpdate("the profile kept changing under this touchpoint; retry it")
 
-    def _attempt(self, prepared: PreparedTouchpoint, *, fresh: bool, advance_last_trace: bool) -> IngestOutcome:
+    def _attempt(
+        self,
+        prepared: PreparedTouchpoint,
+        new_subject: list[tuple[str, NewDataKey, SubjectCipher]],
+        *,
+        fresh: bool,
+        advance_last_trace: bool,
+    ) -> IngestOutcome:
         touchpoint = prepared.touchpoint
-        subject_id, owned, claims = self._resolve(prepared.tokens, fresh=fresh)
+        subject_id, owned, claims = self._resolve(prepared, fresh=fresh)
         snapshot = self._snapshot(subject_id, fresh=fresh) if subject_id else None
         if subject_id and snapshot is None:
             self._forget(subject_id, prepared.tokens.values())
@@ -213,11 +235,15 @@ class IngestionService:
                 raise StaleSubject
             raise SubjectErased("this person asked to be erased; the touchpoint was not stored")
 
+        if snapshot is not None:
+            claims = self._within_link_limits(claims, snapshot)
         plan = plan_storage(touchpoint, snapshot.consents if snapshot else {}, self._policy)
         new_key = None
         if snapshot is None:
-            subject_id = new_subject_id()
-            new_key, cipher = self._keyring.new_subject_key(subject_id)
+            if not new_subject:
+                created = new_subject_id()
+                new_subject.append((created, *self._keyring.new_subject_key(created)))
+            subject_id, new_key, cipher = new_subject[0]
         else:
             cipher = self._keyring.cipher_from_wrapped(snapshot.subject_id, snapshot.wrapped_key)
         assert subject_id is not None
@@ -243,9 +269,14 @@ class IngestionService:
         )
 
     def _resolve(
-        self, tokens: Mapping[IdentifierKind, str], *, fresh: bool
+        self, prepared: PreparedTouchpoint, *, fresh: bool
     ) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
-        """The subject these tokens belong to, the tokens already its own, and the tokens to claim for it."""
+        """The subject these tokens belong to, the tokens already its own, and the tokens to claim for it.
+
+        A suppressed value refuses the touchpoint under any kind that shares it; only the touchpoint's
+        own tokens decide who it belongs to.
+        """
+        tokens = prepared.tokens
         owners: dict[str, str | None] = {}
         unknown = []
         for token in tokens.values():
@@ -255,10 +286,11 @@ class IngestionService:
             else:
                 owners[token] = str(cached)
         if unknown:
-            for token, record in self._store.find_tokens(unknown).items():
+            for token, record in self._store.find_tokens([*unknown, *prepared.same_value_tokens]).items():
                 if record.suppressed:
                     raise SubjectErased("this person asked to be erased; the touchpoint was not stored")
-                owners[token] = record.subject_id
+                if token in unknown:
+                    owners[token] = record.subject_id
         subject_id = next(
             (owners[tokens[k]] for k in RESOLUTION_PRIORITY if k in tokens and owners.get(tokens[k])), None
         )
@@ -266,6 +298,17 @@ class IngestionService:
         claims = tuple(t for t in tokens.values() if owners.get(t) is None)
         owned = tuple(t for t in tokens.values() if subject_id and owners.get(t) == subject_id)
         return subject_id, owned, claims
+
+    def _within_link_limits(self, claims: tuple[str, ...], snapshot: SubjectSnapshot) -> tuple[str, ...]:
+        """The claims that keep the subject within the policy's links per kind; the newest are the ones left out."""
+        held = dict(snapshot.link_counts)
+        kept = []
+        for token in claims:
+            kind = token_kind(token)
+            if held.get(kind, 0) < self._trust.link_limit(kind):
+                kept.append(token)
+                held[kind] = held.get(kind, 0) + 1
+        return tuple(kept)
 
     def _snapshot(self, subject_id: str, *, fresh: bool) -> SubjectSnapshot | None:
         cached = None if fresh else self._snapshots.get(subject_id)
@@ -305,6 +348,7 @@ class IngestionService:
             fields=fields,
             claim_tokens=claims,
             all_tokens=tuple(prepared.tokens.values()),
+            link_limits={token_kind(t): self._trust.link_limit(token_kind(t)) for t in claims},
             consents=consents,
             trace=self._trace_record(touchpoint, plan, cipher),
             new_subject_key=wrapped_key,
@@ -333,21 +377,29 @@ class IngestionService:
         for token in (*owned, *change.claim_tokens):
             self._subject_of_token.put(token, change.subject_id)
         self._keyring.remember(change.subject_id, cipher)
+        links = dict(snapshot.link_counts) if snapshot else {}
+        for token in change.claim_tokens:
+            links[token_kind(token)] = links.get(token_kind(token), 0) + 1
         if snapshot is None:
             self._snapshots.put(
                 change.subject_id,
                 SubjectSnapshot(
-                    change.subject_id, dict(change.consents), 1 if change.consents else 0, change.new_subject_key or b""
+                    change.subject_id,
+                    dict(change.consents),
+                    1 if change.consents else 0,
+                    change.new_subject_key or b"",
+                    links,
                 ),
             )
-        elif change.consents:
+        elif change.consents or change.claim_tokens:
             self._snapshots.put(
                 change.subject_id,
                 SubjectSnapshot(
                     change.subject_id,
                     {**snapshot.consents, **change.consents},
-                    snapshot.consent_version + 1,
+                    snapshot.consent_version + (1 if change.consents else 0),
                     snapshot.wrapped_key,
+                    links,
                 ),
             )
 
@@ -384,6 +436,7 @@ class BatchOutcome:
     results: tuple[IngestOutcome, ...]
     not_attempted: tuple[str, ...] = ()
     failure: RetryableError | None = None
+    refused: tuple[str, ...] = ()  # event ids naming an erased, suppressed person: never stored
 
 
 def ingest_touchpoints(service: IngestionService, touchpoints: Sequence[Touchpoint]) -> BatchOutcome:
@@ -391,13 +444,17 @@ def ingest_touchpoints(service: IngestionService, touchpoints: Sequence[Touchpoi
 
     A retryable failure part-way (KMS or DynamoDB down) stops the batch and says which
     touchpoints were stored; the channel may resend the whole batch, duplicates are ignored.
+    A touchpoint of an erased person is refused and the rest of the batch is still stored.
     """
     prepared = prepare_batch(service, touchpoints)
     results: list[IngestOutcome] = []
+    refused: list[str] = []
     for index, item in enumerate(prepared):
         try:
             results.append(service.ingest(item))
+        except SubjectErased:
+            refused.append(item.touchpoint.event_id)
         except RetryableError as error:
             pending = tuple(p.touchpoint.event_id for p in prepared[index:])
-            return BatchOutcome(tuple(results), pending, error)
-    return BatchOutcome(tuple(results))
+            return BatchOutcome(tuple(results), (*refused, *pending), error, tuple(refused))
+    return BatchOutcome(tuple(results), refused=tuple(refused))

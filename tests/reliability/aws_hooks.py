@@ -42,6 +42,7 @@ class Fault:
     skip: int = 0  # attempts let through before the first failure
     reasons: list[str] | None = None  # CancellationReasons of a TransactionCanceledException
     answer: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # a 200 answer built from the request
+    message: str = "injected by the reliability tests"
     injected: int = 0
 
     def response(self, request: Any) -> AWSResponse:
@@ -49,7 +50,7 @@ class Fault:
             body: dict[str, Any] = self.answer(json.loads(request.body or b"{}"))
             status, headers = 200, {}
         else:
-            body = {"__type": self.code, "message": "injected by the reliability tests"}
+            body = {"__type": self.code, "message": self.message}
             if self.reasons is not None:
                 body["CancellationReasons"] = [{"Code": r} for r in self.reasons]
             status, headers = self.status, {"x-amzn-ErrorType": self.code}

@@ -9,6 +9,7 @@ from typing import Any
 
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
+from touchpoints.adapters.profile_store import subject_tokens
 from touchpoints.errors import StorageUnavailable
 from touchpoints.items import profile as profile_item
 from touchpoints.observability import logger
@@ -74,7 +75,7 @@ class DynamoSubjectEraser:
 
     def freeze(self, subject_id: str, request_id: str, now: datetime) -> tuple[str, ...] | None:
         try:
-            answer = self._db.update_item(
+            self._db.update_item(
                 TableName=self._profiles,
                 Key=keys.profile_key(subject_id),
                 # Any status but "active" makes ingestion's conditional writes fail: no touchpoint lands from now on.
@@ -95,13 +96,13 @@ class DynamoSubjectEraser:
                     ":writer": _s(WRITER),
                     ":one": {"N": "1"},
                 },
-                ReturnValues="ALL_NEW",
             )
         except SDK_ERRORS as error:
             if error_code(error) == _CONDITION_FAILED:
                 return None
             raise self._unavailable("profile freeze", error) from error
-        return tuple(answer["Attributes"].get(profile_item.TOKENS, {}).get("SS", []))
+        # Frozen: no token can be claimed for the subject any more, so the list read now is complete.
+        return subject_tokens(self._db, self._profiles, subject_id)
 
     def suppress(self, tokens: Collection[str], subject_id: str | None, request_id: str, now: datetime) -> int:
         """Replace each token's owner with a suppression marker; a token owned by someone else is left alone."""

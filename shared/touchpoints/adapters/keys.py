@@ -1,11 +1,14 @@
 """Item keys of the profile table (single-table design) and the key vault.
 
 profile table, partition SUBJECT#<id>:  PROFILE | EVENT#<channel>#<event id> | CONSENT#<purpose:scope>#<time>
+                                        | LINK#<token> (the subject's tokens, listed without growing the profile)
 profile table, partition TOKEN#<token>: TOKEN  (which subject a token belongs to, or a suppression)
 key vault,     partition SUBJECT#<id>:  the subject's wrapped data key
 """
 
 from __future__ import annotations
+
+from touchpoints.items.link import SK_PREFIX as LINK_PREFIX
 
 PROFILE_SK = "PROFILE"
 TOKEN_SK = "TOKEN"
@@ -31,6 +34,10 @@ def event_sk(channel: str, event_id: str) -> str:
 
 def consent_sk(consent_key: str, collected_at_iso: str) -> str:
     return f"{CONSENT_PREFIX}{consent_key}#{collected_at_iso}"
+
+
+def link_key(subject_id: str, token: str) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": subject_pk(subject_id)}, "sk": {"S": f"{LINK_PREFIX}{token}"}}
 
 
 def profile_key(subject_id: str) -> dict[str, dict[str, str]]:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, THROTTLING_CODES, error_code
-from touchpoints.errors import DuplicateTouchpoint, StaleSubject, StorageUnavailable
+from touchpoints.errors import DuplicateTouchpoint, ProfileTooLarge, StaleSubject, StorageUnavailable
 from touchpoints.ingestion import EncryptedField, ProfileWrite, SubjectSnapshot, TokenRecord, TraceRecord
+from touchpoints.items import link as link_item
 from touchpoints.items import profile as profile_item
 from touchpoints.items.profile import consent_attribute, consent_from_attribute
 from touchpoints.observability import count_dependency_throttle, logger
+from touchpoints.privacy.tokenizer import token_kind
 
 _BATCH_GET_LIMIT = 100
 _BATCH_GET_ROUNDS = 5
@@ -35,6 +38,46 @@ def _iso(value: datetime) -> str:
 
 def _field_attribute(value: EncryptedField) -> dict[str, Any]:
     return profile_item.field_attribute(value.ciphertext, value.confirmed_at, value.channel)
+
+
+def token_claim(
+    table: str, subject_id: str, token: str, now: datetime, **extra: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """A token given to a subject: its lookup item (only if nobody holds it) and its link in the subject's partition."""
+    kind = _s(token_kind(token))
+    lookup = {**keys.token_key(token), "entity": _s("token"), "subject_id": _s(subject_id), "created_at": _s(_iso(now))}
+    link = {
+        **keys.link_key(subject_id, token),
+        link_item.ENTITY_ATTR: _s(link_item.ENTITY),
+        link_item.KIND: kind,
+        link_item.CREATED_AT: _s(_iso(now)),
+    }
+    return [
+        {"Put": {"TableName": table, "Item": {**lookup, **extra}, "ConditionExpression": "attribute_not_exists(pk)"}},
+        {"Put": {"TableName": table, "Item": link}},
+    ]
+
+
+def subject_tokens(db: Any, table: str, subject_id: str) -> tuple[str, ...]:
+    """Every token the subject holds, from the links in its partition (pages of them, however many)."""
+    query: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :link)",
+        "ExpressionAttributeValues": {":pk": _s(keys.subject_pk(subject_id)), ":link": _s(keys.LINK_PREFIX)},
+        "ProjectionExpression": "sk",
+        "ConsistentRead": True,
+    }
+    tokens: list[str] = []
+    while True:
+        try:
+            page = db.query(**query)
+        except SDK_ERRORS as error:
+            logger.warning("subject tokens read failed", extra={"error_code": error_code(error)})
+            raise StorageUnavailable("the profile store is unavailable; nothing was changed") from error
+        tokens.extend(item["sk"]["S"].removeprefix(keys.LINK_PREFIX) for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return tuple(tokens)
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 class DynamoProfileStore:
@@ -67,7 +110,7 @@ class DynamoProfileStore:
             self._profiles: {
                 "Keys": [keys.profile_key(subject_id)],
                 "ConsistentRead": True,
-                "ProjectionExpression": "#st, #c, #cv",
+                "ProjectionExpression": ", ".join(["#st", "#c", "#cv", *profile_item.LINK_COUNTERS.values()]),
                 "ExpressionAttributeNames": {
                     "#st": profile_item.STATUS,
                     "#c": profile_item.CONSENTS,
@@ -87,12 +130,16 @@ class DynamoProfileStore:
             consents={k: consent_from_attribute(v) for k, v in consents.items()},
             consent_version=int(profile.get(profile_item.CONSENT_VERSION, {}).get("N", "0")),
             wrapped_key=bytes(vault[0]["wrapped_key"]["B"]),
+            link_counts={
+                kind: int(profile[name]["N"]) for kind, name in profile_item.LINK_COUNTERS.items() if name in profile
+            },
         )
 
     def write(self, change: ProfileWrite) -> None:
         items = [self._event_put(change)]
         items.append(self._profile_create(change) if change.new_subject_key else self._profile_update(change))
-        items.extend(self._token_claim(change.subject_id, t, change.written_at) for t in change.claim_tokens)
+        for token in change.claim_tokens:
+            items.extend(token_claim(self._profiles, change.subject_id, token, change.written_at))
         items.extend(self._consent_history(change))
         if change.new_subject_key:
             items.append(self._vault_put(change.subject_id, change.new_subject_key, change.written_at))
@@ -103,6 +150,9 @@ class DynamoProfileStore:
             self._db.transact_write_items(TransactItems=items)
         except SDK_ERRORS as error:
             code = error_code(error)
+            if code == "ValidationException" and "item size" in str(error).lower():
+                logger.warning("profile write over the item size limit", extra={"error_code": code})
+                raise ProfileTooLarge("the profile cannot take this change; retrying will not help") from None
             if code == "TransactionCanceledException":
                 reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]  # type: ignore[union-attr]
                 if reasons and reasons[0] == "ConditionalCheckFailed":
@@ -172,7 +222,6 @@ class DynamoProfileStore:
             profile_item.UPDATED_AT: now,
             profile_item.ORIGIN_CHANNEL: _s(change.channel),
             profile_item.CHANNELS: {"SS": [change.channel]},
-            profile_item.TOKENS: {"SS": list(change.claim_tokens)},
             profile_item.FIELDS: {"M": {name: _field_attribute(v) for name, v in change.fields.items()}},
             profile_item.CONSENTS: {"M": {k: consent_attribute(v) for k, v in change.consents.items()}},
             profile_item.CONSENT_VERSION: _n(1 if change.consents else 0),
@@ -183,6 +232,8 @@ class DynamoProfileStore:
             item[counter] = _n(1 if trace and trace.kind is kind else 0)
         if trace is not None:
             item[profile_item.LAST_TRACE_AT] = _s(_iso(trace.occurred_at))
+        for identifier_kind, count in Counter(token_kind(t) for t in change.claim_tokens).items():
+            item[profile_item.LINK_COUNTERS[identifier_kind]] = _n(count)
         return {"Put": {"TableName": self._profiles, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
 
     def _profile_update(self, change: ProfileWrite) -> dict[str, Any]:
@@ -215,10 +266,15 @@ class DynamoProfileStore:
         for i, (key, record) in enumerate(change.consents.items()):
             names[f"#c{i}"], values[f":c{i}"] = key, consent_attribute(record)
             sets.append(f"#c.#c{i} = :c{i}")
-        if change.claim_tokens:
-            names["#tok"], values[":tok"] = profile_item.TOKENS, {"SS": list(change.claim_tokens)}
-            adds.append("#tok :tok")
         condition = "attribute_exists(pk) AND #st = :active AND #cv = :cv"
+        for i, (kind, count) in enumerate(Counter(token_kind(t) for t in change.claim_tokens).items()):
+            names[f"#l{i}"], values[f":l{i}"], values[f":room{i}"] = (
+                profile_item.LINK_COUNTERS[kind],
+                _n(count),
+                _n(change.link_limits.get(kind, count) - count),
+            )
+            adds.append(f"#l{i} :l{i}")
+            condition += f" AND (attribute_not_exists(#l{i}) OR #l{i} <= :room{i})"
         if change.trace is not None:
             names["#tc"] = profile_item.TRACE_COUNTERS[change.trace.kind]
             adds.append("#tc :one")
@@ -236,15 +292,6 @@ class DynamoProfileStore:
                 "ExpressionAttributeValues": values,
             }
         }
-
-    def _token_claim(self, subject_id: str, token: str, now: datetime) -> dict[str, Any]:
-        item = {
-            **keys.token_key(token),
-            "entity": _s("token"),
-            "subject_id": _s(subject_id),
-            "created_at": _s(_iso(now)),
-        }
-        return {"Put": {"TableName": self._profiles, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
 
     def _consent_history(self, change: ProfileWrite) -> list[dict[str, Any]]:
         return [

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from typing import Any
 
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
 from touchpoints.adapters.erasure_store import delete_tokens_where
+from touchpoints.adapters.profile_store import subject_tokens, token_claim
 from touchpoints.compliance.model import IdentifierInUse
 from touchpoints.compliance.records import (
     Rectification,
@@ -22,6 +24,7 @@ from touchpoints.errors import StaleSubject, StorageUnavailable
 from touchpoints.items import profile as profile_item
 from touchpoints.items.profile import consent_attribute, consent_from_attribute
 from touchpoints.observability import logger
+from touchpoints.privacy.tokenizer import token_kind
 
 ACTIVE = profile_item.ACTIVE
 WRITER = profile_item.WRITER_COMPLIANCE
@@ -35,7 +38,7 @@ def _text(item: dict[str, Any], name: str) -> str | None:
     return item[name]["S"] if name in item else None
 
 
-def _profile(item: dict[str, Any]) -> StoredProfile:
+def _profile(item: dict[str, Any], tokens: tuple[str, ...]) -> StoredProfile:
     fields = {
         name: StoredField(
             bytes(v["M"][profile_item.FIELD_VALUE]["B"]),
@@ -52,7 +55,7 @@ def _profile(item: dict[str, Any]) -> StoredProfile:
         updated_at=item[profile_item.UPDATED_AT]["S"],
         origin_channel=_text(item, profile_item.ORIGIN_CHANNEL),
         channels=tuple(item.get(profile_item.CHANNELS, {}).get("SS", [])),
-        tokens=tuple(item.get(profile_item.TOKENS, {}).get("SS", [])),
+        tokens=tokens,
         fields=fields,
         consents={k: consent_from_attribute(v) for k, v in consents.items()},
         consent_version=int(item.get(profile_item.CONSENT_VERSION, {}).get("N", "0")),
@@ -94,13 +97,13 @@ class DynamoSubjectRecords:
         vault = self._get(self._vault, keys.vault_key(subject_id))
         if profile is None or vault is None:
             return None
-        return _profile(profile), bytes(vault["wrapped_key"]["B"])
+        return _profile(profile, subject_tokens(self._db, self._profiles, subject_id)), bytes(vault["wrapped_key"]["B"])
 
     def load_subject(self, subject_id: str) -> StoredSubject | None:
         vault = self._get(self._vault, keys.vault_key(subject_id))
         if vault is None:
             return None
-        profile, events, history = None, [], []
+        profile_item, events, history, tokens = None, [], [], []
         query: dict[str, Any] = {
             "TableName": self._profiles,
             "KeyConditionExpression": "pk = :pk",
@@ -112,7 +115,9 @@ class DynamoSubjectRecords:
             for item in page.get("Items", []):
                 sk = item["sk"]["S"]
                 if sk == keys.PROFILE_SK:
-                    profile = _profile(item)
+                    profile_item = item
+                elif sk.startswith(keys.LINK_PREFIX):
+                    tokens.append(sk.removeprefix(keys.LINK_PREFIX))
                 elif sk.startswith(keys.EVENT_PREFIX):
                     events.append(_event(item))
                 elif sk.startswith(keys.CONSENT_PREFIX):
@@ -120,8 +125,9 @@ class DynamoSubjectRecords:
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        if profile is None:
+        if profile_item is None:
             return None
+        profile = _profile(profile_item, tuple(tokens))
         return StoredSubject(profile, bytes(vault["wrapped_key"]["B"]), tuple(events), tuple(history))
 
     def lift_suppression(self, tokens: Collection[str]) -> int:
@@ -155,14 +161,14 @@ class DynamoSubjectRecords:
         expression = f"SET {', '.join(sets)} ADD #ver :one, #cv :one"
         condition = "attribute_exists(pk) AND #st = :active"
         if change.claim_tokens or change.release_tokens:
-            # One path may not be both ADDed to and DELETEd from: set the new set, conditioned on the version read.
-            names["#tok"], values[":ver"] = profile_item.TOKENS, {"N": str(change.expected_version)}
-            if change.tokens:
-                values[":tokens"] = {"SS": list(change.tokens)}
-                expression = expression.replace("SET ", "SET #tok = :tokens, ", 1)
-            else:
-                expression += " REMOVE #tok"
+            # Tokens change hands as read: conditioned on the version the plan was made from.
+            values[":ver"] = {"N": str(change.expected_version)}
             condition = "attribute_exists(pk) AND #st = :active AND #ver = :ver"
+            moved = Counter(token_kind(t) for t in change.claim_tokens)
+            moved.subtract(token_kind(t) for t in change.release_tokens)
+            for i, (kind, count) in enumerate(k for k in moved.items() if k[1]):
+                names[f"#l{i}"], values[f":l{i}"] = profile_item.LINK_COUNTERS[kind], {"N": str(count)}
+                expression += f", #l{i} :l{i}"
         items: list[dict[str, Any]] = [
             {
                 "Update": {
@@ -175,35 +181,25 @@ class DynamoSubjectRecords:
                 }
             }
         ]
-        items.extend(
-            {
-                "Delete": {
-                    "TableName": self._profiles,
-                    "Key": keys.token_key(token),
-                    "ConditionExpression": "subject_id = :sid",
-                    "ExpressionAttributeValues": {":sid": _s(change.subject_id)},
+        for token in change.release_tokens:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self._profiles,
+                        "Key": keys.token_key(token),
+                        "ConditionExpression": "subject_id = :sid",
+                        "ExpressionAttributeValues": {":sid": _s(change.subject_id)},
+                    }
                 }
-            }
-            for token in change.release_tokens
-        )
-        items.extend(
-            {
-                "Put": {
-                    "TableName": self._profiles,
-                    "Item": {
-                        **keys.token_key(token),
-                        "entity": _s("token"),
-                        "subject_id": _s(change.subject_id),
-                        "created_at": _s(change.at.isoformat()),
-                        "request_id": _s(change.request_id),
-                    },
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-            for token in change.claim_tokens
-        )
+            )
+            items.append({"Delete": {"TableName": self._profiles, "Key": keys.link_key(change.subject_id, token)}})
+        for token in change.claim_tokens:
+            items.extend(
+                token_claim(self._profiles, change.subject_id, token, change.at, request_id=_s(change.request_id))
+            )
         reasons = self._transact(items)
-        if reasons and reasons[0] == "ConditionalCheckFailed":
+        # A conflict with another transaction says nothing about who holds the identifiers: read again and retry.
+        if reasons and (reasons[0] == "ConditionalCheckFailed" or "TransactionConflict" in reasons):
             raise StaleSubject
         if reasons:
             raise IdentifierInUse("a corrected identifier was claimed by another profile meanwhile")

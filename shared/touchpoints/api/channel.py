@@ -20,6 +20,7 @@ from touchpoints.api.responses import (
     json_response,
 )
 from touchpoints.channels import PAYLOAD_MODELS, ChannelTouchpoint, ConsentSubmission, TouchpointBatch
+from touchpoints.errors import SubjectErased
 from touchpoints.ingestion import BatchOutcome, IngestStatus, ingest_touchpoints
 from touchpoints.model import Channel
 from touchpoints.observability import MetricUnit, metrics
@@ -40,7 +41,7 @@ class IngestResponse(BaseModel):
 
 
 class PartialFailure(ErrorBody):
-    """A 503 part-way through a batch: `results` were stored, `not_stored` were not; resend the batch."""
+    """A 409 or 503 part-way through a batch: `results` were stored, `not_stored` were not."""
 
     channel: str
     results: list[IngestResult]
@@ -49,6 +50,10 @@ class PartialFailure(ErrorBody):
 
 INGEST_ERRORS: dict[int, OpenAPIResponse] = {
     **ERROR_RESPONSES,
+    409: {
+        "description": "Some touchpoints name an erased person (`not_stored`); the others were stored (`results`)",
+        "content": error_content(PartialFailure),
+    },
     503: {
         "description": "A dependency (KMS, DynamoDB, secret) is down: `results` were stored, `not_stored` were not",
         "headers": RETRY_AFTER_HEADER,
@@ -70,6 +75,12 @@ def _respond(channel: Channel, outcome: BatchOutcome) -> Response[IngestResponse
         metrics.add_metric(name="TouchpointsFailed", unit=MetricUnit.Count, value=len(outcome.not_attempted))
         failure = outcome.failure
         raise type(failure)(failure.message, context={**body, "not_stored": list(outcome.not_attempted)}) from failure
+    if outcome.refused:
+        metrics.add_metric(name="TouchpointsRefused", unit=MetricUnit.Count, value=len(outcome.refused))
+        raise SubjectErased(
+            "some touchpoints name a person who asked to be erased; they were not stored, the others were",
+            context={**body, "not_stored": list(outcome.refused)},
+        )
     return json_response(200, body)
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from touchpoints import compliance_container as wiring
@@ -36,6 +36,22 @@ _ROLE_ARN = re.compile(r"^arn:(?P<partition>[\w-]+):iam::(?P<account>\d{12}):rol
 RequestId = Annotated[str, StringConstraints(pattern=r"^dsr_[0-9a-f]{32}$", strict=True)]
 SubjectId = Annotated[str, StringConstraints(pattern=r"^sub_[0-9a-f]{32}$", strict=True)]
 Purpose = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True)]
+_LOOKS_PERSONAL = (
+    re.compile(r"[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}", re.IGNORECASE),  # an RFC, check digit or not
+    re.compile(r"[A-Z]{4}\d{6}[HMX][A-Z]{5}[A-Z0-9]\d", re.IGNORECASE),  # a CURP
+    re.compile(r"(?:\d[.\-]?){9,}\d"),  # ten digits or more, separated or not: a phone number
+)
+
+
+def _not_personal(value: str) -> str:
+    if any(pattern.fullmatch(value) for pattern in _LOOKS_PERSONAL):
+        raise PydanticCustomError("personal_case_reference", "a case reference must not be an RFC, CURP or phone")
+    return value
+
+
+# The compliance team's case number: a reference, never a name, an email, an RFC, a CURP or a phone number.
+CaseReference = Annotated[Code, AfterValidator(_not_personal)]
+
 QueueSelection = Literal["open", "all", "received", "in_progress", "completed", "failed"]
 PageToken = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -68,8 +84,7 @@ class SubjectIn(SubjectIdentifiers):
 class RequestIn(Strict):
     subject: SubjectIn
     regulation: Regulation
-    # The compliance team's case number: a reference, never a name or an email (hence no "@" or spaces).
-    case_reference: Code
+    case_reference: CaseReference
 
 
 class ErasureIn(RequestIn):

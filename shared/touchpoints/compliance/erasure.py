@@ -12,7 +12,7 @@ resumes where the last run stopped.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -215,15 +215,16 @@ class ErasureService:
                     return request
         now = self._clock()
         purged = StepRecord(ErasureStep.PURGE, now, {"items_deleted": request.counts.get("items_deleted", 0)})
-        request = self._save(
-            request.advance(
-                now,
-                step=ErasureStep.DONE,
-                state=RequestState.COMPLETED,
-                completed_at=now,
-                steps=(*request.steps, purged),
-            )
+        done = request.advance(
+            now,
+            step=ErasureStep.DONE,
+            state=RequestState.COMPLETED,
+            completed_at=now,
+            steps=(*request.steps, purged),
         )
+        if not request.keeps_tokens:
+            done = replace(done, tokens=(), counts={**done.counts, "identifiers": len(request.tokens)})
+        request = self._save(done)
         self._audit.record(AuditEntry.of(request, "erasure.completed", WORKER, now, counts=request.counts))
         return request
 

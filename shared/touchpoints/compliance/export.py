@@ -15,6 +15,7 @@ from touchpoints.consent import ConsentRecord
 from touchpoints.ingestion import trace_details_field
 from touchpoints.model import PersonalField
 from touchpoints.privacy.cipher import SubjectCipher
+from touchpoints.privacy.tokenizer import token_kind
 
 EXPORT_FORMAT = "touchpoints.subject-export/1"
 LINK_FORMAT = "touchpoints.subject-export-link/1"
@@ -77,7 +78,7 @@ def export_document(
             "updated_at": profile.updated_at,
             "origin_channel": profile.origin_channel,
             "channels": sorted(profile.channels),
-            "identifier_kinds": sorted({t.split(".")[1] for t in profile.tokens if t.count(".") >= 2}),
+            "identifier_kinds": sorted({token_kind(t) for t in profile.tokens} - {""}),
             "interaction_counts": dict(profile.traces),
             "last_interaction_at": profile.last_trace_at,
         },

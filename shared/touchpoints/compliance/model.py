@@ -74,6 +74,12 @@ class IdentifierInUse(DomainError):
     status, code = 409, "identifier_in_use"
 
 
+class DataUnreadable(DomainError):
+    """A stored value does not decrypt under the subject's key: it was damaged or moved; nothing is handed out."""
+
+    status, code = 409, "data_unreadable"
+
+
 class SubjectBeingErased(DomainError):
     status, code = 409, "subject_erased"
 
@@ -124,6 +130,11 @@ class ComplianceRequest:
     def advance(self, now: datetime, **changes: Any) -> ComplianceRequest:
         return replace(self, updated_at=now, revision=self.revision + 1, **changes)
 
+    @property
+    def keeps_tokens(self) -> bool:
+        """An erasure without suppression leaves nothing that could find the person again, its own records included."""
+        return not (self.kind is RequestKind.ERASURE and not self.suppress)
+
     def count(self, name: str, added: int) -> dict[str, int]:
         return {**self.counts, name: self.counts.get(name, 0) + added}
 
@@ -137,7 +148,7 @@ class ComplianceRequest:
             "state": self.state.value,
             "step": self.step.value if self.step else None,
             "subject_id": self.subject_id,
-            "identifiers": len(self.tokens),
+            "identifiers": self.counts.get("identifiers", len(self.tokens)),
             "suppress": self.suppress if self.kind is RequestKind.ERASURE else None,
             "received_at": self.received_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
@@ -173,6 +184,6 @@ class AuditEntry:
             kind=request.kind,
             regulation=request.regulation,
             subject_id=request.subject_id,
-            tokens=request.tokens,
+            tokens=request.tokens if request.keeps_tokens else (),
             **extra,
         )

@@ -69,7 +69,6 @@ class Rectification:
     fields: Mapping[str, bytes]
     release_tokens: tuple[str, ...]
     claim_tokens: tuple[str, ...]
-    tokens: tuple[str, ...]  # the profile's token set afterwards
     expected_version: int
     request_id: str
     at: datetime

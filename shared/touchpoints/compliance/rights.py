@@ -13,6 +13,7 @@ from touchpoints.compliance.model import (
     AmbiguousSubject,
     AuditEntry,
     ComplianceRequest,
+    DataUnreadable,
     IdentifierInUse,
     IdentifiersRequired,
     RequestKind,
@@ -27,8 +28,10 @@ from touchpoints.consent import ConsentPolicy, ConsentRecord
 from touchpoints.errors import ConcurrentUpdate, DomainError, FieldProblem, InvalidTouchpoint, StaleSubject
 from touchpoints.ingestion import TokenRecord
 from touchpoints.model import ALL_CHANNELS, IdentifierKind, PersonalField
+from touchpoints.privacy.cipher import DecryptionFailed
 from touchpoints.privacy.keyring import SubjectKeyring
-from touchpoints.privacy.tokenizer import Tokenizer
+from touchpoints.privacy.tokenizer import Tokenizer, token_kind
+from touchpoints.trust import TrustPolicy, load_trust_policy
 
 ACTIVE = "active"
 SOURCE = "compliance"
@@ -93,6 +96,7 @@ class SubjectRights:
         export_delivery: ExportDelivery,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        trust: TrustPolicy | None = None,
     ) -> None:
         self._directory = directory
         self._records = records
@@ -104,6 +108,7 @@ class SubjectRights:
         self._consent_policy = consent_policy
         self._export_delivery = export_delivery
         self._clock = clock
+        self._trust = trust or load_trust_policy()
 
     def locate(self, ref: SubjectRef) -> tuple[str | None, tuple[str, ...]]:
         """The one subject these identifiers belong to (None if nobody holds them) and their tokens.
@@ -130,9 +135,18 @@ class SubjectRights:
                 raise SubjectNotFound("no profile is held for this person")
             self._check_active(subject.profile)
             cipher = self._keyring.cipher_from_wrapped(subject.profile.subject_id, subject.wrapped_key)
-            document = export_document(
-                subject, cipher, request_id=request.request_id, regulation=meta.regulation, generated_at=self._clock()
-            )
+            try:
+                document = export_document(
+                    subject,
+                    cipher,
+                    request_id=request.request_id,
+                    regulation=meta.regulation,
+                    generated_at=self._clock(),
+                )
+            except DecryptionFailed:
+                raise DataUnreadable(
+                    "some of the person's stored data does not decrypt; nothing was exported"
+                ) from None
             delivery = self._export_delivery.deliver(document)
         except DomainError as error:
             self._close(request, meta.actor, error=error)
@@ -186,8 +200,20 @@ class SubjectRights:
         if not ref.identifiers:
             raise IdentifiersRequired("name the identifiers whose suppression is lifted")
         request = self._open(RequestKind.SUPPRESSION_LIFT, ref, meta)
-        lifted = self._records.lift_suppression(request.tokens)
-        counts = {"suppressions_lifted": lifted, "not_suppressed": len(request.tokens) - lifted}
+        tokenizer = self._tokenizer()
+        # A suppression holds for a value under every kind that shares it, so it is lifted under all of them;
+        # a phone and a WhatsApp naming one number are both lifted by the first.
+        processed: set[str] = set()
+        lifted_values: set[str] = set()
+        lifted = 0
+        for kind, value in ref.identifiers.items():
+            group = set(self._trust.value_tokens(tokenizer, kind, value))
+            fresh = group - processed
+            processed |= group
+            if fresh and self._records.lift_suppression(sorted(fresh)) > 0:
+                lifted_values |= group
+            lifted += bool(group & lifted_values)
+        counts = {"suppressions_lifted": lifted, "not_suppressed": len(ref.identifiers) - lifted}
         return self._close(request, meta.actor, counts=counts).status()
 
     def _withdraw(
@@ -244,27 +270,25 @@ class SubjectRights:
     ) -> Rectification:
         cipher = self._keyring.cipher_from_wrapped(profile.subject_id, wrapped)
         tokenizer = self._tokenizer()
-        fields, release, claim = {}, [], []
+        fields: dict[str, bytes] = {}
+        release: list[str] = []
+        claim: list[str] = []
         for name, value in corrections.items():
             fields[name.value] = cipher.encrypt(name.value, value)
             kind = IDENTIFYING_FIELDS.get(name)
             if kind is None:
                 continue
             new_token = tokenizer.token(kind, value)
-            stored = profile.fields.get(name.value)
-            if stored is not None:
-                old_token = tokenizer.token(kind, cipher.decrypt(name.value, stored.ciphertext))
-                if old_token != new_token and old_token in profile.tokens:
-                    release.append(old_token)
+            # Every identifier of the kind goes, not only the one stored in the field: a person may have used
+            # several emails, and a value that no longer decrypts must not keep finding them.
+            release.extend(t for t in profile.tokens if token_kind(t) == kind.value and t != new_token)
             if new_token not in profile.tokens:
                 claim.append(new_token)
-        tokens = tuple(t for t in (*profile.tokens, *claim) if t not in release)
         return Rectification(
             profile.subject_id,
             fields,
             tuple(release),
             tuple(claim),
-            tokens,
             profile.version,
             request.request_id,
             self._clock(),

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from touchpoints.consent import ConsentRecord
-from touchpoints.model import TraceKind
+from touchpoints.model import IdentifierKind, TraceKind
 
 ENTITY: Final = "profile"
 
@@ -30,7 +30,8 @@ CREATED_AT: Final = "created_at"
 UPDATED_AT: Final = "updated_at"
 ORIGIN_CHANNEL: Final = "origin_channel"
 CHANNELS: Final = "channels"  # string set
-TOKENS: Final = "tokens"  # string set of the identifier tokens the person holds
+# How many identifier tokens of each kind the person holds (the tokens are LINK#<token> items in the partition)
+LINK_COUNTERS: Final[Mapping[str, str]] = {kind.value: f"links_{kind.value}" for kind in IdentifierKind}
 FIELDS: Final = "fields"  # map: field name -> {v: ciphertext, at: confirmed at, ch: channel}
 CONSENTS: Final = "consents"  # map: "purpose:scope" -> {granted, at, source, policy_version}
 CONSENT_VERSION: Final = "consent_version"  # +1 on every consent change; writers condition on it
@@ -72,7 +73,7 @@ ATTRIBUTES: Final = frozenset(
         UPDATED_AT,
         ORIGIN_CHANNEL,
         CHANNELS,
-        TOKENS,
+        *LINK_COUNTERS.values(),
         FIELDS,
         CONSENTS,
         CONSENT_VERSION,

@@ -52,7 +52,12 @@ class SubjectKeyring:
         return key, SubjectCipher(subject_id, key.plaintext)
 
     def remember(self, subject_id: str, cipher: SubjectCipher) -> None:
-        self._cache[subject_id] = (self._clock() + self._ttl, cipher)
+        """Cache a subject's cipher; the TTL counts from when the key was unwrapped, not from its last use."""
+        entry = self._cache.get(subject_id)
+        now = self._clock()
+        if entry is None or entry[1] is not cipher or entry[0] < now:
+            entry = (now + self._ttl, cipher)
+        self._cache[subject_id] = entry
         self._cache.move_to_end(subject_id)
         while len(self._cache) > self._max:
             self._cache.popitem(last=False)

@@ -26,3 +26,10 @@ class Tokenizer:
         mac = hmac.digest(self._secret, f"{kind.value}\x1f{normalized_value}".encode(), "sha256")
         digest = base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
         return f"{TOKEN_VERSION}.{kind.value}.{digest}"
+
+
+def token_kind(token: str) -> str:
+    """The identifier kind a token was made from (kept readable in the token), or "" for anything else."""
+    version, _, rest = token.partition(".")
+    kind, _, digest = rest.partition(".")
+    return kind if version == TOKEN_VERSION and digest else ""
