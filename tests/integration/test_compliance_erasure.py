@@ -239,6 +239,8 @@ def test_every_compliance_route_is_iam_only_in_the_template():
     assert {(r.method, r.path.removeprefix("/v1/compliance/")) for r in COMPLIANCE_ROUTES} == {
         ("POST", "erasures"),
         ("GET", "requests/{request_id}"),
+        ("GET", "requests"),
+        ("GET", "requests/{request_id}/certificate"),
         ("POST", "exports"),
         ("POST", "rectifications"),
         ("POST", "objections"),
