@@ -16,7 +16,8 @@ from local_runner.template import resources_of_type
 
 ClientFactory = Callable[[str], Any]
 _PROBE_TABLE = "local-runner-probe-no-such-table"
-_SUPPORTED_ANSWERS = {"ResourceNotFoundException", "ValidationException"}  # the operation exists
+# The operation exists: it looked for the probe table (moto answers "ResourceNotFound", without the suffix).
+_SUPPORTED_ANSWERS = {"ResourceNotFoundException", "ResourceNotFound", "ValidationException"}
 
 
 class EndpointUnfit(RuntimeError):

@@ -169,6 +169,46 @@ def _install_read_cache(table_class: Any) -> None:
     table_class.query = query
 
 
+_WRITES = {
+    "backend": (
+        "create_table",
+        "delete_table",
+        "update_table",
+        "put_item",
+        "update_item",
+        "delete_item",
+        "transact_write_items",
+        "execute_statement",
+        "execute_transaction",
+        "batch_execute_statement",
+        "restore_table_from_backup",
+        "restore_table_to_point_in_time",
+        "import_table",
+    ),
+    "table": ("put_item", "delete_item"),
+}
+
+
+def _invalidate_on_writes(backend_class: Any, table_class: Any) -> None:
+    """Every write moto applies drops the read cache, whoever sends it: the runner's HTTP server, or an
+    in-process mock_aws in the same interpreter (a test process that also ran a runner)."""
+
+    def invalidating(write: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            _CACHE.written()
+            try:
+                return write(*args, **kwargs)
+            finally:
+                _CACHE.written()
+
+        return wrapper
+
+    for owner, names in ((backend_class, _WRITES["backend"]), (table_class, _WRITES["table"])):
+        for name in names:
+            if hasattr(owner, name):
+                setattr(owner, name, invalidating(getattr(owner, name)))
+
+
 def install() -> None:
     """Journal moto's DynamoDB transactions instead of copying whole tables, and cache its reads between
     writes where writes are tracked (idempotent, process-wide)."""
@@ -192,6 +232,7 @@ def install() -> None:
     _install_read_cache(Table)
     models.copy = _KeepTables()  # type: ignore[assignment]
     backend_class.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _invalidate_on_writes(backend_class, Table)
     setattr(backend_class, _INSTALLED, True)
 
 
