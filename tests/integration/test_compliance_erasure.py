@@ -237,7 +237,9 @@ _BODY = {"subject": {"subject_id": "sub_" + "0" * 32}, "regulation": "gdpr", "ca
 def test_every_compliance_route_is_iam_only_in_the_template():
     assert {(r.method, r.path.removeprefix("/v1/compliance/")) for r in COMPLIANCE_ROUTES} == {
         ("POST", "erasures"),
+        ("GET", "requests"),
         ("GET", "requests/{request_id}"),
+        ("GET", "requests/{request_id}/certificate"),
         ("POST", "exports"),
         ("POST", "rectifications"),
         ("POST", "objections"),
