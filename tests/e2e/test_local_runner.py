@@ -22,7 +22,7 @@ from local_runner.demo_data import demo_person
 from local_runner.harness import clean_environment
 from local_runner.principals import sign
 from tests import factories
-from tests.e2e.conftest import Runner, assert_no_pii, local_principal
+from tests.e2e.conftest import Runner, assert_no_pii, local_principal, wait_for
 from tests.people import person, register_pii
 
 pytestmark = pytest.mark.e2e
@@ -30,16 +30,6 @@ pytestmark = pytest.mark.e2e
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAM = Path(sys.executable).parent / "sam"
 OPERATOR = "ComplianceOperatorRole"
-
-
-def _wait_for(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_a_touchpoint_posted_over_http_is_stored_classified_and_erased(runner: Runner) -> None:
@@ -50,7 +40,7 @@ def test_a_touchpoint_posted_over_http_is_stored_classified_and_erased(runner: R
     subject_id = response.json()["results"][0]["profile_id"]
 
     # Then the stream poller runs the classifier on the new profile
-    profile = _wait_for(lambda: (p := runner.profile(subject_id)) and "state" in p and p, 45, "the classifier")
+    profile = wait_for(lambda: (p := runner.profile(subject_id)) and "state" in p and p, 45, "the classifier")
     assert profile["state"]["S"] == "A"
     assert profile["changed_by"]["S"] == "classifier"
 
@@ -68,7 +58,7 @@ def test_a_touchpoint_posted_over_http_is_stored_classified_and_erased(runner: R
         assert body["state"] != "failed", body
         return body if body["state"] == "completed" else None
 
-    _wait_for(completed, 60, "the erasure to complete")
+    wait_for(completed, 60, "the erasure to complete")
     assert runner.profile(subject_id) is None
     # And the erased person's identifiers are refused from now on
     again = runner.post("web", factories.web(someone))
