@@ -220,6 +220,12 @@ def _strings(item: dict[str, Any], name: str) -> list[str]:
     return [v.get("S", "") for v in value.get("L", [])]
 
 
+def _tokens_held(item: dict[str, Any]) -> int:
+    """How many identifiers the profile links: its per-kind counters (touchpoints.items.profile.LINK_COUNTERS; the
+    runner's own process does not load the layer), since the tokens are items of their own."""
+    return sum(int(value["N"]) for name, value in item.items() if name.startswith("links_") and "N" in value)
+
+
 def print_profiles(items: list[dict[str, Any]], out: IO[str]) -> None:
     channels = {id(item): ",".join(_strings(item, "channels")) for item in items}
     width = max([len("channels"), *map(len, channels.values())])
@@ -230,7 +236,7 @@ def print_profiles(items: list[dict[str, Any]], out: IO[str]) -> None:
         missing = "".join(_strings(item, "missing")) or "-"
         recommendation = (_strings(item, "recommendations") or ["-"])[0]
         print(
-            f"  {item['subject_id']['S']:<38} {len(_strings(item, 'tokens')):>6}  "
+            f"  {item['subject_id']['S']:<38} {_tokens_held(item):>6}  "
             f"{channels[id(item)]:<{width}} {item['state']['S']:<5} {missing:<8} {recommendation}",
             file=out,
         )

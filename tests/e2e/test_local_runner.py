@@ -193,7 +193,8 @@ def test_the_demo_sends_every_channel_and_prints_states_without_personal_data() 
     assert "State distribution" in result.stdout
     for channel in factories.CHANNEL_FUNCTIONS:
         assert re.search(rf"\b{channel} \d+", result.stdout), channel
-    assert re.search(r"^\s+sub_[0-9a-f]{32}\s+\d+\s", result.stdout, re.MULTILINE)
+    linked = [int(n) for n in re.findall(r"^\s+sub_[0-9a-f]{32}\s+(\d+)\s", result.stdout, re.MULTILINE)]
+    assert linked and all(n >= 1 for n in linked), "every profile shows the identifiers it links"
     assert_no_pii(result.stdout + result.stderr, "the demo's output")
     logs = re.search(r"function logs: (\S+)", result.stdout)
     assert logs is not None
