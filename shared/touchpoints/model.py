@@ -120,3 +120,5 @@ class Touchpoint:
     trace: Trace | None = None
     consents: tuple[ConsentGrant, ...] = ()
     consent_declared: bool = False
+    # Identifiers the channel vouches were verified (login, confirmation): kind -> the back end's proof, if any.
+    verified: Mapping[IdentifierKind, str | None] = field(default_factory=dict)

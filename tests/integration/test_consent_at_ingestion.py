@@ -82,7 +82,7 @@ def test_consent_is_recorded_with_time_source_and_policy_version(lambdas, local_
     consent = items["PROFILE"]["consents"]["M"]["marketing:email"]["M"]
     assert consent["granted"]["BOOL"] is False
     assert consent["source"]["S"] == "web"
-    assert consent["policy_version"]["S"] == "2026-11-01"
+    assert consent["policy_version"]["S"] == "2026-11-30"
     assert items["PROFILE"]["consents"]["M"]["marketing:all"]["M"]["granted"]["BOOL"] is True
     history = [sk for sk in items if sk.startswith("CONSENT#marketing:email#")]
     assert len(history) == 1
