@@ -34,10 +34,12 @@ from moto import mock_aws  # noqa: E402
 
 from local_runner import template as cfn  # noqa: E402
 from local_runner.provision import Provisioned, provision  # noqa: E402
+from tests import factories  # noqa: E402
 from tests.factories import CHANNEL_API_KEYS, CHANNEL_FUNCTIONS, api_event, lambda_context  # noqa: E402
 from tests.people import registered_pii  # noqa: E402
 from touchpoints import container  # noqa: E402
 from touchpoints.observability import logger  # noqa: E402
+from touchpoints.privacy.tokenizer import Tokenizer  # noqa: E402
 
 pytest_plugins = ["tests.reliability.tally"]
 
@@ -118,6 +120,13 @@ class LocalAws:
 
     def table(self, logical_id: str) -> str:
         return self.provisioned.tables[logical_id]
+
+    def tokenizer(self) -> Tokenizer:
+        return factories.stack_tokenizer(boto3.client("secretsmanager"))
+
+    def subject_of(self, kind: str, value: str) -> str | None:
+        """The subject an identifier finds (public channels' answers do not say)."""
+        return factories.subject_of(self.dynamodb, self.table("ProfileTable"), self.tokenizer(), kind, value)
 
     def scan(self, logical_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -25,7 +25,7 @@ from touchpoints.errors import (
     StaleSubject,
     SubjectErased,
 )
-from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind, Touchpoint, TraceKind
+from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind, PersonalField, Touchpoint, TraceKind
 from touchpoints.privacy.cipher import SubjectCipher
 from touchpoints.privacy.keyring import NewDataKey, SubjectKeyring
 from touchpoints.privacy.tokenizer import Tokenizer, token_kind
@@ -49,6 +49,7 @@ class SubjectSnapshot:
     consent_version: int
     wrapped_key: bytes
     link_counts: Mapping[str, int] = field(default_factory=dict)  # identifier kind -> tokens held of it
+    verified_fields: frozenset[str] = frozenset()  # fields whose value came from a trusted source (trust.yaml)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,8 @@ class EncryptedField:
     ciphertext: bytes
     confirmed_at: datetime
     channel: str
+    # From a private channel, a touchpoint that proved whose it is, or vouched for this very value
+    verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,7 @@ class ProfileStore(Protocol):
 class IngestStatus(StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"
+    ACCEPTED = "accepted"  # all a public channel is told: stored, duplicate and refused look the same
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +131,42 @@ class IngestOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class AcceptedTouchpoint:
+    """A public channel's answer: it never says who is known, new or erased (policies/trust.yaml).
+
+    `dropped_fields` is what the touchpoint's own consent block does not let us keep, whoever it names.
+    """
+
+    event_id: str
+    dropped_fields: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "event_id": self.event_id,
+            "status": IngestStatus.ACCEPTED.value,
+            "dropped_fields": [*self.dropped_fields],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedTouchpoint:
     touchpoint: Touchpoint
     tokens: Mapping[IdentifierKind, str]
     # The same values under the other kinds that share them (a phone number as WhatsApp): checked for suppression only.
     same_value_tokens: tuple[str, ...] = ()
+    verified_tokens: frozenset[str] = frozenset()  # identifiers the channel vouched for, the vouch checked
+
+
+@dataclass(frozen=True, slots=True)
+class _Placement:
+    """Which profile a touchpoint is written to (None: a new one), and what it may bring there."""
+
+    snapshot: SubjectSnapshot | None
+    owned: tuple[str, ...]
+    claims: tuple[str, ...]
+    proven: bool  # its sender is trusted to be this profile's person: a private channel, or a vouch that counts
+    foreign_kinds: frozenset[str] = frozenset()  # identifiers another profile holds: their values are not copied
+    trace_only: bool = False  # an unproven claim on an identified profile: its trace and withdrawals, nothing else
 
 
 @dataclass(slots=True)
@@ -203,7 +238,35 @@ class IngestionService:
             for kind, value in touchpoint.identifiers.items()
             for token in self._trust.value_tokens(tokenizer, kind, value)[1:]
         }
-        return PreparedTouchpoint(touchpoint, tokens, tuple(sorted(same_value - set(tokens.values()))))
+        verified = self._vouched_tokens(touchpoint, tokenizer, tokens)
+        return PreparedTouchpoint(touchpoint, tokens, tuple(sorted(same_value - set(tokens.values()))), verified)
+
+    def _vouched_tokens(
+        self, touchpoint: Touchpoint, tokenizer: Tokenizer, tokens: Mapping[IdentifierKind, str]
+    ) -> frozenset[str]:
+        """The tokens of the identifiers the channel vouches for; a vouch that does not hold is refused (422)."""
+        channel = touchpoint.channel
+        problems = []
+        for index, (kind, proof) in enumerate(touchpoint.verified.items()):
+            loc = ("verified", index)
+            if kind not in touchpoint.identifiers:
+                problems.append(
+                    FieldProblem(loc, "not_in_touchpoint", "a verified identifier must be in the touchpoint")
+                )
+            elif not self._trust.may_vouch(channel, kind):
+                problems.append(FieldProblem(loc, "vouch_not_allowed", "this channel may not vouch for this kind"))
+            elif self._trust.is_public(channel) and not (
+                proof and tokenizer.vouch_holds(channel, touchpoint.event_id, kind, touchpoint.identifiers[kind], proof)
+            ):
+                problems.append(FieldProblem(loc, "invalid_proof", "the proof does not hold for this identifier"))
+        if problems:
+            raise InvalidTouchpoint("the touchpoint's verification cannot be accepted", problems)
+        return frozenset(tokens[kind] for kind in touchpoint.verified)
+
+    def accepted(self, touchpoint: Touchpoint) -> AcceptedTouchpoint:
+        """What a public channel is told about a touchpoint, whatever happened to it."""
+        dropped = plan_storage(touchpoint, {}, self._policy).dropped_fields
+        return AcceptedTouchpoint(touchpoint.event_id, tuple(f.value for f in dropped))
 
     def ingest(self, prepared: PreparedTouchpoint) -> IngestOutcome:
         # A new person's id and data key, made once: every attempt offers the same ones, so retries cost no KMS call.
@@ -225,7 +288,7 @@ class IngestionService:
         advance_last_trace: bool,
     ) -> IngestOutcome:
         touchpoint = prepared.touchpoint
-        subject_id, owned, claims = self._resolve(prepared, fresh=fresh)
+        subject_id, owners = self._resolve(prepared, fresh=fresh)
         snapshot = self._snapshot(subject_id, fresh=fresh) if subject_id else None
         if subject_id and snapshot is None:
             self._forget(subject_id, prepared.tokens.values())
@@ -235,9 +298,11 @@ class IngestionService:
                 raise StaleSubject
             raise SubjectErased("this person asked to be erased; the touchpoint was not stored")
 
-        if snapshot is not None:
-            claims = self._within_link_limits(claims, snapshot)
-        plan = plan_storage(touchpoint, snapshot.consents if snapshot else {}, self._policy)
+        placement = self._place(prepared, snapshot, owners, fresh=fresh)
+        snapshot = placement.snapshot
+        subject_id = snapshot.subject_id if snapshot else None
+        plan = self._plan(prepared, placement)
+        claims = self._linked_claims(prepared, placement, plan)
         new_key = None
         if snapshot is None:
             if not new_subject:
@@ -248,7 +313,7 @@ class IngestionService:
             cipher = self._keyring.cipher_from_wrapped(snapshot.subject_id, snapshot.wrapped_key)
         assert subject_id is not None
         change = self._profile_write(
-            prepared, plan, subject_id, cipher, claims, snapshot, new_key.wrapped if new_key else None
+            prepared, plan, subject_id, cipher, claims, placement, new_key.wrapped if new_key else None
         )
         if not advance_last_trace:
             change = replace(change, advance_last_trace=False)
@@ -259,7 +324,7 @@ class IngestionService:
         except StaleSubject:
             self._forget(subject_id, prepared.tokens.values())
             raise
-        self._after_write(change, snapshot, cipher, owned)
+        self._after_write(change, snapshot, cipher, placement.owned)
         return IngestOutcome(
             touchpoint.event_id,
             IngestStatus.STORED,
@@ -268,10 +333,8 @@ class IngestionService:
             dropped_fields=tuple(f.value for f in plan.dropped_fields),
         )
 
-    def _resolve(
-        self, prepared: PreparedTouchpoint, *, fresh: bool
-    ) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
-        """The subject these tokens belong to, the tokens already its own, and the tokens to claim for it.
+    def _resolve(self, prepared: PreparedTouchpoint, *, fresh: bool) -> tuple[str | None, dict[str, str | None]]:
+        """The subject these tokens belong to (the strongest identifier's), and who holds each token.
 
         A suppressed value refuses the touchpoint under any kind that shares it; only the touchpoint's
         own tokens decide who it belongs to.
@@ -294,18 +357,80 @@ class IngestionService:
         subject_id = next(
             (owners[tokens[k]] for k in RESOLUTION_PRIORITY if k in tokens and owners.get(tokens[k])), None
         )
-        # A token that already belongs to someone else stays with them: profiles are never merged silently.
-        claims = tuple(t for t in tokens.values() if owners.get(t) is None)
-        owned = tuple(t for t in tokens.values() if subject_id and owners.get(t) == subject_id)
-        return subject_id, owned, claims
+        return subject_id, owners
 
-    def _within_link_limits(self, claims: tuple[str, ...], snapshot: SubjectSnapshot) -> tuple[str, ...]:
-        """The claims that keep the subject within the policy's links per kind; the newest are the ones left out."""
-        held = dict(snapshot.link_counts)
+    def _place(
+        self,
+        prepared: PreparedTouchpoint,
+        found: SubjectSnapshot | None,
+        owners: Mapping[str, str | None],
+        *,
+        fresh: bool,
+    ) -> _Placement:
+        """Where the touchpoint goes, by the trust policy: a public channel's unproven claim never writes to an
+        identified profile. It goes to another profile its identifiers find that it may write to (an anonymous
+        one), or to a new profile with its new identifiers; with none, only its trace is kept on the found one.
+        """
+        channel = prepared.touchpoint.channel
+        public = self._trust.is_public(channel)
+        # A token that already belongs to someone else stays with them: profiles are never merged silently.
+        claims = tuple(t for t in prepared.tokens.values() if owners.get(t) is None)
+
+        def held_by_others(subject_id: str | None) -> frozenset[str]:
+            return frozenset(token_kind(t) for t, o in owners.items() if public and o and o != subject_id)
+
+        if found is None:
+            return _Placement(None, (), claims, not public)
+        candidates = [found.subject_id]
+        candidates += dict.fromkeys(o for k in RESOLUTION_PRIORITY if (o := owners.get(prepared.tokens.get(k, ""))))
+        for subject_id in dict.fromkeys(candidates):
+            snapshot = found if subject_id == found.subject_id else self._snapshot(subject_id, fresh=fresh)
+            if snapshot is None:
+                continue
+            owned = tuple(t for t in prepared.tokens.values() if owners.get(t) == subject_id)
+            proven = not public or bool(prepared.verified_tokens.intersection(owned))
+            if self._trust.may_write(channel, verified=proven, profile_links=snapshot.link_counts):
+                return _Placement(snapshot, owned, claims, proven, held_by_others(subject_id))
+        if claims:
+            return _Placement(None, (), claims, False, held_by_others(None))
+        owned = tuple(t for t in prepared.tokens.values() if owners.get(t) == found.subject_id)
+        return _Placement(found, owned, (), False, trace_only=True)
+
+    def _plan(self, prepared: PreparedTouchpoint, placement: _Placement) -> StoragePlan:
+        """The consent policy's plan, less what trust forbids: another profile's identifier values, a verified
+        value replaced by an unverified one, and everything but the trace and withdrawals of an unproven claim."""
+        touchpoint = prepared.touchpoint
+        snapshot = placement.snapshot
+        if placement.trace_only:
+            withdrawals = tuple(g for g in touchpoint.consents if not g.granted)
+            touchpoint = replace(touchpoint, personal_data={}, consents=withdrawals)
+        plan = plan_storage(touchpoint, snapshot.consents if snapshot else {}, self._policy)
+        protected = snapshot.verified_fields if snapshot else frozenset()
+        kept = {
+            name: value
+            for name, value in plan.personal_data.items()
+            if name.value not in placement.foreign_kinds
+            and (name.value not in protected or self._value_verified(prepared, placement, name))
+        }
+        if len(kept) == len(plan.personal_data):
+            return plan
+        dropped = (*plan.dropped_fields, *(f for f in plan.personal_data if f not in kept))
+        return replace(plan, personal_data=kept, dropped_fields=dropped)
+
+    def _value_verified(self, prepared: PreparedTouchpoint, placement: _Placement, name: PersonalField) -> bool:
+        vouched = {token_kind(t) for t in prepared.verified_tokens}
+        return placement.proven or name.value in vouched
+
+    def _linked_claims(self, prepared: PreparedTouchpoint, placement: _Placement, plan: StoragePlan) -> tuple[str, ...]:
+        """The identifiers to link: those with a linking basis (consent.yaml), that trust lets attach, within
+        the link limits (the newest are the ones left out)."""
+        held = dict(placement.snapshot.link_counts) if placement.snapshot else {}
         kept = []
-        for token in claims:
+        for token in placement.claims:
             kind = token_kind(token)
-            if held.get(kind, 0) < self._trust.link_limit(kind):
+            if kind in plan.linkable and self._trust.may_attach(
+                prepared.touchpoint.channel, kind, verified=placement.proven, profile_links=held
+            ):
                 kept.append(token)
                 held[kind] = held.get(kind, 0) + 1
         return tuple(kept)
@@ -326,14 +451,20 @@ class IngestionService:
         subject_id: str,
         cipher: SubjectCipher,
         claims: tuple[str, ...],
-        snapshot: SubjectSnapshot | None,
+        placement: _Placement,
         wrapped_key: bytes | None,
     ) -> ProfileWrite:
         touchpoint = prepared.touchpoint
+        snapshot = placement.snapshot
         channel = touchpoint.channel.value
         confirmed_at = touchpoint.occurred_at.astimezone(UTC)
         fields = {
-            str(field_name): EncryptedField(cipher.encrypt(field_name, value), confirmed_at, channel)
+            str(field_name): EncryptedField(
+                cipher.encrypt(field_name, value),
+                confirmed_at,
+                channel,
+                self._value_verified(prepared, placement, field_name),
+            )
             for field_name, value in plan.personal_data.items()
         }
         consents = {
@@ -389,9 +520,10 @@ class IngestionService:
                     1 if change.consents else 0,
                     change.new_subject_key or b"",
                     links,
+                    frozenset(name for name, value in change.fields.items() if value.verified),
                 ),
             )
-        elif change.consents or change.claim_tokens:
+        elif change.consents or change.claim_tokens or change.fields:
             self._snapshots.put(
                 change.subject_id,
                 SubjectSnapshot(
@@ -400,6 +532,7 @@ class IngestionService:
                     snapshot.consent_version + (1 if change.consents else 0),
                     snapshot.wrapped_key,
                     links,
+                    snapshot.verified_fields | {name for name, value in change.fields.items() if value.verified},
                 ),
             )
 

@@ -54,6 +54,10 @@ class TrustPolicy(BaseModel):
         """A profile that holds identifiers of anonymous kinds only (or none): a visitor, a device, a cash buyer."""
         return all(count <= 0 or kind in self.anonymous_kinds for kind, count in profile_links.items())
 
+    def may_write(self, channel: Channel | str, *, verified: bool, profile_links: Mapping[str, int]) -> bool:
+        """May a touchpoint from `channel` write identifiers, fields or consents to a profile (see `may_attach`)?"""
+        return not self.is_public(channel) or verified or self.is_anonymous(profile_links)
+
     def may_attach(
         self,
         channel: Channel | str,
@@ -73,7 +77,7 @@ class TrustPolicy(BaseModel):
         """
         if profile_links.get(IdentifierKind(kind), 0) >= self.link_limit(kind):
             return False
-        return not self.is_public(channel) or verified or self.is_anonymous(profile_links)
+        return self.may_write(channel, verified=verified, profile_links=profile_links)
 
     def same_value_kinds(self, kind: IdentifierKind) -> tuple[IdentifierKind, ...]:
         """Every kind whose values are the same thing as `kind`'s, `kind` first."""
