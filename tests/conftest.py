@@ -175,9 +175,21 @@ class Lambdas:
         return result
 
     def post(
-        self, channel: str, body: Any, *, resource: str = "touchpoints", api_key: str | None = None, **kwargs: Any
+        self,
+        channel: str,
+        body: Any,
+        *,
+        resource: str = "touchpoints",
+        api_key: str | None = None,
+        vouch: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> tuple[int, dict[str, Any]]:
-        """POST to a channel's route as API Gateway would, with the channel's own key unless told otherwise."""
+        """POST to a channel's route as API Gateway would, with the channel's own key unless told otherwise.
+
+        `vouch` (kind -> value): the channel's back end vouches for these identifiers (a login), with its proof.
+        """
+        if vouch:
+            body = factories.vouched(body, channel, self.aws.tokenizer(), **vouch)
         key_logical = api_key or CHANNEL_API_KEYS[channel]
         event = api_event(
             "POST",

@@ -26,6 +26,12 @@ class _Purpose(BaseModel):
     legal_basis: str
     description: str
     implied_by: TraceKind | None = None
+    implied_by_withdrawal: bool = False  # a touchpoint that records a "no" carries this purpose
+
+    @property
+    def implied(self) -> bool:
+        """Carried by the nature of a touchpoint, never asked: a customer cannot grant or withdraw it."""
+        return self.implied_by is not None or self.implied_by_withdrawal
 
 
 class _Category(BaseModel):
@@ -105,7 +111,7 @@ def check_declared(touchpoint: Touchpoint, policy: ConsentPolicy) -> None:
     problems = [
         FieldProblem(("consent", i, "purpose"), "unknown_purpose", "purpose is not in the consent policy")
         for i, grant in enumerate(touchpoint.consents)
-        if grant.purpose not in policy.purposes or policy.purposes[grant.purpose].implied_by is not None
+        if grant.purpose not in policy.purposes or policy.purposes[grant.purpose].implied
     ]
     if touchpoint.personal_data and not touchpoint.consent_declared and policy.require_consent_block_with_personal_data:
         problems.append(
@@ -142,7 +148,12 @@ def plan_storage(touchpoint: Touchpoint, consents: Mapping[str, ConsentRecord], 
     """Decide what to keep: consent given on this touchpoint counts for this touchpoint."""
     merged, changes = merge(consents, touchpoint.consents, touchpoint.channel.value, policy)
     trace_kind = touchpoint.trace.kind if touchpoint.trace else None
-    implied = {name for name, purpose in policy.purposes.items() if trace_kind and purpose.implied_by == trace_kind}
+    implied = {
+        name
+        for name, purpose in policy.purposes.items()
+        if (trace_kind and purpose.implied_by == trace_kind)
+        or (purpose.implied_by_withdrawal and any(not g.granted for g in touchpoint.consents))
+    }
 
     def any_allowed(purposes: tuple[str, ...]) -> bool:
         return any(p in implied or is_allowed(p, touchpoint.channel.value, merged) for p in purposes)

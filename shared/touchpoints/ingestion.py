@@ -306,7 +306,7 @@ class IngestionService:
         new_key = None
         if snapshot is None:
             if not new_subject:
-                created = new_subject_id()
+                created = new_subject_id() if claims else self._unlinked_subject_id(touchpoint)
                 new_subject.append((created, *self._keyring.new_subject_key(created)))
             subject_id, new_key, cipher = new_subject[0]
         else:
@@ -422,18 +422,20 @@ class IngestionService:
         return placement.proven or name.value in vouched
 
     def _linked_claims(self, prepared: PreparedTouchpoint, placement: _Placement, plan: StoragePlan) -> tuple[str, ...]:
-        """The identifiers to link: those with a linking basis (consent.yaml), that trust lets attach, within
-        the link limits (the newest are the ones left out)."""
-        held = dict(placement.snapshot.link_counts) if placement.snapshot else {}
-        kept = []
-        for token in placement.claims:
-            kind = token_kind(token)
-            if kind in plan.linkable and self._trust.may_attach(
-                prepared.touchpoint.channel, kind, verified=placement.proven, profile_links=held
-            ):
-                kept.append(token)
-                held[kind] = held.get(kind, 0) + 1
-        return tuple(kept)
+        """The identifiers to link: those with a linking basis (consent.yaml) that trust lets attach to the profile
+        as the touchpoint found it, within the link limits (a touchpoint carries one identifier per kind)."""
+        held = placement.snapshot.link_counts if placement.snapshot else {}
+        channel = prepared.touchpoint.channel
+        return tuple(
+            token
+            for token in placement.claims
+            if token_kind(token) in plan.linkable
+            and self._trust.may_attach(channel, token_kind(token), verified=placement.proven, profile_links=held)
+        )
+
+    def _unlinked_subject_id(self, touchpoint: Touchpoint) -> str:
+        # No token will find this profile, so a retry could not: the id comes from the event instead.
+        return self._tokenizer().unlinked_subject_id(touchpoint.channel.value, touchpoint.event_id)
 
     def _snapshot(self, subject_id: str, *, fresh: bool) -> SubjectSnapshot | None:
         cached = None if fresh else self._snapshots.get(subject_id)

@@ -41,6 +41,11 @@ class Tokenizer:
         mac = hmac.digest(self._secret, f"{kind.value}\x1f{normalized_value}".encode(), "sha256")
         return f"{TOKEN_VERSION}.{kind.value}.{_b64(mac)}"
 
+    def unlinked_subject_id(self, channel: str, event_id: str) -> str:
+        """The subject of a touchpoint that no identifier links: derived from its event, so a retry finds it."""
+        mac = hmac.digest(self._secret, f"unlinked-subject\x1f{channel}\x1f{event_id}".encode(), "sha256")
+        return f"sub_{mac[:16].hex()}"
+
     def vouching_key(self, channel: str) -> bytes:
         """The key a channel's own back end signs its vouches with (see policies/trust.yaml).
 
