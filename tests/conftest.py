@@ -125,6 +125,12 @@ class LocalAws:
     def tokenizer(self) -> Tokenizer:
         return stack_tokenizer(boto3.client("secretsmanager"))
 
+    def subject_of_event(self, channel: str, event_id: str) -> str | None:
+        """The subject a touchpoint was stored on, found by its event item (public channels' answers do not say)."""
+        sk = f"EVENT#{channel}#{event_id}"
+        found = [i["subject_id"]["S"] for i in self.scan("ProfileTable") if i["sk"]["S"] == sk]
+        return found[0] if found else None
+
     def subject_of(self, kind: str, value: str) -> str | None:
         """The subject an identifier finds (public channels' answers do not say)."""
         return factories.subject_of(self.dynamodb, self.table("ProfileTable"), self.tokenizer(), kind, value)
