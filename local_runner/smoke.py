@@ -117,10 +117,6 @@ def stack_target(stack: str, session: Any = None) -> Target:
         frozen = session.get_credentials().get_frozen_credentials()
         reader = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
         operator = _operator_credentials(session, outputs[f"{OPERATOR_ROLE}Arn"], reader)
-        secret = session.client("cloudformation").describe_stack_resource(
-            StackName=stack, LogicalResourceId="TokenizationSecret"
-        )["StackResourceDetail"]["PhysicalResourceId"]
-        value = session.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
     except (BotoCoreError, ClientError, KeyError, AttributeError) as error:
         raise SmokeFailed(
             f"cannot read stack {stack}: {error} (credentials, region: AWS_PROFILE, AWS_REGION)"
@@ -132,8 +128,28 @@ def stack_target(stack: str, session: Any = None) -> Target:
         channel_keys,
         reader,
         operator,
-        Tokenizer(str(value).encode()).vouching_key,
+        _stack_vouching_key(session, stack),
     )
+
+
+def _stack_vouching_key(session: Any, stack: str) -> Callable[[str], bytes]:
+    """The channels' vouching keys, derived from the stack's tokenization secret, read on first use (it needs
+    secretsmanager:GetSecretValue on it, which a deployer has and the operator role does not)."""
+    tokenizer: list[Tokenizer] = []
+
+    def vouching_key(channel: str) -> bytes:
+        if not tokenizer:
+            try:
+                secret = session.client("cloudformation").describe_stack_resource(
+                    StackName=stack, LogicalResourceId="TokenizationSecret"
+                )["StackResourceDetail"]["PhysicalResourceId"]
+                value = session.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
+            except (BotoCoreError, ClientError) as error:
+                raise SmokeFailed(f"cannot read the tokenization secret to sign the app's login: {error}") from error
+            tokenizer.append(Tokenizer(str(value).encode()))
+        return tokenizer[0].vouching_key(channel)
+
+    return vouching_key
 
 
 def _operator_credentials(session: Any, role_arn: str, own: Credentials) -> Credentials:
