@@ -14,7 +14,7 @@ import boto3
 import pytest
 import requests
 
-from local_runner.demo_data import stack_tokenizer
+from local_runner.demo_data import stack_secret
 from local_runner.harness import RunnerFailed, ServedApi, clean_environment, served
 from local_runner.principals import LocalPrincipal, sign
 from tests import factories
@@ -79,15 +79,14 @@ class Runner:
         )
 
     def tokenizer(self) -> Tokenizer:
-        return stack_tokenizer(
-            boto3.client(
-                "secretsmanager",
-                endpoint_url=self.health["aws_endpoint"],
-                region_name=self.health["region"],
-                aws_access_key_id="local",
-                aws_secret_access_key="local",
-            )
+        secretsmanager = boto3.client(
+            "secretsmanager",
+            endpoint_url=self.health["aws_endpoint"],
+            region_name=self.health["region"],
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
         )
+        return Tokenizer(stack_secret(secretsmanager).encode())
 
     def subject_of(self, kind: str, value: str) -> str | None:
         """The subject an identifier finds in the token index (public channels' answers do not say)."""

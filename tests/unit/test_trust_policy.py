@@ -122,3 +122,14 @@ def test_an_unproven_claim_on_an_identified_profile_keeps_its_trace_and_a_withdr
     # while a "no" is recorded: it can only reduce what is done with the person's data
     ingest(svc, _web("web-2", email="ana@example.mx", name="Eve", granted=False))
     assert store.profiles[known]["consents"]["marketing:all"].granted is False
+
+
+def test_the_demos_back_end_signs_vouches_exactly_as_the_layer_checks_them():
+    from local_runner.demo_data import back_end_proof, vouching_keys
+
+    secret = "a-tokenization-secret-of-at-least-32-bytes"
+    tokenizer = Tokenizer(secret.encode())
+    assert vouching_keys(secret)("app") == tokenizer.vouching_key("app")
+    proof = back_end_proof(vouching_keys(secret)("app"), "app", "evt-9", "email", "ana@example.mx")
+    assert proof == vouch_proof(tokenizer.vouching_key("app"), "app", "evt-9", "email", "ana@example.mx")
+    assert tokenizer.vouch_holds("app", "evt-9", "email", "ana@example.mx", proof)
