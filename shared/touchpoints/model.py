@@ -120,3 +120,6 @@ class Touchpoint:
     trace: Trace | None = None
     consents: tuple[ConsentGrant, ...] = ()
     consent_declared: bool = False
+    # The channel asserts its identifiers are one person (an authenticated login naming the anonymous id it
+    # replaces, like Segment's alias): an explicit link, not an inference from shared identifiers.
+    alias: bool = False
