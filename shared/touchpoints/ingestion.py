@@ -25,9 +25,9 @@ from touchpoints.errors import (
     StaleSubject,
     SubjectErased,
 )
-from touchpoints.items import event as event_item
 from touchpoints.identity.policy import IdentityPolicy, load_identity_policy
 from touchpoints.identity.resolution import IdentityDecision, IdentityOutcome, LinkGuard, decide, withheld_fields
+from touchpoints.items import event as event_item
 from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind, Touchpoint, TraceKind
 from touchpoints.privacy.cipher import SubjectCipher
 from touchpoints.privacy.keyring import NewDataKey, SubjectKeyring

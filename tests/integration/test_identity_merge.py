@@ -170,7 +170,7 @@ def test_conflicting_rfcs_never_merge_and_never_copy_the_other_persons_email(lam
     # and R's profile did not take Q's email
     assert "email" not in r_after["fields"]["M"]
     # and the conflict is listed for review, without personal data
-    code, listed = call(lambdas, "GET", "identity-log?kind=conflict")
+    code, listed = call(lambdas, "GET", "identity-log")  # kind=conflict is the default
     assert code == 200, listed
     (entry,) = [e for e in listed["entries"] if e["event_id"] == mixed["event_id"]]
     assert entry["survivor"] == r_id and entry["subjects"] == [q_id]
@@ -186,7 +186,10 @@ def test_what_wins_newest_field_and_a_no_never_overridden_by_an_older_yes(lambda
         "page_view",
         anonymous_id="anon-1206",
         customer={"given_name": "Ximena"},
-        consent=[{"purpose": "marketing", "channel": "all", "granted": False}],
+        consent=[
+            {"purpose": "personalization", "channel": "all", "granted": True},
+            {"purpose": "marketing", "channel": "all", "granted": False},
+        ],
         occurred_at=factories.occurred(10),
     )
     stored(lambdas, "web", visitor)
@@ -194,8 +197,11 @@ def test_what_wins_newest_field_and_a_no_never_overridden_by_an_older_yes(lambda
         p,
         "sign_up",
         customer={"email": p.email, "given_name": p.given_name},
-        consent=[{"purpose": "marketing", "channel": "all", "granted": True}],
-        occurred_at=factories.occurred(60 * 24 * 7),
+        consent=[
+            {"purpose": "personalization", "channel": "all", "granted": True},
+            {"purpose": "marketing", "channel": "all", "granted": True},
+        ],
+        occurred_at=factories.occurred(-60 * 24 * 7),
     )
     known = stored(lambdas, "app", known_tp)["profile_id"]
     merges = Merges(lambdas)

@@ -15,13 +15,13 @@ from touchpoints.adapters.erasure_store import DynamoSubjectEraser
 from touchpoints.adapters.profile_store import identity_log_key, merge_id, subject_tokens, survivor_of
 from touchpoints.errors import StorageUnavailable
 from touchpoints.identity.merge import (
+    EncryptedValue,
     MergeState,
     MergeStep,
     PartitionItem,
     ProfileMerge,
     ProfileValues,
     StoredValue,
-    EncryptedValue,
 )
 from touchpoints.items import event as event_item
 from touchpoints.items import identity_log as log_item
@@ -319,12 +319,13 @@ class DynamoMergeStore:
     def _tombstone(self, absorbed: str) -> dict[str, Any]:
         removed = sorted(profile_item.ATTRIBUTES - _TOMBSTONE_KEEPS)
         names = {f"#r{i}": name for i, name in enumerate(removed)}
+        names_removed = list(names)
         names.update({"#st": profile_item.STATUS, "#ms": profile_item.MERGE_STEP})
         return {
             "Update": {
                 "TableName": self._profiles,
                 "Key": keys.profile_key(absorbed),
-                "UpdateExpression": f"SET #st = :merged, #ms = :shred REMOVE {', '.join(f'#r{i}' for i in range(len(removed)))}",
+                "UpdateExpression": f"SET #st = :merged, #ms = :shred REMOVE {', '.join(names_removed)}",
                 "ConditionExpression": "#ms = :profile",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": {
