@@ -34,10 +34,12 @@ from moto import mock_aws  # noqa: E402
 
 from local_runner import template as cfn  # noqa: E402
 from local_runner.provision import Provisioned, provision  # noqa: E402
+from tests import factories  # noqa: E402
 from tests.factories import CHANNEL_API_KEYS, CHANNEL_FUNCTIONS, api_event, lambda_context  # noqa: E402
 from tests.people import registered_pii  # noqa: E402
 from touchpoints import container  # noqa: E402
 from touchpoints.observability import logger  # noqa: E402
+from touchpoints.privacy.tokenizer import Tokenizer  # noqa: E402
 
 pytest_plugins = ["tests.reliability.tally"]
 
@@ -119,6 +121,13 @@ class LocalAws:
     def table(self, logical_id: str) -> str:
         return self.provisioned.tables[logical_id]
 
+    def tokenizer(self) -> Tokenizer:
+        return factories.stack_tokenizer(boto3.client("secretsmanager"))
+
+    def subject_of(self, kind: str, value: str) -> str | None:
+        """The subject an identifier finds (public channels' answers do not say)."""
+        return factories.subject_of(self.dynamodb, self.table("ProfileTable"), self.tokenizer(), kind, value)
+
     def scan(self, logical_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"TableName": self.table(logical_id), "ConsistentRead": True}
@@ -166,9 +175,21 @@ class Lambdas:
         return result
 
     def post(
-        self, channel: str, body: Any, *, resource: str = "touchpoints", api_key: str | None = None, **kwargs: Any
+        self,
+        channel: str,
+        body: Any,
+        *,
+        resource: str = "touchpoints",
+        api_key: str | None = None,
+        vouch: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> tuple[int, dict[str, Any]]:
-        """POST to a channel's route as API Gateway would, with the channel's own key unless told otherwise."""
+        """POST to a channel's route as API Gateway would, with the channel's own key unless told otherwise.
+
+        `vouch` (kind -> value): the channel's back end vouches for these identifiers (a login), with its proof.
+        """
+        if vouch:
+            body = factories.vouched(body, channel, self.aws.tokenizer(), **vouch)
         key_logical = api_key or CHANNEL_API_KEYS[channel]
         event = api_event(
             "POST",

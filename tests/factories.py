@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from tests.people import Person
+from touchpoints import normalize
 from touchpoints.adapters import keys
 from touchpoints.ingestion import trace_details_field
 from touchpoints.items import event as event_item
+from touchpoints.model import IdentifierKind
 from touchpoints.privacy.cipher import SubjectCipher
+from touchpoints.privacy.tokenizer import Tokenizer, vouch_proof
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 
@@ -303,3 +306,29 @@ def linked_tokens(profile_items: list[dict[str, Any]], subject_id: str) -> set[s
         for i in profile_items
         if i["pk"]["S"] == f"SUBJECT#{subject_id}" and i["sk"]["S"].startswith("LINK#")
     }
+
+
+_NORMALIZED = {"email": normalize.email, "phone": normalize.phone, "whatsapp": normalize.phone, "rfc": normalize.rfc}
+
+
+def stack_tokenizer(secretsmanager: Any) -> Tokenizer:
+    """The stack's tokenizer, built from its one secret as the functions build it."""
+    [secret] = secretsmanager.list_secrets()["SecretList"]
+    return Tokenizer(secretsmanager.get_secret_value(SecretId=secret["ARN"])["SecretString"].encode())
+
+
+def subject_of(dynamodb: Any, profile_table: str, tokenizer: Tokenizer, kind: str, value: str) -> str | None:
+    """The subject an identifier finds in the token index: public channels' answers do not say."""
+    token = tokenizer.token(IdentifierKind(kind), _NORMALIZED.get(kind, normalize.opaque_id)(value))
+    item = dynamodb.get_item(TableName=profile_table, Key=keys.token_key(token), ConsistentRead=True).get("Item")
+    return item["subject_id"]["S"] if item and "subject_id" in item else None
+
+
+def vouched(body: dict[str, Any], channel: str, tokenizer: Tokenizer, **identifiers: str) -> dict[str, Any]:
+    """`body` with the channel's back end vouching for these identifiers (kind=value), proof signed as it would."""
+    key = tokenizer.vouching_key(channel)
+    verified = [
+        {"kind": kind, "proof": vouch_proof(key, channel, body["event_id"], kind, _NORMALIZED.get(kind, str)(value))}
+        for kind, value in identifiers.items()
+    ]
+    return {**body, "verified": [*body.get("verified", []), *verified]}

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.errors import FieldProblem, InvalidTouchpoint
-from touchpoints.model import ALL_CHANNELS, ConsentGrant, PersonalField, Touchpoint, TraceKind
+from touchpoints.model import ALL_CHANNELS, ConsentGrant, IdentifierKind, PersonalField, Touchpoint, TraceKind
 
 
 class WhenNotAllowed(StrEnum):
@@ -26,6 +26,12 @@ class _Purpose(BaseModel):
     legal_basis: str
     description: str
     implied_by: TraceKind | None = None
+    implied_by_withdrawal: bool = False  # a touchpoint that records a "no" carries this purpose
+
+    @property
+    def implied(self) -> bool:
+        """Carried by the nature of a touchpoint, never asked: a customer cannot grant or withdraw it."""
+        return self.implied_by is not None or self.implied_by_withdrawal
 
 
 class _Category(BaseModel):
@@ -40,6 +46,7 @@ class ConsentPolicy(BaseModel):
     version: str
     purposes: dict[str, _Purpose]
     categories: dict[str, _Category]
+    linking: dict[IdentifierKind, tuple[str, ...]]
     require_consent_block_with_personal_data: bool
 
     def model_post_init(self, _context: Any) -> None:
@@ -49,6 +56,11 @@ class ConsentPolicy(BaseModel):
         for name, category in self.categories.items():
             if unknown := set(category.allowed_by) - self.purposes.keys():
                 raise ValueError(f"category {name} names unknown purposes {sorted(unknown)}")
+        if missing_kinds := set(IdentifierKind) - self.linking.keys():
+            raise ValueError(f"consent policy gives no linking basis for {sorted(missing_kinds)}")
+        for kind, purposes in self.linking.items():
+            if unknown := set(purposes) - self.purposes.keys():
+                raise ValueError(f"linking of {kind} names unknown purposes {sorted(unknown)}")
 
     def retention_days(self, trace_kind: TraceKind) -> int:
         days = self.categories[f"trace_{trace_kind.value}"].retention_days
@@ -90,6 +102,8 @@ class StoragePlan:
     trace_mode: TraceMode
     consent_changes: tuple[ConsentGrant, ...]
     retention_days: int | None
+    # The identifier kinds whose tokens may be kept to link this person (policy `linking`)
+    linkable: frozenset[IdentifierKind] = frozenset()
 
 
 def check_declared(touchpoint: Touchpoint, policy: ConsentPolicy) -> None:
@@ -97,7 +111,7 @@ def check_declared(touchpoint: Touchpoint, policy: ConsentPolicy) -> None:
     problems = [
         FieldProblem(("consent", i, "purpose"), "unknown_purpose", "purpose is not in the consent policy")
         for i, grant in enumerate(touchpoint.consents)
-        if grant.purpose not in policy.purposes or policy.purposes[grant.purpose].implied_by is not None
+        if grant.purpose not in policy.purposes or policy.purposes[grant.purpose].implied
     ]
     if touchpoint.personal_data and not touchpoint.consent_declared and policy.require_consent_block_with_personal_data:
         problems.append(
@@ -134,12 +148,18 @@ def plan_storage(touchpoint: Touchpoint, consents: Mapping[str, ConsentRecord], 
     """Decide what to keep: consent given on this touchpoint counts for this touchpoint."""
     merged, changes = merge(consents, touchpoint.consents, touchpoint.channel.value, policy)
     trace_kind = touchpoint.trace.kind if touchpoint.trace else None
-    implied = {name for name, purpose in policy.purposes.items() if trace_kind and purpose.implied_by == trace_kind}
+    implied = {
+        name
+        for name, purpose in policy.purposes.items()
+        if (trace_kind and purpose.implied_by == trace_kind)
+        or (purpose.implied_by_withdrawal and any(not g.granted for g in touchpoint.consents))
+    }
+
+    def any_allowed(purposes: tuple[str, ...]) -> bool:
+        return any(p in implied or is_allowed(p, touchpoint.channel.value, merged) for p in purposes)
 
     def category_allowed(name: str) -> bool:
-        return any(
-            p in implied or is_allowed(p, touchpoint.channel.value, merged) for p in policy.categories[name].allowed_by
-        )
+        return any_allowed(policy.categories[name].allowed_by)
 
     allowed = {category: category_allowed(category) for category in ("identity", "contact")}
     kept = {f: v for f, v in touchpoint.personal_data.items() if allowed[f.category]}
@@ -153,4 +173,5 @@ def plan_storage(touchpoint: Touchpoint, consents: Mapping[str, ConsentRecord], 
             trace_mode = TraceMode.FULL
         elif policy.categories[trace_category].when_not_allowed is WhenNotAllowed.MINIMIZE:
             trace_mode = TraceMode.MINIMIZED
-    return StoragePlan(kept, dropped, trace_mode, changes, retention)
+    linkable = frozenset(kind for kind in touchpoint.identifiers if any_allowed(policy.linking[kind]))
+    return StoragePlan(kept, dropped, trace_mode, changes, retention, linkable)

@@ -28,7 +28,7 @@ from touchpoints.errors import (
 from touchpoints.identity.policy import IdentityPolicy, load_identity_policy
 from touchpoints.identity.resolution import IdentityDecision, IdentityOutcome, LinkGuard, decide, withheld_fields
 from touchpoints.items import event as event_item
-from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind, Touchpoint, TraceKind
+from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind, PersonalField, Touchpoint, TraceKind
 from touchpoints.privacy.cipher import SubjectCipher
 from touchpoints.privacy.keyring import NewDataKey, SubjectKeyring
 from touchpoints.privacy.tokenizer import Tokenizer, token_kind
@@ -52,6 +52,7 @@ class SubjectSnapshot:
     consent_version: int
     wrapped_key: bytes
     link_counts: Mapping[str, int] = field(default_factory=dict)  # identifier kind -> tokens held of it
+    verified_fields: frozenset[str] = frozenset()  # fields whose value came from a trusted source (trust.yaml)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,8 @@ class EncryptedField:
     ciphertext: bytes
     confirmed_at: datetime
     channel: str
+    # From a private channel, a touchpoint that proved whose it is, or vouched for this very value
+    verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ class ProfileStore(Protocol):
 class IngestStatus(StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"
+    ACCEPTED = "accepted"  # all a public channel is told: stored, duplicate and refused look the same
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +143,42 @@ class IngestOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class AcceptedTouchpoint:
+    """A public channel's answer: it never says who is known, new or erased (policies/trust.yaml).
+
+    `dropped_fields` is what the touchpoint's own consent block does not let us keep, whoever it names.
+    """
+
+    event_id: str
+    dropped_fields: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "event_id": self.event_id,
+            "status": IngestStatus.ACCEPTED.value,
+            "dropped_fields": [*self.dropped_fields],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class PreparedTouchpoint:
     touchpoint: Touchpoint
     tokens: Mapping[IdentifierKind, str]
     # The same values under the other kinds that share them (a phone number as WhatsApp): checked for suppression only.
     same_value_tokens: tuple[str, ...] = ()
+    verified_tokens: frozenset[str] = frozenset()  # identifiers the channel vouched for, the vouch checked
+
+
+@dataclass(frozen=True, slots=True)
+class _Placement:
+    """Which profile a touchpoint is written to (None: a new one), and what it may bring there."""
+
+    snapshot: SubjectSnapshot | None
+    owned: tuple[str, ...]
+    claims: tuple[str, ...]
+    proven: bool  # its sender is trusted to be this profile's person: a private channel, or a vouch that counts
+    foreign_kinds: frozenset[str] = frozenset()  # identifiers another profile holds: their values are not copied
+    trace_only: bool = False  # an unproven claim on an identified profile: its trace and withdrawals, nothing else
 
 
 @dataclass(slots=True)
@@ -219,7 +254,35 @@ class IngestionService:
             for kind, value in touchpoint.identifiers.items()
             for token in self._trust.value_tokens(tokenizer, kind, value)[1:]
         }
-        return PreparedTouchpoint(touchpoint, tokens, tuple(sorted(same_value - set(tokens.values()))))
+        verified = self._vouched_tokens(touchpoint, tokenizer, tokens)
+        return PreparedTouchpoint(touchpoint, tokens, tuple(sorted(same_value - set(tokens.values()))), verified)
+
+    def _vouched_tokens(
+        self, touchpoint: Touchpoint, tokenizer: Tokenizer, tokens: Mapping[IdentifierKind, str]
+    ) -> frozenset[str]:
+        """The tokens of the identifiers the channel vouches for; a vouch that does not hold is refused (422)."""
+        channel = touchpoint.channel
+        problems = []
+        for index, (kind, proof) in enumerate(touchpoint.verified.items()):
+            loc = ("verified", index)
+            if kind not in touchpoint.identifiers:
+                problems.append(
+                    FieldProblem(loc, "not_in_touchpoint", "a verified identifier must be in the touchpoint")
+                )
+            elif not self._trust.may_vouch(channel, kind):
+                problems.append(FieldProblem(loc, "vouch_not_allowed", "this channel may not vouch for this kind"))
+            elif self._trust.is_public(channel) and not (
+                proof and tokenizer.vouch_holds(channel, touchpoint.event_id, kind, touchpoint.identifiers[kind], proof)
+            ):
+                problems.append(FieldProblem(loc, "invalid_proof", "the proof does not hold for this identifier"))
+        if problems:
+            raise InvalidTouchpoint("the touchpoint's verification cannot be accepted", problems)
+        return frozenset(tokens[kind] for kind in touchpoint.verified)
+
+    def accepted(self, touchpoint: Touchpoint) -> AcceptedTouchpoint:
+        """What a public channel is told about a touchpoint, whatever happened to it."""
+        dropped = plan_storage(touchpoint, {}, self._policy).dropped_fields
+        return AcceptedTouchpoint(touchpoint.event_id, tuple(f.value for f in dropped))
 
     def ingest(self, prepared: PreparedTouchpoint) -> IngestOutcome:
         # A new person's id and data key, made once: every attempt offers the same ones, so retries cost no KMS call.
@@ -243,43 +306,28 @@ class IngestionService:
         touchpoint = prepared.touchpoint
         owners = self._owners(prepared, fresh=fresh)
         snapshots = self._owner_snapshots(prepared, owners, fresh=fresh)
-        subject_id = next(
-            (owners[prepared.tokens[k]] for k in RESOLUTION_PRIORITY if owners.get(prepared.tokens.get(k, ""))), None
-        )
-        snapshot = snapshots[subject_id] if subject_id else None
-        claims = tuple(t for t in prepared.tokens.values() if owners.get(t) is None)
-        if snapshot is not None:
-            claims = self._within_link_limits(claims, snapshot)
-        decision = None
-        if snapshot is not None:
-            decision = decide(
-                touchpoint,
-                snapshot,
-                [snapshots[s] for s in dict.fromkeys(owners.values()) if s and s != subject_id],
-                prepared.tokens,
-                owners,
-                self._identity,
-                self._link_guard,
-            )
-            if decision.is_single:
-                decision = None
-        # Tokens that find the subject once written, its own and those of the profiles it absorbs.
-        finds = {subject_id, *(decision.absorbed if decision else ())}
-        owned = tuple(t for t in prepared.tokens.values() if subject_id and owners.get(t) in finds)
-        plan = plan_storage(touchpoint, snapshot.consents if snapshot else {}, self._policy)
+        found = next((snapshots[o] for k in RESOLUTION_PRIORITY if (o := owners.get(prepared.tokens.get(k, "")))), None)
+        placement = self._place(prepared, found, owners, fresh=fresh)
+        snapshot = placement.snapshot
+        subject_id = snapshot.subject_id if snapshot else None
+        decision = self._identity_decision(prepared, placement, found, snapshots, owners)
+        plan = self._plan(prepared, placement)
         if decision is not None:
             plan = replace(plan, personal_data=withheld_fields(plan.personal_data, prepared.tokens, decision))
+        claims = self._linked_claims(prepared, placement, plan)
+        if snapshot is not None:
+            claims = self._within_link_limits(claims, snapshot)
         new_key = None
         if snapshot is None:
             if not new_subject:
-                created = new_subject_id()
+                created = new_subject_id() if claims else self._unlinked_subject_id(touchpoint)
                 new_subject.append((created, *self._keyring.new_subject_key(created)))
             subject_id, new_key, cipher = new_subject[0]
         else:
             cipher = self._keyring.cipher_from_wrapped(snapshot.subject_id, snapshot.wrapped_key)
         assert subject_id is not None
         change = self._profile_write(
-            prepared, plan, subject_id, cipher, claims, snapshot, new_key.wrapped if new_key else None
+            prepared, plan, subject_id, cipher, claims, placement, new_key.wrapped if new_key else None
         )
         if not advance_last_trace:
             change = replace(change, advance_last_trace=False)
@@ -294,6 +342,8 @@ class IngestionService:
             for other in snapshots:
                 self._forget(other, ())
             raise
+        absorbed = decision.absorbed if decision else ()
+        owned = (*placement.owned, *(t for t in prepared.tokens.values() if owners.get(t) in absorbed))
         self._after_write(change, snapshot, cipher, owned)
         return IngestOutcome(
             touchpoint.event_id,
@@ -360,6 +410,122 @@ class IngestionService:
                 held[kind] = held.get(kind, 0) + 1
         return tuple(kept)
 
+    def _identity_decision(
+        self,
+        prepared: PreparedTouchpoint,
+        placement: _Placement,
+        found: SubjectSnapshot | None,
+        snapshots: Mapping[str, SubjectSnapshot],
+        owners: Mapping[str, str | None],
+    ) -> IdentityDecision | None:
+        """Merge the other profiles the touchpoint names into the one it is written to, or say why not (a conflict).
+
+        Only when it is written to the profile its strongest identifier found: a public channel's unproven claim,
+        placed elsewhere by the trust policy, joins no one.
+        """
+        survivor = placement.snapshot
+        if survivor is None or found is None or survivor.subject_id != found.subject_id or placement.trace_only:
+            return None
+        others = [snapshot for subject_id, snapshot in snapshots.items() if subject_id != survivor.subject_id]
+        guard = self._link_guard or self._may_join(prepared, owners)
+        decision = decide(prepared.touchpoint, survivor, others, prepared.tokens, owners, self._identity, guard)
+        return None if decision.is_single else decision
+
+    def _may_join(self, prepared: PreparedTouchpoint, owners: Mapping[str, str | None]) -> LinkGuard:
+        """A merge writes to both profiles: the trust policy must let this touchpoint write to each of them (a public
+        channel only to an anonymous profile, or one it vouches for an identifier of)."""
+        channel = prepared.touchpoint.channel
+        public = self._trust.is_public(channel)
+
+        def proven(snapshot: SubjectSnapshot) -> bool:
+            return not public or any(owners.get(t) == snapshot.subject_id for t in prepared.verified_tokens)
+
+        def may_join(_: Touchpoint, survivor: SubjectSnapshot, absorbed: SubjectSnapshot) -> bool:
+            return all(
+                self._trust.may_write(channel, verified=proven(s), profile_links=s.link_counts)
+                for s in (survivor, absorbed)
+            )
+
+        return may_join
+
+    def _place(
+        self,
+        prepared: PreparedTouchpoint,
+        found: SubjectSnapshot | None,
+        owners: Mapping[str, str | None],
+        *,
+        fresh: bool,
+    ) -> _Placement:
+        """Where the touchpoint goes, by the trust policy: a public channel's unproven claim never writes to an
+        identified profile. It goes to another profile its identifiers find that it may write to (an anonymous
+        one), or to a new profile with its new identifiers; with none, only its trace is kept on the found one.
+        """
+        channel = prepared.touchpoint.channel
+        public = self._trust.is_public(channel)
+        # A token that already belongs to someone else stays with them: profiles are never merged silently.
+        claims = tuple(t for t in prepared.tokens.values() if owners.get(t) is None)
+
+        def held_by_others(subject_id: str | None) -> frozenset[str]:
+            return frozenset(token_kind(t) for t, o in owners.items() if public and o and o != subject_id)
+
+        if found is None:
+            return _Placement(None, (), claims, not public)
+        candidates = [found.subject_id]
+        candidates += dict.fromkeys(o for k in RESOLUTION_PRIORITY if (o := owners.get(prepared.tokens.get(k, ""))))
+        for subject_id in dict.fromkeys(candidates):
+            snapshot = found if subject_id == found.subject_id else self._snapshot(subject_id, fresh=fresh)
+            if snapshot is None:
+                continue
+            owned = tuple(t for t in prepared.tokens.values() if owners.get(t) == subject_id)
+            proven = not public or bool(prepared.verified_tokens.intersection(owned))
+            if self._trust.may_write(channel, verified=proven, profile_links=snapshot.link_counts):
+                return _Placement(snapshot, owned, claims, proven, held_by_others(subject_id))
+        if claims:
+            return _Placement(None, (), claims, False, held_by_others(None))
+        owned = tuple(t for t in prepared.tokens.values() if owners.get(t) == found.subject_id)
+        return _Placement(found, owned, (), False, trace_only=True)
+
+    def _plan(self, prepared: PreparedTouchpoint, placement: _Placement) -> StoragePlan:
+        """The consent policy's plan, less what trust forbids: another profile's identifier values, a verified
+        value replaced by an unverified one, and everything but the trace and withdrawals of an unproven claim."""
+        touchpoint = prepared.touchpoint
+        snapshot = placement.snapshot
+        if placement.trace_only:
+            withdrawals = tuple(g for g in touchpoint.consents if not g.granted)
+            touchpoint = replace(touchpoint, personal_data={}, consents=withdrawals)
+        plan = plan_storage(touchpoint, snapshot.consents if snapshot else {}, self._policy)
+        protected = snapshot.verified_fields if snapshot else frozenset()
+        kept = {
+            name: value
+            for name, value in plan.personal_data.items()
+            if name.value not in placement.foreign_kinds
+            and (name.value not in protected or self._value_verified(prepared, placement, name))
+        }
+        if len(kept) == len(plan.personal_data):
+            return plan
+        dropped = (*plan.dropped_fields, *(f for f in plan.personal_data if f not in kept))
+        return replace(plan, personal_data=kept, dropped_fields=dropped)
+
+    def _value_verified(self, prepared: PreparedTouchpoint, placement: _Placement, name: PersonalField) -> bool:
+        vouched = {token_kind(t) for t in prepared.verified_tokens}
+        return placement.proven or name.value in vouched
+
+    def _linked_claims(self, prepared: PreparedTouchpoint, placement: _Placement, plan: StoragePlan) -> tuple[str, ...]:
+        """The identifiers to link: those with a linking basis (consent.yaml) that trust lets attach to the profile
+        as the touchpoint found it, within the link limits (a touchpoint carries one identifier per kind)."""
+        held = placement.snapshot.link_counts if placement.snapshot else {}
+        channel = prepared.touchpoint.channel
+        return tuple(
+            token
+            for token in placement.claims
+            if token_kind(token) in plan.linkable
+            and self._trust.may_attach(channel, token_kind(token), verified=placement.proven, profile_links=held)
+        )
+
+    def _unlinked_subject_id(self, touchpoint: Touchpoint) -> str:
+        # No token will find this profile, so a retry could not: the id comes from the event instead.
+        return self._tokenizer().unlinked_subject_id(touchpoint.channel.value, touchpoint.event_id)
+
     def _link_limit(self, kind: str) -> int:
         per_profile = self._identity.per_profile(kind)
         limit = self._trust.link_limit(kind)
@@ -381,14 +547,20 @@ class IngestionService:
         subject_id: str,
         cipher: SubjectCipher,
         claims: tuple[str, ...],
-        snapshot: SubjectSnapshot | None,
+        placement: _Placement,
         wrapped_key: bytes | None,
     ) -> ProfileWrite:
         touchpoint = prepared.touchpoint
+        snapshot = placement.snapshot
         channel = touchpoint.channel.value
         confirmed_at = touchpoint.occurred_at.astimezone(UTC)
         fields = {
-            str(field_name): EncryptedField(cipher.encrypt(field_name, value), confirmed_at, channel)
+            str(field_name): EncryptedField(
+                cipher.encrypt(field_name, value),
+                confirmed_at,
+                channel,
+                self._value_verified(prepared, placement, field_name),
+            )
             for field_name, value in plan.personal_data.items()
         }
         consents = {
@@ -444,9 +616,10 @@ class IngestionService:
                     1 if change.consents else 0,
                     change.new_subject_key or b"",
                     links,
+                    frozenset(name for name, value in change.fields.items() if value.verified),
                 ),
             )
-        elif change.consents or change.claim_tokens:
+        elif change.consents or change.claim_tokens or change.fields:
             self._snapshots.put(
                 change.subject_id,
                 SubjectSnapshot(
@@ -455,6 +628,7 @@ class IngestionService:
                     snapshot.consent_version + (1 if change.consents else 0),
                     snapshot.wrapped_key,
                     links,
+                    snapshot.verified_fields | {name for name, value in change.fields.items() if value.verified},
                 ),
             )
 

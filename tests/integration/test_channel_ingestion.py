@@ -44,31 +44,46 @@ def _text_of(items: list[dict[str, Any]]) -> str:
     return render(items)
 
 
-def _journey(p: Person) -> list[tuple[str, dict[str, Any]]]:
+def _journey(p: Person) -> list[tuple[str, dict[str, Any], dict[str, str] | None]]:
+    """Signs up on the web, then logs in on the app and on the web (their back ends vouch for the email)."""
+    login = {"email": p.email}
     return [
-        ("web", factories.web(p, "sign_up")),
-        ("app", factories.app(p, "app_open")),
-        ("email", factories.email(p, "click")),
-        ("sms", factories.sms(p, "click")),
-        ("push", factories.push(p, "open")),
-        ("contact-center", factories.contact_center(p)),
-        ("store", factories.store(p)),
-        ("web", factories.web(p, "purchase")),
+        ("web", factories.web(p, "sign_up"), None),
+        ("app", factories.app(p, "app_open"), login),
+        ("email", factories.email(p, "click"), None),
+        ("sms", factories.sms(p, "click"), None),
+        ("push", factories.push(p, "open"), None),
+        ("contact-center", factories.contact_center(p), None),
+        ("store", factories.store(p), None),
+        ("web", factories.web(p, "purchase"), login),
     ]
+
+
+def _identifiers(p: Person) -> dict[str, str]:
+    return {
+        "email": p.email,
+        "phone": p.phone,
+        "rfc": p.rfc,
+        "app_user_id": p.app_user_id,
+        "push_token": p.push_token,
+        "whatsapp": p.phone,
+        "messenger_id": p.messenger_id,
+        "anonymous_id": f"anon-{p.app_user_id}",
+    }
 
 
 def test_every_channel_stores_no_plaintext_and_one_profile_per_person(lambdas, local_aws):
     people = [person(10), person(11)]
-    profile_ids: dict[str, set[str]] = {}
+    profile_ids: dict[str, set[str | None]] = {}
     for p in people:
-        for channel, payload in _journey(p):
-            status, body = lambdas.post(channel, payload)
+        for channel, payload, vouch in _journey(p):
+            status, body = lambdas.post(channel, payload, vouch=vouch)
             assert status == 200, body
-            assert body["results"][0]["status"] == "stored"
-            profile_ids.setdefault(p.email, set()).add(body["results"][0]["profile_id"])
+            assert body["results"][0]["status"] == ("accepted" if channel in ("web", "app") else "stored")
+            profile_ids[p.email] = {local_aws.subject_of(kind, v) for kind, v in _identifiers(p).items()}
 
     # Then each person is exactly one profile, whatever channel they came through
-    assert all(len(ids) == 1 for ids in profile_ids.values())
+    assert all(len(ids) == 1 and None not in ids for ids in profile_ids.values())
     assert len({next(iter(ids)) for ids in profile_ids.values()}) == len(people)
 
     # And no table holds any personal value in plaintext, not even inside binary attributes
@@ -82,11 +97,11 @@ def test_every_channel_stores_no_plaintext_and_one_profile_per_person(lambdas, l
 
 def test_subject_key_decrypts_the_originals_and_trace_details(lambdas, local_aws):
     p = person(12)
-    _, body = lambdas.post("web", factories.web(p, "sign_up"))
-    subject_id = body["results"][0]["profile_id"]
-    lambdas.post("app", factories.app(p, "push_registration"))
+    lambdas.post("web", factories.web(p, "sign_up"))
+    subject_id = local_aws.subject_of("email", p.email)
+    lambdas.post("app", factories.app(p, "push_registration"), vouch={"email": p.email})
     purchase = factories.web(p, "purchase")
-    lambdas.post("web", purchase)
+    lambdas.post("web", purchase, vouch={"email": p.email})
 
     cipher = _subject_cipher(local_aws, subject_id)
     fields = _profile(local_aws, subject_id)["fields"]["M"]
@@ -114,8 +129,9 @@ def test_subject_key_decrypts_the_originals_and_trace_details(lambdas, local_aws
 
 def test_ciphertexts_are_bound_to_their_subject_and_field(lambdas, local_aws):
     a, b = person(13), person(14)
-    id_a = lambdas.post("web", factories.web(a))[1]["results"][0]["profile_id"]
-    id_b = lambdas.post("web", factories.web(b))[1]["results"][0]["profile_id"]
+    lambdas.post("web", factories.web(a))
+    lambdas.post("web", factories.web(b))
+    id_a, id_b = local_aws.subject_of("email", a.email), local_aws.subject_of("email", b.email)
     fields_a = _profile(local_aws, id_a)["fields"]["M"]
     cipher_a, cipher_b = _subject_cipher(local_aws, id_a), _subject_cipher(local_aws, id_b)
     email_ct = fields_a["email"]["M"]["v"]["B"]
@@ -141,7 +157,8 @@ def _raw_key(aws: Any, subject_id: str) -> bytes:
 
 def test_tokens_match_for_the_same_person_across_channels(lambdas, local_aws):
     p = person(15)
-    web_id = lambdas.post("web", factories.web(p))[1]["results"][0]["profile_id"]
+    lambdas.post("web", factories.web(p))
+    web_id = local_aws.subject_of("email", p.email)
     sms_id = lambdas.post("sms", factories.sms(p, "inbound"))[1]["results"][0]["profile_id"]
     email_id = lambdas.post("email", factories.email(p, "open"))[1]["results"][0]["profile_id"]
     assert web_id == sms_id == email_id
@@ -165,7 +182,8 @@ def test_an_anonymous_cash_buyer_becomes_known_by_registering_the_ticket(lambdas
         p, "ticket_registration", ticket={"store_id": "TDA-042", "folio": "F-900001"}, anonymous_id=None
     )
     _, body = lambdas.post("web", registration)
-    assert body["results"][0]["profile_id"] == anonymous_id
+    assert body["results"][0]["status"] == "accepted"
+    assert local_aws.subject_of("email", p.email) == anonymous_id
     profile = _profile(local_aws, anonymous_id)
     assert {"email", "given_name"} <= set(profile["fields"]["M"])
     assert profile["trace_transactional"]["N"] == "2"
@@ -176,11 +194,13 @@ def test_a_retried_touchpoint_is_stored_once(lambdas, local_aws):
     payload = factories.web(p, "page_view", customer={"email": p.email})
     first = lambdas.post("web", payload)[1]["results"][0]
     second = lambdas.post("web", payload)[1]["results"][0]
-    assert (first["status"], second["status"]) == ("stored", "duplicate")
-    assert first["profile_id"] == second["profile_id"]
+    assert first == second  # a public channel is not told it was a retry
     events = [i for i in local_aws.scan("ProfileTable") if i["sk"]["S"].startswith("EVENT#")]
     assert len(events) == 1
-    assert _profile(local_aws, first["profile_id"])["trace_visit"]["N"] == "1"
+    assert _profile(local_aws, local_aws.subject_of("email", p.email))["trace_visit"]["N"] == "1"
+    again = factories.sms(p, "click")
+    private = [lambdas.post("sms", again)[1]["results"][0] for _ in range(2)]
+    assert [r["status"] for r in private] == ["stored", "duplicate"]
 
 
 def test_a_batch_stores_each_touchpoint(lambdas, local_aws):
@@ -188,15 +208,16 @@ def test_a_batch_stores_each_touchpoint(lambdas, local_aws):
     batch = {"touchpoints": [factories.web(p) for p in people]}
     status, body = lambdas.post("web", batch)
     assert status == 200
-    assert [r["status"] for r in body["results"]] == ["stored"] * 5
-    assert len({r["profile_id"] for r in body["results"]}) == 5
+    assert [r["status"] for r in body["results"]] == ["accepted"] * 5
+    assert len({local_aws.subject_of("email", p.email) for p in people} - {None}) == 5
 
 
 def test_a_late_older_touchpoint_is_stored_but_never_moves_the_last_trace_back(lambdas, local_aws):
     p = person(18)
     recent = factories.web(p, "page_view", occurred_at="2026-11-20T12:00:00+00:00")
     late = factories.sms(p, "click", occurred_at="2026-11-19T08:00:00-06:00")
-    subject_id = lambdas.post("web", recent)[1]["results"][0]["profile_id"]
+    lambdas.post("web", recent)
+    subject_id = local_aws.subject_of("email", p.email)
     status, body = lambdas.post("sms", late)
     assert status == 200 and body["results"][0]["status"] == "stored"
     profile = _profile(local_aws, subject_id)

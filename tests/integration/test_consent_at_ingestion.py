@@ -33,19 +33,20 @@ def test_without_personalization_consent_a_visit_keeps_no_identity_or_contact(la
         "rfc",
         "postal_address",
     }
-    profile = _items(local_aws, result["profile_id"])["PROFILE"]
+    subject_id = local_aws.subject_of("anonymous_id", payload["anonymous_id"])
+    profile = _items(local_aws, subject_id)["PROFILE"]
     assert profile["fields"]["M"] == {}
-    # the identifiers still find the person (tokens), so a later "no" or erasure reaches them
-    tokens = factories.linked_tokens(local_aws.scan("ProfileTable"), result["profile_id"])
-    assert {t.split(".")[1] for t in tokens} == {"rfc", "email", "phone", "anonymous_id"}
+    # analytics is a basis to link the visitor's anonymous id, not their email, phone or RFC (consent.yaml `linking`)
+    tokens = factories.linked_tokens(local_aws.scan("ProfileTable"), subject_id)
+    assert {t.split(".")[1] for t in tokens} == {"anonymous_id"}
 
 
 def test_without_analytics_consent_a_visit_is_kept_minimized(lambdas, local_aws):
     p = person(61)
     payload = factories.web(p, "page_view", consent=[{"purpose": "personalization", "granted": True}])
     payload["occurred_at"] = "2026-11-20T17:45:12+00:00"
-    _, body = lambdas.post("web", payload)
-    items = _items(local_aws, body["results"][0]["profile_id"])
+    lambdas.post("web", payload)
+    items = _items(local_aws, local_aws.subject_of("email", p.email))
     event = items[keys.event_sk("web", payload["event_id"])]
     assert event["minimized"]["BOOL"] is True
     assert "details" not in event
@@ -66,23 +67,23 @@ def test_a_purchase_keeps_what_the_contract_needs_without_a_consent_yes(lambdas,
 
 def test_consent_is_recorded_with_time_source_and_policy_version(lambdas, local_aws):
     p = person(63)
-    _, body = lambdas.post("web", factories.web(p))
-    subject_id = body["results"][0]["profile_id"]
+    lambdas.post("web", factories.web(p))
+    subject_id = local_aws.subject_of("email", p.email)
     withdrawal = {
         "event_id": "pref-centre-1",
         "occurred_at": factories.occurred(30),
         "subject": {"email": p.email},
         "consent": [{"purpose": "marketing", "channel": "email", "granted": False}],
     }
-    status, body = lambdas.post("web", withdrawal, resource="consents")
+    status, body = lambdas.post("web", withdrawal, resource="consents", vouch={"email": p.email})
     assert status == 200, body
-    assert body["results"][0]["profile_id"] == subject_id
+    assert body["results"][0]["status"] == "accepted"
 
     items = _items(local_aws, subject_id)
     consent = items["PROFILE"]["consents"]["M"]["marketing:email"]["M"]
     assert consent["granted"]["BOOL"] is False
     assert consent["source"]["S"] == "web"
-    assert consent["policy_version"]["S"] == "2026-11-01"
+    assert consent["policy_version"]["S"] == "2026-11-30"
     assert items["PROFILE"]["consents"]["M"]["marketing:all"]["M"]["granted"]["BOOL"] is True
     history = [sk for sk in items if sk.startswith("CONSENT#marketing:email#")]
     assert len(history) == 1
@@ -93,24 +94,26 @@ def test_an_older_yes_never_overrides_a_newer_no(lambdas, local_aws):
     p = person(64)
     _, body = lambdas.post("sms", factories.sms(p, "opt_out", occurred_at=factories.occurred(50)))
     subject_id = body["results"][0]["profile_id"]
+    assert local_aws.subject_of("phone", p.phone) == subject_id  # an opt-out keeps finding its person
     stale_yes = factories.app(
         p,
         "app_open",
         customer={"phone": p.phone},
         consent=[{"purpose": "marketing", "channel": "sms", "granted": True, "collected_at": factories.occurred(10)}],
     )
-    _, body = lambdas.post("app", stale_yes)
-    assert body["results"][0]["profile_id"] == subject_id
+    _, body = lambdas.post("app", stale_yes, vouch={"phone": p.phone})
+    assert body["results"][0]["status"] == "accepted"
     consents = _items(local_aws, subject_id)["PROFILE"]["consents"]["M"]
     assert consents["marketing:sms"]["M"]["granted"]["BOOL"] is False
 
 
 def test_unsubscribe_and_opt_out_events_withdraw_marketing_on_their_channel(lambdas, local_aws):
     p = person(65)
-    _, body = lambdas.post("web", factories.web(p))
-    subject_id = body["results"][0]["profile_id"]
-    _, body = lambdas.post("app", factories.app(p, "push_registration"))  # links the push token by email
-    assert body["results"][0]["profile_id"] == subject_id
+    lambdas.post("web", factories.web(p))
+    subject_id = local_aws.subject_of("email", p.email)
+    # the app's login vouches for the email, which links the push token to the person
+    lambdas.post("app", factories.app(p, "push_registration"), vouch={"email": p.email})
+    assert local_aws.subject_of("push_token", p.push_token) == subject_id
     lambdas.post("email", factories.email(p, "unsubscribe", occurred_at=factories.occurred(60)))
     lambdas.post("push", factories.push(p, "opt_out", occurred_at=factories.occurred(61)))
     consents = _items(local_aws, subject_id)["PROFILE"]["consents"]["M"]
@@ -124,8 +127,8 @@ def test_a_warm_container_sees_consent_changed_elsewhere(lambdas, local_aws):
     write condition, reloads, and applies the current answer."""
     p = person(66)
     payload = factories.web(p, "page_view", consent=[{"purpose": "personalization", "granted": True}])
-    _, body = lambdas.post("web", payload)
-    subject_id = body["results"][0]["profile_id"]
+    lambdas.post("web", payload)
+    subject_id = local_aws.subject_of("email", p.email)
     local_aws.dynamodb.update_item(
         TableName=local_aws.table("ProfileTable"),
         Key=keys.profile_key(subject_id),
@@ -143,7 +146,10 @@ def test_a_warm_container_sees_consent_changed_elsewhere(lambdas, local_aws):
             },
         },
     )
+    before = _items(local_aws, subject_id)["PROFILE"]["fields"]["M"]["given_name"]
     followup = factories.web(p, "page_view", consent=[], occurred_at=factories.occurred(101))
-    status, body = lambdas.post("web", followup)
+    status, body = lambdas.post("web", followup, vouch={"email": p.email})
     assert status == 200
-    assert "given_name" in body["results"][0]["dropped_fields"]
+    profile = _items(local_aws, subject_id)["PROFILE"]
+    assert profile["fields"]["M"]["given_name"] == before  # not rewritten: the "no" made elsewhere was seen
+    assert profile["trace_visit"]["N"] == "2"

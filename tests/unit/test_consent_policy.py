@@ -40,7 +40,7 @@ def grant(purpose: str, scope: str = "all", granted: bool = True, minutes: int =
 
 
 def test_the_shipped_policy_loads_and_names_its_version():
-    assert POLICY.version == "2026-11-01"
+    assert POLICY.version == "2026-11-30"
     assert POLICY.retention_days(TraceKind.TRANSACTIONAL) == 1825
     assert POLICY.retention_days(TraceKind.VISIT) == 395
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from datetime import UTC, datetime
 
@@ -19,7 +20,7 @@ from touchpoints.ingestion import (
 )
 from touchpoints.model import Channel, ConsentGrant, IdentifierKind, PersonalField, Touchpoint, Trace, TraceKind
 from touchpoints.privacy.keyring import SubjectKeyring
-from touchpoints.privacy.tokenizer import Tokenizer
+from touchpoints.privacy.tokenizer import Tokenizer, token_kind
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
@@ -44,7 +45,11 @@ class InMemoryStore:
         profile = self.profiles.get(subject_id)
         if profile is None or profile["status"] != "active" or subject_id not in self.keys:
             return None
-        return SubjectSnapshot(subject_id, dict(profile["consents"]), profile["consent_version"], self.keys[subject_id])
+        links = Counter(token_kind(t) for t, record in self.tokens.items() if record.subject_id == subject_id)
+        verified = frozenset(name for name, value in profile["fields"].items() if value.verified)
+        return SubjectSnapshot(
+            subject_id, dict(profile["consents"]), profile["consent_version"], self.keys[subject_id], links, verified
+        )
 
     def survivor_of(self, subject_id: str) -> str | None:
         profile = self.profiles.get(subject_id)
@@ -70,7 +75,9 @@ class InMemoryStore:
             ):
                 raise StaleSubject
         profile = self.profiles[change.subject_id]
-        profile["fields"].update(change.fields)
+        profile["fields"].update(
+            {k: v for k, v in change.fields.items() if v.verified or not profile["fields"].get(k, v).verified}
+        )
         if change.consents:
             profile["consents"].update(change.consents)
             profile["consent_version"] += 1
@@ -84,9 +91,12 @@ def service(store: InMemoryStore, wrapper: CountingWrapper | None = None) -> Ing
     return IngestionService(store, SubjectKeyring(wrapper or CountingWrapper()), lambda: tokenizer, load_policy())
 
 
-def touchpoint(event_id: str, consented: bool = True, **identifiers: str) -> Touchpoint:
+def touchpoint(
+    event_id: str, consented: bool = True, channel: Channel = Channel.STORE, **identifiers: str
+) -> Touchpoint:
+    """A private channel's touchpoint by default: resolution as such, without the trust rules for public keys."""
     return Touchpoint(
-        channel=Channel.WEB,
+        channel=channel,
         event_id=event_id,
         occurred_at=NOW,
         identifiers={IdentifierKind(k): v for k, v in identifiers.items()},

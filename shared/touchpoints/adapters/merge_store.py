@@ -249,6 +249,9 @@ class DynamoMergeStore:
         if change.channels:
             names["#chs"], values[":chs"] = profile_item.CHANNELS, {"SS": list(change.channels)}
             adds.append("#chs :chs")
+        if change.verified:
+            names["#vf"], values[":vf"] = profile_item.VERIFIED_FIELDS, {"SS": list(change.verified)}
+            adds.append("#vf :vf")
         if change.last_trace_at:
             names["#lt"], values[":lt"] = profile_item.LAST_TRACE_AT, _s(change.last_trace_at)
             sets.append("#lt = :lt")
@@ -427,4 +430,5 @@ def _values(item: Mapping[str, Any], counters: Mapping[str, int]) -> ProfileValu
         last_trace_at=item.get(profile_item.LAST_TRACE_AT, {}).get("S"),
         version=int(item.get(profile_item.VERSION, {}).get("N", "0")),
         counters=counters,
+        verified=frozenset(item.get(profile_item.VERIFIED_FIELDS, {}).get("SS", ())),
     )

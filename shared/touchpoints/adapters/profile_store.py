@@ -43,6 +43,12 @@ def _field_attribute(value: EncryptedField) -> dict[str, Any]:
     return profile_item.field_attribute(value.ciphertext, value.confirmed_at, value.channel)
 
 
+def _verified_fields(change: ProfileWrite) -> dict[str, Any]:
+    """The profile's verified-fields set gaining this change's verified values (nothing if it has none)."""
+    names = sorted(name for name, value in change.fields.items() if value.verified)
+    return {profile_item.VERIFIED_FIELDS: {"SS": names}} if names else {}
+
+
 def token_claim(
     table: str, subject_id: str, token: str, now: datetime, **extra: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -158,11 +164,12 @@ class DynamoProfileStore:
             self._profiles: {
                 "Keys": [keys.profile_key(subject_id)],
                 "ConsistentRead": True,
-                "ProjectionExpression": ", ".join(["#st", "#c", "#cv", *profile_item.LINK_COUNTERS.values()]),
+                "ProjectionExpression": ", ".join(["#st", "#c", "#cv", "#vf", *profile_item.LINK_COUNTERS.values()]),
                 "ExpressionAttributeNames": {
                     "#st": profile_item.STATUS,
                     "#c": profile_item.CONSENTS,
                     "#cv": profile_item.CONSENT_VERSION,
+                    "#vf": profile_item.VERIFIED_FIELDS,
                 },
             },
             self._vault: {"Keys": [keys.vault_key(subject_id)], "ConsistentRead": True},
@@ -181,6 +188,7 @@ class DynamoProfileStore:
             link_counts={
                 kind: int(profile[name]["N"]) for kind, name in profile_item.LINK_COUNTERS.items() if name in profile
             },
+            verified_fields=frozenset(profile.get(profile_item.VERIFIED_FIELDS, {}).get("SS", ())),
         )
 
     def write(self, change: ProfileWrite) -> None:
@@ -342,6 +350,7 @@ class DynamoProfileStore:
             profile_item.ORIGIN_CHANNEL: _s(change.channel),
             profile_item.CHANNELS: {"SS": [change.channel]},
             profile_item.FIELDS: {"M": {name: _field_attribute(v) for name, v in change.fields.items()}},
+            **_verified_fields(change),
             profile_item.CONSENTS: {"M": {k: consent_attribute(v) for k, v in change.consents.items()}},
             profile_item.CONSENT_VERSION: _n(1 if change.consents else 0),
             profile_item.VERSION: _n(1),
@@ -379,13 +388,22 @@ class DynamoProfileStore:
         for i, (name, value) in enumerate(change.fields.items()):
             names[f"#f{i}"], values[f":f{i}"] = name, _field_attribute(value)
             sets.append(f"#f.#f{i} = :f{i}")
+        if change.fields:
+            names["#vf"] = profile_item.VERIFIED_FIELDS
+        if verified := _verified_fields(change):
+            values[":vf"] = verified[profile_item.VERIFIED_FIELDS]
+            adds.append("#vf :vf")
+        condition = "attribute_exists(pk) AND #st = :active AND #cv = :cv"
+        for i, name in enumerate(name for name, value in change.fields.items() if not value.verified):
+            # The snapshot left verified values out; a write that verified one since makes this one retry.
+            values[f":uf{i}"] = _s(name)
+            condition += f" AND NOT contains(#vf, :uf{i})"
         if change.consents:
             names["#c"] = profile_item.CONSENTS
             adds.append("#cv :one")
         for i, (key, record) in enumerate(change.consents.items()):
             names[f"#c{i}"], values[f":c{i}"] = key, consent_attribute(record)
             sets.append(f"#c.#c{i} = :c{i}")
-        condition = "attribute_exists(pk) AND #st = :active AND #cv = :cv"
         for i, (kind, count) in enumerate(Counter(token_kind(t) for t in change.claim_tokens).items()):
             names[f"#l{i}"], values[f":l{i}"], values[f":room{i}"] = (
                 profile_item.LINK_COUNTERS[kind],

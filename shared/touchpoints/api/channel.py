@@ -22,12 +22,15 @@ from touchpoints.api.responses import (
 from touchpoints.channels import PAYLOAD_MODELS, ChannelTouchpoint, ConsentSubmission, TouchpointBatch
 from touchpoints.errors import SubjectErased
 from touchpoints.ingestion import BatchOutcome, IngestStatus, ingest_touchpoints
-from touchpoints.model import Channel
+from touchpoints.model import Channel, Touchpoint
 from touchpoints.observability import MetricUnit, metrics
 from touchpoints.settings import channel_settings
+from touchpoints.trust import load_trust_policy
 
 
 class IngestResult(BaseModel):
+    """A private channel's answer (email, SMS, push, contact center, store): what happened, and to which profile."""
+
     event_id: str
     status: Literal["stored", "duplicate"]
     profile_id: str
@@ -40,23 +43,35 @@ class IngestResult(BaseModel):
     )
 
 
+class AcceptedResult(BaseModel):
+    """A public channel's answer (web, app): the same whether the person is known, new or erased (and then not
+    stored), and for a retry; `dropped_fields` is what the touchpoint's own consent block does not let us keep."""
+
+    event_id: str
+    status: Literal["accepted"]
+    dropped_fields: list[str]
+
+
 class IngestResponse(BaseModel):
     channel: str
-    results: list[IngestResult]
+    results: list[IngestResult | AcceptedResult]
 
 
 class PartialFailure(ErrorBody):
     """A 409 or 503 part-way through a batch: `results` were stored, `not_stored` were not."""
 
     channel: str
-    results: list[IngestResult]
+    results: list[IngestResult | AcceptedResult]
     not_stored: list[str]
 
 
 INGEST_ERRORS: dict[int, OpenAPIResponse] = {
     **ERROR_RESPONSES,
     409: {
-        "description": "Some touchpoints name an erased person (`not_stored`); the others were stored (`results`)",
+        "description": (
+            "Private channels only: some touchpoints name an erased person (`not_stored`); the others were stored"
+            " (`results`). A public channel's touchpoint of an erased person is answered `accepted` and not stored"
+        ),
         "content": error_content(PartialFailure),
     },
     503: {
@@ -67,7 +82,7 @@ INGEST_ERRORS: dict[int, OpenAPIResponse] = {
 }
 
 
-def _respond(channel: Channel, outcome: BatchOutcome) -> Response[IngestResponse]:
+def _respond(channel: Channel, touchpoints: list[Touchpoint], outcome: BatchOutcome) -> Response[IngestResponse]:
     metrics.add_dimension(name="channel", value=channel.value)
     for result in outcome.results:
         metrics.add_metric(
@@ -75,13 +90,22 @@ def _respond(channel: Channel, outcome: BatchOutcome) -> Response[IngestResponse
             unit=MetricUnit.Count,
             value=1,
         )
-    body: dict[str, Any] = {"channel": channel.value, "results": [r.as_dict() for r in outcome.results]}
+    if outcome.refused:
+        metrics.add_metric(name="TouchpointsRefused", unit=MetricUnit.Count, value=len(outcome.refused))
+    public = load_trust_policy().is_public(channel)
+    if public:
+        pending = set(outcome.not_attempted) - set(outcome.refused)
+        service = container.ingestion_service()
+        results = [service.accepted(t).as_dict() for t in touchpoints if t.event_id not in pending]
+        not_stored = [t.event_id for t in touchpoints if t.event_id in pending]
+    else:
+        results, not_stored = [r.as_dict() for r in outcome.results], list(outcome.not_attempted)
+    body: dict[str, Any] = {"channel": channel.value, "results": results}
     if outcome.failure is not None:
         metrics.add_metric(name="TouchpointsFailed", unit=MetricUnit.Count, value=len(outcome.not_attempted))
         failure = outcome.failure
-        raise type(failure)(failure.message, context={**body, "not_stored": list(outcome.not_attempted)}) from failure
-    if outcome.refused:
-        metrics.add_metric(name="TouchpointsRefused", unit=MetricUnit.Count, value=len(outcome.refused))
+        raise type(failure)(failure.message, context={**body, "not_stored": not_stored}) from failure
+    if outcome.refused and not public:
         raise SubjectErased(
             "some touchpoints name a person who asked to be erased; they were not stored, the others were",
             context={**body, "not_stored": list(outcome.refused)},
@@ -114,7 +138,7 @@ def channel_api(channel: Channel) -> GuardedResolver:
     def post_touchpoints(batch: Annotated[batch_model, Body()]) -> Response[IngestResponse]:  # type: ignore[valid-type]
         items: list[ChannelTouchpoint] = batch.touchpoints  # type: ignore[attr-defined]
         touchpoints = [item.to_touchpoint(channel) for item in items]
-        return _respond(channel, ingest_touchpoints(container.ingestion_service(), touchpoints))
+        return _respond(channel, touchpoints, ingest_touchpoints(container.ingestion_service(), touchpoints))
 
     @app.post(
         f"/v1/{channel.value}/consents",
@@ -124,6 +148,6 @@ def channel_api(channel: Channel) -> GuardedResolver:
     )
     def post_consents(submission: Annotated[ConsentSubmission, Body()]) -> Response[IngestResponse]:
         touchpoint = submission.to_touchpoint(channel)
-        return _respond(channel, ingest_touchpoints(container.ingestion_service(), [touchpoint]))
+        return _respond(channel, [touchpoint], ingest_touchpoints(container.ingestion_service(), [touchpoint]))
 
     return app

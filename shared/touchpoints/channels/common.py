@@ -148,6 +148,17 @@ class ConsentIn(Strict):
     collected_at: PastTimestamp | None = None
 
 
+class VerifiedIdentifier(Strict):
+    """A channel's word that one of the touchpoint's identifiers was verified (a login, a confirmation).
+
+    On a public channel (web, app) it counts only with `proof`, which the company's own back end signs with
+    the channel's vouching key; see policies/trust.yaml.
+    """
+
+    kind: IdentifierKind
+    proof: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{43}$", strict=True)] | None = None
+
+
 class Order(Strict):
     order_id: Code
     total: Amount
@@ -162,6 +173,7 @@ class ChannelTouchpoint(Strict):
     event_id: EventId
     occurred_at: PastTimestamp
     consent: Annotated[list[ConsentIn], Field(max_length=20)] | None = None
+    verified: Annotated[list[VerifiedIdentifier], Field(max_length=len(IdentifierKind))] | None = None
 
     def to_touchpoint(self, channel: Channel) -> Touchpoint:
         raise NotImplementedError
@@ -187,6 +199,7 @@ class ChannelTouchpoint(Strict):
             trace=trace,
             consents=grants + implied_consents,
             consent_declared=self.consent is not None,
+            verified={v.kind: v.proof for v in self.verified or ()},
         )
 
     def _marketing(self, channel: Channel, granted: bool) -> tuple[ConsentGrant, ...]:

@@ -312,7 +312,7 @@ class SubjectRights:
         problems = [
             FieldProblem(("objections", i, "purpose"), "not_objectable", "purpose is unknown or rests on a contract")
             for i, (purpose, _) in enumerate(objections)
-            if purpose not in purposes or purposes[purpose].implied_by is not None
+            if purpose not in purposes or purposes[purpose].implied
         ]
         if problems:
             raise InvalidTouchpoint("some objections cannot be applied", problems)

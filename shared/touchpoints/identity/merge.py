@@ -83,6 +83,7 @@ class ProfileValues:
     last_trace_at: str | None
     version: int
     counters: Mapping[str, int] = field(default_factory=dict)  # trace and link counters the merge moved
+    verified: frozenset[str] = frozenset()  # fields whose value came from a trusted source (issue 17)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ class ProfileMerge:
     expected_version: int
     counters: Mapping[str, int]
     at: datetime
+    verified: tuple[str, ...] = ()  # of `fields`, those whose value was verified
 
 
 class MergeStore(Protocol):
@@ -144,12 +146,17 @@ class MergeStore(Protocol):
         ...
 
 
-def merged_fields(survivor: Mapping[str, StoredValue], absorbed: Mapping[str, StoredValue]) -> dict[str, StoredValue]:
-    """The absorbed values that win: confirmed more recently than the survivor's (or the survivor has none)."""
+def merged_fields(survivor: ProfileValues, absorbed: ProfileValues) -> dict[str, StoredValue]:
+    """The absorbed values that win: confirmed more recently than the survivor's (or the survivor has none), and
+    never an unverified value over a verified one (channel trust: issue 17)."""
     return {
         name: value
-        for name, value in absorbed.items()
-        if name not in survivor or _instant(value.confirmed_at) > _instant(survivor[name].confirmed_at)
+        for name, value in absorbed.fields.items()
+        if name not in survivor.fields
+        or (
+            _instant(value.confirmed_at) > _instant(survivor.fields[name].confirmed_at)
+            and (name in absorbed.verified or name not in survivor.verified)
+        )
     }
 
 
@@ -285,7 +292,7 @@ class MergeService:
             if read is None:
                 return self._follow_survivor(state) and None
             absorbed, survivor = read
-            winners = merged_fields(survivor.fields, absorbed.fields)
+            winners = merged_fields(survivor, absorbed)
             change = ProfileMerge(
                 fields={
                     name: StoredValue(
@@ -302,6 +309,7 @@ class MergeService:
                 expected_version=survivor.version,
                 counters=absorbed.counters,
                 at=self._clock(),
+                verified=tuple(sorted(name for name in winners if name in absorbed.verified)),
             )
             finished = self._store.finish_profile(state.absorbed, state.survivor, change)
             if finished is None:

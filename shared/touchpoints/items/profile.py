@@ -33,6 +33,9 @@ CHANNELS: Final = "channels"  # string set
 # How many identifier tokens of each kind the person holds (the tokens are LINK#<token> items in the partition)
 LINK_COUNTERS: Final[Mapping[str, str]] = {kind.value: f"links_{kind.value}" for kind in IdentifierKind}
 FIELDS: Final = "fields"  # map: field name -> {v: ciphertext, at: confirmed at, ch: channel}
+# string set: the fields whose value came from a trusted source (a private channel, or a touchpoint that proved
+# whose it is or vouched for the value: policies/trust.yaml); an unverified value never replaces them
+VERIFIED_FIELDS: Final = "verified_fields"
 CONSENTS: Final = "consents"  # map: "purpose:scope" -> {granted, at, source, policy_version}
 CONSENT_VERSION: Final = "consent_version"  # +1 on every consent change; writers condition on it
 VERSION: Final = "version"  # +1 on every data change
@@ -83,6 +86,7 @@ ATTRIBUTES: Final = frozenset(
         CHANNELS,
         *LINK_COUNTERS.values(),
         FIELDS,
+        VERIFIED_FIELDS,
         CONSENTS,
         CONSENT_VERSION,
         VERSION,

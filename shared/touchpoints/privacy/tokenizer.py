@@ -11,6 +11,21 @@ from touchpoints.model import IdentifierKind
 TOKEN_VERSION = "t1"
 
 
+def _b64(mac: bytes) -> str:
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def vouch_proof(vouching_key: bytes, channel: str, event_id: str, kind: str, normalized_value: str) -> str:
+    """What a channel's back end sends as `proof` to vouch that one identifier of one touchpoint was verified.
+
+    Bound to the channel, the event id, the kind and the value: a proof cannot be replayed for another
+    touchpoint or another identifier.
+    """
+    return _b64(
+        hmac.digest(vouching_key, f"{channel}\x1f{event_id}\x1f{kind}\x1f{normalized_value}".encode(), "sha256")
+    )
+
+
 class Tokenizer:
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 32:
@@ -24,8 +39,24 @@ class Tokenizer:
         share a token, and it is kept readable in the token for routing and audits.
         """
         mac = hmac.digest(self._secret, f"{kind.value}\x1f{normalized_value}".encode(), "sha256")
-        digest = base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-        return f"{TOKEN_VERSION}.{kind.value}.{digest}"
+        return f"{TOKEN_VERSION}.{kind.value}.{_b64(mac)}"
+
+    def unlinked_subject_id(self, channel: str, event_id: str) -> str:
+        """The subject of a touchpoint that no identifier links: derived from its event, so a retry finds it."""
+        mac = hmac.digest(self._secret, f"unlinked-subject\x1f{channel}\x1f{event_id}".encode(), "sha256")
+        return f"sub_{mac[:16].hex()}"
+
+    def vouching_key(self, channel: str) -> bytes:
+        """The key a channel's own back end signs its vouches with (see policies/trust.yaml).
+
+        Derived from the secret (no identifier kind is named "vouching-key", so it is never a token's MAC),
+        so nothing more is stored, and one channel's key cannot vouch on another's route.
+        """
+        return hmac.digest(self._secret, f"vouching-key\x1f{channel}".encode(), "sha256")
+
+    def vouch_holds(self, channel: str, event_id: str, kind: str, normalized_value: str, proof: str) -> bool:
+        expected = vouch_proof(self.vouching_key(channel), channel, event_id, kind, normalized_value)
+        return hmac.compare_digest(expected, proof)
 
 
 def token_kind(token: str) -> str:
