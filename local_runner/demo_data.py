@@ -8,12 +8,16 @@ register every value of `DemoPerson.pii_values()` in their leak checks.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from stdnum.mx import curp as mx_curp
 from stdnum.mx import rfc as mx_rfc
+
+from touchpoints import normalize
+from touchpoints.privacy.tokenizer import Tokenizer, vouch_proof
 
 _GIVEN = ["Valeria", "Mateo", "Renata", "Santiago", "Jimena", "Emiliano", "Regina", "Leonardo"]
 _FAMILY = ["Ozuna", "Barragan", "Ceballos", "Duarte", "Echeverria", "Fuentes", "Galindo", "Hinojosa"]
@@ -139,6 +143,12 @@ def synthetic_person(run: str) -> DemoPerson:
     )
 
 
+def stack_tokenizer(secretsmanager: Any) -> Tokenizer:
+    """The stack's tokenizer, built from its one secret as the functions build it (to sign the demo's vouches)."""
+    [secret] = secretsmanager.list_secrets()["SecretList"]
+    return Tokenizer(secretsmanager.get_secret_value(SecretId=secret["ARN"])["SecretString"].encode())
+
+
 @dataclass(frozen=True)
 class Touch:
     """One request of the scenario: a channel's route and its body."""
@@ -146,10 +156,19 @@ class Touch:
     channel: str
     resource: str  # "touchpoints" or "consents"
     body: dict[str, Any]
+    vouch_email: str | None = None  # the channel's back end vouches for this email (a login, a confirmation)
 
     @property
     def path(self) -> str:
         return f"/v1/{self.channel}/{self.resource}"
+
+    def signed(self, vouching_key: Callable[[str], bytes] | None) -> dict[str, Any]:
+        """The body, with the back end's proof for the vouched email (policies/trust.yaml); unvouched without a key."""
+        if self.vouch_email is None or vouching_key is None:
+            return self.body
+        email = normalize.email(self.vouch_email)
+        proof = vouch_proof(vouching_key(self.channel), self.channel, self.body["event_id"], "email", email)
+        return {**self.body, "verified": [{"kind": "email", "proof": proof}]}
 
 
 _ALL_GRANTED = [
@@ -174,7 +193,7 @@ def journey(p: DemoPerson) -> list[Touch]:
         return [
             Touch("web", "touchpoints", _web(p, "sign_up")),
             Touch("store", "touchpoints", _store(p, identified=True)),
-            Touch("app", "touchpoints", _app(p)),
+            Touch("app", "touchpoints", _app(p), vouch_email=p.email),  # the app's login
             Touch("push", "touchpoints", _push(p)),
         ]
     if kind == 1:  # clicks an email and an SMS, then complains on WhatsApp
@@ -190,7 +209,7 @@ def journey(p: DemoPerson) -> list[Touch]:
     if kind == 4:  # subscribes to the newsletter, then records consent in the preference centre
         return [
             Touch("web", "touchpoints", _web(p, "newsletter_signup", customer={"email": p.email})),
-            Touch("web", "consents", _consent(p)),
+            Touch("web", "consents", _consent(p), vouch_email=p.email),  # the preference centre's emailed link
         ]
     return [  # identifies at a store counter without marketing consent, then opens an email
         Touch("store", "touchpoints", _store(p, identified=True, marketing=False)),
@@ -203,7 +222,7 @@ def every_channel(p: DemoPerson) -> list[Touch]:
     return [
         Touch("web", "touchpoints", _web(p, "sign_up")),
         Touch("store", "touchpoints", _store(p, identified=True)),
-        Touch("app", "touchpoints", _app(p)),
+        Touch("app", "touchpoints", _app(p), vouch_email=p.email),  # the app's login
         Touch("push", "touchpoints", _push(p)),
         Touch("email", "touchpoints", _email(p)),
         Touch("sms", "touchpoints", _sms(p)),

@@ -31,9 +31,11 @@ import requests
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_runner.demo_data import DemoPerson, Touch, every_channel, synthetic_person
+from local_runner.demo_data import DemoPerson, Touch, every_channel, stack_tokenizer, synthetic_person
 from local_runner.principals import DEVELOPER, sign_with
+from local_runner.runner import LOCAL_CREDENTIALS
 from local_runner.template import TEMPLATE_PATH, functions, load
+from touchpoints.privacy.tokenizer import Tokenizer
 
 LOCAL = "local"
 OPERATOR_ROLE = "ComplianceOperatorRole"
@@ -59,6 +61,8 @@ class Target:
     channel_keys: Mapping[str, str]  # channel path segment -> API key value
     reader: Credentials  # signs the state report
     operator: Credentials  # signs the compliance routes: the compliance role or one of its sessions
+    # channel -> its vouching key, to sign the app's login as the app's back end would (policies/trust.yaml)
+    vouching_key: Callable[[str], bytes] | None = None
 
 
 def channel_api_keys(template: Mapping[str, Any]) -> dict[str, str]:
@@ -85,6 +89,15 @@ def local_target(health: Mapping[str, Any], url: str) -> Target:
         channel_keys={channel: str(health["api_keys"][logical]) for channel, logical in keys.items()},
         reader=Credentials(f"local-{DEVELOPER}", f"local-secret-{DEVELOPER}"),
         operator=Credentials(f"local-{OPERATOR_ROLE}", f"local-secret-{OPERATOR_ROLE}"),
+        vouching_key=stack_tokenizer(
+            boto3.client(
+                "secretsmanager",
+                endpoint_url=str(health["aws_endpoint"]),
+                region_name=str(health.get("region", "us-east-1")),
+                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            )
+        ).vouching_key,
     )
 
 
@@ -104,12 +117,22 @@ def stack_target(stack: str, session: Any = None) -> Target:
         frozen = session.get_credentials().get_frozen_credentials()
         reader = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
         operator = _operator_credentials(session, outputs[f"{OPERATOR_ROLE}Arn"], reader)
+        secret = session.client("cloudformation").describe_stack_resource(
+            StackName=stack, LogicalResourceId="TokenizationSecret"
+        )["StackResourceDetail"]["PhysicalResourceId"]
+        value = session.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
     except (BotoCoreError, ClientError, KeyError, AttributeError) as error:
         raise SmokeFailed(
             f"cannot read stack {stack}: {error} (credentials, region: AWS_PROFILE, AWS_REGION)"
         ) from error
     return Target(
-        f"stack {stack} ({session.region_name})", outputs["ApiUrl"], session.region_name, channel_keys, reader, operator
+        f"stack {stack} ({session.region_name})",
+        outputs["ApiUrl"],
+        session.region_name,
+        channel_keys,
+        reader,
+        operator,
+        Tokenizer(str(value).encode()).vouching_key,
     )
 
 
@@ -178,7 +201,7 @@ class Smoke:
     def post(self, touch: Touch) -> dict[str, Any]:
         response = self.http.post(
             self.target.api_url + touch.path,
-            data=json.dumps(touch.body).encode(),
+            data=json.dumps(touch.signed(self.target.vouching_key)).encode(),
             headers={"Content-Type": "application/json", "x-api-key": self.target.channel_keys[touch.channel]},
             timeout=30,
         )
@@ -207,7 +230,8 @@ class Smoke:
 
         with self.step(f"touchpoints on {len(touches)} channels") as shown:
             results = [self.post(touch) for touch in touches]
-            profiles = {r["profile_id"] for r in results}
+            # Public channels (web, app) are only told `accepted`; the private ones say which profile
+            profiles = {r["profile_id"] for r in results if "profile_id" in r}
             if len(profiles) != 1:
                 raise SmokeFailed(f"one person's touchpoints landed on {len(profiles)} profiles")
             (profile,) = profiles

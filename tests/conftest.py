@@ -33,6 +33,7 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from local_runner import template as cfn  # noqa: E402
+from local_runner.demo_data import stack_tokenizer  # noqa: E402
 from local_runner.provision import Provisioned, provision  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.factories import CHANNEL_API_KEYS, CHANNEL_FUNCTIONS, api_event, lambda_context  # noqa: E402
@@ -122,7 +123,7 @@ class LocalAws:
         return self.provisioned.tables[logical_id]
 
     def tokenizer(self) -> Tokenizer:
-        return factories.stack_tokenizer(boto3.client("secretsmanager"))
+        return stack_tokenizer(boto3.client("secretsmanager"))
 
     def subject_of(self, kind: str, value: str) -> str | None:
         """The subject an identifier finds (public channels' answers do not say)."""

@@ -311,12 +311,6 @@ def linked_tokens(profile_items: list[dict[str, Any]], subject_id: str) -> set[s
 _NORMALIZED = {"email": normalize.email, "phone": normalize.phone, "whatsapp": normalize.phone, "rfc": normalize.rfc}
 
 
-def stack_tokenizer(secretsmanager: Any) -> Tokenizer:
-    """The stack's tokenizer, built from its one secret as the functions build it."""
-    [secret] = secretsmanager.list_secrets()["SecretList"]
-    return Tokenizer(secretsmanager.get_secret_value(SecretId=secret["ARN"])["SecretString"].encode())
-
-
 def subject_of(dynamodb: Any, profile_table: str, tokenizer: Tokenizer, kind: str, value: str) -> str | None:
     """The subject an identifier finds in the token index: public channels' answers do not say."""
     token = tokenizer.token(IdentifierKind(kind), _NORMALIZED.get(kind, normalize.opaque_id)(value))

@@ -148,7 +148,7 @@ def test_a_warm_container_sees_consent_changed_elsewhere(lambdas, local_aws):
     )
     before = _items(local_aws, subject_id)["PROFILE"]["fields"]["M"]["given_name"]
     followup = factories.web(p, "page_view", consent=[], occurred_at=factories.occurred(101))
-    status, body = lambdas.post("web", followup, vouch={"email": p.email})
+    status, _ = lambdas.post("web", followup, vouch={"email": p.email})
     assert status == 200
     profile = _items(local_aws, subject_id)["PROFILE"]
     assert profile["fields"]["M"]["given_name"] == before  # not rewritten: the "no" made elsewhere was seen
