@@ -36,25 +36,38 @@ def _as_worker(stack: Stack) -> None:
 
 
 def _merge_once(stack: Stack, n: int, traces: int) -> dict[str, Any]:
-    from tests.factories import seed_subject_events, seeded_details, sqs_event, subject_cipher
+    from local_runner.demo_data import stack_tokenizer
+    from tests.factories import seed_subject_events, seeded_details, sqs_event, subject_cipher, subject_of, vouched
 
     stack.activate()
+    raw = stack.raw_client("dynamodb")
+    tokenizer = stack_tokenizer(stack.raw_client("secretsmanager"))
+    # The web is a public channel: its answers do not say which profile; the token index does.
     signup = web_signup(n)
-    known = _post(stack, signup)["profile_id"]
+    _post(stack, signup)
+    email = signup["customer"]["email"]
+    known = subject_of(raw, stack.profile_table, tokenizer, "email", email)
     anonymous_id = f"bench-anon-{n}"
     visit = {k: v for k, v in web_signup(n).items() if k not in ("customer", "consent")}
-    visit |= {"action": "page_view", "anonymous_id": anonymous_id}
-    absorbed = _post(stack, visit)["profile_id"]
-    raw = stack.raw_client("dynamodb")
+    visit |= {
+        "action": "page_view",
+        "anonymous_id": anonymous_id,
+        "consent": [{"purpose": "analytics", "granted": True}],
+    }
+    _post(stack, visit)
+    absorbed = subject_of(raw, stack.profile_table, tokenizer, "anonymous_id", anonymous_id)
+    assert known and absorbed and known != absorbed
     cipher = subject_cipher(raw, stack.raw_client("kms"), stack.key_vault_table, absorbed)
     seed_subject_events(raw, stack.profile_table, absorbed, traces, seeded_details(cipher))
 
-    login = {**web_signup(n), "action": "login", "anonymous_id": anonymous_id}
-    login["customer"] = {"email": signup["customer"]["email"]}
+    login = {**web_signup(n), "action": "login", "anonymous_id": anonymous_id, "customer": {"email": email}}
     start = time.perf_counter()
-    result = _post(stack, login)
-    assert result["identity"] == "merged", result
+    _post(stack, vouched(login, "web", tokenizer, email=email))  # the web's back end vouches for the login
     claimed = time.perf_counter() - start
+    tombstone = raw.get_item(
+        TableName=stack.profile_table, Key={"pk": {"S": f"SUBJECT#{absorbed}"}, "sk": {"S": "PROFILE"}}
+    )
+    assert tombstone["Item"]["status"]["S"] == "merging", tombstone
 
     _as_worker(stack)
     kms = CallCounter().attach(stack.client("kms"))
