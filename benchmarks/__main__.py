@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     from moto import mock_aws
 
-    from benchmarks import calls, coldstart, compute, datamasking, erasure, load, throughput
+    from benchmarks import calls, coldstart, compute, datamasking, erasure, load, merge, throughput
     from benchmarks.stack import endpoint_stack, moto_stack, running_endpoint
 
     quick = args.quick
@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     metrics["cold_start"] = coldstart.measure(repeats=1 if quick else 7)
     with moto_stack() as stack:
         metrics["erasure"] = erasure.measure(stack, (20, 100) if quick else (1_000, 10_000))
+    with moto_stack() as stack:
+        metrics["merge"] = merge.measure(
+            stack, (20, 100) if quick else (1_000, 10_000), touchpoints=20 if quick else 200, repeats=repeats
+        )
     metrics["load"] = load.figures()
     return {
         "meta": {
@@ -231,6 +235,28 @@ def table(results: dict[str, Any]) -> str:
                 "",
             )
         )
+    for size, g in m["merge"]["runs"].items():
+        rows.append(
+            (
+                f"merge a profile with {size} traces",
+                _fmt(g["merge_seconds"], " s"),
+                f"{_fmt(g['ms_per_trace'])} ms/trace",
+                f"{g['kms_calls']} KMS calls",
+                f"{_fmt(g['write_capacity_units_priced'])} WCU",
+                "",
+            )
+        )
+    n = m["merge"]["no_merge_touchpoint"]
+    rows.append(
+        (
+            "touchpoint merging nothing vs before merges",
+            _fmt(n["seconds_per_touchpoint"]["with_identity_resolution"] * 1e3, " ms"),
+            _fmt(n["seconds_per_touchpoint"]["before_merges"] * 1e3, " ms"),
+            f"{_fmt(n['ratio'])}x",
+            "<= 1.05x, same requests",
+            met(n["met"]),
+        )
+    )
     from benchmarks import load
 
     rows.extend(load.rows(m["load"]))

@@ -35,6 +35,9 @@ class InMemoryProfileStore:
     def load_subject(self, subject_id: str) -> SubjectSnapshot | None:
         return self.subjects.get(subject_id)
 
+    def survivor_of(self, subject_id: str) -> str | None:
+        return subject_id if subject_id in self.subjects else None
+
     def write(self, change: ProfileWrite) -> None:
         event = (change.subject_id, change.channel, change.event_id)
         if event in self.events:

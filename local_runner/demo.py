@@ -182,21 +182,60 @@ def profiles(runner: LocalRunner) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def identity_log(runner: LocalRunner) -> list[dict[str, Any]]:
+    """The identity log's lines (merges and conflicts: subject ids, kinds, rule; no personal data)."""
+    assert runner.provisioned is not None
+    dynamodb = runner.aws.client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": runner.provisioned.tables["ProfileTable"],
+        "ConsistentRead": True,
+        "FilterExpression": "begins_with(pk, :log)",
+        "ExpressionAttributeValues": {":log": {"S": "IDENTITY#"}},
+    }
+    items: list[dict[str, Any]] = []
+    while True:
+        page = dynamodb.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def print_identity_log(lines: list[dict[str, Any]], out: IO[str]) -> None:
+    merges = [i for i in lines if i["kind"]["S"] == "MERGE"]
+    conflicts = [i for i in lines if i["kind"]["S"] == "CONFLICT"]
+    print(f"\nIdentity resolution: {len(merges)} merge(s), {len(conflicts)} conflict(s) kept apart:", file=out)
+    for line in sorted(merges + conflicts, key=lambda i: i["sk"]["S"]):
+        others = ",".join(s["S"] for s in line["subjects"]["L"]) or "-"
+        kinds = ",".join(k["S"] for k in line["kinds"]["L"]) or "-"
+        state = line.get("state", {}).get("S", "kept apart")
+        print(
+            f"  {line['kind']['S'].lower():<8} {others} -> {line['survivor']['S']}  by {kinds:<14} "
+            f"{line['rule']['S']}  {state}",
+            file=out,
+        )
+
+
+def _active(item: dict[str, Any]) -> bool:
+    """Merged-away profiles are tombstones: the classifier leaves them, and so do the demo's lists."""
+    return item.get("status", {}).get("S") == "active"
+
+
 def _classified(item: dict[str, Any]) -> bool:
     return "state" in item and item.get("classified_version", {}).get("N") == item.get("version", {}).get("N")
 
 
 def wait_for_classifier(runner: LocalRunner, out: IO[str], timeout: float = 45.0) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
-    items = profiles(runner)
+    items = [i for i in profiles(runner) if _active(i)]
     progress = Progress("classifying (stream)", len(items), out)
     while time.monotonic() < deadline:
-        items = profiles(runner)
+        items = [i for i in profiles(runner) if _active(i)]
         progress.total = max(len(items), 1)
         classified = sum(1 for item in items if _classified(item))
         progress.update(classified)
         if classified == len(items) and runner.wait_until_idle(timeout=5, quiet=0.5):
-            items = profiles(runner)
+            items = [i for i in profiles(runner) if _active(i)]
             if all(_classified(item) for item in items):
                 progress.finish()
                 return items
@@ -271,6 +310,7 @@ def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
                 by_channel = send_all(server.url, batch, out)
                 items = wait_for_classifier(runner, out)
                 by_state, source = state_report(runner, server.url, items)
+                resolutions = identity_log(runner)
             finally:
                 server.stop()
     except (DemoFailed, requests.RequestException, OSError) as failure:
@@ -282,6 +322,7 @@ def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
     )
     print(f"\nProfiles ({len(items)}; tokens and states only, no personal data):", file=out)
     print_profiles(items, out)
+    print_identity_log(resolutions, out)
     print_distribution(by_state, source, out)
     print(f"\nDone in {time.monotonic() - started:.1f} s.", file=out)
     return 0

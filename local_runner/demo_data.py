@@ -220,8 +220,16 @@ def journey(p: DemoPerson) -> list[Touch]:
         ]
     if kind == 2:  # an anonymous cash buyer
         return [Touch("store", "touchpoints", _store(None))]
-    if kind == 3:  # buys online with home delivery
-        return [Touch("web", "touchpoints", _web(p, "purchase"))]
+    if kind == 3:  # browses anonymously, logs in on the app, then buys online: the anonymous visit merges in
+        return [
+            Touch(
+                "web",
+                "touchpoints",
+                _web(p, "page_view", customer=None, consent=[{"purpose": "analytics", "granted": True}]),
+            ),
+            Touch("app", "touchpoints", _app(p), vouch_email=p.email),  # the app's login
+            Touch("web", "touchpoints", _web(p, "purchase"), vouch_email=p.email),  # logged in at the checkout
+        ]
     if kind == 4:  # subscribes to the newsletter, then records consent in the preference centre
         return [
             Touch("web", "touchpoints", _web(p, "newsletter_signup", customer={"email": p.email})),

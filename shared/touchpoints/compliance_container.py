@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from touchpoints.adapters.compliance_store import DynamoAuditLog, DynamoRequestStore, SqsErasureQueue
 from touchpoints.adapters.erasure_store import DynamoSubjectEraser
 from touchpoints.adapters.export_store import S3ExportStore
+from touchpoints.adapters.identity_log_store import DynamoIdentityLog
 from touchpoints.adapters.profile_store import DynamoProfileStore
 from touchpoints.adapters.secrets import TokenizerSource
 from touchpoints.adapters.subject_records import DynamoSubjectRecords
@@ -66,6 +67,12 @@ def subject_rights() -> SubjectRights:
         load_policy(),
         export_delivery(),
     )
+
+
+@per_container
+def identity_log() -> DynamoIdentityLog:
+    settings = compliance_api_settings()
+    return DynamoIdentityLog(client(settings, "dynamodb"), settings.profile_table)
 
 
 @per_container

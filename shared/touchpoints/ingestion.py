@@ -25,6 +25,9 @@ from touchpoints.errors import (
     StaleSubject,
     SubjectErased,
 )
+from touchpoints.identity.policy import IdentityPolicy, load_identity_policy
+from touchpoints.identity.resolution import IdentityDecision, IdentityOutcome, LinkGuard, decide, withheld_fields
+from touchpoints.items import event as event_item
 from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind, PersonalField, Touchpoint, TraceKind
 from touchpoints.privacy.cipher import SubjectCipher
 from touchpoints.privacy.keyring import NewDataKey, SubjectKeyring
@@ -90,6 +93,9 @@ class ProfileWrite:
     advance_last_trace: bool = True
     # Per kind claimed: how many tokens of it the subject may hold; the store conditions the claim on it.
     link_limits: Mapping[str, int] = field(default_factory=dict)
+    # Other profiles found to be this person: each is claimed (status merging, merged into this subject) in
+    # the same transaction, and the merge worker moves its items; or why they were left apart (a conflict).
+    identity: IdentityDecision | None = None
 
 
 class ProfileStore(Protocol):
@@ -103,6 +109,10 @@ class ProfileStore(Protocol):
 
     def write(self, change: ProfileWrite) -> None:
         """Atomic. Raises DuplicateTouchpoint, StaleSubject or StorageUnavailable."""
+        ...
+
+    def survivor_of(self, subject_id: str) -> str | None:
+        """The active profile a merged (or merging) subject's tombstone leads to; None when there is none."""
         ...
 
 
@@ -119,6 +129,7 @@ class IngestOutcome:
     profile_id: str
     new_profile: bool = False
     dropped_fields: tuple[str, ...] = ()
+    identity: IdentityOutcome = IdentityOutcome.SINGLE
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -127,6 +138,7 @@ class IngestOutcome:
             "profile_id": self.profile_id,
             "new_profile": self.new_profile,
             "dropped_fields": list(self.dropped_fields),
+            "identity": self.identity.value,
         }
 
 
@@ -213,12 +225,16 @@ class IngestionService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         cache_size: int = 50_000,
         trust: TrustPolicy | None = None,
+        identity: IdentityPolicy | None = None,
+        link_guard: LinkGuard | None = None,
     ) -> None:
         self._store = store
         self._keyring = keyring
         self._tokenizer = tokenizer
         self._policy = policy
         self._trust = trust or load_trust_policy()
+        self._identity = identity or load_identity_policy()
+        self._link_guard = link_guard
         self._clock = clock
         self._subject_of_token = _LruCache(cache_size)
         self._snapshots = _LruCache(cache_size)
@@ -288,21 +304,19 @@ class IngestionService:
         advance_last_trace: bool,
     ) -> IngestOutcome:
         touchpoint = prepared.touchpoint
-        subject_id, owners = self._resolve(prepared, fresh=fresh)
-        snapshot = self._snapshot(subject_id, fresh=fresh) if subject_id else None
-        if subject_id and snapshot is None:
-            self._forget(subject_id, prepared.tokens.values())
-            if not fresh:
-                # A warm container's cached owner was erased: its identifiers may have been released or
-                # lifted since, so the tokens are read again before the touchpoint is refused.
-                raise StaleSubject
-            raise SubjectErased("this person asked to be erased; the touchpoint was not stored")
-
-        placement = self._place(prepared, snapshot, owners, fresh=fresh)
+        owners = self._owners(prepared, fresh=fresh)
+        snapshots = self._owner_snapshots(prepared, owners, fresh=fresh)
+        found = next((snapshots[o] for k in RESOLUTION_PRIORITY if (o := owners.get(prepared.tokens.get(k, "")))), None)
+        placement = self._place(prepared, found, owners, fresh=fresh)
         snapshot = placement.snapshot
         subject_id = snapshot.subject_id if snapshot else None
+        decision = self._identity_decision(prepared, placement, found, snapshots, owners)
         plan = self._plan(prepared, placement)
+        if decision is not None:
+            plan = replace(plan, personal_data=withheld_fields(plan.personal_data, prepared.tokens, decision))
         claims = self._linked_claims(prepared, placement, plan)
+        if snapshot is not None:
+            claims = self._within_link_limits(claims, snapshot)
         new_key = None
         if snapshot is None:
             if not new_subject:
@@ -317,32 +331,38 @@ class IngestionService:
         )
         if not advance_last_trace:
             change = replace(change, advance_last_trace=False)
+        if decision is not None:
+            change = replace(change, identity=decision)
         try:
             self._store.write(change)
         except DuplicateTouchpoint:
             return IngestOutcome(touchpoint.event_id, IngestStatus.DUPLICATE, subject_id)
         except StaleSubject:
             self._forget(subject_id, prepared.tokens.values())
+            for other in snapshots:
+                self._forget(other, ())
             raise
-        self._after_write(change, snapshot, cipher, placement.owned)
+        absorbed = decision.absorbed if decision else ()
+        owned = (*placement.owned, *(t for t in prepared.tokens.values() if owners.get(t) in absorbed))
+        self._after_write(change, snapshot, cipher, owned)
         return IngestOutcome(
             touchpoint.event_id,
             IngestStatus.STORED,
             subject_id,
             new_profile=snapshot is None,
             dropped_fields=tuple(f.value for f in plan.dropped_fields),
+            identity=decision.outcome if decision else IdentityOutcome.SINGLE,
         )
 
-    def _resolve(self, prepared: PreparedTouchpoint, *, fresh: bool) -> tuple[str | None, dict[str, str | None]]:
-        """The subject these tokens belong to (the strongest identifier's), and who holds each token.
+    def _owners(self, prepared: PreparedTouchpoint, *, fresh: bool) -> dict[str, str | None]:
+        """Who holds each of the touchpoint's tokens (None: nobody yet).
 
         A suppressed value refuses the touchpoint under any kind that shares it; only the touchpoint's
         own tokens decide who it belongs to.
         """
-        tokens = prepared.tokens
         owners: dict[str, str | None] = {}
         unknown = []
-        for token in tokens.values():
+        for token in prepared.tokens.values():
             cached = None if fresh else self._subject_of_token.get(token)
             if cached is None:
                 unknown.append(token)
@@ -354,10 +374,79 @@ class IngestionService:
                     raise SubjectErased("this person asked to be erased; the touchpoint was not stored")
                 if token in unknown:
                     owners[token] = record.subject_id
-        subject_id = next(
-            (owners[tokens[k]] for k in RESOLUTION_PRIORITY if k in tokens and owners.get(tokens[k])), None
-        )
-        return subject_id, owners
+        return owners
+
+    def _owner_snapshots(
+        self, prepared: PreparedTouchpoint, owners: dict[str, str | None], *, fresh: bool
+    ) -> dict[str, SubjectSnapshot]:
+        """Each owner's snapshot; an owner merged into another is replaced, in `owners`, by its survivor."""
+        snapshots: dict[str, SubjectSnapshot] = {}
+        for subject_id in dict.fromkeys(s for s in owners.values() if s):
+            snapshot = self._snapshot(subject_id, fresh=fresh)
+            if snapshot is None:
+                self._forget(subject_id, prepared.tokens.values())
+                if not fresh:
+                    # A warm container's cached owner was erased or merged: its identifiers may have been released,
+                    # lifted or re-pointed since, so the tokens are read again before anything is decided.
+                    raise StaleSubject
+                survivor = self._store.survivor_of(subject_id)
+                snapshot = self._snapshot(survivor, fresh=True) if survivor else None
+                if snapshot is None:
+                    raise SubjectErased("this person asked to be erased; the touchpoint was not stored")
+                for token, owner in owners.items():
+                    if owner == subject_id:
+                        owners[token] = snapshot.subject_id
+            snapshots[snapshot.subject_id] = snapshot
+        return snapshots
+
+    def _within_link_limits(self, claims: tuple[str, ...], snapshot: SubjectSnapshot) -> tuple[str, ...]:
+        """The claims that keep the subject within the policy's links per kind; the newest are the ones left out."""
+        held = dict(snapshot.link_counts)
+        kept = []
+        for token in claims:
+            kind = token_kind(token)
+            if held.get(kind, 0) < self._link_limit(kind):
+                kept.append(token)
+                held[kind] = held.get(kind, 0) + 1
+        return tuple(kept)
+
+    def _identity_decision(
+        self,
+        prepared: PreparedTouchpoint,
+        placement: _Placement,
+        found: SubjectSnapshot | None,
+        snapshots: Mapping[str, SubjectSnapshot],
+        owners: Mapping[str, str | None],
+    ) -> IdentityDecision | None:
+        """Merge the other profiles the touchpoint names into the one it is written to, or say why not (a conflict).
+
+        Only when it is written to the profile its strongest identifier found: a public channel's unproven claim,
+        placed elsewhere by the trust policy, joins no one.
+        """
+        survivor = placement.snapshot
+        if survivor is None or found is None or survivor.subject_id != found.subject_id or placement.trace_only:
+            return None
+        others = [snapshot for subject_id, snapshot in snapshots.items() if subject_id != survivor.subject_id]
+        guard = self._link_guard or self._may_join(prepared, owners)
+        decision = decide(prepared.touchpoint, survivor, others, prepared.tokens, owners, self._identity, guard)
+        return None if decision.is_single else decision
+
+    def _may_join(self, prepared: PreparedTouchpoint, owners: Mapping[str, str | None]) -> LinkGuard:
+        """A merge writes to both profiles: the trust policy must let this touchpoint write to each of them (a public
+        channel only to an anonymous profile, or one it vouches for an identifier of)."""
+        channel = prepared.touchpoint.channel
+        public = self._trust.is_public(channel)
+
+        def proven(snapshot: SubjectSnapshot) -> bool:
+            return not public or any(owners.get(t) == snapshot.subject_id for t in prepared.verified_tokens)
+
+        def may_join(_: Touchpoint, survivor: SubjectSnapshot, absorbed: SubjectSnapshot) -> bool:
+            return all(
+                self._trust.may_write(channel, verified=proven(s), profile_links=s.link_counts)
+                for s in (survivor, absorbed)
+            )
+
+        return may_join
 
     def _place(
         self,
@@ -437,6 +526,11 @@ class IngestionService:
         # No token will find this profile, so a retry could not: the id comes from the event instead.
         return self._tokenizer().unlinked_subject_id(touchpoint.channel.value, touchpoint.event_id)
 
+    def _link_limit(self, kind: str) -> int:
+        per_profile = self._identity.per_profile(kind)
+        limit = self._trust.link_limit(kind)
+        return limit if per_profile is None else min(limit, per_profile)
+
     def _snapshot(self, subject_id: str, *, fresh: bool) -> SubjectSnapshot | None:
         cached = None if fresh else self._snapshots.get(subject_id)
         if isinstance(cached, SubjectSnapshot):
@@ -481,7 +575,7 @@ class IngestionService:
             fields=fields,
             claim_tokens=claims,
             all_tokens=tuple(prepared.tokens.values()),
-            link_limits={token_kind(t): self._trust.link_limit(token_kind(t)) for t in claims},
+            link_limits={token_kind(t): self._link_limit(token_kind(t)) for t in claims},
             consents=consents,
             trace=self._trace_record(touchpoint, plan, cipher),
             new_subject_key=wrapped_key,
@@ -547,7 +641,7 @@ class IngestionService:
 
 def trace_details_field(channel: str, event_id: str) -> str:
     """The associated-data name a trace's details are encrypted under."""
-    return f"trace:{channel}:{event_id}"
+    return event_item.details_field(channel, event_id)
 
 
 def prepare_batch(service: IngestionService, touchpoints: Sequence[Touchpoint]) -> list[PreparedTouchpoint]:

@@ -122,3 +122,6 @@ class Touchpoint:
     consent_declared: bool = False
     # Identifiers the channel vouches were verified (login, confirmation): kind -> the back end's proof, if any.
     verified: Mapping[IdentifierKind, str | None] = field(default_factory=dict)
+    # The channel asserts its identifiers are one person (an authenticated login naming the anonymous id it
+    # replaces, like Segment's alias): an explicit link, not an inference from shared identifiers.
+    alias: bool = False

@@ -250,6 +250,7 @@ def test_every_compliance_route_is_iam_only_in_the_template():
         ("POST", "rectifications"),
         ("POST", "objections"),
         ("POST", "suppression-lifts"),
+        ("GET", "identity-log"),
     }
     assert all(route.auth == "iam" for route in COMPLIANCE_ROUTES)
 

@@ -57,6 +57,9 @@ class Eraser:
     def owners(self, tokens: Any) -> set[str]:
         return set()
 
+    def survivor_of(self, subject_id: str) -> str | None:
+        return subject_id  # never merged away
+
     def freeze(self, subject_id: str, request_id: str, now: datetime) -> tuple[str, ...]:
         self.calls.append("freeze")
         return ("t1.email.x", "t1.phone.y")

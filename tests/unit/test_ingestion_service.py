@@ -51,6 +51,10 @@ class InMemoryStore:
             subject_id, dict(profile["consents"]), profile["consent_version"], self.keys[subject_id], links, verified
         )
 
+    def survivor_of(self, subject_id: str) -> str | None:
+        profile = self.profiles.get(subject_id)
+        return subject_id if profile and profile["status"] == "active" else None
+
     def write(self, change: ProfileWrite) -> None:
         if self.stale_next:
             self.stale_next -= 1

@@ -51,7 +51,7 @@ def test_every_function_logs_to_its_own_group_which_expires(template):
         target = function["Properties"].get("LoggingConfig", {}).get("LogGroup", {})
         assert target.get("Ref") in groups, f"{name} logs to no group of the stack"
         used.append(target["Ref"])
-    assert len(set(used)) == len(functions) == 13
+    assert len(set(used)) == len(functions) == 14
 
 
 def test_the_api_access_log_expires_and_carries_no_personal_data(template):
@@ -103,8 +103,10 @@ def test_every_dead_letter_queue_and_stream_consumer_has_an_alarm(template):
         if m.name == "ApproximateNumberOfMessagesVisible"
     }
     watched_ages = {m.values["FunctionName"].strip("<>") for m in alarms if m.name == "IteratorAge"}
-    assert dead_letter == watched_queues == {"ClassifierDeadLetterQueue", "ErasureDeadLetterQueue"}
-    assert streamed == watched_ages == {"ClassifierFunction"}
+    assert (
+        dead_letter == watched_queues == {"ClassifierDeadLetterQueue", "ErasureDeadLetterQueue", "MergeDeadLetterQueue"}
+    )
+    assert streamed == watched_ages == {"ClassifierFunction", "MergeWorkerFunction"}
     assert all(resources[q]["Type"] == "AWS::SQS::Queue" for q in dead_letter)
 
 

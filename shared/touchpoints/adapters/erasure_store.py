@@ -9,7 +9,7 @@ from typing import Any
 
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
-from touchpoints.adapters.profile_store import subject_tokens
+from touchpoints.adapters.profile_store import subject_tokens, survivor_of
 from touchpoints.errors import StorageUnavailable
 from touchpoints.items import profile as profile_item
 from touchpoints.observability import logger
@@ -73,6 +73,9 @@ class DynamoSubjectEraser:
                 found.add(subject)
         return found
 
+    def survivor_of(self, subject_id: str) -> str | None:
+        return survivor_of(self._db, self._profiles, subject_id)
+
     def freeze(self, subject_id: str, request_id: str, now: datetime) -> tuple[str, ...] | None:
         try:
             self._db.update_item(
@@ -80,8 +83,10 @@ class DynamoSubjectEraser:
                 Key=keys.profile_key(subject_id),
                 # Any status but "active" makes ingestion's conditional writes fail: no touchpoint lands from now on.
                 UpdateExpression="SET #st = :erasing, #er = :rid, #u = :now, #cb = :writer ADD #ver :one, #cv :one",
-                ConditionExpression="attribute_exists(pk)",
+                # A profile claimed by a merge is the survivor's to erase: its items are moving there.
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#mi)",
                 ExpressionAttributeNames={
+                    "#mi": profile_item.MERGED_INTO,
                     "#st": profile_item.STATUS,
                     "#er": profile_item.ERASURE_REQUEST,
                     "#u": profile_item.UPDATED_AT,

@@ -12,7 +12,9 @@ from typing import Any
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, THROTTLING_CODES, error_code
 from touchpoints.errors import DuplicateTouchpoint, ProfileTooLarge, StaleSubject, StorageUnavailable
+from touchpoints.identity.resolution import IdentityDecision, IdentityOutcome
 from touchpoints.ingestion import EncryptedField, ProfileWrite, SubjectSnapshot, TokenRecord, TraceRecord
+from touchpoints.items import identity_log as log_item
 from touchpoints.items import link as link_item
 from touchpoints.items import profile as profile_item
 from touchpoints.items.profile import consent_attribute, consent_from_attribute
@@ -21,6 +23,7 @@ from touchpoints.privacy.tokenizer import token_kind
 
 _BATCH_GET_LIMIT = 100
 _BATCH_GET_ROUNDS = 5
+_MAX_TOMBSTONES_FOLLOWED = 8
 _UNPROCESSED_BACKOFF_SECONDS = 0.05
 
 
@@ -62,6 +65,51 @@ def token_claim(
         {"Put": {"TableName": table, "Item": {**lookup, **extra}, "ConditionExpression": "attribute_not_exists(pk)"}},
         {"Put": {"TableName": table, "Item": link}},
     ]
+
+
+def merge_id(absorbed: str) -> str:
+    """A profile is absorbed at most once (it stays a tombstone), so its id names its merge."""
+    return f"merge-{absorbed}"
+
+
+def identity_log_key(kind: str, at: datetime, log_id: str) -> dict[str, dict[str, str]]:
+    return {
+        log_item.PK: _s(f"{log_item.PK_PREFIX}{at.date().isoformat()}"),
+        log_item.SK: _s(f"{kind}#{_iso(at)}#{log_id}"),
+    }
+
+
+def survivor_of(db: Any, table: str, subject_id: str) -> str | None:
+    """The active profile a subject leads to, following merge tombstones; None when the trail ends elsewhere.
+
+    Read with BatchGetItem, which every function that resolves a person may already call.
+    """
+    for _ in range(_MAX_TOMBSTONES_FOLLOWED):
+        request = {
+            table: {
+                "Keys": [keys.profile_key(subject_id)],
+                "ConsistentRead": True,
+                "ProjectionExpression": "#st, #mi",
+                "ExpressionAttributeNames": {"#st": profile_item.STATUS, "#mi": profile_item.MERGED_INTO},
+            }
+        }
+        try:
+            answer = db.batch_get_item(RequestItems=request)
+        except SDK_ERRORS as error:
+            logger.warning("profile read failed", extra={"error_code": error_code(error)})
+            raise StorageUnavailable("the profile store is unavailable; nothing was changed") from error
+        if answer.get("UnprocessedKeys"):
+            raise StorageUnavailable("the profile store is throttling reads; nothing was changed")
+        found = answer.get("Responses", {}).get(table, [])
+        if not found:
+            return None
+        item = found[0]
+        if item.get(profile_item.STATUS, {}).get("S") == profile_item.ACTIVE:
+            return subject_id
+        if profile_item.MERGED_INTO not in item:
+            return None
+        subject_id = item[profile_item.MERGED_INTO]["S"]
+    return None
 
 
 def subject_tokens(db: Any, table: str, subject_id: str) -> tuple[str, ...]:
@@ -149,9 +197,80 @@ class DynamoProfileStore:
         for token in change.claim_tokens:
             items.extend(token_claim(self._profiles, change.subject_id, token, change.written_at))
         items.extend(self._consent_history(change))
+        if change.identity is not None:
+            items.extend(self._identity_items(change, change.identity))
         if change.new_subject_key:
             items.append(self._vault_put(change.subject_id, change.new_subject_key, change.written_at))
         self._transact(items)
+
+    def survivor_of(self, subject_id: str) -> str | None:
+        return survivor_of(self._db, self._profiles, subject_id)
+
+    def _identity_items(self, change: ProfileWrite, decision: IdentityDecision) -> list[dict[str, Any]]:
+        """Each absorbed profile claimed for the merge (only if still active), and a log line per merge or conflict."""
+        items: list[dict[str, Any]] = []
+        now = change.written_at
+        for absorbed in decision.absorbed:
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._profiles,
+                        "Key": keys.profile_key(absorbed),
+                        "UpdateExpression": "SET #st = :merging, #mi = :survivor, #mid = :mid, #ms = :first, "
+                        "#mc = :none, #ma = :now, #u = :now, #cb = :writer ADD #ver :one",
+                        "ConditionExpression": "attribute_exists(pk) AND #st = :active",
+                        "ExpressionAttributeNames": {
+                            "#st": profile_item.STATUS,
+                            "#mi": profile_item.MERGED_INTO,
+                            "#mid": profile_item.MERGE_ID,
+                            "#ms": profile_item.MERGE_STEP,
+                            "#mc": profile_item.MERGE_COUNTS,
+                            "#ma": profile_item.MERGED_AT,
+                            "#u": profile_item.UPDATED_AT,
+                            "#cb": profile_item.CHANGED_BY,
+                            "#ver": profile_item.VERSION,
+                        },
+                        "ExpressionAttributeValues": {
+                            ":merging": _s(profile_item.MERGING),
+                            ":active": _s(profile_item.ACTIVE),
+                            ":survivor": _s(change.subject_id),
+                            ":mid": _s(merge_id(absorbed)),
+                            ":first": _s("move"),
+                            ":none": {"M": {}},
+                            ":now": _s(_iso(now)),
+                            ":writer": _s(profile_item.WRITER_INGEST),
+                            ":one": _n(1),
+                        },
+                    }
+                }
+            )
+            items.append(self._log_put(change, decision, log_item.MERGE, merge_id(absorbed), (absorbed,)))
+        if decision.outcome is IdentityOutcome.CONFLICT:
+            log_id = f"{change.channel}:{change.event_id}"
+            items.append(self._log_put(change, decision, log_item.CONFLICT, log_id, decision.apart))
+        return items
+
+    def _log_put(
+        self, change: ProfileWrite, decision: IdentityDecision, kind: str, log_id: str, subjects: tuple[str, ...]
+    ) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            **identity_log_key(kind, change.written_at, log_id),
+            log_item.ENTITY_ATTR: _s(log_item.ENTITY),
+            log_item.KIND: _s(kind),
+            log_item.LOG_ID: _s(log_id),
+            log_item.AT: _s(_iso(change.written_at)),
+            log_item.CHANNEL: _s(change.channel),
+            log_item.EVENT_ID: _s(change.event_id),
+            log_item.SURVIVOR: _s(change.subject_id),
+            log_item.SUBJECTS: {"L": [_s(s) for s in subjects]},
+            log_item.KINDS: {"L": [_s(k) for k in decision.linking_kinds]},
+            log_item.CONFLICTING_KINDS: {"L": [_s(k) for k in decision.conflicting_kinds]},
+            log_item.RULE: _s(decision.rule),
+            log_item.POLICY_VERSION: _s(decision.policy_version),
+        }
+        if kind == log_item.MERGE:
+            item[log_item.STATE] = _s(log_item.CLAIMED)
+        return {"Put": {"TableName": self._profiles, "Item": item}}
 
     def _transact(self, items: list[dict[str, Any]]) -> None:
         try:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from touchpoints import container
 from touchpoints.api import guards
@@ -36,6 +36,11 @@ class IngestResult(BaseModel):
     profile_id: str
     new_profile: bool
     dropped_fields: list[str]
+    identity: Literal["single", "merged", "conflict"] = Field(
+        description="single: the identifiers found one profile (or a new one); merged: several, now being merged "
+        "into this one; conflict: several that are not one person (or a second unique identifier): stored on "
+        "the strongest match, the others left apart for review, their values not copied"
+    )
 
 
 class AcceptedResult(BaseModel):

@@ -11,6 +11,7 @@ The caller is read from requestContext.identity.userArn: the role's ARN or a ses
 
 import re
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -232,6 +233,27 @@ def compliance_api() -> GuardedResolver:
         if format == "text":
             return Response(200, "text/plain; charset=utf-8", certificate_text(certificate))
         return json_response(200, certificate)
+
+    @app.get(
+        f"{PREFIX}/identity-log",
+        summary="Merges and identity conflicts of one day, for review",
+        description=(
+            "`kind=conflict` (the default): touchpoints whose identifiers found profiles that are not one person "
+            "(two values of a unique kind), stored on the strongest match and left apart. `kind=merge`: profiles "
+            "merged, with their state and counts. Subject ids, identifier kinds and the rule applied: no personal "
+            "data. `day` in UTC (default today); `next_token` from the previous page."
+        ),
+        responses={200: {"description": "One page of the day's log"}, **ERROR_RESPONSES},
+        tags=tags,
+    )
+    def get_identity_log(
+        day: Annotated[date | None, Query()] = None,
+        kind: Annotated[Literal["conflict", "merge"], Query()] = "conflict",
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        next_token: Annotated[PageToken | None, Query()] = None,
+    ) -> Response[dict[str, Any]]:
+        on = day or datetime.now(UTC).date()
+        return json_response(200, wiring.identity_log().page(on, kind, limit, next_token))
 
     @app.post(
         f"{PREFIX}/exports",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import model_validator
@@ -14,6 +15,8 @@ from touchpoints.model import Channel, IdentifierKind, PersonalField, Touchpoint
 class AppTouchpoint(ChannelTouchpoint):
     app_user_id: OpaqueId | None = None
     device_id: OpaqueId | None = None
+    # An explicit link (like Segment's alias): on login or sign-up, the anonymous id the app used before it.
+    previous_anonymous_id: OpaqueId | None = None
     push_token: OpaqueId | None = None
     action: Literal["app_open", "screen_view", "sign_up", "login", "purchase", "profile_update", "push_registration"]
     screen: Code | None = None
@@ -26,6 +29,15 @@ class AppTouchpoint(ChannelTouchpoint):
             raise PydanticCustomError("order_required", "a purchase needs its order")
         if self.action == "push_registration" and self.push_token is None:
             raise PydanticCustomError("push_token_required", "a push registration needs the push token")
+        if self.previous_anonymous_id is not None:
+            if self.action not in ("login", "sign_up") or self.app_user_id is None:
+                raise PydanticCustomError(
+                    "alias_needs_login", "previous_anonymous_id links a login or sign-up's app_user_id to it"
+                )
+            if self.device_id not in (None, self.previous_anonymous_id):
+                raise PydanticCustomError(
+                    "alias_conflicts_device", "previous_anonymous_id and device_id name two anonymous ids"
+                )
         return self
 
     def to_touchpoint(self, channel: Channel = Channel.APP) -> Touchpoint:
@@ -33,8 +45,8 @@ class AppTouchpoint(ChannelTouchpoint):
         personal = self.customer.personal_data() if self.customer else {}
         if self.app_user_id:
             identifiers[IdentifierKind.APP_USER_ID] = self.app_user_id
-        if self.device_id:
-            identifiers[IdentifierKind.ANONYMOUS_ID] = self.device_id
+        if self.device_id or self.previous_anonymous_id:
+            identifiers[IdentifierKind.ANONYMOUS_ID] = self.previous_anonymous_id or self.device_id or ""
         if self.push_token:
             identifiers[IdentifierKind.PUSH_TOKEN] = self.push_token
             personal[PersonalField.PUSH_TOKEN] = self.push_token
@@ -45,4 +57,5 @@ class AppTouchpoint(ChannelTouchpoint):
             details.update(order_id=self.order.order_id, total=self.order.total, currency=self.order.currency)
             details["home_delivery"] = self.order.home_delivery
         kind = TraceKind.TRANSACTIONAL if self.action == "purchase" else TraceKind.VISIT
-        return self._touchpoint(channel, identifiers, personal, Trace(kind, self.action, details))
+        touchpoint = self._touchpoint(channel, identifiers, personal, Trace(kind, self.action, details))
+        return replace(touchpoint, alias=self.previous_anonymous_id is not None)

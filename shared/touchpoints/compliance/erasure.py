@@ -55,8 +55,12 @@ class SubjectEraser(Protocol):
         """Subject ids that currently own any of these tokens."""
         ...
 
+    def survivor_of(self, subject_id: str) -> str | None:
+        """The active profile a merged-away subject's tombstone leads to (itself when active); None otherwise."""
+        ...
+
     def freeze(self, subject_id: str, request_id: str, now: datetime) -> tuple[str, ...] | None:
-        """Mark the profile as being erased; its tokens, or None when there is no profile."""
+        """Mark the profile as being erased; its tokens, or None when there is no profile (or it was merged away)."""
         ...
 
     def suppress(self, tokens: Collection[str], subject_id: str | None, request_id: str, now: datetime) -> int: ...
@@ -162,7 +166,15 @@ class ErasureService:
                 # Named by identifiers nobody held at submission: someone may hold them by now.
                 owners = self._eraser.owners(request.tokens)
                 subject_id = min(owners) if len(owners) == 1 else None
-            tokens = self._eraser.freeze(subject_id, request.request_id, now) if subject_id else None
+            tokens = None
+            # A merged-away profile is a tombstone: the person is the survivor now, and the whole of it is erased.
+            for _ in range(3):
+                if subject_id is None:
+                    break
+                subject_id = self._eraser.survivor_of(subject_id) or subject_id
+                tokens = self._eraser.freeze(subject_id, request.request_id, now)
+                if tokens is not None or self._eraser.survivor_of(subject_id) in (None, subject_id):
+                    break
             all_tokens = tuple(dict.fromkeys((*request.tokens, *(tokens or ()))))
             counts = {"profiles_frozen": int(tokens is not None)}
             request = self._save(

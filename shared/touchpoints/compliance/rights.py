@@ -46,6 +46,10 @@ IDENTIFYING_FIELDS: Mapping[PersonalField, IdentifierKind] = {
 class TokenDirectory(Protocol):
     def find_tokens(self, tokens: Collection[str]) -> dict[str, TokenRecord]: ...
 
+    def survivor_of(self, subject_id: str) -> str | None:
+        """The active profile a merged-away subject's tombstone leads to (itself when active)."""
+        ...
+
 
 class SubjectRecords(Protocol):
     def load_profile(self, subject_id: str) -> tuple[StoredProfile, bytes] | None:
@@ -114,13 +118,15 @@ class SubjectRights:
         """The one subject these identifiers belong to (None if nobody holds them) and their tokens.
 
         Identifiers of different profiles are refused: a request is about one person, and
-        profiles are never merged silently. Suppressed identifiers (an erased person) own nothing.
+        a merged-away profile stands for its survivor. Suppressed identifiers (an erased person) own nothing.
         """
         tokenizer = self._tokenizer()
         tokens = tuple(tokenizer.token(kind, value) for kind, value in ref.identifiers.items())
         owners = {r.subject_id for r in self._directory.find_tokens(tokens).values() if r.subject_id}
         if ref.subject_id:
             owners.add(ref.subject_id)
+        # Identifiers of a merged-away profile, or its id, name the survivor: one person now.
+        owners = {self._directory.survivor_of(owner) or owner for owner in owners}
         if len(owners) > 1:
             raise AmbiguousSubject("these identifiers belong to different profiles; file one request per profile")
         return (owners.pop() if owners else None), tokens

@@ -1,4 +1,4 @@
-"""The profile item (pk SUBJECT#<id>, sk PROFILE): one per person, written by four writers.
+"""The profile item (pk SUBJECT#<id>, sk PROFILE): one per person, written by five writers.
 
 Names only, and the encoding of the nested values in DynamoDB's typed JSON: no SDK here, so
 the domain (the classifier reading a stream image) uses the same names as the adapters.
@@ -65,6 +65,14 @@ RECLASSIFY_DAY: Final = "reclassify_day"  # ReclassifyIndex partition key: <day>
 # Written by the eraser (adapters/erasure_store.py)
 ERASURE_REQUEST: Final = "erasure_request"
 
+# Written when the profile is absorbed by another (ingestion claims it, the merge worker completes it):
+# the profile becomes a tombstone that sends every late touchpoint and request to the survivor.
+MERGED_INTO: Final = "merged_into"  # the survivor's subject id
+MERGE_ID: Final = "merge_id"
+MERGE_STEP: Final = "merge_step"  # the merge's next step (touchpoints.identity.merge.MergeStep)
+MERGE_COUNTS: Final = "merge_counts"  # map: name -> number, kept with the step
+MERGED_AT: Final = "merged_at"
+
 ATTRIBUTES: Final = frozenset(
     {
         PK,
@@ -103,15 +111,23 @@ ATTRIBUTES: Final = frozenset(
         RECLASSIFY_AT,
         RECLASSIFY_DAY,
         ERASURE_REQUEST,
+        MERGED_INTO,
+        MERGE_ID,
+        MERGE_STEP,
+        MERGE_COUNTS,
+        MERGED_AT,
     }
 )
 
 # Values
 ACTIVE: Final = "active"
 ERASING: Final = "erasing"
+MERGING: Final = "merging"  # claimed by a merge: its items are moving to the survivor
+MERGED: Final = "merged"  # a tombstone: nothing left but where it went
 WRITER_INGEST: Final = "ingest"
 WRITER_CLASSIFIER: Final = "classifier"
 WRITER_COMPLIANCE: Final = "compliance"
+WRITER_MERGE: Final = "merge"
 
 # Members of a stored field's map, and of a consent's map
 FIELD_VALUE: Final = "v"

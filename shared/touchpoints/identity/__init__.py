@@ -1,0 +1,1 @@
+"""Identity resolution: which profiles a touchpoint names are one person, and merging them under encryption."""
