@@ -271,7 +271,7 @@ class DynamoClassificationStore:
         return counts
 
     def _batch_get(self, item_keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        request: dict[str, Any] = {self._counters: {"Keys": item_keys, "ConsistentRead": True}}
+        request: dict[str, Any] = {self._counters: {"Keys": item_keys}}
         while request:
             try:
                 answer = self._db.batch_get_item(RequestItems=request)
@@ -394,7 +394,9 @@ class DynamoClassificationStore:
             start = page.get("LastEvaluatedKey")
             if start is None:
                 cell += 1
-            self._save_checkpoint(cell, start)
+            if page["Items"]:
+                self._save_checkpoint(cell, start)  # after what was counted: an empty index partition costs no write
+        self._save_checkpoint(cell, None)
         return CountExistingResult(counted, already, complete=True)
 
     def _count_one(self, entry: Mapping[str, Any], state: State, origin: str) -> bool:
