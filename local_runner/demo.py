@@ -268,7 +268,9 @@ def print_distribution(by_state: dict[str, int], source: str, out: IO[str]) -> N
 
 
 def print_funnel(moves: list[dict[str, Any]], out: IO[str]) -> None:
-    print(f"\nMigration funnel (GET {FUNNEL_ROUTE}, last 30 days; none = new profile, gone = erased or merged):", file=out)
+    print(
+        f"\nMigration funnel (GET {FUNNEL_ROUTE}, last 30 days; none = new profile, gone = erased or merged):", file=out
+    )
     if not moves:
         print("  no moves", file=out)
     for move in sorted(moves, key=lambda m: (-m["profiles"], m["from"], m["to"], m["channel"], m["action"])):

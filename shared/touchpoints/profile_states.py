@@ -129,7 +129,7 @@ def reclassify(event: Mapping[str, Any], context: LambdaContext) -> dict[str, An
         logger.warning(
             "profile not reclassified: its item cannot be read as a profile", extra={"subject_id": subject_id}
         )
-    counts = {outcome.value: result.outcomes.get(outcome, 0) for outcome in Outcome}
+    counts = {outcome.value: result.outcomes.get(outcome, 0) for outcome in Outcome if outcome is not Outcome.LEFT}
     for outcome, count in result.outcomes.items():
         metrics.add_metric(name=f"Swept{outcome.value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
     logger.info("reclassification done", extra={"outcomes": counts, "complete": result.complete})

@@ -75,7 +75,10 @@ class TestGeneratedEventSample:
             lambda r: r["dynamodb"]["NewImage"]["changed_by"].update(S="classifier"),
             # Still being erased: its departure was counted when the erasure froze it.
             lambda r: (r["dynamodb"]["OldImage"]["status"].update(S="erasing"), r.update(eventName="REMOVE")),
-            lambda r: (r["dynamodb"]["OldImage"]["status"].update(S="erasing"), r["dynamodb"]["NewImage"]["status"].update(S="erasing")),
+            lambda r: (
+                r["dynamodb"]["OldImage"]["status"].update(S="erasing"),
+                r["dynamodb"]["NewImage"]["status"].update(S="erasing"),
+            ),
             # Never classified: it was never counted, so its removal moves no count.
             lambda r: (r["dynamodb"]["OldImage"].pop("state"), r.update(eventName="REMOVE")),
         ],

@@ -62,6 +62,15 @@ def _list(values: tuple[str, ...]) -> dict[str, Any]:
     return {"L": [_s(str(v)) for v in values]}
 
 
+def _same_count(write: ClassificationWrite, names: dict[str, str], values: dict[str, Any]) -> str:
+    """The condition that the counters still hold the profile where the image said (nowhere: not counted)."""
+    names["#counted"] = profile_item.COUNTED_STATE
+    if write.counted_state is None:
+        return "attribute_not_exists(#counted)"
+    values[":counted"] = _s(write.counted_state.value)
+    return "#counted = :counted"
+
+
 def _random_shard() -> int:
     return secrets.randbelow(counter_item.SHARDS)
 
@@ -155,12 +164,7 @@ class DynamoClassificationStore:
         else:
             values[":due"] = _s(write.due_at.isoformat())
             not_yet_done = "#ra = :due"
-        names["#counted"] = profile_item.COUNTED_STATE
-        if write.counted_state is None:
-            same_count = "attribute_not_exists(#counted)"
-        else:
-            values[":counted"] = _s(write.counted_state.value)
-            same_count = "#counted = :counted"
+        same_count = _same_count(write, names, values)
         if write.moves_the_counts:
             sets.append("#counted = :state")
         condition = (
@@ -203,10 +207,17 @@ class DynamoClassificationStore:
         expires_at = int(datetime.now().timestamp()) + counter_item.DEPARTURE_TTL_SECONDS
         marker = {
             "TableName": self._counters,
-            "Key": {counter_item.PK: _s(counter_item.departure_pk(subject_hash)), counter_item.SK: _s(counter_item.DEPARTURE_SK)},
+            "Key": {
+                counter_item.PK: _s(counter_item.departure_pk(subject_hash)),
+                counter_item.SK: _s(counter_item.DEPARTURE_SK),
+            },
             "UpdateExpression": "SET #e = :e, #x = :x",
             "ConditionExpression": "attribute_not_exists(#pk)",
-            "ExpressionAttributeNames": {"#e": counter_item.ENTITY_ATTR, "#x": counter_item.EXPIRES_AT, "#pk": counter_item.PK},
+            "ExpressionAttributeNames": {
+                "#e": counter_item.ENTITY_ATTR,
+                "#x": counter_item.EXPIRES_AT,
+                "#pk": counter_item.PK,
+            },
             "ExpressionAttributeValues": {":e": _s(counter_item.ENTITY_DEPARTURE), ":x": _n(expires_at)},
         }
         items = [{"Update": marker}, self._funnel_update(shard, departure.move)]
@@ -216,7 +227,10 @@ class DynamoClassificationStore:
         return self._transact(items, "departure count failed")
 
     def _distribution_update(self, shard: int, changes: Mapping[str, int]) -> dict[str, Any]:
-        key = {counter_item.PK: _s(counter_item.distribution_pk(shard)), counter_item.SK: _s(counter_item.DISTRIBUTION_SK)}
+        key = {
+            counter_item.PK: _s(counter_item.distribution_pk(shard)),
+            counter_item.SK: _s(counter_item.DISTRIBUTION_SK),
+        }
         return self._counter_update(key, counter_item.ENTITY_DISTRIBUTION, changes)
 
     def _funnel_update(self, shard: int, move: Move) -> dict[str, Any]:
@@ -259,7 +273,10 @@ class DynamoClassificationStore:
 
     def distribution(self) -> Mapping[tuple[State, str], int]:
         keys_ = [
-            {counter_item.PK: _s(counter_item.distribution_pk(shard)), counter_item.SK: _s(counter_item.DISTRIBUTION_SK)}
+            {
+                counter_item.PK: _s(counter_item.distribution_pk(shard)),
+                counter_item.SK: _s(counter_item.DISTRIBUTION_SK),
+            }
             for shard in range(counter_item.SHARDS)
         ]
         counts: Counter[tuple[State, str]] = Counter()
@@ -371,7 +388,9 @@ class DynamoClassificationStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def count_existing(self, keep_going: Callable[[], bool]) -> CountExistingResult:
-        cells = [(state, origin, shard) for state in State for origin in ORIGIN_CHANNELS for shard in range(STATE_SHARDS)]
+        cells = [
+            (state, origin, shard) for state in State for origin in ORIGIN_CHANNELS for shard in range(STATE_SHARDS)
+        ]
         cell, start = self._checkpoint()
         counted = already = 0
         while cell < len(cells):

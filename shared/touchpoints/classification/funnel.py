@@ -31,6 +31,7 @@ class Cause:
     action: str
 
 
+UNKNOWN = Cause("unknown", "unknown")
 TIME = Cause("time", "reclassification")  # data went stale, a trace aged out: no touchpoint did it
 RULES = Cause("rules", "reclassification")  # new classification rules were deployed
 ERASURE = Cause("compliance", "erasure")

@@ -21,6 +21,7 @@ from touchpoints.classification.funnel import (
     NONE,
     RULES,
     TIME,
+    UNKNOWN,
     Cause,
     Departure,
     FunnelReport,
@@ -47,7 +48,7 @@ class ClassificationWrite:
     due_at: datetime | None = None
     # The state the counters hold the profile in, as read; the write holds only if it is still that one.
     counted_state: State | None = None
-    cause: Cause = Cause("unknown", "unknown")
+    cause: Cause = UNKNOWN
 
     @property
     def state_changed(self) -> bool:
