@@ -2,11 +2,13 @@
 
 A cash buyer (G) registers the ticket on the web and becomes A; later the person asks to be erased.
 Each step waits for the stream's classifier (and the erasure worker) before the next one runs; the
-funnel and the distribution are read by a developer's IAM identity, as a business user would.
+funnel and the distribution are read by a developer's IAM identity, as a business user would. After a
+few hundred touchpoints, the counters must equal a count of every profile item.
 """
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -79,3 +81,82 @@ def test_a_cash_buyer_moving_to_a_then_erased_shows_in_the_funnel_by_channel_and
 
     assert wait_for(departed, 30, "the erasure in the funnel")[("A", "gone", "compliance", "erasure")] == 1
     assert by_state(runner) == states_before
+
+
+def profile_items(runner: Runner) -> list[dict[str, Any]]:
+    db, items = runner.dynamodb(), []
+    request: dict[str, Any] = {
+        "TableName": runner.health["tables"]["ProfileTable"],
+        "ConsistentRead": True,
+        "FilterExpression": "sk = :profile",
+        "ExpressionAttributeValues": {":profile": {"S": "PROFILE"}},
+    }
+    while True:
+        page = db.scan(**request)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def settled(runner: Runner) -> list[dict[str, Any]] | None:
+    """Every profile item, once the classifier has classified every one's latest revision (else None)."""
+    items = profile_items(runner)
+    for item in items:
+        if item["status"]["S"] != "active":
+            continue
+        if "classified_version" not in item or item["classified_version"]["N"] != item["version"]["N"]:
+            return None
+        if item["classified_consent_version"]["N"] != item["consent_version"]["N"]:
+            return None
+    return items
+
+
+def test_after_a_few_hundred_touchpoints_the_counters_equal_a_full_count_of_the_profiles(runner: Runner) -> None:
+    # Given a few hundred touchpoints from every channel, over 120 people met again and again
+    rng = random.Random(7)
+    builders = [
+        lambda p: ("web", factories.web(p)),
+        lambda p: ("web", factories.web(p, action="page_view", customer={"given_name": p.given_name})),
+        lambda p: ("app", factories.app(p)),
+        lambda p: ("email", factories.email(p)),
+        lambda p: ("email", factories.email(p, event="unsubscribe")),
+        lambda p: ("sms", factories.sms(p)),
+        lambda p: ("push", factories.push(p)),
+        lambda p: ("store", factories.store(p, folio=f"F-{rng.randrange(10**6):06d}")),
+        lambda p: ("store", factories.store(None, folio=f"F-{rng.randrange(10**6):06d}")),
+        lambda p: ("contact-center", factories.contact_center(p)),
+    ]
+    sent = 0
+    for _ in range(15):
+        batches: dict[str, list[dict[str, Any]]] = {}
+        for _ in range(20):
+            channel, body = rng.choice(builders)(person(4600 + rng.randrange(120)))
+            batches.setdefault(channel, []).append(body)
+        for channel, bodies in batches.items():
+            response = runner.post(channel, {"touchpoints": bodies})
+            assert response.status_code == 200, response.text
+            sent += len(bodies)
+    assert sent == 300
+
+    # When the stream has been classified to the last revision of every profile
+    items = wait_for(lambda: settled(runner), 180, "the classifier to classify every profile")
+
+    # Then the distribution, read from the counters, is what a count of every profile item gives
+    by_hand: Counter[tuple[str, str]] = Counter(
+        (item["state"]["S"], item["origin_channel"]["S"]) for item in items if item["status"]["S"] == "active"
+    )
+    response = runner.signed("developer", "GET", "/v1/reports/profile-states")
+    assert response.status_code == 200, response.text
+    report = response.json()
+    counted = Counter(
+        {(state, origin): n for origin, cells in report["by_origin"].items() for state, n in cells.items() if n}
+    )
+    assert counted == by_hand
+    assert report["total"] == sum(by_hand.values()) > 100
+    # ... and the funnel agrees with it: what entered each state minus what left it is what sits there
+    flows: Counter[str] = Counter()
+    for (from_state, to_state, _, _), profiles in today_moves(runner).items():
+        flows[to_state] += profiles
+        flows[from_state] -= profiles
+    assert {state: flows[state] for state in "ABCDEFGU"} == report["by_state"]

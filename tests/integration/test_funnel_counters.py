@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from tests import factories, streams
-from tests.conftest import find_pii
 from tests.factories import api_event
 from tests.integration.test_classifier_stream import SOURCE, Pipeline
 from tests.integration.test_reclassification_sweep import age, sweep
@@ -162,47 +161,6 @@ def test_time_moves_are_attributed_to_time_not_to_a_channel(pipeline):
 
     assert moves(pipeline) == {("none", "A", "web", "sign_up"): 1, ("A", "B", "time", "reclassification"): 1}
     assert report(pipeline)["by_state"]["B"] == 1
-
-
-def test_after_a_few_hundred_touchpoints_the_counters_equal_a_full_count_of_the_profiles(pipeline):
-    rng = random.Random(7)
-    builders = [
-        lambda p: ("web", factories.web(p)),
-        lambda p: ("web", factories.web(p, action="page_view", customer={"given_name": p.given_name})),
-        lambda p: ("app", factories.app(p)),
-        lambda p: ("email", factories.email(p)),
-        lambda p: ("email", factories.email(p, event="unsubscribe")),
-        lambda p: ("sms", factories.sms(p)),
-        lambda p: ("store", factories.store(p, folio=f"F-{rng.randrange(10**6):06d}")),
-        lambda p: ("store", factories.store(None, folio=f"F-{rng.randrange(10**6):06d}")),
-        lambda p: ("contact-center", factories.contact_center(p)),
-    ]
-    batches: dict[str, list[dict[str, Any]]] = {}
-    for _ in range(300):
-        channel, body = rng.choice(builders)(person(1300 + rng.randrange(120)))
-        batches.setdefault(channel, []).append(body)
-    subjects = []
-    for channel, bodies in batches.items():
-        for start in range(0, len(bodies), 20):
-            status, answer = pipeline.lambdas.post(channel, {"touchpoints": bodies[start : start + 20]})
-            assert status == 200, answer
-            subjects += [r["profile_id"] for r in answer["results"] if r.get("profile_id")]
-        pipeline.pump()  # settled between channels: later channels find, and move, the earlier profiles
-    for subject_id in rng.sample(sorted(set(subjects)), 5):
-        freeze_for_erasure(pipeline, subject_id)
-    pipeline.pump()
-
-    distribution = report(pipeline)
-    assert nonzero(distribution["by_origin"]) == nonzero(counted_in_profiles(pipeline))
-    assert distribution["total"] > 50
-    # The funnel agrees with the distribution: what entered a state minus what left it is what sits there
-    flows: Counter[str] = Counter()
-    for (from_state, to_state, _, _), profiles in moves(pipeline).items():
-        flows[to_state] += profiles
-        flows[from_state] -= profiles
-    assert {s: flows[s] for s in "ABCDEFGU"} == distribution["by_state"]
-    assert flows["gone"] == 5
-    assert not find_pii(json.dumps(pipeline.aws.scan("StateCounterTable")))
 
 
 def test_counting_existing_profiles_after_deploying_stops_for_time_resumes_and_counts_each_once(pipeline):
