@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     from moto import mock_aws
 
-    from benchmarks import calls, coldstart, compute, datamasking, erasure, load, merge, throughput
+    from benchmarks import calls, coldstart, compute, datamasking, erasure, funnel, load, merge, throughput
     from benchmarks.stack import endpoint_stack, moto_stack, running_endpoint
 
     quick = args.quick
@@ -62,6 +62,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with moto_stack() as stack:
         metrics["merge"] = merge.measure(
             stack, (20, 100) if quick else (1_000, 10_000), touchpoints=20 if quick else 200, repeats=repeats
+        )
+    with moto_stack() as stack:
+        metrics["funnel"] = funnel.measure(
+            stack, small=10 if quick else 100, large=100 if quick else 2_000, repeats=repeats
         )
     metrics["load"] = load.figures()
     return {
@@ -257,8 +261,9 @@ def table(results: dict[str, Any]) -> str:
             met(n["met"]),
         )
     )
-    from benchmarks import load
+    from benchmarks import funnel, load
 
+    rows.extend(funnel.rows(m["funnel"]))
     rows.extend(load.rows(m["load"]))
     header = ("metric", "ours", "baseline", "ratio", "target", "met")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(6)]

@@ -4,7 +4,8 @@ Starts the runner (embedded AWS, the template's functions, the stream poller) on
 posts every sample in events/ and a multi-channel journey for each generated person over HTTP
 with each channel's API key, waits until the classifier has caught up with the profile table's
 stream, then prints each profile (subject id, token count, channels, state, missing dimensions,
-top recommendation) and the state distribution. Personal data is posted, never printed.
+top recommendation), the state distribution and the migration funnel (who moved from which state to
+which, by which channel and action). Personal data is posted, never printed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from local_runner.template import REPO_ROOT
 
 EVENTS_DIR = REPO_ROOT / "events"
 REPORT_ROUTE = "/v1/reports/profile-states"
+FUNNEL_ROUTE = "/v1/reports/funnel"
 STATE_MEANING = {
     "A": "I+C+T  known, reachable, traced",
     "B": "I+C    known, reachable",
@@ -243,16 +245,30 @@ def wait_for_classifier(runner: LocalRunner, out: IO[str], timeout: float = 45.0
     raise DemoFailed("the classifier did not classify every profile in time (see the function logs)")
 
 
+def _signed_get(runner: LocalRunner, base_url: str, route: str) -> dict[str, Any] | None:
+    """A report route's answer, signed as the local developer; None when the template has no such route."""
+    if runner.gateway is None or not runner.gateway.routes.match("GET", route):
+        return None
+    developer = next(p for p in runner.principals.values() if p.name == DEVELOPER)
+    url = base_url + route
+    response = requests.get(url, headers=sign(developer, "GET", url), timeout=60)
+    if response.status_code != 200:
+        raise DemoFailed(f"GET {route} answered {response.status_code} {_error_code(response)}")
+    return dict(response.json())
+
+
 def state_report(runner: LocalRunner, base_url: str, items: list[dict[str, Any]]) -> tuple[dict[str, int], str]:
     """The distribution from the report route (signed as the local developer), else counted from the table."""
-    if runner.gateway is not None and runner.gateway.routes.match("GET", REPORT_ROUTE):
-        developer = next(p for p in runner.principals.values() if p.name == DEVELOPER)
-        url = base_url + REPORT_ROUTE
-        response = requests.get(url, headers=sign(developer, "GET", url), timeout=60)
-        if response.status_code != 200:
-            raise DemoFailed(f"GET {REPORT_ROUTE} answered {response.status_code} {_error_code(response)}")
-        return dict(response.json()["by_state"]), f"GET {REPORT_ROUTE}"
+    report = _signed_get(runner, base_url, REPORT_ROUTE)
+    if report is not None:
+        return dict(report["by_state"]), f"GET {REPORT_ROUTE}"
     return dict(Counter(item["state"]["S"] for item in items)), "the profile table"
+
+
+def funnel_report(runner: LocalRunner, base_url: str) -> list[dict[str, Any]]:
+    """The funnel's moves over its default range (the last 30 days), or none when the template has no route."""
+    report = _signed_get(runner, base_url, FUNNEL_ROUTE)
+    return [] if report is None else list(report["totals"])
 
 
 def _strings(item: dict[str, Any], name: str) -> list[str]:
@@ -293,6 +309,17 @@ def print_distribution(by_state: dict[str, int], source: str, out: IO[str]) -> N
     print(f"  total {sum(by_state.values())} profiles", file=out)
 
 
+def print_funnel(moves: list[dict[str, Any]], out: IO[str]) -> None:
+    print(
+        f"\nMigration funnel (GET {FUNNEL_ROUTE}, last 30 days; none = new profile, gone = erased or merged):", file=out
+    )
+    if not moves:
+        print("  no moves", file=out)
+    for move in sorted(moves, key=lambda m: (-m["profiles"], m["from"], m["to"], m["channel"], m["action"])):
+        arrow = f"{move['from']} -> {move['to']}"
+        print(f"  {arrow:<12} by {move['channel']:<15} {move['action']:<22} {move['profiles']:>4}", file=out)
+
+
 def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
     """Run the demo; 0 when every touchpoint was stored and every profile classified."""
     started = time.monotonic()
@@ -311,6 +338,7 @@ def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
                 items = wait_for_classifier(runner, out)
                 by_state, source = state_report(runner, server.url, items)
                 resolutions = identity_log(runner)
+                moves = funnel_report(runner, server.url)
             finally:
                 server.stop()
     except (DemoFailed, requests.RequestException, OSError) as failure:
@@ -324,5 +352,6 @@ def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
     print_profiles(items, out)
     print_identity_log(resolutions, out)
     print_distribution(by_state, source, out)
+    print_funnel(moves, out)
     print(f"\nDone in {time.monotonic() - started:.1f} s.", file=out)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -12,16 +13,27 @@ from pydantic import Field
 
 from touchpoints.adapters import aws, keys
 from touchpoints.adapters.classification_store import DynamoClassificationStore
-from touchpoints.classification import ClassifierService, Outcome, StateReport, load_rules, state_report
+from touchpoints.classification import (
+    ClassifierService,
+    ClassifyResult,
+    FunnelReport,
+    Outcome,
+    StateReport,
+    funnel_report,
+    load_rules,
+    state_report,
+)
 from touchpoints.container import per_container
 from touchpoints.observability import MetricUnit, count_with_dimensions, logger, metrics
 from touchpoints.settings import AwsSettings
 
 _HANDLED_EVENTS = ("INSERT", "MODIFY")
+_REMOVE = "REMOVE"
 
 
 class ProfileStateSettings(AwsSettings):
     profile_table: str = Field(alias="PROFILE_TABLE_NAME", min_length=3)
+    counter_table: str = Field(alias="STATE_COUNTER_TABLE_NAME", min_length=3)
     report_concurrency: int = Field(default=16, alias="REPORT_CONCURRENCY", ge=1, le=64)
 
 
@@ -48,7 +60,7 @@ def sweep_settings() -> SweepSettings:
 def store() -> DynamoClassificationStore:
     config = settings()
     client = aws.client("dynamodb", config.endpoint_url, config.region)
-    return DynamoClassificationStore(client, config.profile_table, config.report_concurrency)
+    return DynamoClassificationStore(client, config.profile_table, config.counter_table, config.report_concurrency)
 
 
 @per_container
@@ -59,11 +71,17 @@ def classifier() -> ClassifierService:
 def classify_record(record: DynamoDBRecord) -> None:
     """Record handler of the classifier's batch: raising marks only this record as failed."""
     stream = record.dynamodb
-    if stream is None or record.raw_event.get("eventName") not in _HANDLED_EVENTS:
+    event_name = record.raw_event.get("eventName")
+    if stream is None or event_name not in (*_HANDLED_EVENTS, _REMOVE):
         return
     if (stream.raw_event.get("Keys", {}).get("sk") or {}).get("S") != keys.PROFILE_SK:
         return  # the event source's filter drops these; a mapping without it must not misread them
-    result = classifier().handle(stream.new_image)
+    new_image = None if event_name == _REMOVE else stream.new_image
+    result: ClassifyResult | None = classifier().leave(stream.old_image, new_image)
+    if result is None:
+        if new_image is None:
+            return
+        result = classifier().handle(new_image)
     metrics.add_metric(name=f"Profiles{result.outcome.value.capitalize()}", unit=MetricUnit.Count, value=1)
     if result.outcome is Outcome.CHANGED:
         logger.info(
@@ -80,19 +98,29 @@ def report() -> StateReport:
     return state_report(store(), load_rules())
 
 
+def funnel(start: date, end: date) -> FunnelReport:
+    return funnel_report(store(), start, end)
+
+
 OUTDATED_RULES = "outdated_rules"
+COUNT_EXISTING = "count_existing"
 
 
 def reclassify(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The daily run reclassifies the profiles time has changed; `{"reclassify": "outdated_rules"}`, sent by an
     operator after new rules are deployed, those classified under other rules. Answers the outcome counts, and
-    whether the run got through everything (`complete`) or stopped for time."""
+    whether the run got through everything (`complete`) or stopped for time. `{"reclassify": "count_existing"}`,
+    once after the counters are deployed on a table that holds profiles, counts each in the distribution."""
     config = sweep_settings()
     service = classifier()
 
     def keep_going() -> bool:
         return context.get_remaining_time_in_millis() > config.reserve_ms
 
+    if event.get("reclassify") == COUNT_EXISTING:
+        counted = service.count_existing(keep_going)
+        logger.info("existing profiles counted", extra={"counted": counted.counted, "already": counted.already})
+        return {"counted": counted.counted, "already": counted.already, "complete": counted.complete}
     if event.get("reclassify") == OUTDATED_RULES:
         result = service.reclassify_outdated(keep_going, config.concurrency)
     else:
@@ -101,7 +129,7 @@ def reclassify(event: Mapping[str, Any], context: LambdaContext) -> dict[str, An
         logger.warning(
             "profile not reclassified: its item cannot be read as a profile", extra={"subject_id": subject_id}
         )
-    counts = {outcome.value: result.outcomes.get(outcome, 0) for outcome in Outcome}
+    counts = {outcome.value: result.outcomes.get(outcome, 0) for outcome in Outcome if outcome is not Outcome.LEFT}
     for outcome, count in result.outcomes.items():
         metrics.add_metric(name=f"Swept{outcome.value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
     logger.info("reclassification done", extra={"outcomes": counts, "complete": result.complete})
@@ -111,6 +139,6 @@ def reclassify(event: Mapping[str, Any], context: LambdaContext) -> dict[str, An
 
 def publish_state_distribution() -> None:
     """Profiles per state (metric ProfilesInState, dimension `state`), every state even when empty: the
-    dashboard's distribution over time. Counted like the report, within the time the run keeps in reserve."""
+    dashboard's distribution over time. Read from the counters, like the report."""
     for state, count in report().as_dict()["by_state"].items():
         count_with_dimensions("ProfilesInState", {"state": state}, count)

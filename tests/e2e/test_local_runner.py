@@ -190,6 +190,11 @@ def test_the_demo_sends_every_channel_and_prints_states_without_personal_data() 
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "State distribution" in result.stdout
+    # ... then the funnel, from the classifier's counters: each profile listed arrived from `none` once
+    assert result.stdout.index("Migration funnel") > result.stdout.index("State distribution")
+    arrivals = re.findall(r"^\s+none -> [A-GU]\s+by \S+\s+\S+\s+(\d+)$", result.stdout, re.MULTILINE)
+    listed = re.findall(r"^\s+sub_[0-9a-f]{32}\s", result.stdout, re.MULTILINE)
+    assert listed and sum(map(int, arrivals)) >= len(listed)
     for channel in factories.CHANNEL_FUNCTIONS:
         assert re.search(rf"\b{channel} \d+", result.stdout), channel
     linked = [int(n) for n in re.findall(r"^\s+sub_[0-9a-f]{32}\s+(\d+)\s", result.stdout, re.MULTILINE)]

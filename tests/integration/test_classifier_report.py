@@ -71,16 +71,35 @@ class TestGeneratedEventSample:
     @pytest.mark.parametrize(
         "change",
         [
-            lambda r: r.update(eventName="REMOVE"),
             lambda r: r["dynamodb"]["Keys"]["sk"].update(S="EVENT#web#evt-1"),
             lambda r: r["dynamodb"]["NewImage"]["changed_by"].update(S="classifier"),
-            lambda r: r["dynamodb"]["NewImage"]["status"].update(S="erasing"),
+            # Still being erased: its departure was counted when the erasure froze it.
+            lambda r: (r["dynamodb"]["OldImage"]["status"].update(S="erasing"), r.update(eventName="REMOVE")),
+            lambda r: (
+                r["dynamodb"]["OldImage"]["status"].update(S="erasing"),
+                r["dynamodb"]["NewImage"]["status"].update(S="erasing"),
+            ),
+            # Never classified: it was never counted, so its removal moves no count.
+            lambda r: (r["dynamodb"]["OldImage"].pop("state"), r.update(eventName="REMOVE")),
         ],
     )
     def test_the_filter_drops_what_the_classifier_must_not_see(self, change):
         record = copy.deepcopy(load_event("classifier-profile-update.json")["Records"][0])
         change(record)
         assert streams.passing(SOURCE.filters, [record]) == []
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            lambda r: r["dynamodb"]["NewImage"]["status"].update(S="erasing"),
+            lambda r: r["dynamodb"]["NewImage"].update(merged_into={"S": "sub_5e1ec7ed0c1a55f1e2d0000000000b02"}),
+            lambda r: r.update(eventName="REMOVE"),
+        ],
+    )
+    def test_the_filter_passes_a_classified_profile_leaving_the_counts(self, change):
+        record = copy.deepcopy(load_event("classifier-profile-update.json")["Records"][0])
+        change(record)
+        assert streams.passing(SOURCE.filters, [record]) == [record]
 
 
 # ---------------------------------------------------------------- the report
@@ -171,7 +190,7 @@ def test_the_report_matches_a_hand_built_fixture_of_profiles(lambdas, local_aws)
     delivered = streams.passing(SOURCE.filters, stream.read())
     assert len(delivered) == len(FIXTURE) + 2
     assert lambdas.invoke(CLASSIFIER, streams.event(delivered)) == {"batchItemFailures": []}
-    # Erasure marks the profile (the stream filter then ignores it); the report no longer counts it.
+    # Erasure freezes the profile: the classifier takes it out of the counts, once however often it is delivered.
     local_aws.dynamodb.update_item(
         TableName=table,
         Key={"pk": erased["pk"], "sk": erased["sk"]},
@@ -179,7 +198,10 @@ def test_the_report_matches_a_hand_built_fixture_of_profiles(lambdas, local_aws)
         ExpressionAttributeNames={"#st": "status", "#v": "version"},
         ExpressionAttributeValues={":e": {"S": "erasing"}, ":w": {"S": "erasure"}, ":one": {"N": "1"}},
     )
-    assert streams.passing(SOURCE.filters, stream.read()) == []
+    departure = streams.passing(SOURCE.filters, stream.read())
+    assert len(departure) == 1
+    for _ in range(2):
+        assert lambdas.invoke(CLASSIFIER, streams.event(departure)) == {"batchItemFailures": []}
 
     result = lambdas.invoke(REPORT, _report_event())
 
@@ -202,6 +224,6 @@ def test_the_report_refuses_a_channel_api_key(lambdas, local_aws):
     assert json.loads(result["body"])["error"]["code"] == "forbidden"
 
 
-def test_the_report_route_is_iam_authenticated_in_the_template():
-    (route,) = FUNCTIONS[REPORT].routes
-    assert (route.method, route.path, route.auth) == ("GET", "/v1/reports/profile-states", "iam")
+def test_the_report_routes_are_iam_authenticated_in_the_template():
+    routes = {(route.method, route.path, route.auth) for route in FUNCTIONS[REPORT].routes}
+    assert routes == {("GET", "/v1/reports/profile-states", "iam"), ("GET", "/v1/reports/funnel", "iam")}

@@ -151,7 +151,9 @@ def test_a_profile_reclassified_since_it_was_read_is_left_alone(pipeline, local_
 
     subject_id = signed_up(pipeline, 704)
     age(pipeline, subject_id, 400)
-    image = DynamoClassificationStore(local_aws.dynamodb, local_aws.table("ProfileTable")).load(subject_id)
+    image = DynamoClassificationStore(
+        local_aws.dynamodb, local_aws.table("ProfileTable"), local_aws.table("StateCounterTable")
+    ).load(subject_id)
     assert image is not None
     facts = ProfileFacts.from_item(image)
     now = datetime.fromisoformat(image["reclassify_at"]) + timedelta(days=1)
@@ -167,7 +169,9 @@ def test_a_profile_reclassified_since_it_was_read_is_left_alone(pipeline, local_
     )
 
     # Then its write is refused, and the profile is as it was
-    store = DynamoClassificationStore(local_aws.dynamodb, local_aws.table("ProfileTable"))
+    store = DynamoClassificationStore(
+        local_aws.dynamodb, local_aws.table("ProfileTable"), local_aws.table("StateCounterTable")
+    )
     before = pipeline.profile(subject_id)
     assert store.save(write) is False
     assert pipeline.profile(subject_id) == before

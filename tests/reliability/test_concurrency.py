@@ -102,7 +102,7 @@ def test_fifty_concurrent_consent_changes_keep_the_newest_answer(lambdas, local_
 
 def test_the_sweep_reclassifies_many_due_profiles_at_once_and_each_exactly_once(lambdas, local_aws, monkeypatch):
     from tests.integration.test_classifier_stream import Pipeline
-    from tests.integration.test_reclassification_sweep import age, sweep
+    from tests.integration.test_reclassification_sweep import age, states, sweep
 
     monkeypatch.setenv("RECLASSIFY_LOOKBACK_DAYS", "366")
     monkeypatch.setenv("RECLASSIFY_CONCURRENCY", "8")
@@ -117,3 +117,5 @@ def test_the_sweep_reclassifies_many_due_profiles_at_once_and_each_exactly_once(
     assert outcomes["changed"] == len(subjects) and sum(outcomes.values()) == len(subjects)
     assert {pipeline.state(s) for s in subjects} == {"B"}
     assert sum(sweep(pipeline).values()) == 0  # nothing left due
+    # The counters, changed by 8 threads at once, hold each profile once
+    assert (states(pipeline)["A"], states(pipeline)["B"]) == (0, len(subjects))

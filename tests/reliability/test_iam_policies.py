@@ -153,8 +153,9 @@ def test_classifier_and_reclassifier_policies_grant_exactly_what_they_call(lambd
     with aws_hooks.recording() as sweep_calls:
         outcomes = sweep(pipeline)
         after_a_rules_deploy = lambdas.invoke("ReclassifierFunction", {"reclassify": "outdated_rules"})
+        counted = lambdas.invoke("ReclassifierFunction", {"reclassify": "count_existing"})
     assert outcomes["refreshed"] == outcomes["changed"] == 1
-    assert after_a_rules_deploy["complete"]
+    assert after_a_rules_deploy["complete"] and counted["complete"]
 
     for logical_id, recorded in (("ClassifierFunction", classifier_calls), ("ReclassifierFunction", sweep_calls)):
         needed, grants = used(recorded, local_aws.provisioned), granted(logical_id)

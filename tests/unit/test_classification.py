@@ -253,7 +253,7 @@ class FakeStore:
         self.writes.append(write)
         return self.answer
 
-    def count_states(self):
+    def distribution(self):
         return {}
 
 

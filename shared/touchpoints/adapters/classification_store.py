@@ -1,20 +1,28 @@
-"""Classification results on the profile items, and the state counts from the sparse StateIndex."""
+"""Classification results on the profile items, and the counters of the state distribution and the funnel.
+
+The counters (items/counter.py, in the StateCounterTable) change in the same transaction as the profile's
+classification, which is conditioned on the profile's revision: a replayed or retried record fails the
+condition and counts nothing.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
-from touchpoints.classification import ClassificationWrite, State
+from touchpoints.classification import ClassificationWrite, CountExistingResult, Departure, Move, State
 from touchpoints.classification.service import ORIGIN_CHANNELS
 from touchpoints.errors import StorageUnavailable
+from touchpoints.items import counter as counter_item
 from touchpoints.items import profile as profile_item
 from touchpoints.observability import logger
 
@@ -54,11 +62,33 @@ def _list(values: tuple[str, ...]) -> dict[str, Any]:
     return {"L": [_s(str(v)) for v in values]}
 
 
+def _same_count(write: ClassificationWrite, names: dict[str, str], values: dict[str, Any]) -> str:
+    """The condition that the counters still hold the profile where the image said (nowhere: not counted)."""
+    names["#counted"] = profile_item.COUNTED_STATE
+    if write.counted_state is None:
+        return "attribute_not_exists(#counted)"
+    values[":counted"] = _s(write.counted_state.value)
+    return "#counted = :counted"
+
+
+def _random_shard() -> int:
+    return secrets.randbelow(counter_item.SHARDS)
+
+
 class DynamoClassificationStore:
-    def __init__(self, dynamodb_client: Any, profile_table: str, report_concurrency: int = 16) -> None:
+    def __init__(
+        self,
+        dynamodb_client: Any,
+        profile_table: str,
+        counter_table: str,
+        report_concurrency: int = 16,
+        shard: Callable[[], int] = _random_shard,
+    ) -> None:
         self._db = dynamodb_client
         self._profiles = profile_table
+        self._counters = counter_table
         self._concurrency = report_concurrency
+        self._shard = shard
 
     def save(self, write: ClassificationWrite) -> bool:
         result = write.result
@@ -134,18 +164,25 @@ class DynamoClassificationStore:
         else:
             values[":due"] = _s(write.due_at.isoformat())
             not_yet_done = "#ra = :due"
+        same_count = _same_count(write, names, values)
+        if write.moves_the_counts:
+            sets.append("#counted = :state")
         condition = (
             f"attribute_exists(pk) AND #ver = :v AND #cv = :cv AND #st = :active AND {same_state} AND {not_yet_done}"
+            f" AND {same_count}"
         )
+        update = {
+            "TableName": self._profiles,
+            "Key": keys.profile_key(write.subject_id),
+            "UpdateExpression": "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if write.moves_the_counts:
+            return self._transact([{"Update": update}, *self._count_items(write)], "classification write failed")
         try:
-            self._db.update_item(
-                TableName=self._profiles,
-                Key=keys.profile_key(write.subject_id),
-                UpdateExpression="SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
+            self._db.update_item(**update)
         except SDK_ERRORS as error:
             code = error_code(error)
             if code == "ConditionalCheckFailedException":
@@ -153,6 +190,141 @@ class DynamoClassificationStore:
             logger.warning("classification write failed", extra={"error_code": code})
             raise StorageUnavailable("the profile store is unavailable; the classification was not stored") from error
         return True
+
+    def _count_items(self, write: ClassificationWrite) -> list[dict[str, Any]]:
+        shard, origin = self._shard(), write.origin_channel
+        changes: Counter[str] = Counter({counter_item.distribution_counter(write.result.state.value, origin): 1})
+        if write.counted_state is not None:
+            changes[counter_item.distribution_counter(write.counted_state.value, origin)] -= 1
+        items = [self._distribution_update(shard, changes)] if any(changes.values()) else []
+        if (move := write.move) is not None:
+            items.append(self._funnel_update(shard, move))
+        return items
+
+    def record_departure(self, departure: Departure) -> bool:
+        shard = self._shard()
+        subject_hash = hashlib.sha256(departure.subject_id.encode()).hexdigest()
+        expires_at = int(datetime.now().timestamp()) + counter_item.DEPARTURE_TTL_SECONDS
+        marker = {
+            "TableName": self._counters,
+            "Key": {
+                counter_item.PK: _s(counter_item.departure_pk(subject_hash)),
+                counter_item.SK: _s(counter_item.DEPARTURE_SK),
+            },
+            "UpdateExpression": "SET #e = :e, #x = :x",
+            "ConditionExpression": "attribute_not_exists(#pk)",
+            "ExpressionAttributeNames": {
+                "#e": counter_item.ENTITY_ATTR,
+                "#x": counter_item.EXPIRES_AT,
+                "#pk": counter_item.PK,
+            },
+            "ExpressionAttributeValues": {":e": _s(counter_item.ENTITY_DEPARTURE), ":x": _n(expires_at)},
+        }
+        items = [{"Update": marker}, self._funnel_update(shard, departure.move)]
+        if departure.counted_state is not None:
+            counted = counter_item.distribution_counter(departure.counted_state.value, departure.origin_channel)
+            items.append(self._distribution_update(shard, Counter({counted: -1})))
+        return self._transact(items, "departure count failed")
+
+    def _distribution_update(self, shard: int, changes: Mapping[str, int]) -> dict[str, Any]:
+        key = {
+            counter_item.PK: _s(counter_item.distribution_pk(shard)),
+            counter_item.SK: _s(counter_item.DISTRIBUTION_SK),
+        }
+        return self._counter_update(key, counter_item.ENTITY_DISTRIBUTION, changes)
+
+    def _funnel_update(self, shard: int, move: Move) -> dict[str, Any]:
+        key = {counter_item.PK: _s(counter_item.funnel_pk(shard)), counter_item.SK: _s(move.day.isoformat())}
+        name = counter_item.funnel_counter(move.from_state, move.to_state, move.cause.channel, move.cause.action)
+        return self._counter_update(key, counter_item.ENTITY_FUNNEL, {name: 1})
+
+    def _counter_update(self, key: dict[str, Any], entity: str, changes: Mapping[str, int]) -> dict[str, Any]:
+        names = {"#e": counter_item.ENTITY_ATTR}
+        values = {":e": _s(entity)}
+        adds = []
+        for i, (name, change) in enumerate(sorted(changes.items())):
+            if change:
+                names[f"#c{i}"], values[f":c{i}"] = name, _n(change)
+                adds.append(f"#c{i} :c{i}")
+        return {
+            "Update": {
+                "TableName": self._counters,
+                "Key": key,
+                "UpdateExpression": "SET #e = :e ADD " + ", ".join(adds),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _transact(self, items: list[dict[str, Any]], failure: str) -> bool:
+        """True when written; False when the first item's condition failed (the change was made already)."""
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except SDK_ERRORS as error:
+            code = error_code(error)
+            if code == "TransactionCanceledException":
+                reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]  # type: ignore[union-attr]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False
+                code = next((r for r in reasons if r != "None"), code)
+            logger.warning(failure, extra={"error_code": code})
+            raise StorageUnavailable("the profile store is unavailable; nothing was counted") from error
+        return True
+
+    def distribution(self) -> Mapping[tuple[State, str], int]:
+        keys_ = [
+            {
+                counter_item.PK: _s(counter_item.distribution_pk(shard)),
+                counter_item.SK: _s(counter_item.DISTRIBUTION_SK),
+            }
+            for shard in range(counter_item.SHARDS)
+        ]
+        counts: Counter[tuple[State, str]] = Counter()
+        for item in self._batch_get(keys_):
+            for name, value in item.items():
+                cell = counter_item.parse_distribution_counter(name)
+                if cell is not None and "N" in value:
+                    counts[(State(cell[0]), cell[1])] += int(value["N"])
+        return counts
+
+    def _batch_get(self, item_keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        request: dict[str, Any] = {self._counters: {"Keys": item_keys}}
+        while request:
+            try:
+                answer = self._db.batch_get_item(RequestItems=request)
+            except SDK_ERRORS as error:
+                logger.warning("counter read failed", extra={"error_code": error_code(error)})
+                raise StorageUnavailable("the counter store is unavailable; try again") from error
+            yield from answer["Responses"].get(self._counters, [])
+            request = answer.get("UnprocessedKeys") or {}
+
+    def funnel(self, start: date, end: date) -> Mapping[tuple[date, str, str, str, str], int]:
+        def shard_counts(shard: int) -> Counter[tuple[date, str, str, str, str]]:
+            query = {
+                "TableName": self._counters,
+                "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :start AND :end",
+                "ExpressionAttributeNames": {"#pk": counter_item.PK, "#sk": counter_item.SK},
+                "ExpressionAttributeValues": {
+                    ":pk": _s(counter_item.funnel_pk(shard)),
+                    ":start": _s(start.isoformat()),
+                    ":end": _s(end.isoformat()),
+                },
+            }
+            counts: Counter[tuple[date, str, str, str, str]] = Counter()
+            for page in self._pages(query, "funnel read failed"):
+                for item in page["Items"]:
+                    day = date.fromisoformat(item[counter_item.SK]["S"])
+                    for name, value in item.items():
+                        move = counter_item.parse_funnel_counter(name)
+                        if move is not None and "N" in value:
+                            counts[(day, *move)] += int(value["N"])
+            return counts
+
+        total: Counter[tuple[date, str, str, str, str]] = Counter()
+        with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
+            for counts in pool.map(shard_counts, range(counter_item.SHARDS)):
+                total.update(counts)
+        return total
 
     def due(self, days: list[date]) -> Iterator[str]:
         for day in days:
@@ -215,15 +387,108 @@ class DynamoClassificationStore:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def count_states(self) -> Mapping[tuple[State, str], int]:
-        cells = [(state, origin) for state in State for origin in ORIGIN_CHANNELS]
-        with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
-            counts = pool.map(lambda cell: self._count(*cell), cells)
-            return dict(zip(cells, counts, strict=True))
+    def count_existing(self, keep_going: Callable[[], bool]) -> CountExistingResult:
+        cells = [
+            (state, origin, shard) for state in State for origin in ORIGIN_CHANNELS for shard in range(STATE_SHARDS)
+        ]
+        cell, start = self._checkpoint()
+        counted = already = 0
+        while cell < len(cells):
+            query = self._active_in_state(*cells[cell])
+            if start:
+                query["ExclusiveStartKey"] = start
+            if not keep_going():
+                self._save_checkpoint(cell, start)
+                return CountExistingResult(counted, already, complete=False)
+            try:
+                page = self._db.query(**query)
+            except SDK_ERRORS as error:
+                logger.warning("existing profiles query failed", extra={"error_code": error_code(error)})
+                raise StorageUnavailable("the profile store is unavailable; try again") from error
+            for entry in page["Items"]:
+                if self._count_one(entry, *cells[cell][:2]):
+                    counted += 1
+                else:
+                    already += 1
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                cell += 1
+            if page["Items"]:
+                self._save_checkpoint(cell, start)  # after what was counted: an empty index partition costs no write
+        self._save_checkpoint(cell, None)
+        return CountExistingResult(counted, already, complete=True)
 
-    def _count(self, state: State, origin: str) -> int:
-        total = 0
-        for shard in range(STATE_SHARDS):
-            query = {**self._active_in_state(state, origin, shard), "Select": "COUNT"}
-            total += sum(int(page["Count"]) for page in self._pages(query, "state count failed"))
-        return total
+    def _count_one(self, entry: Mapping[str, Any], state: State, origin: str) -> bool:
+        """Count one profile found in StateIndex, if it is not counted yet and its latest revision is classified
+        (a revision still to classify is counted by the classifier when it gets there)."""
+        subject_id = str(entry[profile_item.SUBJECT_ID]["S"])
+        profile = {
+            "TableName": self._profiles,
+            "Key": keys.profile_key(subject_id),
+            "UpdateExpression": "SET #counted = :state, #cb = :writer",
+            "ConditionExpression": (
+                "attribute_not_exists(#counted) AND #key = :key AND #st = :active AND attribute_not_exists(#merged)"
+                " AND #clv = #ver AND #clcv = #cv"
+            ),
+            "ExpressionAttributeNames": {
+                "#counted": profile_item.COUNTED_STATE,
+                "#cb": profile_item.CHANGED_BY,
+                "#key": profile_item.STATE_KEY,
+                "#st": profile_item.STATUS,
+                "#merged": profile_item.MERGED_INTO,
+                "#clv": profile_item.CLASSIFIED_VERSION,
+                "#ver": profile_item.VERSION,
+                "#clcv": profile_item.CLASSIFIED_CONSENT_VERSION,
+                "#cv": profile_item.CONSENT_VERSION,
+            },
+            "ExpressionAttributeValues": {
+                ":state": _s(state.value),
+                ":writer": _s(WRITER_CLASSIFIER),
+                ":key": entry[profile_item.STATE_KEY],
+                ":active": _s(profile_item.ACTIVE),
+            },
+        }
+        one = Counter({counter_item.distribution_counter(state.value, origin): 1})
+        return self._transact(
+            [{"Update": profile}, self._distribution_update(self._shard(), one)], "existing profile count failed"
+        )
+
+    def _checkpoint_key(self) -> dict[str, Any]:
+        return {counter_item.PK: _s(counter_item.CHECKPOINT_PK), counter_item.SK: _s(counter_item.CHECKPOINT_SK)}
+
+    def _checkpoint(self) -> tuple[int, dict[str, Any] | None]:
+        """Where the last run stopped: (cell, index key to go on after); (0, None) to start over."""
+        try:
+            item = self._db.get_item(TableName=self._counters, Key=self._checkpoint_key(), ConsistentRead=True)
+        except SDK_ERRORS as error:
+            logger.warning("checkpoint read failed", extra={"error_code": error_code(error)})
+            raise StorageUnavailable("the counter store is unavailable; try again") from error
+        cursor = item.get("Item", {}).get(counter_item.CURSOR)
+        if cursor is None:
+            return 0, None
+        start = cursor["M"].get("start")
+        return int(cursor["M"]["cell"]["N"]), (start["M"] if start else None)
+
+    def _save_checkpoint(self, cell: int, start: dict[str, Any] | None) -> None:
+        """The position to go on from; removed once every cell is counted, so the next run starts over."""
+        names = {"#e": counter_item.ENTITY_ATTR, "#cursor": counter_item.CURSOR}
+        values: dict[str, Any] = {":e": _s(counter_item.ENTITY_CHECKPOINT)}
+        if cell >= len(State) * len(ORIGIN_CHANNELS) * STATE_SHARDS:
+            expression = "SET #e = :e REMOVE #cursor"
+        else:
+            cursor: dict[str, Any] = {"cell": _n(cell)}
+            if start:
+                cursor["start"] = {"M": start}
+            values[":cursor"] = {"M": cursor}
+            expression = "SET #e = :e, #cursor = :cursor"
+        try:
+            self._db.update_item(
+                TableName=self._counters,
+                Key=self._checkpoint_key(),
+                UpdateExpression=expression,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except SDK_ERRORS as error:
+            logger.warning("checkpoint write failed", extra={"error_code": error_code(error)})
+            raise StorageUnavailable("the counter store is unavailable; try again") from error

@@ -39,6 +39,13 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
+def _action_of(change: ProfileWrite) -> str:
+    """What the touchpoint did, as the migration funnel credits it (a channel's action names, never a value)."""
+    if change.trace is not None:
+        return change.trace.action
+    return "consent_update" if change.consents else "data_update"
+
+
 def _field_attribute(value: EncryptedField) -> dict[str, Any]:
     return profile_item.field_attribute(value.ciphertext, value.confirmed_at, value.channel)
 
@@ -355,6 +362,8 @@ class DynamoProfileStore:
             profile_item.CONSENT_VERSION: _n(1 if change.consents else 0),
             profile_item.VERSION: _n(1),
             profile_item.CHANGED_BY: _s(profile_item.WRITER_INGEST),
+            profile_item.LAST_CHANNEL: _s(change.channel),
+            profile_item.LAST_ACTION: _s(_action_of(change)),
         }
         for kind, counter in profile_item.TRACE_COUNTERS.items():
             item[counter] = _n(1 if trace and trace.kind is kind else 0)
@@ -372,16 +381,20 @@ class DynamoProfileStore:
             "#ver": profile_item.VERSION,
             "#chs": profile_item.CHANNELS,
             "#cv": profile_item.CONSENT_VERSION,
+            "#lch": profile_item.LAST_CHANNEL,
+            "#lac": profile_item.LAST_ACTION,
         }
         values: dict[str, Any] = {
             ":active": _s(profile_item.ACTIVE),
             ":now": _s(_iso(change.written_at)),
             ":writer": _s(profile_item.WRITER_INGEST),
+            ":lch": _s(change.channel),
+            ":lac": _s(_action_of(change)),
             ":one": _n(1),
             ":ch": {"SS": [change.channel]},
             ":cv": _n(change.expected_consent_version),
         }
-        sets = ["#u = :now", "#cb = :writer"]
+        sets = ["#u = :now", "#cb = :writer", "#lch = :lch", "#lac = :lac"]
         adds = ["#ver :one", "#chs :ch"]
         if change.fields:
             names["#f"] = profile_item.FIELDS

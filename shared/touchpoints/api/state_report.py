@@ -1,15 +1,24 @@
-"""GET /v1/reports/profile-states: the state distribution of the profiles, counts only."""
+"""GET /v1/reports/profile-states and /v1/reports/funnel: the state distribution and the migration funnel,
+counts only, read from the classifier's counters (their cost does not grow with the profiles)."""
 
 # No `from __future__ import annotations`: the event handler reads the route signatures at runtime.
 
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, Field
 
 from touchpoints import profile_states
 from touchpoints.api import guards
 from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
+from touchpoints.classification import FunnelRangeInvalid
+from touchpoints.errors import FieldProblem, InvalidTouchpoint
 
 ROUTE = "/v1/reports/profile-states"
+FUNNEL_ROUTE = "/v1/reports/funnel"
+DEFAULT_FUNNEL_DAYS = 30
 
 
 class ProfileStateReport(BaseModel):
@@ -18,6 +27,27 @@ class ProfileStateReport(BaseModel):
     total: int = Field(description="Active profiles")
     by_state: dict[str, int] = Field(description="State letter (A-G, U) -> profiles")
     by_origin: dict[str, dict[str, int]] = Field(description="Channel of origin -> state letter -> profiles")
+
+
+class Transition(BaseModel):
+    from_state: str = Field(alias="from", description="State letter before, or `none` for a new profile")
+    to_state: str = Field(alias="to", description="State letter after, or `gone` (erased or merged away)")
+    channel: str = Field(description="Channel of the touchpoint that moved it, or time, rules, compliance, identity")
+    action: str = Field(description="The touchpoint's action (e.g. ticket_registration), or what else moved it")
+    profiles: int
+
+
+class FunnelDay(BaseModel):
+    day: str
+    transitions: list[Transition]
+
+
+class FunnelReportBody(BaseModel):
+    from_day: str = Field(alias="from")
+    to_day: str = Field(alias="to")
+    generated_at: str
+    days: list[FunnelDay] = Field(description="Days with at least one move, oldest first")
+    totals: list[Transition] = Field(description="Each move summed over the range")
 
 
 def state_report_api() -> GuardedResolver:
@@ -33,5 +63,27 @@ def state_report_api() -> GuardedResolver:
     )
     def get_profile_states() -> Response[ProfileStateReport]:
         return json_response(200, profile_states.report().as_dict())
+
+    @app.get(
+        FUNNEL_ROUTE,
+        summary="How many profiles moved from which state to which, per day, channel and action",
+        description=(
+            "The migration funnel between two days (UTC, inclusive; default the last 30 days, at most 366). "
+            "Counts only: no subject id and no personal data. IAM (SigV4) auth."
+        ),
+        responses={200: {"description": "The moves"}, **ERROR_RESPONSES},
+        tags=["reports"],
+    )
+    def get_funnel(
+        from_day: Annotated[date | None, Query(alias="from")] = None,
+        to_day: Annotated[date | None, Query(alias="to")] = None,
+    ) -> Response[FunnelReportBody]:
+        end = to_day or datetime.now(UTC).date()
+        start = from_day or end - timedelta(days=DEFAULT_FUNNEL_DAYS - 1)
+        try:
+            return json_response(200, profile_states.funnel(start, end).as_dict())
+        except FunnelRangeInvalid as error:
+            problem = FieldProblem(("query", "to"), "date_range", str(error))
+            raise InvalidTouchpoint("the date range cannot be reported", [problem]) from None
 
     return app

@@ -59,6 +59,11 @@ class ProfileFacts:
     classified_consent_version: int | None = None
     rules_version: str | None = None
     reclassify_at: datetime | None = None
+    counted_state: State | None = None  # the state the counters hold this profile in (None: not counted)
+    merged_into: str | None = None
+    changed_by: str = ""
+    last_channel: str | None = None
+    last_action: str | None = None
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> ProfileFacts:
@@ -82,6 +87,7 @@ class ProfileFacts:
             classified = item.get(profile_item.CLASSIFIED_VERSION)
             classified_cv = item.get(profile_item.CLASSIFIED_CONSENT_VERSION)
             state = item.get(profile_item.STATE)
+            counted = item.get(profile_item.COUNTED_STATE)
             return cls(
                 subject_id=subject_id,
                 status=str(item.get(profile_item.STATUS, "")),
@@ -97,6 +103,11 @@ class ProfileFacts:
                 classified_consent_version=None if classified_cv is None else _int(classified_cv),
                 rules_version=item.get(profile_item.RULES_VERSION),
                 reclassify_at=_time(item.get(profile_item.RECLASSIFY_AT)),
+                counted_state=State(counted) if counted else None,
+                merged_into=item.get(profile_item.MERGED_INTO),
+                changed_by=str(item.get(profile_item.CHANGED_BY, "")),
+                last_channel=item.get(profile_item.LAST_CHANNEL),
+                last_action=item.get(profile_item.LAST_ACTION),
             )
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, MalformedProfile):
@@ -105,7 +116,8 @@ class ProfileFacts:
 
     @property
     def active(self) -> bool:
-        return self.status == ACTIVE
+        """Counted and classified: not being erased, and not merged into another profile."""
+        return self.status == ACTIVE and not self.merged_into
 
     def is_classified_under(self, rules_version: str) -> bool:
         """This exact revision (data and consents) was already classified under these rules."""

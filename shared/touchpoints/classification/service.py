@@ -16,6 +16,19 @@ from itertools import islice
 from typing import Any, Protocol
 
 from touchpoints.classification.classify import Classification, MalformedProfile, ProfileFacts, classify
+from touchpoints.classification.funnel import (
+    MAX_FUNNEL_DAYS,
+    NONE,
+    RULES,
+    TIME,
+    UNKNOWN,
+    Cause,
+    Departure,
+    FunnelReport,
+    Move,
+    cause_of,
+    departure,
+)
 from touchpoints.classification.rules import ClassificationRules, State
 from touchpoints.model import Channel
 
@@ -33,10 +46,26 @@ class ClassificationWrite:
     classified_at: datetime
     # Set by the sweep: the profile's due time as read; the write holds only if nobody reclassified since.
     due_at: datetime | None = None
+    # The state the counters hold the profile in, as read; the write holds only if it is still that one.
+    counted_state: State | None = None
+    cause: Cause = UNKNOWN
 
     @property
     def state_changed(self) -> bool:
         return self.expected_state is not self.result.state
+
+    @property
+    def moves_the_counts(self) -> bool:
+        """The distribution or the funnel changes with this write (the store then writes them in the same
+        transaction as the profile, so the profile's revision condition makes a replay count nothing)."""
+        return self.state_changed or self.counted_state is not self.result.state
+
+    @property
+    def move(self) -> Move | None:
+        if not self.state_changed:
+            return None
+        before = self.expected_state.value if self.expected_state else NONE
+        return Move(self.classified_at.date(), before, self.result.state.value, self.cause)
 
 
 class ClassificationStore(Protocol):
@@ -48,8 +77,22 @@ class ClassificationStore(Protocol):
         """
         ...
 
-    def count_states(self) -> Mapping[tuple[State, str], int]:
-        """How many active profiles sit in each (state, origin channel)."""
+    def distribution(self) -> Mapping[tuple[State, str], int]:
+        """How many active profiles sit in each (state, origin channel), from the counters."""
+        ...
+
+    def funnel(self, start: date, end: date) -> Mapping[tuple[date, str, str, str, str], int]:
+        """Moves per (day, from, to, channel, action) between these days (inclusive), from the counters."""
+        ...
+
+    def record_departure(self, departure: Departure) -> bool:
+        """Take the profile out of the distribution and count its move to `gone`, once: False when this
+        departure was counted already (a replayed record). Raises StorageUnavailable."""
+        ...
+
+    def count_existing(self, keep_going: Callable[[], bool]) -> CountExistingResult:
+        """Count in the distribution every classified profile not counted yet (those classified before the
+        counters existed), going on from where the last run stopped. Idempotent: a profile counts once."""
         ...
 
     def due(self, days: list[date]) -> Iterator[str]:
@@ -73,6 +116,7 @@ class Outcome(StrEnum):
     NOT_DUE = "not_due"  # swept, but time has not changed its classification yet
     MALFORMED = "malformed"  # swept, but the item cannot be read as a profile: skipped, logged by subject id
     INACTIVE = "inactive"  # being erased: not classified
+    LEFT = "left"  # erased, merged away or deleted: taken out of the distribution, its move counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +131,13 @@ class SweepResult:
     outcomes: Counter[Outcome]
     malformed: list[str]  # subject ids, to look into
     complete: bool  # False: stopped for time; what is left is taken by the next run
+
+
+@dataclass(frozen=True, slots=True)
+class CountExistingResult:
+    counted: int  # profiles added to the distribution
+    already: int  # counted already (classified since the counters exist, or by an earlier run)
+    complete: bool  # False: stopped for time; the next run goes on from the checkpoint
 
 
 class ClassifierService:
@@ -110,7 +161,22 @@ class ClassifierService:
         if facts.is_classified_under(self._rules.version):
             # The classifier's own write, delivered anyway: writing again would loop.
             return ClassifyResult(Outcome.CURRENT, facts.state, facts.state)
-        return self._classify(facts, self._clock())
+        return self._classify(facts, self._clock(), cause=cause_of(facts))
+
+    def leave(self, old_image: Mapping[str, Any], new_image: Mapping[str, Any] | None) -> ClassifyResult | None:
+        """A profile item changed or went away: if it left the counts (erased, merged away, deleted), take it
+        out of the distribution and count its move to `gone`, once. None when the change is no departure."""
+        gone = departure(old_image, new_image, self._clock())
+        if gone is None:
+            return None
+        before = State(gone.move.from_state)
+        if not self._store.record_departure(gone):
+            return ClassifyResult(Outcome.CURRENT, before)
+        return ClassifyResult(Outcome.LEFT, before)
+
+    def count_existing(self, keep_going: Callable[[], bool]) -> CountExistingResult:
+        """After the counters are deployed on a table that holds profiles already: count each once."""
+        return self._store.count_existing(keep_going)
 
     def reclassify_due(self, image: Mapping[str, Any]) -> ClassifyResult:
         """Classify again a profile no touchpoint changed, because time did (stale data, traces ageing out)."""
@@ -120,7 +186,7 @@ class ClassifierService:
         now = self._clock()
         if facts.reclassify_at is None or facts.reclassify_at > now:
             return ClassifyResult(Outcome.NOT_DUE, facts.state, facts.state)
-        return self._classify(facts, now, due_at=facts.reclassify_at)
+        return self._classify(facts, now, due_at=facts.reclassify_at, cause=TIME)
 
     def sweep(self, lookback_days: int, keep_going: Callable[[], bool], concurrency: int = 1) -> SweepResult:
         """Reclassify every profile due by now, oldest day first, while `keep_going()`; what is left stays due."""
@@ -141,7 +207,7 @@ class ClassifierService:
             return ClassifyResult(Outcome.INACTIVE, facts.state)
         if facts.rules_version == self._rules.version:
             return ClassifyResult(Outcome.CURRENT, facts.state, facts.state)
-        return self._classify(facts, self._clock())
+        return self._classify(facts, self._clock(), cause=RULES)
 
     def _each(
         self,
@@ -173,7 +239,9 @@ class ClassifierService:
                         malformed.append(subject_id)
         return SweepResult(outcomes, malformed, complete=going)
 
-    def _classify(self, facts: ProfileFacts, now: datetime, due_at: datetime | None = None) -> ClassifyResult:
+    def _classify(
+        self, facts: ProfileFacts, now: datetime, cause: Cause, due_at: datetime | None = None
+    ) -> ClassifyResult:
         write = ClassificationWrite(
             subject_id=facts.subject_id,
             origin_channel=facts.origin_channel,
@@ -183,6 +251,8 @@ class ClassifierService:
             result=classify(facts, self._rules, now),
             classified_at=now,
             due_at=due_at,
+            counted_state=facts.counted_state,
+            cause=cause,
         )
         if not self._store.save(write):
             return ClassifyResult(Outcome.STALE, facts.state)
@@ -220,5 +290,23 @@ class StateReport:
 def state_report(
     store: ClassificationStore, rules: ClassificationRules, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> StateReport:
-    """The current distribution of active profiles over the states."""
-    return StateReport(rules.version, clock(), dict(store.count_states()))
+    """The current distribution of active profiles over the states, read from the counters."""
+    return StateReport(rules.version, clock(), dict(store.distribution()))
+
+
+class FunnelRangeInvalid(ValueError):
+    """The funnel's date range is reversed or wider than MAX_FUNNEL_DAYS."""
+
+
+def funnel_report(
+    store: ClassificationStore,
+    start: date,
+    end: date,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FunnelReport:
+    """The moves between states per day, channel and action from `start` to `end` (inclusive)."""
+    if end < start:
+        raise FunnelRangeInvalid("the range ends before it starts")
+    if (end - start).days + 1 > MAX_FUNNEL_DAYS:
+        raise FunnelRangeInvalid(f"the range is wider than {MAX_FUNNEL_DAYS} days")
+    return FunnelReport(start, end, clock(), dict(store.funnel(start, end)))

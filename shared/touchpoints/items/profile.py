@@ -42,6 +42,9 @@ VERSION: Final = "version"  # +1 on every data change
 LAST_TRACE_AT: Final = "last_trace_at"
 CHANGED_BY: Final = "changed_by"  # the last writer; the classifier's stream filter drops its own writes
 TRACE_COUNTERS: Final[Mapping[TraceKind, str]] = {kind: f"trace_{kind.value}" for kind in TraceKind}
+# The channel and action of the last touchpoint written: what the funnel credits when the state moves
+LAST_CHANNEL: Final = "last_channel"
+LAST_ACTION: Final = "last_action"
 
 # Written by the classifier and the reclassifier (adapters/classification_store.py)
 STATE: Final = "state"
@@ -61,6 +64,10 @@ CLASSIFIED_VERSION: Final = "classified_version"
 CLASSIFIED_CONSENT_VERSION: Final = "classified_consent_version"
 RECLASSIFY_AT: Final = "reclassify_at"
 RECLASSIFY_DAY: Final = "reclassify_day"  # ReclassifyIndex partition key: <day>#<shard>
+COUNTED_STATE: Final = "counted_state"  # the state the StateCounterTable counts this profile in (items/counter.py)
+
+# Set when the profile was merged into another: the subject id of the survivor. The profile leaves the counts.
+MERGED_INTO: Final = "merged_into"
 
 # Written by the eraser (adapters/erasure_store.py)
 ERASURE_REQUEST: Final = "erasure_request"
@@ -93,6 +100,8 @@ ATTRIBUTES: Final = frozenset(
         LAST_TRACE_AT,
         CHANGED_BY,
         *TRACE_COUNTERS.values(),
+        LAST_CHANNEL,
+        LAST_ACTION,
         STATE,
         PREVIOUS_STATE,
         STATE_CHANGED_AT,
@@ -110,6 +119,8 @@ ATTRIBUTES: Final = frozenset(
         CLASSIFIED_CONSENT_VERSION,
         RECLASSIFY_AT,
         RECLASSIFY_DAY,
+        COUNTED_STATE,
+        MERGED_INTO,
         ERASURE_REQUEST,
         MERGED_INTO,
         MERGE_ID,
