@@ -65,7 +65,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     with moto_stack() as stack:
         metrics["funnel"] = funnel.measure(
-            stack, small=10 if quick else 100, large=100 if quick else 2_000, repeats=repeats
+            stack,
+            small=5 if quick else 100,
+            large=20 if quick else 2_000,
+            records=10 if quick else 100,
+            repeats=repeats,
         )
     metrics["load"] = load.figures()
     return {

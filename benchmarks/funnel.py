@@ -211,7 +211,7 @@ def _report_cost(stack: Stack, repeats: int) -> dict[str, Any]:
     return costs
 
 
-def measure(stack: Stack, *, small: int, large: int, repeats: int) -> dict[str, Any]:
+def measure(stack: Stack, *, small: int, large: int, records: int, repeats: int) -> dict[str, Any]:
     """The reports at `small` and at `large` classified profiles, and the classifier's write with and without
     a state change (a state change writes the counters in the classification's transaction)."""
     stack.activate()
@@ -225,11 +225,11 @@ def measure(stack: Stack, *, small: int, large: int, repeats: int) -> dict[str, 
         # transaction) against the same profiles' next revision, same state (one UpdateItem, as before the counters).
         first = large + 1
         classifier = _warm(stack, CLASSIFIER, {"Records": [_record(_profile(10**9), 0)]})  # not stored: a no-op
-        seconds_changed = _deliver(classifier, _stored(stack, first, 100))
-        seconds_same = _deliver(classifier, _stored(stack, first, 100, version=2))
-        one_new = _stored(stack, first + 100, 1)
+        seconds_changed = _deliver(classifier, _stored(stack, first, records))
+        seconds_same = _deliver(classifier, _stored(stack, first, records, version=2))
+        one_new = _stored(stack, first + records, 1)
         state_change = _Meter(stack).measure(lambda: _deliver(classifier, one_new))
-        one_again = _stored(stack, first + 100, 1, version=2)
+        one_again = _stored(stack, first + records, 1, version=2)
         same_state = _Meter(stack).measure(lambda: _deliver(classifier, one_again))
         state_change["ms_per_record"] = round(seconds_changed * 1e3, 2)
         same_state["ms_per_record"] = round(seconds_same * 1e3, 2)

@@ -46,3 +46,5 @@ def test_quick_benchmark_reports_every_metric(tmp_path):
     assert m["cold_start"]["boto3_import_ms"] > 0
     assert {"WebChannelFunction", "StoreChannelFunction"} <= m["cold_start"]["handlers"].keys()
     assert all(run["seconds"] > 0 for run in m["erasure"]["runs"].values())
+    assert m["funnel"]["large_over_small"]["distribution_requests"] == 1.0
+    assert m["funnel"]["classifier_write"]["state_change_with_counters"]["requests"] == 1
