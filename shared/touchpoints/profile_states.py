@@ -12,7 +12,10 @@ from pydantic import Field
 
 from touchpoints.adapters import aws, keys
 from touchpoints.adapters.classification_store import DynamoClassificationStore
+from touchpoints.adapters.contact_store import DynamoContactReports
 from touchpoints.classification import ClassifierService, Outcome, StateReport, load_rules, state_report
+from touchpoints.contact.policy import load_contact_policy
+from touchpoints.contact.report import contact_pressure
 from touchpoints.container import per_container
 from touchpoints.observability import MetricUnit, count_with_dimensions, logger, metrics
 from touchpoints.settings import AwsSettings
@@ -78,6 +81,16 @@ def classify_record(record: DynamoDBRecord) -> None:
 
 def report() -> StateReport:
     return state_report(store(), load_rules())
+
+
+@per_container
+def contact_reports() -> DynamoContactReports:
+    config = settings()
+    return DynamoContactReports(aws.client("dynamodb", config.endpoint_url, config.region), config.profile_table)
+
+
+def contact_pressure_report() -> dict[str, Any]:
+    return contact_pressure(contact_reports(), load_contact_policy())
 
 
 OUTDATED_RULES = "outdated_rules"

@@ -1,6 +1,8 @@
-"""GET /v1/reports/profile-states: the state distribution of the profiles, counts only."""
+"""GET /v1/reports/profile-states and /v1/reports/contact-pressure: counts only, for business users (IAM)."""
 
 # No `from __future__ import annotations`: the event handler reads the route signatures at runtime.
+
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, Field
@@ -10,6 +12,7 @@ from touchpoints.api import guards
 from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
 
 ROUTE = "/v1/reports/profile-states"
+CONTACT_PRESSURE_ROUTE = "/v1/reports/contact-pressure"
 
 
 class ProfileStateReport(BaseModel):
@@ -33,5 +36,18 @@ def state_report_api() -> GuardedResolver:
     )
     def get_profile_states() -> Response[ProfileStateReport]:
         return json_response(200, profile_states.report().as_dict())
+
+    @app.get(
+        CONTACT_PRESSURE_ROUTE,
+        summary="Contact pressure: people by contacts received in the last 7 and 30 days; cap hits",
+        description=(
+            "Counts only. `people_by_contacts` maps N (contacts sent) to how many people received N; `cap_hits` counts "
+            "reserved contact decisions a frequency cap refused, per channel and campaign, over 30 days. IAM auth."
+        ),
+        responses={200: {"description": "The report"}, **ERROR_RESPONSES},
+        tags=["reports"],
+    )
+    def get_contact_pressure() -> Response[dict[str, Any]]:
+        return json_response(200, profile_states.contact_pressure_report())
 
     return app

@@ -19,3 +19,8 @@ OCCURRED_AT: Final = "occurred_at"
 MINIMIZED: Final = "minimized"
 DETAILS: Final = "details"  # ciphertext
 EXPIRES_AT: Final = "expires_at"  # epoch seconds (TTL)
+
+# Outbound contacts (recorded by a sending channel): trace "none", action "sent_<kind>"
+CONTACT_KIND: Final = "contact_kind"
+PURPOSE: Final = "purpose"
+CAMPAIGN_ID: Final = "campaign_id"
