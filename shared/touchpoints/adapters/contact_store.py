@@ -94,13 +94,13 @@ class DynamoContactStore:
         names = {
             "#st": profile_item.STATUS,
             "#c": profile_item.CONSENTS,
-            "#f": profile_item.FIELDS,
-            "#at": profile_item.FIELD_CONFIRMED_AT,
             "#rev": contact_item.REVISION,
             "#sent": contact_item.SENT,
             "#res": contact_item.RESERVATIONS,
         }
         projection = ["pk", "sk", "#st", "#c", "#rev", "#sent", "#res"]
+        if contact_fields:
+            names.update({"#f": profile_item.FIELDS, "#at": profile_item.FIELD_CONFIRMED_AT})
         for i, name in enumerate(sorted(contact_fields)):
             names[f"#f{i}"] = name
             projection.append(f"#f.#f{i}.#at")

@@ -65,27 +65,6 @@ class DecisionsIn(Strict):
     recipients: Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_AUDIENCE)]
 
 
-class PersonDecisionOut(Strict):
-    index: int = Field(description="The recipient's position in the request")
-    allowed: bool
-    profile_id: str | None = Field(default=None, description="Only when the request named the person by it")
-    reason: str | None = Field(
-        default=None,
-        description="no_consent, suppressed, not_contactable_on_channel, frequency_cap or quiet_hours",
-    )
-    allowed_at: str | None = Field(default=None, description="When it will be allowed, if time alone will allow it")
-    reservation_id: str | None = None
-    reservation_expires_at: str | None = None
-
-
-class DecisionsOut(Strict):
-    channel: str
-    purpose: str
-    campaign_id: str
-    policy_version: str
-    decisions: list[PersonDecisionOut]
-
-
 class ContactIn(Strict):
     event_id: EventId
     occurred_at: PastTimestamp
@@ -107,14 +86,17 @@ def add_contact_routes(app: GuardedResolver, channel: Channel) -> None:
         f"/v1/{channel.value}/contact-decisions",
         summary=f"May these people be contacted on {channel.value} now, for this purpose?",
         description=(
-            f"Up to {MAX_AUDIENCE} recipients, by profile id or identifiers. Each answer says `allowed`, or a reason "
-            "code and when it will be allowed. No personal data in the answer. With `reserve: true` every allowed "
-            "contact is counted at once, atomically per person, and expires unless recorded."
+            f"Up to {MAX_AUDIENCE} recipients, by profile id or identifiers. The answer: `decisions`, one per "
+            "recipient in the request's order: `index`, `allowed`, `profile_id` (only if the request named it), and "
+            "when refused `reason` (no_consent, suppressed, not_contactable_on_channel, frequency_cap, quiet_hours) "
+            "and `allowed_at` (when time alone will allow it, else null). No personal data. With `reserve: true` "
+            "every allowed contact is counted at once, atomically per person (`reservation_id`, "
+            "`reservation_expires_at`): record the contact with it, or it expires unused."
         ),
         responses={200: {"description": "One decision per recipient, in the request's order"}, **INGEST_ERRORS},
         tags=[channel.value],
     )
-    def post_contact_decisions(body: Annotated[DecisionsIn, Body()]) -> Response[DecisionsOut]:
+    def post_contact_decisions(body: Annotated[DecisionsIn, Body()]) -> Response[dict[str, Any]]:
         request = DecisionRequest(channel.value, body.purpose, body.campaign_id)
         answers = container.contact_service().decide(request, [r.recipient() for r in body.recipients], body.reserve)
         metrics.add_dimension(name="channel", value=channel.value)
