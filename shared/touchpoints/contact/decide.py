@@ -130,10 +130,9 @@ def cap_free_at(
     for _ in range(_MAX_ROUNDS):
         later = moment
         for limit, channel in _limits(policy, request):
-            live = sorted(
-                e.counts_until(limit.window) for e in _counted(entries, request.purpose, channel) if e.at <= moment
-            )
-            live = [ends for ends in live if ends > moment]
+            # An entry stamped after `moment` (another container's clock) counts too: it is no less a contact.
+            ends = (e.counts_until(limit.window) for e in _counted(entries, request.purpose, channel))
+            live = sorted(end for end in ends if end > moment)
             if len(live) >= limit.max:
                 later = max(later, live[len(live) - limit.max])
         if later == moment:
