@@ -4,7 +4,9 @@ Starts the runner (embedded AWS, the template's functions, the stream poller) on
 posts every sample in events/ and a multi-channel journey for each generated person over HTTP
 with each channel's API key, waits until the classifier has caught up with the profile table's
 stream, then prints each profile (subject id, token count, channels, state, missing dimensions,
-top recommendation) and the state distribution. Personal data is posted, never printed.
+top recommendation) and the state distribution. It ends with an email campaign asking for contact
+decisions for every profile, recording what it sent, and the contact-pressure report. Personal data
+is posted, never printed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import IO, Any
 
 import requests
 
+from local_runner.demo_contacts import CampaignFailed, run_campaign
 from local_runner.demo_data import Touch, demo_person, journey
 from local_runner.principals import DEVELOPER, sign
 from local_runner.runner import LocalRunner
@@ -251,6 +254,16 @@ def print_distribution(by_state: dict[str, int], source: str, out: IO[str]) -> N
     print(f"  total {sum(by_state.values())} profiles", file=out)
 
 
+def print_profiles_and_distribution(
+    items: list[dict[str, Any]], by_channel: Counter[str], by_state: dict[str, int], source: str, out: IO[str]
+) -> None:
+    sent = ", ".join(f"{c} {n}" for c, n in sorted(by_channel.items()))
+    print(f"\nSent {sum(by_channel.values())} requests: {sent}", file=out)
+    print(f"\nProfiles ({len(items)}; tokens and states only, no personal data):", file=out)
+    print_profiles(items, out)
+    print_distribution(by_state, source, out)
+
+
 def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
     """Run the demo; 0 when every touchpoint was stored and every profile classified."""
     started = time.monotonic()
@@ -268,17 +281,12 @@ def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
                 by_channel = send_all(server.url, batch, out)
                 items = wait_for_classifier(runner, out)
                 by_state, source = state_report(runner, server.url, items)
+                print_profiles_and_distribution(items, by_channel, by_state, source, out)
+                run_campaign(runner, server.url, sorted(i["subject_id"]["S"] for i in items), out)
             finally:
                 server.stop()
-    except (DemoFailed, requests.RequestException, OSError) as failure:
+    except (DemoFailed, CampaignFailed, requests.RequestException, OSError) as failure:
         print(f"\nDEMO FAILED: {failure}\nFunction logs: {log_path}", file=sys.stderr)
         return 1
-    print(
-        f"\nSent {sum(by_channel.values())} requests: " + ", ".join(f"{c} {n}" for c, n in sorted(by_channel.items())),
-        file=out,
-    )
-    print(f"\nProfiles ({len(items)}; tokens and states only, no personal data):", file=out)
-    print_profiles(items, out)
-    print_distribution(by_state, source, out)
     print(f"\nDone in {time.monotonic() - started:.1f} s.", file=out)
     return 0
