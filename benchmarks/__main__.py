@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     from moto import mock_aws
 
-    from benchmarks import calls, coldstart, compute, datamasking, erasure, load, throughput
+    from benchmarks import calls, coldstart, compute, contacts, datamasking, erasure, load, throughput
     from benchmarks.stack import endpoint_stack, moto_stack, running_endpoint
 
     quick = args.quick
@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     metrics["cold_start"] = coldstart.measure(repeats=1 if quick else 7)
     with moto_stack() as stack:
         metrics["erasure"] = erasure.measure(stack, (20, 100) if quick else (1_000, 10_000))
+    with moto_stack() as stack:
+        metrics["contacts"] = contacts.measure(stack, audience=50 if quick else 1_000)
     metrics["load"] = load.figures()
     return {
         "meta": {
@@ -231,8 +233,9 @@ def table(results: dict[str, Any]) -> str:
                 "",
             )
         )
-    from benchmarks import load
+    from benchmarks import contacts, load
 
+    rows.extend(contacts.rows(m["contacts"]))
     rows.extend(load.rows(m["load"]))
     header = ("metric", "ours", "baseline", "ratio", "target", "met")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(6)]
