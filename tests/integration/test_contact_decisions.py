@@ -103,7 +103,10 @@ def test_a_reservation_holds_the_cap_until_recorded_and_service_messages_are_exe
 
     # When the channel records the SMS it sent, naming the reservation (and retries the same event)
     sent = contact({"phone": p.phone}, "sms", reservation_id=first[0]["reservation_id"])
-    assert record(lambdas, "sms", sent) == (200, {"channel": "sms", "results": [{"event_id": sent["event_id"], "status": "stored"}]})
+    assert record(lambdas, "sms", sent) == (
+        200,
+        {"channel": "sms", "results": [{"event_id": sent["event_id"], "status": "stored"}]},
+    )
     assert record(lambdas, "sms", sent)[1]["results"][0]["status"] == "duplicate"
     # Then the reservation became the contact, counted once
     (counter,) = counter_items(local_aws)
