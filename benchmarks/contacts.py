@@ -113,7 +113,7 @@ def measure(stack: Stack, *, audience: int) -> dict[str, Any]:
 
     email = _email_handler(stack)
     decide("warm-up", reserve=False)  # the email function's container, warm
-    dry, dry_s, dry_moto_s = decide("dry-run", reserve=False)
+    _, dry_s, dry_moto_s = decide("dry-run", reserve=False)
     reserved, reserve_s, reserve_moto_s = decide("first", reserve=True)
     assert all(d["allowed"] for d in reserved["decisions"]), "every seeded person may get this campaign"
     meter = _Meter(stack)
