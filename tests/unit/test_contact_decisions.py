@@ -191,3 +191,31 @@ def test_a_policy_that_cannot_be_applied_fails_at_load(edit, problem):
     assert edit in text
     with pytest.raises(ValueError):
         parse_contact_policy(text.replace(edit, problem))
+
+
+def test_the_classifier_and_the_decisions_read_contactability_the_same_way():
+    from touchpoints.classification import ProfileFacts, classify
+    from touchpoints.classification.rules import Dimension
+
+    held = frozenset({"email", "phone", "push_token", "whatsapp"})
+    sending = [c.value for c in POLICY.channels]
+
+    def profile(consents: dict[str, ConsentRecord]) -> ProfileFacts:
+        return ProfileFacts("sub_x", "active", "web", 1, 1, dict.fromkeys(held, NOON), consents, {}, None)
+
+    # Given a person capped out on every sending channel today
+    capped = person(sent=tuple(sent(h, c) for h, c in ((1, "email"), (2, "sms"), (3, "push"))))
+    refused = {c: decide(capped, ask(c), NOON, POLICY, FIELDS).reason for c in sending}
+    assert set(refused.values()) == {Reason.FREQUENCY_CAP}
+    # Then the classifier still counts them contactable on every one: a cap says "not now", not "never"
+    reachable = classify(profile({"marketing:all": consent()}), load_rules(), NOON)
+    assert Dimension.CONTACTABILITY in reachable.dimensions
+    assert set(sending) <= set(reachable.contact_channels)
+
+    # Given a person holding every contact field but no consented channel
+    unconsented = {c: decide(person({}), ask(c), NOON, POLICY, FIELDS).reason for c in sending}
+    assert set(unconsented.values()) == {Reason.NO_CONSENT}
+    # Then the classifier does not count them contactable, and recommends what fills C (a subscription...)
+    unreachable = classify(profile({"marketing:all": consent(False)}), load_rules(), NOON)
+    assert Dimension.CONTACTABILITY in unreachable.missing and unreachable.contact_channels == ()
+    assert "subscription" in unreachable.scores
