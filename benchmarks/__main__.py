@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with moto_stack() as stack:
         metrics["erasure"] = erasure.measure(stack, (20, 100) if quick else (1_000, 10_000))
     with moto_stack() as stack:
-        metrics["contacts"] = contacts.measure(stack, audience=50 if quick else 1_000)
+        metrics["contacts"] = contacts.measure(stack, audience=10 if quick else 1_000)
     metrics["load"] = load.figures()
     return {
         "meta": {

@@ -41,3 +41,6 @@ def test_quick_benchmark_reports_every_metric(tmp_path):
     assert m["cold_start"]["boto3_import_ms"] > 0
     assert {"WebChannelFunction", "StoreChannelFunction"} <= m["cold_start"]["handlers"].keys()
     assert all(run["seconds"] > 0 for run in m["erasure"]["runs"].values())
+    contacts = m["contacts"]
+    assert contacts["touchpoint_cost_ratio"] == 1.0 and contacts["met"]
+    assert contacts["decision_with_reservations"]["requests_by_operation"]["BatchGetItem"] == 1
