@@ -20,7 +20,7 @@ from touchpoints.api.responses import (
     json_response,
 )
 from touchpoints.channels import PAYLOAD_MODELS, ChannelTouchpoint, ConsentSubmission, TouchpointBatch
-from touchpoints.contact.policy import load_contact_policy
+from touchpoints.contact.policy import SENDING_CHANNELS
 from touchpoints.errors import SubjectErased
 from touchpoints.ingestion import BatchOutcome, IngestStatus, ingest_touchpoints
 from touchpoints.model import Channel
@@ -122,7 +122,7 @@ def channel_api(channel: Channel) -> GuardedResolver:
         touchpoint = submission.to_touchpoint(channel)
         return _respond(channel, ingest_touchpoints(container.ingestion_service(), [touchpoint]))
 
-    if channel in load_contact_policy().channels:
+    if channel in SENDING_CHANNELS:
         from touchpoints.api.contact import add_contact_routes  # only sending channels load it
 
         add_contact_routes(app, channel)

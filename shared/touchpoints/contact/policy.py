@@ -15,6 +15,10 @@ from touchpoints.classification.rules import ClassificationRules, load_rules
 from touchpoints.consent import load_policy
 from touchpoints.model import Channel
 
+# The channels that send and so serve the contact routes (template.yaml gives them those routes). The policy
+# must list exactly these; a constant, so a channel function's cold start does not parse the policy files.
+SENDING_CHANNELS = frozenset({Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.CONTACT_CENTER})
+
 
 class Limit(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -65,8 +69,8 @@ class ContactPolicy(BaseModel):
                 raise ValueError(f"purpose {name} has a limit longer than history_days")
             if unknown := set(rule.channel_limits) - set(self.channels):
                 raise ValueError(f"purpose {name} limits channels that do not send: {sorted(unknown)}")
-        if Channel.WEB in self.channels or Channel.APP in self.channels:
-            raise ValueError("web and app are public clients: they may not ask for contact decisions")
+        if set(self.channels) != SENDING_CHANNELS:
+            raise ValueError("the policy's channels must be the sending channels: web and app are public clients")
 
     def all_limits(self, purpose: str) -> tuple[Limit, ...]:
         rule = self.purposes[purpose]
