@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     from moto import mock_aws
 
-    from benchmarks import calls, coldstart, compute, datamasking, erasure, funnel, load, merge, throughput
+    from benchmarks import calls, coldstart, compute, contacts, datamasking, erasure, funnel, load, merge, throughput
     from benchmarks.stack import endpoint_stack, moto_stack, running_endpoint
 
     quick = args.quick
@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             records=10 if quick else 100,
             repeats=repeats,
         )
+    with moto_stack() as stack:
+        metrics["contacts"] = contacts.measure(stack, audience=10 if quick else 1_000)
     metrics["load"] = load.figures()
     return {
         "meta": {
@@ -265,9 +267,10 @@ def table(results: dict[str, Any]) -> str:
             met(n["met"]),
         )
     )
-    from benchmarks import funnel, load
+    from benchmarks import contacts, funnel, load
 
     rows.extend(funnel.rows(m["funnel"]))
+    rows.extend(contacts.rows(m["contacts"]))
     rows.extend(load.rows(m["load"]))
     header = ("metric", "ours", "baseline", "ratio", "target", "met")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(6)]

@@ -5,7 +5,9 @@ posts every sample in events/ and a multi-channel journey for each generated per
 with each channel's API key, waits until the classifier has caught up with the profile table's
 stream, then prints each profile (subject id, token count, channels, state, missing dimensions,
 top recommendation), the state distribution and the migration funnel (who moved from which state to
-which, by which channel and action). Personal data is posted, never printed.
+which, by which channel and action). It ends with an email campaign asking for contact decisions for
+every profile, recording what it sent, and the contact-pressure report. Personal data is posted,
+never printed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import IO, Any
 
 import requests
 
+from local_runner.demo_contacts import CampaignFailed, run_campaign
 from local_runner.demo_data import Touch, demo_person, journey, stack_secret, vouching_keys
 from local_runner.principals import DEVELOPER, sign
 from local_runner.runner import LocalRunner
@@ -320,6 +323,16 @@ def print_funnel(moves: list[dict[str, Any]], out: IO[str]) -> None:
         print(f"  {arrow:<12} by {move['channel']:<15} {move['action']:<22} {move['profiles']:>4}", file=out)
 
 
+def print_profiles_and_distribution(
+    items: list[dict[str, Any]], by_channel: Counter[str], by_state: dict[str, int], source: str, out: IO[str]
+) -> None:
+    sent = ", ".join(f"{c} {n}" for c, n in sorted(by_channel.items()))
+    print(f"\nSent {sum(by_channel.values())} requests: {sent}", file=out)
+    print(f"\nProfiles ({len(items)}; tokens and states only, no personal data):", file=out)
+    print_profiles(items, out)
+    print_distribution(by_state, source, out)
+
+
 def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
     """Run the demo; 0 when every touchpoint was stored and every profile classified."""
     started = time.monotonic()
@@ -339,19 +352,14 @@ def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
                 by_state, source = state_report(runner, server.url, items)
                 resolutions = identity_log(runner)
                 moves = funnel_report(runner, server.url)
+                print_profiles_and_distribution(items, by_channel, by_state, source, out)
+                print_identity_log(resolutions, out)
+                print_funnel(moves, out)
+                run_campaign(runner, server.url, sorted(i["subject_id"]["S"] for i in items), out)
             finally:
                 server.stop()
-    except (DemoFailed, requests.RequestException, OSError) as failure:
+    except (DemoFailed, CampaignFailed, requests.RequestException, OSError) as failure:
         print(f"\nDEMO FAILED: {failure}\nFunction logs: {log_path}", file=sys.stderr)
         return 1
-    print(
-        f"\nSent {sum(by_channel.values())} requests: " + ", ".join(f"{c} {n}" for c, n in sorted(by_channel.items())),
-        file=out,
-    )
-    print(f"\nProfiles ({len(items)}; tokens and states only, no personal data):", file=out)
-    print_profiles(items, out)
-    print_identity_log(resolutions, out)
-    print_distribution(by_state, source, out)
-    print_funnel(moves, out)
     print(f"\nDone in {time.monotonic() - started:.1f} s.", file=out)
     return 0

@@ -12,13 +12,18 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from touchpoints.adapters import aws
+from touchpoints.adapters.contact_store import DynamoContactStore
 from touchpoints.adapters.kms import KmsKeyWrapper
 from touchpoints.adapters.profile_store import DynamoProfileStore
 from touchpoints.adapters.secrets import TokenizerSource
+from touchpoints.classification.rules import load_rules
 from touchpoints.consent import load_policy
+from touchpoints.contact.policy import contact_fields, load_contact_policy
+from touchpoints.contact.service import ContactService
 from touchpoints.ingestion import IngestionService
 from touchpoints.privacy.keyring import SubjectKeyring
 from touchpoints.settings import AwsSettings, PrivacySettings, channel_settings
+from touchpoints.trust import load_trust_policy
 
 T = TypeVar("T")
 _FACTORIES: list[Any] = [aws.client, load_policy, channel_settings]
@@ -52,3 +57,18 @@ def ingestion_service() -> IngestionService:
     store = DynamoProfileStore(client(settings, "dynamodb"), settings.profile_table, settings.key_vault_table)
     tokenizer = TokenizerSource(client(settings, "secretsmanager"), settings.tokenization_secret_id)
     return IngestionService(store, keyring(settings), tokenizer, load_policy())
+
+
+@per_container
+def contact_service() -> ContactService:
+    settings = channel_settings()
+    db = client(settings, "dynamodb")
+    profiles = DynamoProfileStore(db, settings.profile_table, settings.key_vault_table)
+    tokenizer = TokenizerSource(client(settings, "secretsmanager"), settings.tokenization_secret_id)
+    return ContactService(
+        DynamoContactStore(db, settings.profile_table, profiles),
+        tokenizer,
+        load_contact_policy(),
+        contact_fields(load_rules()),
+        load_trust_policy(),
+    )

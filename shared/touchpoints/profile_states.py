@@ -13,6 +13,7 @@ from pydantic import Field
 
 from touchpoints.adapters import aws, keys
 from touchpoints.adapters.classification_store import DynamoClassificationStore
+from touchpoints.adapters.contact_store import DynamoContactReports
 from touchpoints.classification import (
     ClassifierService,
     ClassifyResult,
@@ -23,6 +24,8 @@ from touchpoints.classification import (
     load_rules,
     state_report,
 )
+from touchpoints.contact.policy import load_contact_policy
+from touchpoints.contact.report import contact_pressure
 from touchpoints.container import per_container
 from touchpoints.observability import MetricUnit, count_with_dimensions, logger, metrics
 from touchpoints.settings import AwsSettings
@@ -100,6 +103,16 @@ def report() -> StateReport:
 
 def funnel(start: date, end: date) -> FunnelReport:
     return funnel_report(store(), start, end)
+
+
+@per_container
+def contact_reports() -> DynamoContactReports:
+    config = settings()
+    return DynamoContactReports(aws.client("dynamodb", config.endpoint_url, config.region), config.profile_table)
+
+
+def contact_pressure_report() -> dict[str, Any]:
+    return contact_pressure(contact_reports(), load_contact_policy())
 
 
 OUTDATED_RULES = "outdated_rules"

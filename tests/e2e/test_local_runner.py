@@ -199,6 +199,16 @@ def test_the_demo_sends_every_channel_and_prints_states_without_personal_data() 
         assert re.search(rf"\b{channel} \d+", result.stdout), channel
     linked = [int(n) for n in re.findall(r"^\s+sub_[0-9a-f]{32}\s+(\d+)\s", result.stdout, re.MULTILINE)]
     assert linked and all(n >= 1 for n in linked), "every profile shows the identifiers it links"
+    # It ends with a campaign asking for every profile, and the contact-pressure report counting what was sent
+    receipts = re.search(r"service: digital-ticket receipts\s+allowed (\d+)", result.stdout)
+    assert receipts and int(receipts[1]) >= 1, result.stdout[-1500:]
+    campaign = re.search(r"marketing: buen-fin-2026 +(.+)$", result.stdout, re.MULTILINE)
+    assert campaign, result.stdout[-1500:]
+    reasons = {"allowed", "no_consent", "suppressed", "not_contactable_on_channel", "frequency_cap", "quiet_hours"}
+    outcomes = dict(part.rsplit(" ", 1) for part in campaign[1].split(", "))
+    assert set(outcomes) <= reasons and sum(map(int, outcomes.values())) == len(linked)
+    contacted = re.search(r"people by contacts sent, last 7 days: (.+)$", result.stdout, re.MULTILINE)
+    assert contacted and contacted[1] != "none"
     assert_no_pii(result.stdout + result.stderr, "the demo's output")
     logs = re.search(r"function logs: (\S+)", result.stdout)
     assert logs is not None

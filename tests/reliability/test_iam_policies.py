@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests import factories
+from tests import contact_helpers, factories
 from tests.conftest import FUNCTIONS, TEMPLATE
 from tests.factories import CHANNEL_FUNCTIONS
 from tests.people import person
 from tests.reliability import aws_hooks
 from touchpoints import container
+from touchpoints.contact.policy import load_contact_policy
+from touchpoints.model import Channel
 
 Grant = tuple[str, str]  # (action, resource logical id, e.g. "ProfileTable" or "ProfileTable/index/StateIndex")
 
@@ -123,6 +125,12 @@ def every_kind_of_request(lambdas: Any, channel: str) -> None:
         "consent": [{"purpose": "marketing", "channel": "all", "granted": False}],
     }
     assert lambdas.post(channel, consent, resource="consents")[0] == 200
+    if channel in {c.value for c in load_contact_policy().channels}:
+        kind = load_contact_policy().channels[Channel(channel)][0]
+        decisions = contact_helpers.decisions_body([contact_helpers.daytime({"email": p.email})], reserve=True)
+        assert lambdas.post(channel, decisions, resource="contact-decisions")[0] == 200
+        sent = {"contacts": [contact_helpers.contact({"email": p.email}, kind)]}
+        assert lambdas.post(channel, sent, resource="contacts")[0] == 200
 
 
 @pytest.mark.parametrize("channel", sorted(CHANNEL_FUNCTIONS))

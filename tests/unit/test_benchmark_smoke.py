@@ -48,3 +48,6 @@ def test_quick_benchmark_reports_every_metric(tmp_path):
     assert all(run["seconds"] > 0 for run in m["erasure"]["runs"].values())
     assert m["funnel"]["large_over_small"]["distribution_requests"] == 1.0
     assert m["funnel"]["classifier_write"]["state_change_with_counters"]["requests"] == 1
+    contacts = m["contacts"]
+    assert contacts["touchpoint_cost_ratio"] == 1.0 and contacts["met"]
+    assert contacts["decision_with_reservations"]["requests_by_operation"]["BatchGetItem"] == 1

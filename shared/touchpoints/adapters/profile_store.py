@@ -299,6 +299,10 @@ class DynamoProfileStore:
             logger.warning("profile write failed", extra={"error_code": code})
             raise StorageUnavailable("the profile store is unavailable; nothing was stored") from error
 
+    def batch_get(self, request: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """BatchGetItem until every key is answered, backing off while DynamoDB leaves keys unprocessed."""
+        return self._batch_get(request)
+
     def _batch_get(self, request: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
         pending = request

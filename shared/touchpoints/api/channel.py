@@ -20,6 +20,7 @@ from touchpoints.api.responses import (
     json_response,
 )
 from touchpoints.channels import PAYLOAD_MODELS, ChannelTouchpoint, ConsentSubmission, TouchpointBatch
+from touchpoints.contact.policy import SENDING_CHANNELS
 from touchpoints.errors import SubjectErased
 from touchpoints.ingestion import BatchOutcome, IngestStatus, ingest_touchpoints
 from touchpoints.model import Channel, Touchpoint
@@ -150,4 +151,8 @@ def channel_api(channel: Channel) -> GuardedResolver:
         touchpoint = submission.to_touchpoint(channel)
         return _respond(channel, [touchpoint], ingest_touchpoints(container.ingestion_service(), [touchpoint]))
 
+    if channel in SENDING_CHANNELS:
+        from touchpoints.api.contact import add_contact_routes  # only sending channels load it
+
+        add_contact_routes(app, channel)
     return app

@@ -1,10 +1,11 @@
-"""GET /v1/reports/profile-states and /v1/reports/funnel: the state distribution and the migration funnel,
-counts only, read from the classifier's counters (their cost does not grow with the profiles)."""
+"""GET /v1/reports/profile-states, /v1/reports/funnel and /v1/reports/contact-pressure: counts only, for
+business users (IAM). The state distribution and the funnel are read from the classifier's counters (their
+cost does not grow with the profiles)."""
 
 # No `from __future__ import annotations`: the event handler reads the route signatures at runtime.
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -19,6 +20,7 @@ from touchpoints.errors import FieldProblem, InvalidTouchpoint
 ROUTE = "/v1/reports/profile-states"
 FUNNEL_ROUTE = "/v1/reports/funnel"
 DEFAULT_FUNNEL_DAYS = 30
+CONTACT_PRESSURE_ROUTE = "/v1/reports/contact-pressure"
 
 
 class ProfileStateReport(BaseModel):
@@ -85,5 +87,18 @@ def state_report_api() -> GuardedResolver:
         except FunnelRangeInvalid as error:
             problem = FieldProblem(("query", "to"), "date_range", str(error))
             raise InvalidTouchpoint("the date range cannot be reported", [problem]) from None
+
+    @app.get(
+        CONTACT_PRESSURE_ROUTE,
+        summary="Contact pressure: people by contacts received in the last 7 and 30 days; cap hits",
+        description=(
+            "Counts only. `people_by_contacts` maps N (contacts sent) to how many people received N; `cap_hits` counts "
+            "reserved contact decisions a frequency cap refused, per channel and campaign, over 30 days. IAM auth."
+        ),
+        responses={200: {"description": "The report"}, **ERROR_RESPONSES},
+        tags=["reports"],
+    )
+    def get_contact_pressure() -> Response[dict[str, Any]]:
+        return json_response(200, profile_states.contact_pressure_report())
 
     return app

@@ -11,5 +11,6 @@ that a profile, as every writer leaves it, holds only attributes declared here.
 - `token`: TOKEN#<token> / TOKEN, which subject an identifier belongs to, or a suppression marker
 - `link`: SUBJECT#<id> / LINK#<token>, one per identifier a subject holds (listed by query)
 - `identity_log`: IDENTITY#<day> / <kind>#<at>#<id>, a merge or an identity conflict, for review
+- `contact`: SUBJECT#<id> / CONTACTS, a person's contact counter; CONTACT_CAPS / <day>#<channel>#<campaign>, cap hits
 - `request`: REQUEST#<id> / REQUEST in the compliance table, one per data-subject request
 """

@@ -21,6 +21,11 @@ MINIMIZED: Final = "minimized"
 DETAILS: Final = "details"  # ciphertext
 EXPIRES_AT: Final = "expires_at"  # epoch seconds (TTL)
 
+# Outbound contacts (recorded by a sending channel): trace "none", action "sent_<kind>"
+CONTACT_KIND: Final = "contact_kind"
+PURPOSE: Final = "purpose"
+CAMPAIGN_ID: Final = "campaign_id"
+
 
 def details_field(channel: str, event_id: str) -> str:
     """The associated-data name a trace's details are encrypted under (with the subject id)."""

@@ -1,0 +1,310 @@
+"""Contact counters in the profile table: batched reads of people, conditional writes, the report's reads."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
+from typing import Any
+
+from touchpoints.adapters import keys
+from touchpoints.adapters.aws import SDK_ERRORS, error_code
+from touchpoints.adapters.profile_store import DynamoProfileStore
+from touchpoints.consent import ConsentRecord
+from touchpoints.contact.decide import ContactEntry, ContactHistory, PersonFacts, PersonStatus
+from touchpoints.contact.service import ContactRecord, RecordOutcome
+from touchpoints.errors import StorageUnavailable
+from touchpoints.ingestion import TokenRecord
+from touchpoints.items import contact as contact_item
+from touchpoints.items import event as event_item
+from touchpoints.items import profile as profile_item
+from touchpoints.items.profile import consent_from_attribute
+from touchpoints.observability import logger
+
+_KEYS_PER_BATCH_GET = 100
+_READ_CONCURRENCY = 8
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def counter_key(subject_id: str) -> dict[str, dict[str, str]]:
+    return {"pk": _s(keys.subject_pk(subject_id)), "sk": _s(contact_item.SK_VALUE)}
+
+
+def _entry_attribute(entry: ContactEntry) -> dict[str, Any]:
+    members = {
+        contact_item.ENTRY_AT: _s(entry.at.isoformat()),
+        contact_item.ENTRY_CHANNEL: _s(entry.channel),
+        contact_item.ENTRY_PURPOSE: _s(entry.purpose),
+        contact_item.ENTRY_CAMPAIGN: _s(entry.campaign_id),
+    }
+    if entry.kind:
+        members[contact_item.ENTRY_KIND] = _s(entry.kind)
+    if entry.reservation_id:
+        members[contact_item.ENTRY_RESERVATION] = _s(entry.reservation_id)
+    if entry.expires_at is not None:
+        members[contact_item.ENTRY_EXPIRES_AT] = _s(entry.expires_at.isoformat())
+    return {"M": members}
+
+
+def entry_from_attribute(value: Mapping[str, Any]) -> ContactEntry:
+    m = value["M"]
+    expires = m.get(contact_item.ENTRY_EXPIRES_AT, {}).get("S")
+    return ContactEntry(
+        at=datetime.fromisoformat(m[contact_item.ENTRY_AT]["S"]),
+        channel=m[contact_item.ENTRY_CHANNEL]["S"],
+        purpose=m[contact_item.ENTRY_PURPOSE]["S"],
+        campaign_id=m[contact_item.ENTRY_CAMPAIGN]["S"],
+        kind=m.get(contact_item.ENTRY_KIND, {}).get("S", ""),
+        reservation_id=m.get(contact_item.ENTRY_RESERVATION, {}).get("S", ""),
+        expires_at=datetime.fromisoformat(expires) if expires else None,
+    )
+
+
+def history_from_item(item: Mapping[str, Any] | None) -> ContactHistory:
+    if item is None:
+        return ContactHistory()
+    return ContactHistory(
+        revision=int(item.get(contact_item.REVISION, {}).get("N", "0")),
+        sent=tuple(entry_from_attribute(v) for v in item.get(contact_item.SENT, {}).get("L", [])),
+        reservations=tuple(entry_from_attribute(v) for v in item.get(contact_item.RESERVATIONS, {}).get("L", [])),
+    )
+
+
+def index_day(subject_id: str, day: str) -> str:
+    """The ContactIndex key: the day of the last contact sent, and a shard that spreads a busy day's writes."""
+    return f"{day}#{zlib.crc32(subject_id.encode()) % contact_item.INDEX_SHARDS}"
+
+
+class DynamoContactStore:
+    def __init__(self, dynamodb_client: Any, profile_table: str, profiles: DynamoProfileStore) -> None:
+        self._db = dynamodb_client
+        self._table = profile_table
+        self._profiles = profiles
+
+    def find_tokens(self, tokens: Collection[str]) -> dict[str, TokenRecord]:
+        return self._profiles.find_tokens(tokens)
+
+    def load_people(self, subject_ids: Collection[str], contact_fields: Collection[str]) -> dict[str, PersonFacts]:
+        """Profiles (status, consents, which contact fields: never their values) and counters, 50 people a request."""
+        ids = list(dict.fromkeys(subject_ids))
+        names = {
+            "#st": profile_item.STATUS,
+            "#c": profile_item.CONSENTS,
+            "#rev": contact_item.REVISION,
+            "#sent": contact_item.SENT,
+            "#res": contact_item.RESERVATIONS,
+        }
+        projection = ["pk", "sk", "#st", "#c", "#rev", "#sent", "#res"]
+        if contact_fields:
+            names.update({"#f": profile_item.FIELDS, "#at": profile_item.FIELD_CONFIRMED_AT})
+        for i, name in enumerate(sorted(contact_fields)):
+            names[f"#f{i}"] = name
+            projection.append(f"#f.#f{i}.#at")
+        people_per_request = _KEYS_PER_BATCH_GET // 2
+        chunks = [ids[start : start + people_per_request] for start in range(0, len(ids), people_per_request)]
+
+        def read(chunk: list[str]) -> list[dict[str, Any]]:
+            request = {
+                self._table: {
+                    "Keys": [k for s in chunk for k in (keys.profile_key(s), counter_key(s))],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": ", ".join(projection),
+                    "ExpressionAttributeNames": names,
+                }
+            }
+            return self._profiles.batch_get(request).get(self._table, [])
+
+        items: list[dict[str, Any]] = []
+        if len(chunks) == 1:
+            items = read(chunks[0])
+        elif chunks:
+            with ThreadPoolExecutor(max_workers=_READ_CONCURRENCY) as pool:
+                items = [item for page in pool.map(read, chunks) for item in page]
+        profiles: dict[str, dict[str, Any]] = {}
+        counters: dict[str, dict[str, Any]] = {}
+        for item in items:
+            subject = keys.subject_id_of(item["pk"]["S"])
+            (profiles if item["sk"]["S"] == keys.PROFILE_SK else counters)[subject] = item
+        people: dict[str, PersonFacts] = {}
+        for subject in ids:
+            profile = profiles.get(subject)
+            if profile is None or profile.get(profile_item.STATUS, {}).get("S") != profile_item.ACTIVE:
+                people[subject] = PersonFacts(PersonStatus.SUPPRESSED)
+                continue
+            consents: dict[str, ConsentRecord] = {
+                k: consent_from_attribute(v) for k, v in profile.get(profile_item.CONSENTS, {}).get("M", {}).items()
+            }
+            held = frozenset(profile.get(profile_item.FIELDS, {}).get("M", {}))
+            people[subject] = PersonFacts(PersonStatus.ACTIVE, consents, held, history_from_item(counters.get(subject)))
+        return people
+
+    def _counter_put(
+        self, subject_id: str, expected_revision: int, history: ContactHistory, now: datetime
+    ) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            **counter_key(subject_id),
+            contact_item.ENTITY_ATTR: _s(contact_item.ENTITY),
+            contact_item.SUBJECT_ID: _s(subject_id),
+            contact_item.REVISION: {"N": str(expected_revision + 1)},
+            contact_item.SENT: {"L": [_entry_attribute(e) for e in history.sent]},
+            contact_item.RESERVATIONS: {"L": [_entry_attribute(e) for e in history.reservations]},
+            contact_item.UPDATED_AT: _s(now.isoformat()),
+        }
+        moments = [e.at for e in history.sent] + [e.expires_at for e in history.reservations if e.expires_at]
+        if history.sent:
+            last = max(e.at for e in history.sent)
+            item[contact_item.CONTACT_DAY] = _s(index_day(subject_id, last.date().isoformat()))
+        if moments:
+            # Once the newest entry is older than the history kept, nothing on the item counts: DynamoDB may drop it.
+            item[contact_item.EXPIRES_AT] = {"N": str(int(max(moments).timestamp()) + 31 * 86400)}
+        condition = "attribute_not_exists(pk)" if expected_revision == 0 else "#rev = :rev"
+        put: dict[str, Any] = {"TableName": self._table, "Item": item, "ConditionExpression": condition}
+        if expected_revision:
+            put["ExpressionAttributeNames"] = {"#rev": contact_item.REVISION}
+            put["ExpressionAttributeValues"] = {":rev": {"N": str(expected_revision)}}
+        return put
+
+    def save_history(self, subject_id: str, expected_revision: int, history: ContactHistory, now: datetime) -> bool:
+        try:
+            self._db.put_item(**self._counter_put(subject_id, expected_revision, history, now))
+        except SDK_ERRORS as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            logger.warning("contact counter write failed", extra={"error_code": error_code(error)})
+            raise StorageUnavailable("the profile store is unavailable; nothing was reserved") from error
+        return True
+
+    def record(
+        self,
+        subject_id: str,
+        channel: str,
+        contact: ContactRecord,
+        expected_revision: int,
+        history: ContactHistory,
+        now: datetime,
+        expires_at: datetime,
+    ) -> RecordOutcome:
+        event = {
+            "pk": _s(keys.subject_pk(subject_id)),
+            "sk": _s(keys.event_sk(channel, contact.event_id)),
+            event_item.ENTITY_ATTR: _s(event_item.ENTITY),
+            event_item.SUBJECT_ID: _s(subject_id),
+            event_item.CHANNEL: _s(channel),
+            event_item.EVENT_ID: _s(contact.event_id),
+            event_item.RECEIVED_AT: _s(now.isoformat()),
+            event_item.TRACE: _s("none"),
+            event_item.ACTION: _s(f"sent_{contact.kind}"),
+            event_item.OCCURRED_AT: _s(contact.occurred_at.isoformat()),
+            event_item.EXPIRES_AT: {"N": str(int(expires_at.timestamp()))},
+            event_item.CONTACT_KIND: _s(contact.kind),
+            event_item.PURPOSE: _s(contact.purpose),
+            event_item.CAMPAIGN_ID: _s(contact.campaign_id),
+        }
+        items = [
+            {"Put": {"TableName": self._table, "Item": event, "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": self._counter_put(subject_id, expected_revision, history, now)},
+            {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": keys.profile_key(subject_id),
+                    "ConditionExpression": "#st = :active",
+                    "ExpressionAttributeNames": {"#st": profile_item.STATUS},
+                    "ExpressionAttributeValues": {":active": _s(profile_item.ACTIVE)},
+                }
+            },
+        ]
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except SDK_ERRORS as error:
+            if error_code(error) == "TransactionCanceledException":
+                reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]  # type: ignore[union-attr]
+                failed = [i for i, r in enumerate(reasons) if r == "ConditionalCheckFailed"]
+                if 0 in failed:
+                    return RecordOutcome.DUPLICATE
+                if 2 in failed:
+                    return RecordOutcome.SUPPRESSED
+                if failed or "TransactionConflict" in reasons:
+                    return RecordOutcome.CONFLICT
+            logger.warning("contact write failed", extra={"error_code": error_code(error)})
+            raise StorageUnavailable("the profile store is unavailable; the contact was not recorded") from error
+        return RecordOutcome.STORED
+
+    def count_cap_hits(self, day: str, hits: Mapping[tuple[str, str], int]) -> None:
+        for (channel, campaign), count in hits.items():
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"pk": _s(contact_item.CAPS_PK_VALUE), "sk": _s(f"{day}#{channel}#{campaign}")},
+                    UpdateExpression="SET #e = :e, #ch = :ch, #cp = :cp, #d = :d ADD #h :n",
+                    ExpressionAttributeNames={
+                        "#e": contact_item.ENTITY_ATTR,
+                        "#ch": contact_item.CAP_CHANNEL,
+                        "#cp": contact_item.CAP_CAMPAIGN,
+                        "#d": contact_item.CAP_DAY,
+                        "#h": contact_item.CAP_HITS,
+                    },
+                    ExpressionAttributeValues={
+                        ":e": _s(contact_item.CAP_ENTITY),
+                        ":ch": _s(channel),
+                        ":cp": _s(campaign),
+                        ":d": _s(day),
+                        ":n": {"N": str(count)},
+                    },
+                )
+            except SDK_ERRORS as error:
+                # A lost count on a dashboard must not fail the decisions already reserved.
+                logger.warning("cap hit count failed", extra={"error_code": error_code(error)})
+
+
+class DynamoContactReports:
+    """The contact-pressure report's reads: the sparse ContactIndex by day, and the cap-hit counters."""
+
+    def __init__(self, dynamodb_client: Any, profile_table: str) -> None:
+        self._db = dynamodb_client
+        self._table = profile_table
+
+    def recent_contacts(self, days: list[date]) -> Iterator[tuple[ContactEntry, ...]]:
+        """The sent contacts of every person whose last contact fell on one of these days."""
+        for day in days:
+            for shard in range(contact_item.INDEX_SHARDS):
+                query: dict[str, Any] = {
+                    "TableName": self._table,
+                    "IndexName": contact_item.CONTACT_INDEX,
+                    "KeyConditionExpression": "#d = :d",
+                    "ExpressionAttributeNames": {"#d": contact_item.CONTACT_DAY, "#sent": contact_item.SENT},
+                    "ExpressionAttributeValues": {":d": _s(f"{day.isoformat()}#{shard}")},
+                    "ProjectionExpression": "#sent",
+                }
+                yield from (
+                    tuple(entry_from_attribute(v) for v in item.get(contact_item.SENT, {}).get("L", []))
+                    for item in self._pages(query)
+                )
+
+    def cap_hits(self, since: date) -> dict[tuple[str, str], int]:
+        """(channel, campaign) -> reserved decisions a cap refused, from `since` on."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk >= :since",
+            "ExpressionAttributeValues": {":pk": _s(contact_item.CAPS_PK_VALUE), ":since": _s(since.isoformat())},
+        }
+        hits: dict[tuple[str, str], int] = {}
+        for item in self._pages(query):
+            key = (item[contact_item.CAP_CHANNEL]["S"], item[contact_item.CAP_CAMPAIGN]["S"])
+            hits[key] = hits.get(key, 0) + int(item[contact_item.CAP_HITS]["N"])
+        return hits
+
+    def _pages(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        while True:
+            try:
+                page = self._db.query(**query)
+            except SDK_ERRORS as error:
+                logger.warning("contact report read failed", extra={"error_code": error_code(error)})
+                raise StorageUnavailable("the profile store is unavailable") from error
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,139 @@
+"""A sending channel's contact routes: ask before sending (contact-decisions), and record what was sent (contacts).
+
+Only the channels the contact policy lists as sending (email, sms, push, contact-center) serve them, each
+with its own private API key. Web and app are public clients: a key shipped in a page or an app could
+otherwise probe, by profile id or identifier, who is a customer and who asked to be erased.
+"""
+
+# No `from __future__ import annotations`: the event handler reads the route signatures at runtime.
+
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
+
+from touchpoints import container
+from touchpoints.api.channel import INGEST_ERRORS
+from touchpoints.api.responses import GuardedResolver, json_response
+from touchpoints.channels.common import Code, EventId, PastTimestamp, Strict, SubjectIdentifiers
+from touchpoints.contact.decide import DecisionRequest
+from touchpoints.contact.policy import load_contact_policy
+from touchpoints.contact.service import MAX_AUDIENCE, ContactRecord, Recipient
+from touchpoints.errors import SubjectErased
+from touchpoints.model import Channel
+from touchpoints.observability import MetricUnit, metrics
+
+ProfileId = Annotated[str, StringConstraints(pattern=r"^sub_[0-9a-f]{32}$", strict=True)]
+Purpose = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True)]
+ReservationId = Annotated[str, StringConstraints(pattern=r"^rsv_[0-9a-f]{32}$", strict=True)]
+
+
+def _known_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError("unknown_time_zone", "give an IANA time zone, e.g. America/Mexico_City") from None
+    return value
+
+
+TimeZone = Annotated[str, StringConstraints(max_length=64, strict=True), AfterValidator(_known_zone)]
+
+
+class RecipientIn(SubjectIdentifiers):
+    """A person, by profile id or by any identifier the system tokenizes; `time_zone` for quiet hours."""
+
+    profile_id: ProfileId | None = None
+    time_zone: TimeZone | None = None
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> "RecipientIn":
+        if self.profile_id is None and not self.identifiers():
+            raise PydanticCustomError("no_identifier", "name the person by profile_id or an identifier")
+        return self
+
+    def recipient(self) -> Recipient:
+        return Recipient(self.profile_id, self.identifiers(), self.time_zone)
+
+
+class DecisionsIn(Strict):
+    purpose: Purpose
+    campaign_id: Code
+    reserve: bool = Field(default=False, description="Count every allowed contact now (it expires unless recorded)")
+    recipients: Annotated[list[RecipientIn], Field(min_length=1, max_length=MAX_AUDIENCE)]
+
+
+class ContactIn(Strict):
+    event_id: EventId
+    occurred_at: PastTimestamp
+    subject: RecipientIn
+    kind: Code = Field(description="email, sms, push, whatsapp_template or outbound_call, as the channel sends")
+    purpose: Purpose
+    campaign_id: Code
+    reservation_id: ReservationId | None = None
+
+
+class ContactsIn(Strict):
+    contacts: Annotated[list[ContactIn], Field(min_length=1, max_length=25)]
+
+
+def add_contact_routes(app: GuardedResolver, channel: Channel) -> None:
+    """Register the two contact routes of a sending channel on its resolver."""
+
+    @app.post(
+        f"/v1/{channel.value}/contact-decisions",
+        summary=f"May these people be contacted on {channel.value} now, for this purpose?",
+        description=(
+            f"Up to {MAX_AUDIENCE} recipients, by profile id or identifiers. The answer: `decisions`, one per "
+            "recipient in the request's order: `index`, `allowed`, `profile_id` (only if the request named it), and "
+            "when refused `reason` (no_consent, suppressed, not_contactable_on_channel, frequency_cap, quiet_hours) "
+            "and `allowed_at` (when time alone will allow it, else null). No personal data. With `reserve: true` "
+            "every allowed contact is counted at once, atomically per person (`reservation_id`, "
+            "`reservation_expires_at`): record the contact with it, or it expires unused."
+        ),
+        responses={200: {"description": "One decision per recipient, in the request's order"}, **INGEST_ERRORS},
+        tags=[channel.value],
+    )
+    def post_contact_decisions(body: Annotated[DecisionsIn, Body()]) -> Response[dict[str, Any]]:
+        request = DecisionRequest(channel.value, body.purpose, body.campaign_id)
+        answers = container.contact_service().decide(request, [r.recipient() for r in body.recipients], body.reserve)
+        metrics.add_dimension(name="channel", value=channel.value)
+        allowed = sum(1 for a in answers if a.decision.allowed)
+        metrics.add_metric(name="ContactsAllowed", unit=MetricUnit.Count, value=allowed)
+        metrics.add_metric(name="ContactsRefused", unit=MetricUnit.Count, value=len(answers) - allowed)
+        return json_response(
+            200,
+            {
+                "channel": channel.value,
+                "purpose": body.purpose,
+                "campaign_id": body.campaign_id,
+                "policy_version": load_contact_policy().version,
+                "decisions": [a.as_dict() for a in answers],
+            },
+        )
+
+    @app.post(
+        f"/v1/{channel.value}/contacts",
+        summary=f"Record contacts sent on {channel.value} (kind, purpose, campaign; never the content)",
+        description="Up to 25 under `contacts`. A retried event_id is a duplicate and counts once.",
+        responses={200: {"description": "Each contact stored, duplicate or of an unknown person"}, **INGEST_ERRORS},
+        tags=[channel.value],
+    )
+    def post_contacts(body: Annotated[ContactsIn, Body()]) -> Response[dict[str, Any]]:
+        contacts = [
+            (
+                c.subject.recipient(),
+                ContactRecord(c.event_id, c.occurred_at, c.kind, c.purpose, c.campaign_id, c.reservation_id or ""),
+            )
+            for c in body.contacts
+        ]
+        outcome = container.contact_service().record(channel.value, contacts)
+        answer: dict[str, Any] = {"channel": channel.value, "results": [r.as_dict() for r in outcome.results]}
+        if outcome.refused:
+            raise SubjectErased(
+                "some contacts name a person who asked to be erased; they were not recorded, the others were",
+                context={**answer, "not_stored": list(outcome.refused)},
+            )
+        return json_response(200, answer)

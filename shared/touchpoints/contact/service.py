@@ -1,0 +1,325 @@
+"""Contact decisions for a person or a campaign audience, reservations, and recorded contacts.
+
+Storage is reached through the ContactStore port (touchpoints.adapters.contact_store): batched
+reads of tokens, profiles and counters; one conditional write per reservation or contact.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from touchpoints.contact.decide import (
+    ContactEntry,
+    ContactHistory,
+    Decision,
+    DecisionRequest,
+    PersonFacts,
+    PersonStatus,
+    Reason,
+    decide,
+)
+from touchpoints.contact.policy import ContactPolicy
+from touchpoints.errors import ConcurrentUpdate, FieldProblem, InvalidTouchpoint
+from touchpoints.ingestion import TokenRecord
+from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind
+from touchpoints.privacy.tokenizer import Tokenizer
+from touchpoints.trust import TrustPolicy
+
+MAX_AUDIENCE = 1000
+_WRITE_ATTEMPTS = 24
+_WRITE_CONCURRENCY = 16
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """A contact a channel sent: what kind, why and for which campaign. Never its content or address."""
+
+    event_id: str
+    occurred_at: datetime
+    kind: str
+    purpose: str
+    campaign_id: str
+    reservation_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A person named by profile id or by identifiers (never both needed)."""
+
+    profile_id: str | None = None
+    identifiers: Mapping[IdentifierKind, str] = field(default_factory=dict)
+    time_zone: str | None = None
+
+
+class RecordOutcome(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"  # the counter moved since it was read: read again
+    SUPPRESSED = "suppressed"  # the profile is being erased, or gone
+
+
+class ContactStore(Protocol):
+    def find_tokens(self, tokens: Collection[str]) -> dict[str, TokenRecord]: ...
+
+    def load_people(self, subject_ids: Collection[str], contact_fields: Collection[str]) -> dict[str, PersonFacts]:
+        """Batched. No profile, or one not active, is SUPPRESSED: profiles are deleted only by erasure."""
+        ...
+
+    def save_history(self, subject_id: str, expected_revision: int, history: ContactHistory, now: datetime) -> bool:
+        """Write the counter whole if its revision is still `expected_revision`; False if it is not."""
+        ...
+
+    def record(
+        self,
+        subject_id: str,
+        channel: str,
+        contact: ContactRecord,
+        expected_revision: int,
+        history: ContactHistory,
+        now: datetime,
+        expires_at: datetime,
+    ) -> RecordOutcome:
+        """The contact's event item and the counter, in one transaction, while the profile is active."""
+        ...
+
+    def count_cap_hits(self, day: str, hits: Mapping[tuple[str, str], int]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PersonDecision:
+    index: int
+    decision: Decision
+    profile_id: str | None = None  # only when the request named the person by profile id
+    reservation: ContactEntry | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {"index": self.index, "allowed": self.decision.allowed}
+        if self.profile_id is not None:
+            answer["profile_id"] = self.profile_id
+        if self.decision.reason is not None:
+            answer["reason"] = self.decision.reason.value
+            at = self.decision.allowed_at
+            answer["allowed_at"] = at.isoformat() if at is not None else None
+        if self.reservation is not None:
+            answer["reservation_id"] = self.reservation.reservation_id
+            assert self.reservation.expires_at is not None
+            answer["reservation_expires_at"] = self.reservation.expires_at.isoformat()
+        return answer
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    event_id: str
+    status: str  # stored, duplicate, unknown_person (nobody holds the identifiers: nothing stored)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"event_id": self.event_id, "status": self.status}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    results: tuple[RecordResult, ...]
+    refused: tuple[str, ...] = ()  # event ids naming an erased person
+
+
+def new_reservation_id() -> str:
+    return f"rsv_{uuid.uuid4().hex}"
+
+
+class ContactService:
+    """Answers whether each person may be contacted, reserves what it allows, and counts what was sent."""
+
+    def __init__(
+        self,
+        store: ContactStore,
+        tokenizer: Callable[[], Tokenizer],
+        policy: ContactPolicy,
+        channel_fields: Mapping[str, tuple[str, ...]],
+        trust: TrustPolicy,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._tokenizer = tokenizer
+        self._policy = policy
+        self._fields = channel_fields
+        self._trust = trust
+        self._clock = clock
+
+    def check(self, channel: str, purpose: str, kind: str | None = None) -> None:
+        """Refuse (422) a purpose or contact kind the policy does not know on this channel."""
+        problems = []
+        if purpose not in self._policy.purposes:
+            problems.append(FieldProblem(("purpose",), "unknown_purpose", "purpose is not in the contact policy"))
+        if kind is not None and kind not in self._policy.channels.get(channel, ()):  # type: ignore[call-overload]
+            problems.append(FieldProblem(("kind",), "unknown_contact_kind", "this channel does not send this kind"))
+        if problems:
+            raise InvalidTouchpoint("the contact policy does not allow this request", problems)
+
+    def decide(self, request: DecisionRequest, recipients: Sequence[Recipient], reserve: bool) -> list[PersonDecision]:
+        """One decision per recipient, in order. With `reserve`, every allowed contact is counted before answering."""
+        self.check(request.channel, request.purpose)
+        now = self._clock()
+        subjects, statuses = self._resolve(recipients)
+        fields = self._fields.get(request.channel, ())
+        people = self._store.load_people({s for s in subjects if s}, fields)
+
+        def facts(index: int) -> PersonFacts:
+            subject = subjects[index]
+            if subject is None:
+                return PersonFacts(statuses[index])
+            return people.get(subject) or PersonFacts(PersonStatus.SUPPRESSED)
+
+        answers: list[PersonDecision] = []
+        for index, recipient in enumerate(recipients):
+            decision = decide(facts(index), self._for(request, recipient), now, self._policy, self._fields)
+            answers.append(PersonDecision(index, decision, recipient.profile_id))
+        if reserve:
+            answers = self._reserve(request, recipients, subjects, people, answers, now)
+            hits = Counter(
+                (request.channel, request.campaign_id) for a in answers if a.decision.reason is Reason.FREQUENCY_CAP
+            )
+            if hits:
+                self._store.count_cap_hits(now.date().isoformat(), hits)
+        return answers
+
+    def record(self, channel: str, contacts: Sequence[tuple[Recipient, ContactRecord]]) -> RecordBatch:
+        """Count each contact sent on its person's counter (its reservation, if named, becomes the contact)."""
+        for position, (_, contact) in enumerate(contacts):
+            try:
+                self.check(channel, contact.purpose, contact.kind)
+            except InvalidTouchpoint as error:
+                problems = [FieldProblem(("contacts", position, *p.loc), p.code, p.message) for p in error.problems]
+                raise InvalidTouchpoint(error.message, problems) from None
+        subjects, statuses = self._resolve([r for r, _ in contacts])
+        results: list[RecordResult] = []
+        refused: list[str] = []
+        for (_, contact), subject, status in zip(contacts, subjects, statuses, strict=True):
+            if subject is None:
+                if status is PersonStatus.SUPPRESSED:
+                    refused.append(contact.event_id)
+                else:
+                    results.append(RecordResult(contact.event_id, "unknown_person"))
+                continue
+            outcome = self._record_one(subject, channel, contact)
+            if outcome is RecordOutcome.SUPPRESSED:
+                refused.append(contact.event_id)
+            else:
+                results.append(RecordResult(contact.event_id, outcome.value))
+        return RecordBatch(tuple(results), tuple(refused))
+
+    def _for(self, request: DecisionRequest, recipient: Recipient) -> DecisionRequest:
+        if recipient.time_zone is None:
+            return request
+        return DecisionRequest(request.channel, request.purpose, request.campaign_id, recipient.time_zone)
+
+    def _resolve(self, recipients: Sequence[Recipient]) -> tuple[list[str | None], list[PersonStatus]]:
+        """Each recipient's subject id (None: not found, with why), with one batched read of every token."""
+        tokenizer = self._tokenizer()
+        own: list[dict[IdentifierKind, str]] = []
+        every: list[set[str]] = []
+        for recipient in recipients:
+            tokens = {kind: tokenizer.token(kind, value) for kind, value in recipient.identifiers.items()}
+            same_value = {
+                token
+                for kind, value in recipient.identifiers.items()
+                for token in self._trust.value_tokens(tokenizer, kind, value)
+            }
+            own.append(tokens)
+            every.append(same_value | set(tokens.values()))
+        found = self._store.find_tokens({t for tokens in every for t in tokens}) if any(every) else {}
+        subjects: list[str | None] = []
+        statuses: list[PersonStatus] = []
+        for recipient, tokens, all_tokens in zip(recipients, own, every, strict=True):
+            if recipient.profile_id is not None:
+                subjects.append(recipient.profile_id)
+                statuses.append(PersonStatus.ACTIVE)
+                continue
+            if any(found[t].suppressed for t in all_tokens if t in found):
+                subjects.append(None)
+                statuses.append(PersonStatus.SUPPRESSED)
+                continue
+            owner = next(
+                (
+                    found[tokens[k]].subject_id
+                    for k in RESOLUTION_PRIORITY
+                    if k in tokens and tokens[k] in found and found[tokens[k]].subject_id
+                ),
+                None,
+            )
+            subjects.append(owner)
+            statuses.append(PersonStatus.ACTIVE if owner else PersonStatus.UNKNOWN)
+        return subjects, statuses
+
+    def _reserve(
+        self,
+        request: DecisionRequest,
+        recipients: Sequence[Recipient],
+        subjects: list[str | None],
+        people: Mapping[str, PersonFacts],
+        answers: list[PersonDecision],
+        now: datetime,
+    ) -> list[PersonDecision]:
+        """Count each allowed contact with a conditional write; a write that lost a race reads and decides again."""
+        exempt = self._policy.purposes[request.purpose].exempt
+
+        def reserve_one(answer: PersonDecision) -> PersonDecision:
+            subject = subjects[answer.index]
+            if not answer.decision.allowed or subject is None or exempt:
+                return answer  # exempt purposes are not counted: nothing to reserve
+            person_request = self._for(request, recipients[answer.index])
+            person = people[subject]
+            for attempt in range(_WRITE_ATTEMPTS):
+                if attempt:
+                    time.sleep(random.random() * 0.01 * min(attempt, 8))  # noqa: S311 - jitter, not security
+                    person = self._store.load_people([subject], self._fields.get(request.channel, ())).get(
+                        subject, PersonFacts(PersonStatus.SUPPRESSED)
+                    )
+                decision = decide(person, person_request, now, self._policy, self._fields)
+                if not decision.allowed:
+                    return PersonDecision(answer.index, decision, answer.profile_id)
+                entry = ContactEntry(
+                    at=now,
+                    channel=request.channel,
+                    purpose=request.purpose,
+                    campaign_id=request.campaign_id,
+                    reservation_id=new_reservation_id(),
+                    expires_at=now + self._policy.reservation_time,
+                )
+                history = person.history.pruned(now, self._policy.history).with_reservation(entry)
+                if self._store.save_history(subject, person.history.revision, history, now):
+                    return PersonDecision(answer.index, decision, answer.profile_id, entry)
+            raise ConcurrentUpdate("this person's contacts kept changing under the reservation; retry")
+
+        with ThreadPoolExecutor(max_workers=_WRITE_CONCURRENCY) as pool:
+            return list(pool.map(reserve_one, answers))
+
+    def _record_one(self, subject: str, channel: str, contact: ContactRecord) -> RecordOutcome:
+        now = self._clock()
+        entry = ContactEntry(
+            at=contact.occurred_at.astimezone(UTC),
+            channel=channel,
+            purpose=contact.purpose,
+            campaign_id=contact.campaign_id,
+            kind=contact.kind,
+        )
+        expires_at = contact.occurred_at + timedelta(days=self._policy.contact_retention_days)
+        for attempt in range(_WRITE_ATTEMPTS):
+            if attempt:
+                time.sleep(random.random() * 0.01 * min(attempt, 8))  # noqa: S311 - jitter, not security
+            person = self._store.load_people([subject], ()).get(subject)
+            if person is None or person.status is not PersonStatus.ACTIVE:
+                return RecordOutcome.SUPPRESSED
+            history = person.history.pruned(now, self._policy.history).with_contact(entry, contact.reservation_id)
+            outcome = self._store.record(subject, channel, contact, person.history.revision, history, now, expires_at)
+            if outcome is not RecordOutcome.CONFLICT:
+                return outcome
+        raise ConcurrentUpdate("this person's contacts kept changing under the contact; retry")
