@@ -10,8 +10,9 @@ import boto3
 
 from benchmarks.harness import lambda_context, quiet_stdout, web_event, web_signup
 from benchmarks.stack import Stack
-from local_runner.demo_data import stack_tokenizer
+from local_runner.demo_data import stack_secret
 from tests.factories import seed_subject_events, subject_of
+from touchpoints.privacy.tokenizer import Tokenizer
 
 API = "ComplianceApiFunction"
 WORKER = "ErasureWorkerFunction"
@@ -59,7 +60,7 @@ def measure(stack: Stack, sizes: tuple[int, ...]) -> dict[str, Any]:
             signup = web_signup(8_000 + index)
             stack.handler()(web_event(signup, stack.api_key_id), lambda_context())
             # The web is a public channel: its answer does not say which profile; the token index does.
-            tokenizer = stack_tokenizer(stack.raw_client("secretsmanager"))
+            tokenizer = Tokenizer(stack_secret(stack.raw_client("secretsmanager")).encode())
             email = signup["customer"]["email"]
             subject_id = subject_of(stack.raw_client("dynamodb"), stack.profile_table, tokenizer, "email", email)
             assert subject_id is not None

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import requests
 
-from local_runner.demo_data import Touch, demo_person, journey, stack_tokenizer
+from local_runner.demo_data import Touch, demo_person, journey, stack_secret, vouching_keys
 from local_runner.principals import DEVELOPER, sign
 from local_runner.runner import LocalRunner
 from local_runner.server import ApiServer
@@ -113,7 +113,7 @@ def journey_requests(runner: LocalRunner, people: int) -> list[Request]:
             raise DemoFailed(f"the template has no route for {touch.path}")
         return keys[str(key_of_function[matched[0].function])]
 
-    vouching_key = stack_tokenizer(runner.aws.client("secretsmanager")).vouching_key
+    vouching_key = vouching_keys(stack_secret(runner.aws.client("secretsmanager")))
     return [
         Request(
             f"person {n} {touch.channel}", "POST", touch.path, json.dumps(touch.signed(vouching_key)), key_for(touch)

@@ -7,6 +7,9 @@ register every value of `DemoPerson.pii_values()` in their leak checks.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,9 +18,6 @@ from typing import Any
 
 from stdnum.mx import curp as mx_curp
 from stdnum.mx import rfc as mx_rfc
-
-from touchpoints import normalize
-from touchpoints.privacy.tokenizer import Tokenizer, vouch_proof
 
 _GIVEN = ["Valeria", "Mateo", "Renata", "Santiago", "Jimena", "Emiliano", "Regina", "Leonardo"]
 _FAMILY = ["Ozuna", "Barragan", "Ceballos", "Duarte", "Echeverria", "Fuentes", "Galindo", "Hinojosa"]
@@ -143,10 +143,26 @@ def synthetic_person(run: str) -> DemoPerson:
     )
 
 
-def stack_tokenizer(secretsmanager: Any) -> Tokenizer:
-    """The stack's tokenizer, built from its one secret as the functions build it (to sign the demo's vouches)."""
+def stack_secret(secretsmanager: Any) -> str:
+    """The stack's one secret: the tokenization secret (the demo and the smoke test sign vouches with it)."""
     [secret] = secretsmanager.list_secrets()["SecretList"]
-    return Tokenizer(secretsmanager.get_secret_value(SecretId=secret["ARN"])["SecretString"].encode())
+    return str(secretsmanager.get_secret_value(SecretId=secret["ARN"])["SecretString"])
+
+
+def vouching_keys(tokenization_secret: str) -> Callable[[str], bytes]:
+    """Each channel's vouching key, derived as the README's API section says (what the company's back end holds).
+
+    Written here from the README, as a back end would write it, rather than imported from the layer;
+    tests/unit/test_trust_policy.py holds it equal to `Tokenizer.vouching_key`.
+    """
+    secret = tokenization_secret.encode()
+    return lambda channel: hmac.digest(secret, f"vouching-key\x1f{channel}".encode(), hashlib.sha256)
+
+
+def back_end_proof(vouching_key: bytes, channel: str, event_id: str, kind: str, normalized_value: str) -> str:
+    """A vouch's proof as the README's API section says: base64url, no padding, of HMAC-SHA256 over its fields."""
+    message = f"{channel}\x1f{event_id}\x1f{kind}\x1f{normalized_value}".encode()
+    return base64.urlsafe_b64encode(hmac.digest(vouching_key, message, hashlib.sha256)).rstrip(b"=").decode()
 
 
 @dataclass(frozen=True)
@@ -166,8 +182,8 @@ class Touch:
         """The body, with the back end's proof for the vouched email (policies/trust.yaml); unvouched without a key."""
         if self.vouch_email is None or vouching_key is None:
             return self.body
-        email = normalize.email(self.vouch_email)
-        proof = vouch_proof(vouching_key(self.channel), self.channel, self.body["event_id"], "email", email)
+        email = self.vouch_email.lower()  # the demo's addresses are ASCII: lower-casing is their normal form
+        proof = back_end_proof(vouching_key(self.channel), self.channel, self.body["event_id"], "email", email)
         return {**self.body, "verified": [{"kind": "email", "proof": proof}]}
 
 

@@ -31,11 +31,10 @@ import requests
 from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_runner.demo_data import DemoPerson, Touch, every_channel, stack_tokenizer, synthetic_person
+from local_runner.demo_data import DemoPerson, Touch, every_channel, stack_secret, synthetic_person, vouching_keys
 from local_runner.principals import DEVELOPER, sign_with
 from local_runner.runner import LOCAL_CREDENTIALS
 from local_runner.template import TEMPLATE_PATH, functions, load
-from touchpoints.privacy.tokenizer import Tokenizer
 
 LOCAL = "local"
 OPERATOR_ROLE = "ComplianceOperatorRole"
@@ -89,15 +88,17 @@ def local_target(health: Mapping[str, Any], url: str) -> Target:
         channel_keys={channel: str(health["api_keys"][logical]) for channel, logical in keys.items()},
         reader=Credentials(f"local-{DEVELOPER}", f"local-secret-{DEVELOPER}"),
         operator=Credentials(f"local-{OPERATOR_ROLE}", f"local-secret-{OPERATOR_ROLE}"),
-        vouching_key=stack_tokenizer(
-            boto3.client(
-                "secretsmanager",
-                endpoint_url=str(health["aws_endpoint"]),
-                region_name=str(health.get("region", "us-east-1")),
-                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        vouching_key=vouching_keys(
+            stack_secret(
+                boto3.client(
+                    "secretsmanager",
+                    endpoint_url=str(health["aws_endpoint"]),
+                    region_name=str(health.get("region", "us-east-1")),
+                    aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                )
             )
-        ).vouching_key,
+        ),
     )
 
 
@@ -117,10 +118,6 @@ def stack_target(stack: str, session: Any = None) -> Target:
         frozen = session.get_credentials().get_frozen_credentials()
         reader = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
         operator = _operator_credentials(session, outputs[f"{OPERATOR_ROLE}Arn"], reader)
-        secret = session.client("cloudformation").describe_stack_resource(
-            StackName=stack, LogicalResourceId="TokenizationSecret"
-        )["StackResourceDetail"]["PhysicalResourceId"]
-        value = session.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
     except (BotoCoreError, ClientError, KeyError, AttributeError) as error:
         raise SmokeFailed(
             f"cannot read stack {stack}: {error} (credentials, region: AWS_PROFILE, AWS_REGION)"
@@ -132,8 +129,28 @@ def stack_target(stack: str, session: Any = None) -> Target:
         channel_keys,
         reader,
         operator,
-        Tokenizer(str(value).encode()).vouching_key,
+        _stack_vouching_key(session, stack),
     )
+
+
+def _stack_vouching_key(session: Any, stack: str) -> Callable[[str], bytes]:
+    """The channels' vouching keys, derived from the stack's tokenization secret, read on first use (it needs
+    secretsmanager:GetSecretValue on it, which a deployer has and the operator role does not)."""
+    keys: list[Callable[[str], bytes]] = []
+
+    def vouching_key(channel: str) -> bytes:
+        if not keys:
+            try:
+                secret = session.client("cloudformation").describe_stack_resource(
+                    StackName=stack, LogicalResourceId="TokenizationSecret"
+                )["StackResourceDetail"]["PhysicalResourceId"]
+                value = session.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"]
+            except (BotoCoreError, ClientError) as error:
+                raise SmokeFailed(f"cannot read the tokenization secret to sign the app's login: {error}") from error
+            keys.append(vouching_keys(str(value)))
+        return keys[0](channel)
+
+    return vouching_key
 
 
 def _operator_credentials(session: Any, role_arn: str, own: Credentials) -> Credentials:

@@ -33,7 +33,7 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from local_runner import template as cfn  # noqa: E402
-from local_runner.demo_data import stack_tokenizer  # noqa: E402
+from local_runner.demo_data import stack_secret  # noqa: E402
 from local_runner.provision import Provisioned, provision  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.factories import CHANNEL_API_KEYS, CHANNEL_FUNCTIONS, api_event, lambda_context  # noqa: E402
@@ -123,7 +123,13 @@ class LocalAws:
         return self.provisioned.tables[logical_id]
 
     def tokenizer(self) -> Tokenizer:
-        return stack_tokenizer(boto3.client("secretsmanager"))
+        return Tokenizer(stack_secret(boto3.client("secretsmanager")).encode())
+
+    def subject_of_event(self, channel: str, event_id: str) -> str | None:
+        """The subject a touchpoint was stored on, found by its event item (public channels' answers do not say)."""
+        sk = f"EVENT#{channel}#{event_id}"
+        found = [i["subject_id"]["S"] for i in self.scan("ProfileTable") if i["sk"]["S"] == sk]
+        return found[0] if found else None
 
     def subject_of(self, kind: str, value: str) -> str | None:
         """The subject an identifier finds (public channels' answers do not say)."""

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.errors import FieldProblem, InvalidTouchpoint
-from touchpoints.model import ALL_CHANNELS, ConsentGrant, IdentifierKind, PersonalField, Touchpoint, TraceKind
+from touchpoints.model import ALL_CHANNELS, Channel, ConsentGrant, IdentifierKind, PersonalField, Touchpoint, TraceKind
 
 
 class WhenNotAllowed(StrEnum):
@@ -27,11 +27,12 @@ class _Purpose(BaseModel):
     description: str
     implied_by: TraceKind | None = None
     implied_by_withdrawal: bool = False  # a touchpoint that records a "no" carries this purpose
+    implied_by_channels: tuple[Channel, ...] = ()  # every touchpoint of these channels carries it
 
     @property
     def implied(self) -> bool:
         """Carried by the nature of a touchpoint, never asked: a customer cannot grant or withdraw it."""
-        return self.implied_by is not None or self.implied_by_withdrawal
+        return self.implied_by is not None or self.implied_by_withdrawal or bool(self.implied_by_channels)
 
 
 class _Category(BaseModel):
@@ -153,6 +154,7 @@ def plan_storage(touchpoint: Touchpoint, consents: Mapping[str, ConsentRecord], 
         for name, purpose in policy.purposes.items()
         if (trace_kind and purpose.implied_by == trace_kind)
         or (purpose.implied_by_withdrawal and any(not g.granted for g in touchpoint.consents))
+        or touchpoint.channel in purpose.implied_by_channels
     }
 
     def any_allowed(purposes: tuple[str, ...]) -> bool:

@@ -14,10 +14,12 @@ import boto3
 import pytest
 import requests
 
+from local_runner.demo_data import stack_secret
 from local_runner.harness import RunnerFailed, ServedApi, clean_environment, served
 from local_runner.principals import LocalPrincipal, sign
 from tests import factories
 from tests.conftest import find_pii
+from touchpoints.privacy.tokenizer import Tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,6 +77,32 @@ class Runner:
             aws_access_key_id="local",
             aws_secret_access_key="local",
         )
+
+    def tokenizer(self) -> Tokenizer:
+        secretsmanager = boto3.client(
+            "secretsmanager",
+            endpoint_url=self.health["aws_endpoint"],
+            region_name=self.health["region"],
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        return Tokenizer(stack_secret(secretsmanager).encode())
+
+    def subject_of(self, kind: str, value: str) -> str | None:
+        """The subject an identifier finds in the token index (public channels' answers do not say)."""
+        table = self.health["tables"]["ProfileTable"]
+        return factories.subject_of(self.dynamodb(), table, self.tokenizer(), kind, value)
+
+    def stored_on(self, channel: str, response: requests.Response, body: dict[str, Any]) -> str:
+        """The profile a touchpoint landed on: a private channel's answer says; a public one's event item does."""
+        assert response.status_code == 200, response.text
+        result = response.json()["results"][0]
+        if "profile_id" in result:
+            return str(result["profile_id"])
+        assert result["status"] == "accepted", result
+        sk = f"EVENT#{channel}#{body['event_id']}"
+        pages = self.dynamodb().get_paginator("scan").paginate(TableName=self.health["tables"]["ProfileTable"])
+        return next(i["subject_id"]["S"] for page in pages for i in page["Items"] if i["sk"]["S"] == sk)
 
     def profile(self, subject_id: str) -> dict[str, Any] | None:
         item = self.dynamodb().get_item(

@@ -23,11 +23,7 @@ def days_ago(days: int) -> str:
 
 
 def posted(runner: Runner, channel: str, body: dict) -> str:
-    response = runner.post(channel, body)
-    assert response.status_code == 200, response.text
-    result = response.json()["results"][0]
-    assert result["status"] == "stored"
-    return str(result["profile_id"])
+    return runner.stored_on(channel, runner.post(channel, body), body)
 
 
 def test_touchpoints_from_every_channel_are_classified_and_counted(runner: Runner) -> None:
@@ -83,3 +79,54 @@ def test_touchpoints_from_every_channel_are_classified_and_counted(runner: Runne
     added = {state: after.get(state, 0) - before.get(state, 0) for state in set(after) | set(before)}
     assert {state: n for state, n in added.items() if n} == {"A": 2, "B": 1, "C": 1, "D": 1}
     assert_no_pii(report.text, "the state report")
+
+
+def test_a_public_key_can_neither_probe_nor_hijack_a_known_customer(runner: Runner) -> None:
+    # Given a customer known through a store (a private channel), classified
+    victim, attacker = person(4310), person(4311)
+    victim_id = posted(runner, "store", factories.store(victim, folio="F-4310"))
+    before = runner.classified(victim_id)
+
+    # When the web's public key sends the customer's email with the attacker's phone, name and consents
+    hijack = factories.web(
+        attacker,
+        "sign_up",
+        customer={"email": victim.email, "phone": attacker.phone, "given_name": attacker.given_name},
+        anonymous_id=None,
+        consent=[
+            {"purpose": "personalization", "granted": True},
+            {"purpose": "marketing", "channel": "all", "granted": True},
+        ],
+    )
+    response = runner.post("web", hijack)
+
+    # Then the answer does not say whom it found, and the attacker's data lands on a profile of its own
+    assert response.status_code == 200 and set(response.json()["results"][0]) == {
+        "event_id",
+        "status",
+        "dropped_fields",
+    }
+    elsewhere = runner.stored_on("web", response, hijack)
+    assert elsewhere != victim_id and runner.subject_of("phone", attacker.phone) == elsewhere
+    assert "email" not in runner.classified(elsewhere)["fields"]["M"]
+    # and once the stream has settled, the customer's values, consents and links are what they were
+    after = runner.classified(victim_id)
+    assert (after["fields"], after["consents"], after["version"]) == (
+        before["fields"],
+        before["consents"],
+        before["version"],
+    )
+    assert after["state"] == before["state"]
+
+    # When compliance exports what is held under the attacker's phone
+    export = runner.signed(
+        "ComplianceOperatorRole",
+        "POST",
+        "/v1/compliance/exports",
+        {"subject": {"phone": attacker.phone}, "regulation": "gdpr", "case_reference": "CASE-E2E-4311"},
+    )
+
+    # Then the customer is not found: nothing of theirs is handed over
+    assert export.status_code == 200, export.text
+    assert export.json()["subject"]["subject_id"] == elsewhere
+    assert victim.email.lower() not in export.text and victim.rfc not in export.text

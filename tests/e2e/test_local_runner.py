@@ -35,9 +35,8 @@ OPERATOR = "ComplianceOperatorRole"
 def test_a_touchpoint_posted_over_http_is_stored_classified_and_erased(runner: Runner) -> None:
     # Given a person who signs up on the web
     someone = person(4101)
-    response = runner.post("web", factories.web(someone))
-    assert response.status_code == 200, response.text
-    subject_id = response.json()["results"][0]["profile_id"]
+    signup = factories.web(someone)
+    subject_id = runner.stored_on("web", runner.post("web", signup), signup)
 
     # Then the stream poller runs the classifier on the new profile
     profile = wait_for(lambda: (p := runner.profile(subject_id)) and "state" in p and p, 45, "the classifier")
@@ -60,8 +59,8 @@ def test_a_touchpoint_posted_over_http_is_stored_classified_and_erased(runner: R
 
     wait_for(completed, 60, "the erasure to complete")
     assert runner.profile(subject_id) is None
-    # And the erased person's identifiers are refused from now on
-    again = runner.post("web", factories.web(someone))
+    # And the erased person's identifiers are refused from now on (a private channel is told so)
+    again = runner.post("store", factories.store(someone))
     assert again.status_code == 409, again.text
     assert again.json()["error"]["code"] == "subject_erased"
 

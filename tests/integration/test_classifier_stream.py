@@ -34,7 +34,7 @@ class Pipeline:
     def post(self, channel: str, body: dict[str, Any], resource: str = "touchpoints") -> str:
         status, answer = self.lambdas.post(channel, body, resource=resource)
         assert status == 200, answer
-        return str(answer["results"][0]["profile_id"])
+        return str(answer["results"][0].get("profile_id") or self.aws.subject_of_event(channel, body["event_id"]))
 
     def deliver(self, records: list[dict[str, Any]]) -> list[str]:
         """Invoke the classifier in BatchSize batches; the sequence numbers it reported as failed."""

@@ -33,7 +33,7 @@ def partition_size(aws: Any, subject_id: str) -> int:
 def a_subject_with(lambdas: Any, n: int, events: int) -> str:
     code, body = lambdas.post("web", factories.web(person(n)))
     assert code == 200, body
-    subject_id = str(body["results"][0]["profile_id"])
+    subject_id = str(lambdas.aws.subject_of("email", person(n).email))
     factories.seed_subject_events(boto3.client("dynamodb"), lambdas.aws.table("ProfileTable"), subject_id, events)
     return subject_id
 

@@ -56,7 +56,7 @@ def a_subject_with_history(lambdas: Any, n: int, events: int) -> tuple[str, Any]
     p = person(n)
     code, body = lambdas.post("web", factories.web(p))
     assert code == 200, body
-    subject_id = str(body["results"][0]["profile_id"])
+    subject_id = str(lambdas.aws.subject_of("email", p.email))
     dynamodb = boto3.client("dynamodb")
     cipher = factories.subject_cipher(dynamodb, boto3.client("kms"), lambdas.aws.table("KeyVaultTable"), subject_id)
     details = factories.seeded_details(cipher, note=f"receipt sent to {p.phone}")

@@ -211,7 +211,8 @@ def test_an_erasure_without_suppression_keeps_no_token_in_its_request_or_audit(l
 def test_rectification_releases_every_token_of_the_kind_it_replaces(lambdas):
     # Given a person who used two emails over time: the profile holds the newer, and both tokens
     p, older, corrected = person(1704), person(1705), person(1706)
-    subject_id = lambdas.post("web", factories.web(p))[1]["results"][0]["profile_id"]
+    lambdas.post("web", factories.web(p))
+    subject_id = lambdas.aws.subject_of("email", p.email)
     code, body = lambdas.post("store", factories.store(p, customer={"rfc": p.rfc, "email": older.email}))
     assert code == 200 and body["results"][0]["profile_id"] == subject_id
     assert sum(t.startswith("t1.email.") for t in tokens_of(lambdas, subject_id)) == 2
@@ -297,7 +298,8 @@ def test_a_new_persons_retries_reuse_one_data_key():
 
 def test_a_transaction_conflict_on_a_rectification_is_retried(lambdas, aws_faults):
     p, corrected = person(1713), person(1714)
-    subject_id = lambdas.post("web", factories.web(p))[1]["results"][0]["profile_id"]
+    lambdas.post("web", factories.web(p))
+    subject_id = lambdas.aws.subject_of("email", p.email)
     writes_before = aws_faults.attempts("dynamodb", "TransactWriteItems")
     aws_faults.fail(
         "dynamodb",
@@ -321,7 +323,8 @@ def test_a_transaction_conflict_on_a_rectification_is_retried(lambdas, aws_fault
 
 def test_an_export_that_cannot_decrypt_is_a_clear_failure_not_a_500(lambdas):
     p = person(1715)
-    subject_id = lambdas.post("web", factories.web(p))[1]["results"][0]["profile_id"]
+    lambdas.post("web", factories.web(p))
+    subject_id = lambdas.aws.subject_of("email", p.email)
     boto3.client("dynamodb").update_item(
         TableName=lambdas.aws.table("ProfileTable"),
         Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
@@ -436,7 +439,8 @@ def test_kms_grants_require_the_subject_encryption_context(lambdas, local_aws):
 
 def test_the_compliance_function_is_granted_only_what_it_calls(lambdas, local_aws):
     p, corrected = person(1719), person(1720)
-    subject_id = lambdas.post("web", factories.web(p))[1]["results"][0]["profile_id"]
+    lambdas.post("web", factories.web(p))
+    subject_id = lambdas.aws.subject_of("email", p.email)
     with aws_hooks.recording() as calls:
         call(lambdas, "POST", "exports", {"subject": {"email": p.email}, **CASE}, personal_answer=True)
         call(

@@ -75,9 +75,9 @@ class InMemoryStore:
             ):
                 raise StaleSubject
         profile = self.profiles[change.subject_id]
-        profile["fields"].update(
-            {k: v for k, v in change.fields.items() if v.verified or not profile["fields"].get(k, v).verified}
-        )
+        if any(not v.verified and profile["fields"].get(k, v).verified for k, v in change.fields.items()):
+            raise StaleSubject  # as DynamoDB's condition: an unverified value never replaces a verified one
+        profile["fields"].update(change.fields)
         if change.consents:
             profile["consents"].update(change.consents)
             profile["consent_version"] += 1

@@ -62,3 +62,74 @@ def test_a_vouch_proof_holds_only_for_its_channel_touchpoint_and_value():
     assert not tokenizer.vouch_holds("web", "evt-1", "email", "eve@example.mx", proof)
     assert not tokenizer.vouch_holds("web", "evt-1", "email", "ana@example.mx", proof[:-1] + "A")
     assert tokenizer.vouching_key("web") != Tokenizer(b"t" * 32).vouching_key("web")
+
+
+# The rules as ingestion applies them, against the in-memory store (no AWS)
+
+
+def _web(event_id: str, *, ticket: str | None = None, email: str | None = None, name: str, granted: bool = True):
+    from datetime import UTC, datetime
+
+    from touchpoints.model import ConsentGrant, PersonalField, Touchpoint, Trace, TraceKind
+
+    identifiers = {IdentifierKind.TICKET: ticket} if ticket else {}
+    if email:
+        identifiers[IdentifierKind.EMAIL] = email
+    at = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    return Touchpoint(
+        channel=Channel.WEB,
+        event_id=event_id,
+        occurred_at=at,
+        identifiers=identifiers,
+        personal_data={PersonalField.GIVEN_NAME: name},
+        trace=Trace(TraceKind.TRANSACTIONAL, "ticket_registration"),
+        consents=(ConsentGrant("marketing", "all", granted, at),),
+        consent_declared=True,
+    )
+
+
+def test_an_anonymous_profile_takes_a_public_channels_identifiers_but_never_loses_a_verified_value():
+    from tests.unit.test_ingestion_service import InMemoryStore, ingest, service, touchpoint
+
+    store = InMemoryStore()
+    svc = service(store)
+    # Given a cash buyer whose ticket and name a store (private) recorded: anonymous, with a verified name
+    buyer = ingest(svc, touchpoint("pos-1", ticket="TDA-1:F-1")).profile_id
+    assert store.profiles[buyer]["fields"]["given_name"].verified
+    name = store.profiles[buyer]["fields"]["given_name"]
+    # When the web key sends the ticket with another name (from a cold container, which reads the store)
+    ingest(service(store), _web("web-1", ticket="TDA-1:F-1", name="Eve"))
+    # Then the touchpoint is stored on the buyer, but an unverified value never replaces the verified one
+    assert (buyer, "web", "web-1") in store.events
+    assert store.profiles[buyer]["fields"]["given_name"] == name
+    # and when it registers the ticket with an email, the email is linked to the buyer (still anonymous)
+    ingest(svc, _web("web-2", ticket="TDA-1:F-1", email="ana@example.mx", name="Eve"))
+    email_token = Tokenizer(b"x" * 32).token(IdentifierKind.EMAIL, "ana@example.mx")
+    assert store.tokens[email_token].subject_id == buyer
+
+
+def test_an_unproven_claim_on_an_identified_profile_keeps_its_trace_and_a_withdrawal_only():
+    from tests.unit.test_ingestion_service import InMemoryStore, ingest, service, touchpoint
+
+    store = InMemoryStore()
+    svc = service(store)
+    known = ingest(svc, touchpoint("pos-1", email="ana@example.mx")).profile_id
+    fields = dict(store.profiles[known]["fields"])
+    # A "yes" and a new name from the web key change nothing but the trace
+    ingest(svc, _web("web-1", email="ana@example.mx", name="Eve", granted=True))
+    assert store.profiles[known]["fields"] == fields and "marketing:all" not in store.profiles[known]["consents"]
+    assert (known, "web", "web-1") in store.events
+    # while a "no" is recorded: it can only reduce what is done with the person's data
+    ingest(svc, _web("web-2", email="ana@example.mx", name="Eve", granted=False))
+    assert store.profiles[known]["consents"]["marketing:all"].granted is False
+
+
+def test_the_demos_back_end_signs_vouches_exactly_as_the_layer_checks_them():
+    from local_runner.demo_data import back_end_proof, vouching_keys
+
+    secret = "a-tokenization-secret-of-at-least-32-bytes"
+    tokenizer = Tokenizer(secret.encode())
+    assert vouching_keys(secret)("app") == tokenizer.vouching_key("app")
+    proof = back_end_proof(vouching_keys(secret)("app"), "app", "evt-9", "email", "ana@example.mx")
+    assert proof == vouch_proof(tokenizer.vouching_key("app"), "app", "evt-9", "email", "ana@example.mx")
+    assert tokenizer.vouch_holds("app", "evt-9", "email", "ana@example.mx", proof)
