@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import importlib
 import random
+import sys
 from collections.abc import Callable
 
 from snapshot_restore_py import register_after_restore, register_before_snapshot
 
 from touchpoints import container
-from touchpoints.adapters import aws
 
-# Imported on a request's first use (touchpoints.normalize, touchpoints.consent): worth loading before a snapshot.
-_FIRST_USE_MODULES = ("email_validator", "phonenumbers", "yaml")
+# Imported on a request's first use (touchpoints.container, .normalize, .consent): worth loading before a snapshot.
+_FIRST_USE_MODULES = (*container.ADAPTER_MODULES, "email_validator", "phonenumbers", "yaml")
 _primers: list[Callable[[], object]] = []
 
 
@@ -47,7 +47,8 @@ def prime() -> None:
 def forget_secrets_keys_and_connections() -> None:
     """Every per-container object, the ingestion service (keyring, tokenizer) and SDK clients and session first."""
     container.reset()
-    aws.session.cache_clear()
+    if (aws := sys.modules.get("touchpoints.adapters.aws")) is not None:
+        aws.session.cache_clear()
 
 
 def reseed_random() -> None:
