@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     from touchpoints.ingestion import IngestionService
     from touchpoints.privacy.keyring import SubjectKeyring
 
-# The adapters (boto3, botocore) and the keyring (cryptography) are imported by the first request that
-# reaches AWS, not at a function's import: a request refused before that (a wrong key, a malformed body, an
-# invalid payload) never needs them. A SnapStart snapshot has them loaded (touchpoints.snapshot primes it).
+# The adapters, and boto3 with them, are imported by the first request that reaches AWS, not at a function's
+# import: a request refused before that (a wrong key, a malformed body, an invalid payload) never needs them.
+# A SnapStart snapshot has them loaded (touchpoints.snapshot primes it).
 ADAPTER_MODULES = (
     "touchpoints.adapters.aws",
     "touchpoints.adapters.kms",
