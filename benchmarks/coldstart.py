@@ -14,7 +14,7 @@ from typing import Any
 
 from local_runner import template as cfn
 
-TARGET_RATIO = 1.5
+TARGET_RATIO = 1.3  # issue 14: a channel function imports in at most 1.3x `import boto3`
 REPO = Path(__file__).resolve().parent.parent
 FLOOR_MODULE = "benchmarks.framework_floor"
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( +)(\S+)")

@@ -18,7 +18,7 @@ from touchpoints.model import Channel
 from touchpoints.privacy.keyring import NewDataKey, SubjectKeyring
 from touchpoints.privacy.tokenizer import Tokenizer
 
-TARGET_US = 150.0
+TARGET_US = 100.0  # issue 14: the five-field web sign-up under 100 µs of our code
 
 
 class InMemoryProfileStore:

@@ -11,6 +11,7 @@ from benchmarks.harness import interleaved, lambda_context, quiet_stdout, web_ev
 from benchmarks.stack import MOTO_NOTE, BackendClock, Stack
 
 TARGET_RATIO = 1.3
+OUTSIDE_MOTO_TARGET_RATIO = 2.0  # issue 14: the handler, moto's time set apart, at most 2x the bare one
 
 
 def bare_handler(client: Any, table: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -64,7 +65,8 @@ def measure(stack: Stack, *, people: int, ops: int, repeats: int) -> dict[str, A
         # First touch of a person: KMS data key, identity lookup and a larger transaction.
         new_ops = max(1, ops // 4)
         fresh = [web_event(web_signup(people + i), stack.api_key_id) for i in range(new_ops * repeats + new_ops)]
-        first = interleaved({"ours": _Runner(ours, fresh), "bare": _Runner(bare, fresh)}, new_ops, repeats)
+        first_runners = {"ours": _Runner(ours, fresh), "bare": _Runner(bare, fresh)}
+        first = interleaved(dict(first_runners), new_ops, repeats)
     ratio = steady["ours"].median / steady["bare"].median
     in_process = stack.endpoint_url is None
     known_person: dict[str, Any] = {
@@ -85,6 +87,22 @@ def measure(stack: Stack, *, people: int, ops: int, repeats: int) -> dict[str, A
             ours_client_ms_per_event=known_person["ours_ms_per_event"] * (1 - share["ours"]),
             bare_client_ms_per_event=known_person["bare_ms_per_event"] * (1 - share["bare"]),
         )
+        outside = known_person["ours_client_ms_per_event"] / known_person["bare_client_ms_per_event"]
+        known_person.update(
+            outside_moto_ratio=outside,
+            outside_moto_target_ratio=OUTSIDE_MOTO_TARGET_RATIO,
+            outside_moto_met=outside <= OUTSIDE_MOTO_TARGET_RATIO,
+        )
+    new_person: dict[str, Any] = {
+        "ours_events_per_s": first["ours"].per_second,
+        "bare_events_per_s": first["bare"].per_second,
+        "ratio": first["ours"].median / first["bare"].median,
+    }
+    if in_process:
+        new_person.update(
+            ours_client_ms_per_event=first["ours"].median * 1e3 * (1 - first_runners["ours"].backend_share),
+            bare_client_ms_per_event=first["bare"].median * 1e3 * (1 - first_runners["bare"].backend_share),
+        )
     return {
         "backend": stack.backend,
         "backend_note": MOTO_NOTE if in_process else "out of process: times include HTTP to the endpoint",
@@ -92,9 +110,5 @@ def measure(stack: Stack, *, people: int, ops: int, repeats: int) -> dict[str, A
         "events_per_repeat": ops,
         "repeats": repeats,
         "known_person": known_person,
-        "new_person": {
-            "ours_events_per_s": first["ours"].per_second,
-            "bare_events_per_s": first["bare"].per_second,
-            "ratio": first["ours"].median / first["bare"].median,
-        },
+        "new_person": new_person,
     }

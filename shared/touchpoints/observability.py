@@ -13,8 +13,9 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
-# Only the SDK we call: patching every library X-Ray knows imports each one present at cold start.
-tracer = Tracer(patch_modules=("botocore",))
+# Only the SDK we call, patched when touchpoints.adapters.aws imports it: patching at construction would import
+# botocore into every function's import, and patching every library X-Ray knows imports each one present.
+tracer = Tracer(auto_patch=False)
 metrics = Metrics()
 
 __all__ = [

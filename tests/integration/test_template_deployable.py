@@ -299,3 +299,61 @@ def test_the_stack_outputs_what_operators_and_the_smoke_test_read():
             expected[f"{name}Name"] = {"Fn::GetAtt": [name, "QueueName"]}
     assert {name: outputs.get(name) for name in expected} == expected
     assert "${TouchpointApi}.execute-api" in outputs["ApiUrl"]["Fn::Sub"]
+
+
+def _channel_functions(resources: Mapping[str, Any]) -> list[str]:
+    return [
+        name
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and "CHANNEL_API_KEY_ID" in resource["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+
+
+def _alias_of(function: str, resources: Mapping[str, Any]) -> str:
+    (alias,) = [
+        name
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Lambda::Alias" and resource["Properties"]["FunctionName"] == {"Ref": function}
+    ]
+    return alias
+
+
+def test_every_channel_function_starts_from_a_snapshot_of_a_published_version_behind_an_alias():
+    cfn = template()
+    resources = cfn["Resources"]
+    channels = _channel_functions(resources)
+    assert len(channels) == 7
+    for function in channels:
+        assert resources[function]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}, function
+        alias = _alias_of(function, resources)
+        version = resources[alias]["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
+        assert resources[version]["Type"] == "AWS::Lambda::Version"
+        assert resources[version]["Properties"]["FunctionName"] == {"Ref": function}
+
+
+def test_the_api_invokes_each_channel_function_through_its_alias_and_may_invoke_only_the_alias():
+    cfn = template()
+    resources = cfn["Resources"]
+    aliases = {_alias_of(function, resources): function for function in _channel_functions(resources)}
+    invoked = set()
+    for path, method, operation in _methods(cfn):
+        if path.startswith(("/v1/compliance/", "/v1/reports/")):
+            continue
+        uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        targets = {target for target, _ in references({"Fn::Sub": uri}) if target in resources}
+        assert len(targets) == 1 and targets <= set(aliases), f"{method} {path} invokes {targets}, not an alias"
+        invoked |= targets
+    assert invoked == set(aliases)
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::Lambda::Permission":
+            continue
+        target = resource["Properties"]["FunctionName"]
+        if target in ({"Ref": f} for f in aliases.values()):
+            raise AssertionError(f"{name} lets API Gateway invoke $LATEST of {target['Ref']}, not its alias")
+    permitted = {
+        resource["Properties"]["FunctionName"].get("Ref")
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Lambda::Permission"
+    }
+    assert set(aliases) <= permitted

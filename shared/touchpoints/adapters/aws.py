@@ -9,7 +9,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from touchpoints.observability import count_dependency_throttle
+from touchpoints.observability import count_dependency_throttle, tracer
+
+tracer.patch(("botocore",))  # X-Ray subsegments for every SDK call (a no-op when tracing is disabled)
 
 # Bounded retries with backoff, short timeouts: a Lambda must answer well within API Gateway's 29 s.
 # Requests are built by our adapters, never from caller input, and DynamoDB validates them again: botocore's

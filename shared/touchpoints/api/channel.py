@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, Field
 
-from touchpoints import container
+from touchpoints import container, snapshot
 from touchpoints.api import guards
 from touchpoints.api.responses import (
     ERROR_RESPONSES,
@@ -118,6 +118,8 @@ def channel_api(channel: Channel) -> GuardedResolver:
     """The resolver a channel's Lambda handler serves."""
     payload_model = PAYLOAD_MODELS[channel]
     batch_model = TouchpointBatch[payload_model]  # type: ignore[valid-type]
+    snapshot.prime_before_snapshot(batch_model.model_rebuild)
+    snapshot.prime_before_snapshot(ConsentSubmission.model_rebuild)
     app = GuardedResolver(
         guards.all_of(
             guards.api_key(lambda: channel_settings().channel_api_key_id, f"channel {channel.value}"),
