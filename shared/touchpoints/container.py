@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from touchpoints.adapters import aws
+from touchpoints.adapters.failed_events import DynamoFailedEvents
 from touchpoints.adapters.kms import KmsKeyWrapper
 from touchpoints.adapters.profile_store import DynamoProfileStore
 from touchpoints.adapters.secrets import TokenizerSource
@@ -52,3 +53,9 @@ def ingestion_service() -> IngestionService:
     store = DynamoProfileStore(client(settings, "dynamodb"), settings.profile_table, settings.key_vault_table)
     tokenizer = TokenizerSource(client(settings, "secretsmanager"), settings.tokenization_secret_id)
     return IngestionService(store, keyring(settings), tokenizer, load_policy())
+
+
+@per_container
+def failed_event_store() -> DynamoFailedEvents:
+    settings = channel_settings()
+    return DynamoFailedEvents(client(settings, "dynamodb"), settings.profile_table)
