@@ -188,9 +188,9 @@ def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
             if event["Type"] == "Api":
                 auth = ep.get("Auth", {})
                 api = _logical_of(ep.get("RestApiId"))
-                defaults = api_auth.get(api, {})
-                key_required = bool(auth.get("ApiKeyRequired", defaults.get("ApiKeyRequired", False)))
-                authorizer = auth.get("Authorizer", defaults.get("DefaultAuthorizer"))
+                api_defaults = api_auth.get(api, {})
+                key_required = bool(auth.get("ApiKeyRequired", api_defaults.get("ApiKeyRequired", False)))
+                authorizer = auth.get("Authorizer", api_defaults.get("DefaultAuthorizer"))
                 if authorizer == "AWS_IAM":
                     kind, authorizer = "iam", None
                 elif authorizer and authorizer != "NONE":
