@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ import requests
 from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 
-from tests.e2e.conftest import Runner, assert_no_pii
+from tests.e2e.conftest import REPO_ROOT, Runner, assert_no_pii
 from tests.factories import CHANNEL_API_KEYS
 from tests.people import Person, person
 from touchpoints.model import IdentifierKind
@@ -290,3 +292,64 @@ def test_single_calls_gzip_bodies_and_retries(runner: Runner, tokenizer: Tokeniz
     stored = events_of(runner, subject)
     assert list(stored) == [track["messageId"]]  # the retry is recognised, not stored twice
     assert stored[track["messageId"]]["action"]["S"] == "sign_up"
+
+
+NODE_SDK = REPO_ROOT / "tests" / "node"
+
+
+def node_sdk(runner: Runner, write_key: str, calls: list[list[Any]], channel: str = "web") -> dict[str, Any]:
+    """@segment/analytics-node (tests/node, installed by `make setup`) posting `calls`; what the SDK reported."""
+    if shutil.which("node") is None:
+        pytest.skip("Node is not installed: the JavaScript SDK cannot run here")
+    assert (NODE_SDK / "node_modules" / "@segment" / "analytics-node").is_dir(), "run `make setup` (npm ci)"
+    request = {"host": runner.url, "path": f"/sdk/{channel}/v1/batch", "writeKey": write_key, "calls": calls}
+    result = subprocess.run(
+        ["node", "send_events.mjs"],
+        cwd=NODE_SDK,
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_no_pii(result.stdout + result.stderr, "the Node SDK's output")
+    return dict(json.loads(result.stdout))
+
+
+def test_the_node_sdk_is_stored_like_the_python_ones_and_reports_a_wrong_key(
+    runner: Runner, tokenizer: Tokenizer
+) -> None:
+    someone = person(1330)
+    anonymous_id = f"anon-{uuid.uuid4().hex}"
+    ids = {call: message_id() for call in ("identify", "track", "page", "screen", "alias")}
+    user_id = someone.app_user_id
+    calls = [
+        ["identify", {"userId": user_id, "traits": traits(someone), "context": CONSENT, "messageId": ids["identify"]}],
+        [
+            "track",
+            {
+                "userId": user_id,
+                "event": "Order Completed",
+                "properties": {"order_id": "o-node", "total": 99},
+                "messageId": ids["track"],
+            },
+        ],
+        ["page", {"userId": user_id, "name": "Home", "properties": {"path": "/home"}, "messageId": ids["page"]}],
+        ["screen", {"userId": user_id, "name": "Cart", "messageId": ids["screen"]}],
+        ["alias", {"userId": user_id, "previousId": anonymous_id, "messageId": ids["alias"]}],
+    ]
+    # A wrong key first: the SDK reports the failure, nothing is stored
+    refused = node_sdk(runner, "not-a-write-key", calls[:1])
+    assert refused["statuses"] == [401] and len(refused["errors"]) == 1, refused
+    assert owner(runner, tokenizer.token(IdentifierKind.EMAIL, someone.email.lower())) is None
+    # The channel's key: every call stored on one person, with the tokens the native route gives
+    sent = node_sdk(runner, web_key(runner), calls)
+    assert sent["errors"] == [] and set(sent["statuses"]) == {200}, sent
+    subject = owner(runner, tokenizer.token(IdentifierKind.EMAIL, someone.email.lower()))
+    assert subject is not None
+    assert owner(runner, tokenizer.token(IdentifierKind.APP_USER_ID, user_id)) == subject
+    assert owner(runner, tokenizer.token(IdentifierKind.ANONYMOUS_ID, anonymous_id)) == subject
+    stored = events_of(runner, subject)
+    assert set(ids.values()) <= set(stored)
+    assert stored[ids["track"]]["action"]["S"] == "purchase"
