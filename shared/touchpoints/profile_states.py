@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -12,9 +13,12 @@ from pydantic import Field
 
 from touchpoints.adapters import aws, keys
 from touchpoints.adapters.classification_store import DynamoClassificationStore
+from touchpoints.adapters.failed_events import DynamoFailedEvents
 from touchpoints.classification import ClassifierService, Outcome, StateReport, load_rules, state_report
 from touchpoints.container import per_container
 from touchpoints.observability import MetricUnit, count_with_dimensions, logger, metrics
+from touchpoints.sdk import failed_events
+from touchpoints.sdk.failed_events import FailedEventCount
 from touchpoints.settings import AwsSettings
 
 _HANDLED_EVENTS = ("INSERT", "MODIFY")
@@ -78,6 +82,16 @@ def classify_record(record: DynamoDBRecord) -> None:
 
 def report() -> StateReport:
     return state_report(store(), load_rules())
+
+
+@per_container
+def failed_event_store() -> DynamoFailedEvents:
+    config = settings()
+    return DynamoFailedEvents(aws.client("dynamodb", config.endpoint_url, config.region), config.profile_table)
+
+
+def failed_events_report(channels: list[str], days: int) -> list[FailedEventCount]:
+    return failed_events.report(failed_event_store(), channels, datetime.now(UTC), days)
 
 
 OUTDATED_RULES = "outdated_rules"

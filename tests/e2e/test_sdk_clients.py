@@ -226,12 +226,18 @@ def test_a_wrong_write_key_stores_nothing_and_the_sdk_reports_it(
     assert owner(runner, tokenizer.token(IdentifierKind.APP_USER_ID, someone.app_user_id)) is None
 
 
+def failed_report(runner: Runner) -> list[dict[str, Any]]:
+    answer = runner.signed("developer", "GET", "/v1/reports/failed-events?channel=web&days=1")
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["failed_events"])
+
+
 @pytest.mark.parametrize("sdk_name", SDKS)
-def test_a_batch_with_one_bad_message_in_ten_stores_nine_and_records_one_failed_event(
+def test_a_batch_with_one_bad_message_in_ten_stores_nine_and_the_report_shows_one(
     sdk_name: str, runner: Runner, tokenizer: Tokenizer, sdk_of: Callable[..., Sdk]
 ) -> None:
     someone = person(1320 + SDKS.index(sdk_name))
-    failed_before = len(failed_events(runner))
+    before = {(r["error_code"], r["field"]): r["count"] for r in failed_report(runner)}
     sdk = sdk_of(sdk_name)
     ids = [message_id() for _ in range(10)]
     for index, event_id in enumerate(ids):
@@ -244,14 +250,17 @@ def test_a_batch_with_one_bad_message_in_ten_stores_nine_and_records_one_failed_
     assert sdk.errors == []
     subject = owner(runner, tokenizer.token(IdentifierKind.APP_USER_ID, someone.app_user_id))
     assert subject is not None
-    stored = set(events_of(runner, subject))
-    assert stored == set(ids) - {ids[4]}
-    new_failures = failed_events(runner)[failed_before:]
-    recorded = [f for f in failed_events(runner) if f.get("message_id", {}).get("S") == ids[4]]
-    assert len(recorded) == 1 and len(new_failures) >= 1
-    assert recorded[0]["error_code"]["S"] == "invalid_email"
-    assert recorded[0]["field"]["S"] == "traits.email"
-    assert_no_pii(json.dumps(recorded), "the failed events")
+    assert set(events_of(runner, subject)) == set(ids) - {ids[4]}
+    # The channel owner's report (IAM) shows the one failure: its code, its field and its message id
+    report = failed_report(runner)
+    row = next(r for r in report if (r["error_code"], r["field"]) == ("invalid_email", "traits.email"))
+    assert row["count"] == before.get(("invalid_email", "traits.email"), 0) + 1
+    assert row["latest_message_ids"][0] == ids[4]
+    assert sum(r["count"] for r in report) == sum(before.values()) + 1
+    assert_no_pii(json.dumps(report) + json.dumps(failed_events(runner)), "the failed events and their report")
+    # and a channel's key cannot read it
+    refused = requests.get(f"{runner.url}/v1/reports/failed-events", headers={"x-api-key": web_key(runner)}, timeout=60)
+    assert refused.status_code == 403
 
 
 def test_the_size_limits_and_malformed_bodies_get_400_in_the_shape_the_sdks_parse(runner: Runner) -> None:

@@ -23,12 +23,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from touchpoints import container
 from touchpoints.api.channel import channel_api
 from touchpoints.api.guards import parse_json
-from touchpoints.api.responses import GuardedResolver
+from touchpoints.api.responses import GuardedResolver, error_content
 from touchpoints.errors import DomainError, InvalidTouchpoint, MalformedJson, RetryableError, SubjectErased
 from touchpoints.ingestion import IngestStatus
 from touchpoints.model import Channel, Touchpoint
 from touchpoints.observability import MetricUnit, count_refusal, logger, metrics
-from touchpoints.sdk.documents import SDK_BODY, SdkAnswer, SdkCall
+from touchpoints.sdk.documents import SDK_BODY, SdkAnswer, SdkCall, SdkError
 from touchpoints.sdk.failed_events import FailedEvent, failed_event
 from touchpoints.sdk.mapping import Received, message_bytes, message_id, to_touchpoint
 from touchpoints.sdk.policy import SdkPolicy, load_sdk_policy
@@ -166,9 +166,18 @@ def sdk_api(channel: Channel) -> APIGatewayRestResolver:
         ),
         responses={
             200: {"description": 'Accepted: {"success": true}'},
-            400: {"description": "Malformed JSON, not a batch, a message over 32 KB or a body over 500 KB"},
-            401: {"description": "No write key, or not this channel's"},
-            503: {"description": "A dependency is down; the SDK retries (stored messages become duplicates)"},
+            400: {
+                "description": "Malformed JSON, not a batch, a message over 32 KB or a body over 500 KB",
+                "content": error_content(SdkError),
+            },
+            401: {"description": "No write key, or not this channel's", "content": error_content(SdkError)},
+            404: {"description": "No such call", "content": error_content(SdkError)},
+            502: {"description": "The function failed (API Gateway)", "content": error_content(SdkError)},
+            503: {
+                "description": "A dependency is down; the SDK retries (stored messages become duplicates)",
+                "content": error_content(SdkError),
+            },
+            504: {"description": "The function timed out (API Gateway)", "content": error_content(SdkError)},
         },
         tags=[f"{channel.value} sdk"],
     )

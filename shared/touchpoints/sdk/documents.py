@@ -37,3 +37,13 @@ class SdkBatchDoc(BaseModel):
 
 
 SDK_BODY = SdkBatchDoc | SdkMessageDoc
+
+
+class SdkError(BaseModel):
+    """Every refusal of the SDK API, the gateway's included: the SDKs read `code` and `message`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    success: Literal[False]
+    code: str = Field(description="invalid_write_key, malformed_json, payload_too_large, message_too_large, ...")
+    message: str
