@@ -13,17 +13,24 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import boto3
 import pytest
 import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 
+from local_runner.openapi import build
 from tests.e2e.conftest import REPO_ROOT, Runner, assert_no_pii
 from tests.factories import CHANNEL_API_KEYS
-from tests.people import Person, person
+from tests.people import Person, make_curp, make_rfc, person
+from tests.reliability import tally
+from touchpoints import normalize
 from touchpoints.model import IdentifierKind
 from touchpoints.privacy.tokenizer import Tokenizer
 
@@ -290,8 +297,8 @@ def test_the_size_limits_and_malformed_bodies_get_400_in_the_shape_the_sdks_pars
 def test_single_calls_gzip_bodies_and_retries(runner: Runner, tokenizer: Tokenizer) -> None:
     key = web_key(runner)
     anonymous_id = f"anon-{uuid.uuid4().hex}"
-    track = {"messageId": message_id(), "anonymousId": anonymous_id, "event": "Signed Up", "type": "identify"}
-    # /v1/track is a track whatever `type` says; gzip bodies are accepted
+    track = {"messageId": message_id(), "anonymousId": anonymous_id, "event": "Signed Up"}
+    # /v1/track says the message is a track; gzip bodies are accepted
     answer = post_sdk(runner, gzip.compress(json.dumps(track).encode()), key, "track", **{"Content-Encoding": "gzip"})
     assert answer.status_code == 200 and answer.json() == {"success": True}, answer.text
     again = post_sdk(runner, track, key, "track")
@@ -362,3 +369,66 @@ def test_the_node_sdk_is_stored_like_the_python_ones_and_reports_a_wrong_key(
     stored = events_of(runner, subject)
     assert set(ids.values()) <= set(stored)
     assert stored[ids["track"]]["action"]["S"] == "purchase"
+
+
+ACCEPTANCE_EXAMPLES = 60
+# The document's own formats for Mexico's tax ids (a check digit no pattern can say): valid ones are generated.
+_BORN = st.dates(date(1940, 1, 1), date(2005, 12, 28))
+_LETTERS = st.text("ABCDEFGHJKLMNPRSTUVWXZ", min_size=4, max_size=4)
+
+
+def _valid(normalizer: Callable[[str], str]) -> Callable[[str], bool]:
+    def check(value: str) -> bool:
+        try:
+            normalizer(value)
+        except ValueError:
+            return False
+        return True
+
+    return check
+
+
+schemathesis.openapi.format("mx-rfc", st.builds(make_rfc, _LETTERS, _BORN).filter(_valid(normalize.rfc)))
+schemathesis.openapi.format("mx-curp", st.builds(make_curp, _LETTERS, _BORN).filter(_valid(normalize.curp)))
+
+
+def _acceptance(runner: Runner, path: str, headers: dict[str, str]) -> tuple[int, int, int]:
+    """(bodies generated valid by openapi.json, bodies answered 2xx, messages they carried) for one route."""
+    operation = schemathesis.openapi.from_dict(build())[path]["POST"]
+    answers: list[int] = []
+    messages: list[int] = []
+
+    @settings(
+        max_examples=ACCEPTANCE_EXAMPLES,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=True,
+    )
+    @given(case=operation.as_strategy())
+    def send(case: Any) -> None:
+        case.headers = {**(case.headers or {}), **headers}
+        body = case.body if isinstance(case.body, dict) else {}
+        messages.append(len(body["batch"]) if isinstance(body.get("batch"), list) else 1)
+        answer = case.call(base_url=runner.url, timeout=60)
+        assert answer.status_code < 500, answer.text
+        answers.append(answer.status_code)
+
+    send()
+    return len(answers), sum(1 for status in answers if status < 300), sum(messages)
+
+
+def test_bodies_valid_by_the_openapi_document_are_accepted_by_the_sdk_routes(runner: Runner) -> None:
+    """The document says what is accepted: of the bodies schemathesis generates from it, at least 90% get 2xx."""
+    basic = {"Authorization": "Basic " + base64.b64encode(f"{web_key(runner)}:".encode()).decode()}
+    failed_before = sum(r["count"] for r in failed_report(runner))
+    sent, accepted, messages = _acceptance(runner, "/sdk/web/v1/{call}", basic)
+    failed = sum(r["count"] for r in failed_report(runner)) - failed_before
+    tally.add("sdk_document_valid_bodies", sent)
+    tally.add("sdk_document_valid_accepted", accepted)
+    tally.add("sdk_document_valid_messages", messages)
+    tally.add("sdk_document_valid_messages_failed", failed)
+    assert sent >= ACCEPTANCE_EXAMPLES // 2
+    assert accepted / sent >= 0.9, f"{accepted} of {sent} requests accepted"
+    # and the messages in them are stored, not merely answered 200 and reported as failed events
+    assert (messages - failed) / messages >= 0.9, f"{failed} of {messages} messages failed"

@@ -83,8 +83,8 @@ def _raw_body(event: Mapping[str, Any], policy: SdkPolicy) -> bytes:
 def _messages(document: Any, call: SdkCall, policy: SdkPolicy) -> tuple[list[Any], datetime | None]:
     if not isinstance(document, dict):
         raise SdkRefusal(400, "invalid_batch", "the body must be a JSON object")
-    if call == "batch":
-        messages = document.get("batch")
+    if "batch" in document:  # a batch is a batch on any route, a message is one on /v1/batch too
+        messages = document["batch"]
         if not isinstance(messages, list):
             raise SdkRefusal(400, "invalid_batch", "a batch carries its messages under `batch`")
     else:
@@ -218,10 +218,24 @@ class ChannelApp:
     def get_openapi_json_schema(self, **kwargs: Any) -> str:
         document = json.loads(self.touchpoints.get_openapi_json_schema(**kwargs))
         extra = json.loads(self.sdk.get_openapi_json_schema(**kwargs))
+        for operation in (op for methods in extra.get("paths", {}).values() for op in methods.values()):
+            _body_required(operation)
         document.setdefault("paths", {}).update(extra.get("paths", {}))
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(extra.get("components", {}).get("schemas", {}))
         return json.dumps(document)
+
+
+def _body_required(operation: dict[str, Any]) -> None:
+    """The handler takes the body as optional only to read it raw: the document says a body is required."""
+    body = operation.get("requestBody")
+    if body is None:
+        return
+    body["required"] = True
+    for media in body.get("content", {}).values():
+        schema = media.get("schema", {})
+        if "anyOf" in schema:
+            schema["anyOf"] = [option for option in schema["anyOf"] if option != {"type": "null"}]
 
 
 def channel_app(channel: Channel) -> ChannelApp:

@@ -79,8 +79,8 @@ def to_touchpoint(
 ) -> Touchpoint:
     """One message as a touchpoint. Raises InvalidTouchpoint (field paths and codes, never values)."""
     body = dict(raw)
-    if call is not None:
-        body["type"] = call  # a single call's route says what it is, whatever the body says
+    if call is not None and "type" not in body:
+        body["type"] = call  # a single call's route says what the message is when the message does not
     try:
         message = SegmentMessage.model_validate(body)
     except ValidationError as error:
