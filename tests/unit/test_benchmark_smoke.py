@@ -37,6 +37,7 @@ def test_quick_benchmark_reports_every_metric(tmp_path):
     assert m["kms"]["warm_container"]["calls_for_new_people"] == m["kms"]["distinct_people"]
     assert m["dynamodb"]["scenarios"]["known_person_warm"]["requests"] == 1
     assert m["dynamodb"]["scenarios"]["known_person_warm"]["capacity_units"] >= 2
+    assert m["sdk_batch"]["ratio"] > 0 and m["sdk_batch"]["api_requests_per_1000_events"]["sdk_batch"] == 10
     assert m["datamasking"]["ours_us_per_event"] > 0 and m["datamasking"]["speedup_vs_faster_datamasking"] > 1
     assert m["cold_start"]["boto3_import_ms"] > 0
     assert {"WebChannelFunction", "StoreChannelFunction"} <= m["cold_start"]["handlers"].keys()
