@@ -202,6 +202,6 @@ def test_the_report_refuses_a_channel_api_key(lambdas, local_aws):
     assert json.loads(result["body"])["error"]["code"] == "forbidden"
 
 
-def test_the_report_route_is_iam_authenticated_in_the_template():
-    (route,) = FUNCTIONS[REPORT].routes
-    assert (route.method, route.path, route.auth) == ("GET", "/v1/reports/profile-states", "iam")
+def test_the_report_routes_are_iam_authenticated_in_the_template():
+    routes = {(route.method, route.path, route.auth) for route in FUNCTIONS[REPORT].routes}
+    assert routes == {("GET", "/v1/reports/profile-states", "iam"), ("GET", "/v1/reports/failed-events", "iam")}
