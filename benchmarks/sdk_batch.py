@@ -68,7 +68,7 @@ def measure(stack: Stack, *, people: int, repeats: int) -> dict[str, Any]:
     stack.activate()
     handler = stack.handler()
     key = stack.api_key_id
-    units = repeats * 2 + 2  # warm-up and repeats, 100 events each
+    units = repeats + 2  # the warm-up and the repeats, 100 events each
 
     def native_unit() -> list[dict[str, Any]]:
         payloads = [web_signup(n % people) for n in range(BATCH)]
