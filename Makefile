@@ -11,7 +11,15 @@ STACK ?=
 
 .PHONY: setup demo serve load compliance test unit integration e2e lint format bench openapi build deploy smoke clean
 
-setup: $(VENV)/.installed
+# The JavaScript SDKs the end-to-end tests drive (tests/node), where Node is installed.
+NODE_SDKS := tests/node/node_modules/.installed
+
+setup: $(VENV)/.installed $(NODE_SDKS)
+
+$(NODE_SDKS): tests/node/package.json tests/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/node --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the @segment/analytics-node test will be skipped"; fi
 
 $(VENV)/.installed: requirements-dev.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)

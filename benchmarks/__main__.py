@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         layer,
         load,
         merge,
+        sdk_batch,
         throughput,
     )
     from benchmarks.stack import endpoint_stack, moto_stack, running_endpoint
@@ -63,6 +64,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             metrics["throughput"]["endpoint"] = throughput.measure(
                 stack, people=10 if quick else 100, ops=10 if quick else 200, repeats=repeats
             )
+    with moto_stack() as stack:
+        metrics["sdk_batch"] = sdk_batch.measure(stack, people=10 if quick else 100, repeats=1 if quick else 3)
     metrics["compute"] = compute.measure(people=10 if quick else 100, ops=20 if quick else 2_000, repeats=repeats)
     with moto_stack() as stack:
         metrics["kms"] = calls.kms_calls(stack, people=10 if quick else 100, events=30 if quick else 1_000)
@@ -261,6 +264,28 @@ def table(results: dict[str, Any]) -> str:
             _fmt(fr["web"]["cold_total_s"] * 1e3, " ms"),
             f"bare {_fmt(fr['bare']['cold_total_s'] * 1e3, ' ms')}",
             f"{_fmt(fr['ratio_web_vs_bare'])}x",
+            "",
+            "",
+        )
+    )
+    sdk = m["sdk_batch"]
+    rows.append(
+        (
+            "SDK /v1/batch of 100 vs 100 native touchpoints (4 x 25)",
+            f"{_fmt(sdk['sdk_ms_per_event'])} ms/event",
+            f"native {_fmt(sdk['native_ms_per_event'])} ms/event",
+            f"{_fmt(sdk['ratio'])}x",
+            "",
+            "",
+        )
+    )
+    per_1000 = sdk["api_requests_per_1000_events"]
+    rows.append(
+        (
+            "  API Gateway requests per 1,000 events",
+            _fmt(per_1000["sdk_batch"]),
+            f"native {_fmt(per_1000['native'])}",
+            f"{_fmt(per_1000['sdk_batch'] / per_1000['native'])}x",
             "",
             "",
         )

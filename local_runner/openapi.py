@@ -25,6 +25,14 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "name": "x-api-key",
         "description": "The calling channel's API Gateway key; a channel may post only to its own routes.",
     },
+    "sdkWriteKey": {
+        "type": "http",
+        "scheme": "basic",
+        "description": (
+            "A Segment-compatible SDK's write key (the channel's API key) as the HTTP Basic user, empty password. "
+            "The SDK API's authorizer hands it to API Gateway, which meters it in the channel's usage plan."
+        ),
+    },
     "sigv4": {
         "type": "apiKey",
         "in": "header",
@@ -33,7 +41,7 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "x-amazon-apigateway-authtype": "awsSigv4",
     },
 }
-_SCHEME_OF_AUTH = {"api_key": "channelApiKey", "iam": "sigv4"}
+_SCHEME_OF_AUTH = {"api_key": "channelApiKey", "iam": "sigv4", "authorizer": "sdkWriteKey"}
 
 # API Gateway answers these itself, before any function runs, as {"message": "..."}: a client generated
 # from this document must expect them beside the functions' error envelope.
@@ -113,7 +121,8 @@ def build(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
                 raise SpecDrift(f"{spec.logical_id} does not serve {route.method} {route.path} as the template says")
             if route.auth in _SCHEME_OF_AUTH:
                 operation["security"] = [{_SCHEME_OF_AUTH[route.auth]: []}]
-                _gateway_refusals(operation, route.auth)
+                if route.auth != "authorizer":  # the SDK API's gateway answers in the SDKs' own shape (SdkError)
+                    _gateway_refusals(operation, route.auth)
             operation["x-function"] = spec.logical_id
             paths.setdefault(route.path, {})[method] = operation
         for name, schema in document.get("components", {}).get("schemas", {}).items():

@@ -312,8 +312,18 @@ class LocalRunner:
             stage = str(provisioned.intrinsics.resolve(props.get("StageName", stage)))
             binary_types.extend(props.get("BinaryMediaTypes", []))
         return Gateway(
-            RouteTable(list(self.specs.values())), provisioned.api_keys, self.principals, stage, binary_types
+            RouteTable(list(self.specs.values())),
+            provisioned.api_keys,
+            self.principals,
+            stage,
+            binary_types,
+            apis=cfn.apis(self.template),
+            invoke=self._invoke_authorizer,
         )
+
+    def _invoke_authorizer(self, function: str, event: dict[str, Any]) -> tuple[bool, Any]:
+        invocation = self.invoke(function, event)
+        return (True, invocation.result) if invocation.ok else (False, invocation.error)
 
     def _pollers(self, provisioned: Provisioned) -> list[StreamPoller | QueuePoller]:
         assert self.pool is not None

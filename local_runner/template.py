@@ -47,7 +47,61 @@ def load(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
 class ApiRoute:
     path: str
     method: str
-    auth: str  # "api_key", "iam" or "none"
+    auth: str  # "api_key", "iam", "authorizer" or "none"
+    api: str = ""  # logical id of the AWS::Serverless::Api
+    authorizer: str | None = None  # the name of the API's Lambda authorizer, when auth is "authorizer"
+    api_key_required: bool = False
+
+
+@dataclass(frozen=True)
+class LambdaAuthorizer:
+    """A Lambda REQUEST authorizer of an API's `Auth.Authorizers`."""
+
+    function: str  # logical id
+    identity_headers: tuple[str, ...]
+    ttl_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    logical_id: str
+    api_key_source: str = "HEADER"  # or AUTHORIZER: the key is the authorizer's usageIdentifierKey
+    binary_media_types: tuple[str, ...] = ()
+    authorizers: dict[str, LambdaAuthorizer] = field(default_factory=dict)
+    # response type (UNAUTHORIZED, INVALID_API_KEY, DEFAULT_4XX...) -> (status or None, application/json template)
+    gateway_responses: dict[str, tuple[int | None, str | None]] = field(default_factory=dict)
+
+
+def apis(template: Mapping[str, Any]) -> dict[str, ApiSpec]:
+    specs = {}
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Api":
+            continue
+        props = resource.get("Properties", {})
+        authorizers = {
+            auth_name: LambdaAuthorizer(
+                _logical_of(auth["FunctionArn"]),
+                tuple(auth.get("Identity", {}).get("Headers", [])),
+                int(auth.get("Identity", {}).get("ReauthorizeEvery", 300)),
+            )
+            for auth_name, auth in props.get("Auth", {}).get("Authorizers", {}).items()
+            if "FunctionArn" in auth
+        }
+        responses = {
+            kind: (
+                int(response["StatusCode"]) if "StatusCode" in response else None,
+                response.get("ResponseTemplates", {}).get("application/json"),
+            )
+            for kind, response in props.get("GatewayResponses", {}).items()
+        }
+        specs[name] = ApiSpec(
+            name,
+            str(props.get("ApiKeySourceType", "HEADER")),
+            tuple(str(t).replace("~1", "/") for t in props.get("BinaryMediaTypes", [])),
+            authorizers,
+            responses,
+        )
+    return specs
 
 
 @dataclass(frozen=True)
@@ -106,8 +160,8 @@ def _logical_of(ref: Any) -> str:
 
 def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
     defaults = template.get("Globals", {}).get("Function", {})
-    api_default_key_required = {
-        name: res.get("Properties", {}).get("Auth", {}).get("ApiKeyRequired", False)
+    api_auth = {
+        name: res.get("Properties", {}).get("Auth", {})
         for name, res in template["Resources"].items()
         if res["Type"] == "AWS::Serverless::Api"
     }
@@ -133,13 +187,19 @@ def functions(template: Mapping[str, Any]) -> list[FunctionSpec]:
             ep = event.get("Properties", {})
             if event["Type"] == "Api":
                 auth = ep.get("Auth", {})
-                if auth.get("Authorizer") == "AWS_IAM":
-                    kind = "iam"
-                elif auth.get("ApiKeyRequired", api_default_key_required.get(_logical_of(ep.get("RestApiId")), False)):
-                    kind = "api_key"
+                api = _logical_of(ep.get("RestApiId"))
+                api_defaults = api_auth.get(api, {})
+                key_required = bool(auth.get("ApiKeyRequired", api_defaults.get("ApiKeyRequired", False)))
+                authorizer = auth.get("Authorizer", api_defaults.get("DefaultAuthorizer"))
+                if authorizer == "AWS_IAM":
+                    kind, authorizer = "iam", None
+                elif authorizer and authorizer != "NONE":
+                    kind = "authorizer"
+                elif key_required:
+                    kind, authorizer = "api_key", None
                 else:
-                    kind = "none"
-                spec.routes.append(ApiRoute(ep["Path"], ep["Method"].upper(), kind))
+                    kind, authorizer = "none", None
+                spec.routes.append(ApiRoute(ep["Path"], ep["Method"].upper(), kind, api, authorizer, key_required))
             elif event["Type"] == "DynamoDB":
                 spec.streams.append(
                     StreamSource(

@@ -16,6 +16,7 @@ from touchpoints.consent import load_policy
 from touchpoints.settings import AwsSettings, PrivacySettings, channel_settings
 
 if TYPE_CHECKING:
+    from touchpoints.adapters.failed_events import DynamoFailedEvents
     from touchpoints.contact.service import ContactService
     from touchpoints.ingestion import IngestionService
     from touchpoints.privacy.keyring import SubjectKeyring
@@ -100,3 +101,11 @@ def contact_service() -> ContactService:
         contact_fields(load_rules()),
         load_trust_policy(),
     )
+
+
+@per_container
+def failed_event_store() -> DynamoFailedEvents:
+    from touchpoints.adapters.failed_events import DynamoFailedEvents
+
+    settings = channel_settings()
+    return DynamoFailedEvents(client(settings, "dynamodb"), settings.profile_table)

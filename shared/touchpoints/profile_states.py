@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -14,6 +14,7 @@ from pydantic import Field
 from touchpoints.adapters import aws, keys
 from touchpoints.adapters.classification_store import DynamoClassificationStore
 from touchpoints.adapters.contact_store import DynamoContactReports
+from touchpoints.adapters.failed_events import DynamoFailedEvents
 from touchpoints.classification import (
     ClassifierService,
     ClassifyResult,
@@ -28,6 +29,8 @@ from touchpoints.contact.policy import load_contact_policy
 from touchpoints.contact.report import contact_pressure
 from touchpoints.container import per_container
 from touchpoints.observability import MetricUnit, count_with_dimensions, logger, metrics
+from touchpoints.sdk import failed_events
+from touchpoints.sdk.failed_events import FailedEventCount
 from touchpoints.settings import AwsSettings
 
 _HANDLED_EVENTS = ("INSERT", "MODIFY")
@@ -113,6 +116,16 @@ def contact_reports() -> DynamoContactReports:
 
 def contact_pressure_report() -> dict[str, Any]:
     return contact_pressure(contact_reports(), load_contact_policy())
+
+
+@per_container
+def failed_event_store() -> DynamoFailedEvents:
+    config = settings()
+    return DynamoFailedEvents(aws.client("dynamodb", config.endpoint_url, config.region), config.profile_table)
+
+
+def failed_events_report(channels: list[str], days: int) -> list[FailedEventCount]:
+    return failed_events.report(failed_event_store(), channels, datetime.now(UTC), days)
 
 
 OUTDATED_RULES = "outdated_rules"

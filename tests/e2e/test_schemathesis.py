@@ -6,6 +6,7 @@ own channel's key, IAM routes get no signature and must refuse.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -49,6 +50,14 @@ def test_the_api_answers_every_generated_request_as_documented(case: Any, runner
         case.headers = {**(case.headers or {}), "x-api-key": runner.health["api_keys"][CHANNEL_API_KEYS[channel]]}
         # the gateway's own refusals are not ours to describe; the functions' answers are, body included
         checks.append(response_schema_conformance)
+    elif _auth(operation) == "sdkWriteKey":
+        channel = case.operation.path.split("/")[2]
+        key = runner.health["api_keys"][CHANNEL_API_KEYS[channel]]
+        case.headers = {
+            **(case.headers or {}),
+            "Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode(),
+        }
+        checks.append(response_schema_conformance)
     response = case.call(base_url=runner.url, timeout=60)
     tally.add("schemathesis_cases")
     if response.status_code >= 500:
@@ -70,7 +79,15 @@ def test_over_http_each_route_refuses_the_wrong_credentials(runner: Runner) -> N
         for route in spec.routes:
             url = runner.url + re.sub(r"\{[^}]+\}", "req-00000000", route.path)
             attempts: list[dict[str, str]] = [{}, {"x-api-key": "not-a-key"}]
-            if route.auth == "api_key":
+            refusal = 401 if route.auth == "authorizer" else 403
+            if route.auth == "authorizer":
+                own = CHANNEL_API_KEYS[route.path.split("/")[2]]
+                attempts += [
+                    {"Authorization": "Basic " + base64.b64encode(f"{keys[k]}:".encode()).decode()}
+                    for k in sorted(set(CHANNEL_API_KEYS.values()) - {own})
+                ]
+                attempts += [{"x-api-key": keys[own]}]  # the channel's key, but not as the SDKs send it
+            elif route.auth == "api_key":
                 own = CHANNEL_API_KEYS[route.path.split("/")[2]]
                 attempts += [{"x-api-key": keys[k]} for k in sorted(set(CHANNEL_API_KEYS.values()) - {own})]
             else:
@@ -84,4 +101,4 @@ def test_over_http_each_route_refuses_the_wrong_credentials(runner: Runner) -> N
                     timeout=60,
                 )
                 tally.add("access_checks_http")
-                assert response.status_code == 403, (route.path, sorted(headers), response.text)
+                assert response.status_code == refusal, (route.path, sorted(headers), response.text)

@@ -226,4 +226,9 @@ def test_the_report_refuses_a_channel_api_key(lambdas, local_aws):
 
 def test_the_report_routes_are_iam_authenticated_in_the_template():
     routes = {(route.method, route.path, route.auth) for route in FUNCTIONS[REPORT].routes}
-    assert routes == {("GET", "/v1/reports/profile-states", "iam"), ("GET", "/v1/reports/funnel", "iam")}
+    assert routes == {
+        ("GET", "/v1/reports/profile-states", "iam"),
+        ("GET", "/v1/reports/funnel", "iam"),
+        ("GET", "/v1/reports/contact-pressure", "iam"),
+        ("GET", "/v1/reports/failed-events", "iam"),
+    }

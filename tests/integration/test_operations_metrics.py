@@ -82,14 +82,21 @@ def check_aws_metric(template: dict[str, Any], metric: MetricReference) -> list[
         return [f"{metric.where}: {metric.namespace} {metric.name} is not in AWS_METRICS"]
     if metric.keys != set(expected):
         return [f"{metric.where}: {metric.name} has dimensions {sorted(expected)}, not {sorted(metric.keys)}"]
-    api = next(iter(resources_of_type(template, "AWS::ApiGateway::RestApi").values()))["Properties"]["Body"]
+    # An API's ApiName is its Name, or its title when it has none; each API has its own routes.
+    apis = {
+        str(resolve(template, api["Properties"].get("Name", api["Properties"]["Body"]["info"]["title"]))): api[
+            "Properties"
+        ]["Body"]
+        for api in resources_of_type(template, "AWS::ApiGateway::RestApi").values()
+    }
+    api = apis.get(str(metric.values.get("ApiName")), next(iter(apis.values())))
     routes = {(path, method.upper()) for path, methods in api["paths"].items() for method in methods}
     problems = []
     values = metric.values
     for key, kind in expected.items():
         value = str(values[key])
         if kind == "api":
-            ok = value == resolve(template, api["info"]["title"])  # an API's ApiName is its title
+            ok = value in apis
         elif kind == "stage":
             stage = next(iter(resources_of_type(template, "AWS::ApiGateway::Stage").values()))
             ok = value == resolve(template, stage["Properties"]["StageName"])

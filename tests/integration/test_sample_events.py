@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from local_runner.template import apis, load
 from tests.conftest import FUNCTIONS
 from tests.factories import EVENTS_DIR, load_event
 
@@ -15,8 +16,14 @@ SAMPLES = {p.name: json.loads(p.read_text()) for p in sorted(EVENTS_DIR.glob("*.
 ENV_JSON = json.loads((EVENTS_DIR.parent / "env.json").read_text())
 
 
+APIS = apis(load())
+
+
 def _function_for(event: dict[str, Any]) -> str:
     """The function the event reaches: by route for API events, by event source for stream and queue records."""
+    if "methodArn" in event:  # a Lambda REQUEST authorizer's event: the authorizer of the route's API
+        route = next(r for spec in FUNCTIONS.values() for r in spec.routes if r.path == event["resource"])
+        return APIS[route.api].authorizers[str(route.authorizer)].function
     if "httpMethod" in event:
         for spec in FUNCTIONS.values():
             if any(r.path == event["resource"] and r.method == event["httpMethod"] for r in spec.routes):
@@ -39,8 +46,17 @@ def test_every_function_has_a_sample_event():
 
 
 CHANNEL_AND_REPORT_SAMPLES = sorted(
-    name for name, event in SAMPLES.items() if "httpMethod" in event and not name.startswith("compliance-")
+    name
+    for name, event in SAMPLES.items()
+    if "httpMethod" in event and "methodArn" not in event and not name.startswith("compliance-")
 )
+
+
+def test_the_authorizer_sample_is_allowed_with_its_write_key(lambdas):
+    event = load_event("sdk-authorizer-request.json")
+    answer = lambdas.invoke(_function_for(event), event)
+    assert answer["usageIdentifierKey"] == "local-key-WebApiKey"
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Allow"
 
 
 @pytest.mark.parametrize("name", CHANNEL_AND_REPORT_SAMPLES)

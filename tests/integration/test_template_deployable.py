@@ -4,12 +4,16 @@ on a resource outside the stack except the documented ones below."""
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
 from tests.cloudformation import PSEUDO_PARAMETERS, references, transformed
+from touchpoints.model import Channel
+
+CHANNELS = [channel.value for channel in Channel]
 
 # AWS managed policies SAM attaches by itself; their statements are on "*". Each is allowed for a reason.
 MANAGED_POLICIES_ALLOWED = {
@@ -257,13 +261,41 @@ def test_each_channel_function_trusts_its_own_key_which_its_usage_plan_ties_to_t
             assert resources[key]["Type"] == "AWS::ApiGateway::ApiKey"
             keys[name] = key
             stages = resources[plan_of_key[key]]["Properties"]["ApiStages"]
-            assert stages == [{"ApiId": {"Ref": "TouchpointApi"}, "Stage": {"Ref": "StageName"}}]
-            assert "TouchpointApiStage" in _as_list(resources[plan_of_key[key]].get("DependsOn", []))
+            # The same plan meters the channel's key on its own routes and, handed over by the write-key
+            # authorizer, on its SDK routes.
+            assert stages == [
+                {"ApiId": {"Ref": api}, "Stage": {"Ref": "StageName"}} for api in ("TouchpointApi", "SdkApi")
+            ]
+            depends_on = _as_list(resources[plan_of_key[key]].get("DependsOn", []))
+            assert {"TouchpointApiStage", "SdkApiStage"} <= set(depends_on)
     assert len(keys) == 7
     assert len(set(keys.values())) == len(keys), "two channels share a key"
     for path, method, operation in _methods(cfn):
         if not path.startswith(("/v1/compliance/", "/v1/reports/")):
             assert operation["security"] == [{"api_key": []}], f"{method} {path}"
+
+
+def test_the_sdk_api_meters_the_key_its_authorizer_returns_and_passes_bodies_intact():
+    """SDKs send HTTP Basic, not x-api-key: a REQUEST authorizer reads it and API Gateway meters the key it returns."""
+    cfn = template()
+    resources = cfn["Resources"]
+    api = resources["SdkApi"]["Properties"]
+    assert api["ApiKeySourceType"] == "AUTHORIZER"
+    assert api["BinaryMediaTypes"] == ["*~1*"]  # gzip bodies must reach the function unchanged
+    body = api["Body"]
+    authorizer = body["securityDefinitions"]["WriteKeyAuthorizer"]
+    assert authorizer["x-amazon-apigateway-authorizer"]["type"] == "request"
+    assert authorizer["x-amazon-apigateway-authorizer"]["identitySource"] == "method.request.header.Authorization"
+    paths = sorted(body["paths"])
+    assert paths == sorted(f"/sdk/{channel}/v1/{{call}}" for channel in CHANNELS)
+    for path in paths:
+        operation = body["paths"][path]["post"]
+        assert {"WriteKeyAuthorizer": []} in operation["security"] and {"api_key": []} in operation["security"]
+    # Refusals the SDKs can parse: every one carries `code` and `message`.
+    for kind, response in body["x-amazon-apigateway-gateway-responses"].items():
+        template_text = response["responseTemplates"]["application/json"]
+        refusal = json.loads(template_text.replace("$context.error.messageString", '"a message"'))
+        assert {"success", "code", "message"} <= refusal.keys(), kind
 
 
 def test_only_the_compliance_role_may_invoke_compliance_routes_and_the_function_trusts_that_role():

@@ -25,6 +25,10 @@ LABELS = {
     "leak_scans": "leak scans (one per test + runner output)",
     "bytes_scanned": "bytes of logs, metrics and responses scanned for PII",
     "pii_leaks": "PII leaks found (must be 0)",
+    "sdk_document_valid_bodies": "SDK-route bodies generated valid by openapi.json",
+    "sdk_document_valid_accepted": "of them accepted (2xx; must be >= 90%)",
+    "sdk_document_valid_messages": "messages they carried",
+    "sdk_document_valid_messages_failed": "of them refused as failed events (must be <= 10%)",
 }
 
 _counts: Counter[str] = Counter()

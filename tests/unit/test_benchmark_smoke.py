@@ -42,6 +42,7 @@ def test_quick_benchmark_reports_every_metric(tmp_path):
     assert all(run["merge_seconds"] > 0 and run["write_capacity_units_priced"] > 0 for run in merge["runs"].values())
     no_merge = merge["no_merge_touchpoint"]["dynamodb_requests_per_touchpoint"]
     assert no_merge["with_identity_resolution"] == no_merge["before_merges"] == 1
+    assert m["sdk_batch"]["ratio"] > 0 and m["sdk_batch"]["api_requests_per_1000_events"]["sdk_batch"] == 10
     assert m["datamasking"]["ours_us_per_event"] > 0 and m["datamasking"]["speedup_vs_faster_datamasking"] > 1
     assert m["cold_start"]["boto3_import_ms"] > 0
     assert {"WebChannelFunction", "StoreChannelFunction"} <= m["cold_start"]["handlers"].keys()

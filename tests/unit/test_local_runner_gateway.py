@@ -11,7 +11,7 @@ import pytest
 from local_runner.apigateway import FORBIDDEN, MISSING_TOKEN, Gateway, GatewayResponse, HttpRequest, RouteTable, to_http
 from local_runner.principals import AuthenticationFailed, LocalPrincipal, authenticate, local_principals, sign
 from local_runner.provision import Provisioned, local_api_key
-from local_runner.template import ApiRoute, FunctionSpec, Intrinsics, functions, load
+from local_runner.template import ApiRoute, FunctionSpec, Intrinsics, apis, functions, load
 
 TEMPLATE = load()
 HOST = "127.0.0.1:3000"
@@ -176,3 +176,62 @@ def test_proxy_results_become_http_responses() -> None:
 @pytest.mark.parametrize("result", [None, {"body": "x"}, {"statusCode": "200"}, {"statusCode": 200, "body": {"a": 1}}])
 def test_a_malformed_proxy_result_is_a_502(result: object) -> None:
     assert to_http(result).status == 502
+
+
+def _sdk_gateway(answer: tuple[bool, object], calls: list[dict[str, object]]) -> Gateway:
+    """The template's routes and APIs, with an authorizer that answers `answer` and records its events."""
+
+    def invoke(function: str, event: dict[str, object]) -> tuple[bool, object]:
+        assert function == "SdkAuthorizerFunction"
+        calls.append(event)
+        return answer
+
+    return Gateway(
+        RouteTable(functions(TEMPLATE)), _provisioned().api_keys, PRINCIPALS, "v1", apis=apis(TEMPLATE), invoke=invoke
+    )
+
+
+def _basic(key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def _allow(key: str) -> dict[str, object]:
+    resource = "arn:aws:execute-api:us-east-1:123456789012:localapi/v1/*"
+    statement = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": resource}
+    return {"principalId": "sdk", "policyDocument": {"Statement": [statement]}, "usageIdentifierKey": key}
+
+
+def test_a_lambda_authorizers_key_becomes_the_api_key_and_its_answer_is_cached() -> None:
+    calls: list[dict[str, object]] = []
+    gateway = _sdk_gateway((True, _allow("local-key-WebApiKey")), calls)
+    request = _request("POST", "/sdk/web/v1/batch", b"\x1f\x8b binary", _basic("local-key-WebApiKey"))
+    prepared = gateway.prepare(request, HOST)
+    assert not isinstance(prepared, GatewayResponse)
+    route, event = prepared
+    assert route.function == "WebChannelFunction"
+    assert event["requestContext"]["identity"]["apiKeyId"] == "local-WebApiKey"
+    assert event["requestContext"]["authorizer"] == {"principalId": "sdk"}
+    assert event["isBase64Encoded"] is True  # the SDK API passes every body as binary
+    assert calls[0]["type"] == "REQUEST" and str(calls[0]["methodArn"]).endswith("/v1/POST/sdk/web/v1/batch")
+    assert "body" not in calls[0]  # an authorizer never sees the body
+    gateway.prepare(request, HOST)
+    assert len(calls) == 1  # the same Authorization header within the TTL: the cached answer
+
+
+def test_the_authorizer_paths_refusals_are_the_apis_gateway_responses() -> None:
+    calls: list[dict[str, object]] = []
+    missing = _sdk_gateway((True, _allow("x")), calls).prepare(_request("POST", "/sdk/web/v1/batch", b"{}"), HOST)
+    assert isinstance(missing, GatewayResponse) and missing.status == 401 and calls == []
+    assert json.loads(missing.body)["code"] == "invalid_write_key"
+    unknown = _sdk_gateway((True, _allow("not-a-key")), calls).prepare(
+        _request("POST", "/sdk/web/v1/batch", b"{}", _basic("not-a-key")), HOST
+    )
+    assert isinstance(unknown, GatewayResponse) and unknown.status == 401  # INVALID_API_KEY, customised
+    raised = _sdk_gateway((False, {"errorMessage": "Unauthorized"}), []).prepare(
+        _request("POST", "/sdk/web/v1/batch", b"{}", _basic("k")), HOST
+    )
+    assert isinstance(raised, GatewayResponse) and raised.status == 401
+    denied = {**_allow("local-key-WebApiKey"), "policyDocument": {"Statement": [{"Effect": "Deny", "Resource": "*"}]}}
+    refused = _sdk_gateway((True, denied), []).prepare(_request("POST", "/sdk/web/v1/batch", b"{}", _basic("k")), HOST)
+    assert isinstance(refused, GatewayResponse) and refused.status == 401  # ACCESS_DENIED, customised
+    assert {"success", "code", "message"} <= json.loads(refused.body).keys()

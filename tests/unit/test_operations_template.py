@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.cloudformation import transformed
-from tests.template_metrics import alarm_metrics, resources_of_type, widget_metrics
+from tests.template_metrics import alarm_metrics, resolve, resources_of_type, widget_metrics
 from touchpoints.classification import State
 
 # $context variables the access log may carry: ids, times, the route template, outcome and latency, and who
@@ -54,8 +54,9 @@ def test_every_function_logs_to_its_own_group_which_expires(template):
     assert len(set(used)) == len(functions) == 14
 
 
-def test_the_api_access_log_expires_and_carries_no_personal_data(template):
-    stage = next(iter(resources_of_type(template, "AWS::ApiGateway::Stage").values()))["Properties"]
+@pytest.mark.parametrize("stage_name", ["TouchpointApiStage", "SdkApiStage"])
+def test_the_api_access_log_expires_and_carries_no_personal_data(template, stage_name):
+    stage = resources_of_type(template, "AWS::ApiGateway::Stage")[stage_name]["Properties"]
     setting = stage["AccessLogSetting"]
     group = setting["DestinationArn"]["Fn::GetAtt"][0]
     assert template["Resources"][group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
@@ -70,14 +71,22 @@ def test_the_api_access_log_expires_and_carries_no_personal_data(template):
 
 
 def test_every_route_has_a_5xx_rate_alarm(template):
-    api = next(iter(resources_of_type(template, "AWS::ApiGateway::RestApi").values()))["Properties"]["Body"]
-    routes = {(path, method.upper()) for path, methods in api["paths"].items() for method in methods}
+    routes = {
+        (
+            resolve(template, api["Properties"].get("Name", api["Properties"]["Body"]["info"]["title"])),
+            path,
+            method.upper(),
+        )
+        for api in resources_of_type(template, "AWS::ApiGateway::RestApi").values()
+        for path, methods in api["Properties"]["Body"]["paths"].items()
+        for method in methods
+    }
     alarmed = {
-        (m.values["Resource"], m.values["Method"])
+        (m.values["ApiName"], m.values["Resource"], m.values["Method"])
         for m in alarm_metrics(template)
         if (m.namespace, m.name) == ("AWS/ApiGateway", "5XXError")
     }
-    assert len(routes) >= 23
+    assert len(routes) >= 30
     assert alarmed == routes
 
 

@@ -67,8 +67,9 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _check_json(text: str) -> None:
-    """Refuse what would make the parser or validator fail with a 5xx: deep nesting, huge numbers, NaN."""
+def _check_json(text: str) -> Any:
+    """Refuse what would make the parser or validator fail with a 5xx: deep nesting, huge numbers, NaN.
+    Returns the document."""
     try:
         document = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
@@ -87,6 +88,10 @@ def _check_json(text: str) -> None:
             for child in (node.values() if isinstance(node, dict) else node)
             if isinstance(child, dict | list)
         ]
+    return document
+
+
+parse_json = _check_json
 
 
 def api_key(expected_key_id: Callable[[], str], what: str) -> Guard:

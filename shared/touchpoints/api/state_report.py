@@ -16,11 +16,13 @@ from touchpoints.api import guards
 from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
 from touchpoints.classification import FunnelRangeInvalid
 from touchpoints.errors import FieldProblem, InvalidTouchpoint
+from touchpoints.model import Channel
 
 ROUTE = "/v1/reports/profile-states"
 FUNNEL_ROUTE = "/v1/reports/funnel"
 DEFAULT_FUNNEL_DAYS = 30
 CONTACT_PRESSURE_ROUTE = "/v1/reports/contact-pressure"
+FAILED_EVENTS_ROUTE = "/v1/reports/failed-events"
 
 
 class ProfileStateReport(BaseModel):
@@ -50,6 +52,21 @@ class FunnelReportBody(BaseModel):
     generated_at: str
     days: list[FunnelDay] = Field(description="Days with at least one move, oldest first")
     totals: list[Transition] = Field(description="Each move summed over the range")
+
+
+class FailedEventCountOut(BaseModel):
+    channel: str
+    day: str = Field(description="UTC day, YYYY-MM-DD")
+    error_code: str = Field(description="Why the message was refused, e.g. invalid_email, consent_required")
+    field: str = Field(description="Where in the message, e.g. traits.email (never the value)")
+    count: int
+    latest_message_ids: list[str] = Field(description="The SDK's messageId of the latest refused messages")
+
+
+class FailedEventsReport(BaseModel):
+    generated_at: str
+    days: int
+    failed_events: list[FailedEventCountOut]
 
 
 def state_report_api() -> GuardedResolver:
@@ -100,5 +117,29 @@ def state_report_api() -> GuardedResolver:
     )
     def get_contact_pressure() -> Response[dict[str, Any]]:
         return json_response(200, profile_states.contact_pressure_report())
+
+    @app.get(
+        FAILED_EVENTS_ROUTE,
+        summary="What each channel's SDK sent that was refused: counts per channel, day, error code and field",
+        description=(
+            "Messages of valid SDK batches (/sdk/<channel>/v1/...) that were refused, so a channel owner sees what "
+            "its SDK sends wrong (SDKs drop errors silently). Codes, field paths and message ids only: never a "
+            "submitted value. Kept 30 days. IAM (SigV4) auth."
+        ),
+        responses={200: {"description": "The counts"}, **ERROR_RESPONSES},
+        tags=["reports"],
+    )
+    def get_failed_events(
+        days: Annotated[int, Query(ge=1, le=30, description="How many days back, today included")] = 7,
+        channel: Annotated[Channel | None, Query(description="One channel; all when absent")] = None,
+    ) -> Response[FailedEventsReport]:
+        channels = [channel.value] if channel is not None else [c.value for c in Channel]
+        counts = profile_states.failed_events_report(channels, days)
+        body = {
+            "generated_at": datetime.now(UTC).isoformat(),
+            "days": days,
+            "failed_events": [c.as_dict() for c in counts],
+        }
+        return json_response(200, body)
 
     return app
