@@ -61,7 +61,8 @@ def tokens_of(lambdas: Any, subject_id: str) -> set[str]:
 
 
 def test_anonymous_ids_past_the_policys_limit_do_not_grow_the_profile(lambdas):
-    # Given a person, and a channel key holder who knows their email and sends it with fresh anonymous ids
+    # Given a person, and a logged-in session (vouched: without it a public key links nothing to them) that
+    # sends their email with fresh anonymous ids
     p = person(1730)
     assert lambdas.post("store", factories.store(p, folio="B-1"))[0] == 200
     (subject_id,) = subject_ids(lambdas)
@@ -69,7 +70,13 @@ def test_anonymous_ids_past_the_policys_limit_do_not_grow_the_profile(lambdas):
     sent = limit + 10
     for start in range(0, sent, 25):
         batch = [
-            factories.web(p, "page_view", anonymous_id=f"anon-{i:05d}") for i in range(start, min(sent, start + 25))
+            factories.vouched(
+                factories.web(p, "page_view", anonymous_id=f"anon-{i:05d}"),
+                "web",
+                lambdas.aws.tokenizer(),
+                email=p.email,
+            )
+            for i in range(start, min(sent, start + 25))
         ]
         code, body = lambdas.post("web", {"touchpoints": batch})
         assert code == 200, body
