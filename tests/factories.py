@@ -12,9 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from tests.people import Person
 from touchpoints.adapters import keys
 from touchpoints.ingestion import TraceRecord, sealed_event, trace_details_field
+from touchpoints.items import consent as consent_item
 from touchpoints.items import event as event_item
 from touchpoints.model import TraceKind
 from touchpoints.privacy.cipher import SubjectCipher
@@ -293,6 +296,28 @@ def subject_cipher(dynamodb: Any, kms: Any, vault_table: str, subject_id: str) -
     vault = dynamodb.get_item(TableName=vault_table, Key=keys.vault_key(subject_id))["Item"]
     key = kms.decrypt(CiphertextBlob=bytes(vault["wrapped_key"]["B"]), EncryptionContext={"subject_id": subject_id})
     return SubjectCipher(subject_id, bytes(key["Plaintext"]))
+
+
+def opened_items(aws: Any, entity: str, subject_id: str | None = None) -> list[dict[str, Any]]:
+    """The event or consent history items of the profile table (of one subject, or of everyone whose key is kept),
+    each with what it seals opened by its subject's key, as the compliance export opens them:
+    an event's metadata (`channel`, `event_id`, `trace`, ...) or a consent answer (`key`, `granted`, ...)."""
+    kms = boto3.client("kms")
+    ciphers: dict[str, SubjectCipher] = {}
+    opened = []
+    for item in aws.scan("ProfileTable"):
+        owner = item.get("subject_id", {}).get("S")
+        if item.get("entity", {}).get("S") != entity or (subject_id and owner != subject_id):
+            continue
+        if owner not in ciphers:
+            ciphers[owner] = subject_cipher(aws.dynamodb, kms, aws.table("KeyVaultTable"), owner)
+        if entity == event_item.ENTITY:
+            opened.append({**item, **event_item.metadata(item, ciphers[owner])})
+        else:
+            key, record, reference = consent_item.change(item, ciphers[owner])
+            answer = {"key": key, "granted": record.granted, "at": record.collected_at.isoformat()}
+            opened.append({**item, **answer, "source": record.source, "reference": reference})
+    return opened
 
 
 def linked_tokens(profile_items: list[dict[str, Any]], subject_id: str) -> set[str]:
