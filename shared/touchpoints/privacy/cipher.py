@@ -7,7 +7,6 @@ another field or another person fails to decrypt instead of yielding a wrong val
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import os
 
@@ -35,7 +34,7 @@ class SubjectCipher:
         self._aad_prefix = f"{subject_id}\x1f".encode()
         self._aead = AESGCM(data_key)
         # A separate key for digests, so no MAC is ever made with the encryption key itself.
-        self._digest_key = hmac.digest(data_key, _DIGEST_KEY_LABEL, hashlib.sha256)
+        self._digest_key = hmac.digest(data_key, _DIGEST_KEY_LABEL, "sha256")
 
     def _aad(self, field: str) -> bytes:
         return self._aad_prefix + field.encode()
@@ -47,7 +46,7 @@ class SubjectCipher:
     def digest(self, field: str, text: str) -> str:
         """A stable name for `text` that only this subject's key can compute: item keys that must be
         found again (a retried event) but must say nothing once the key is destroyed."""
-        mac = hmac.digest(self._digest_key, self._aad(field) + b"\x1f" + text.encode(), hashlib.sha256)
+        mac = hmac.digest(self._digest_key, self._aad(field) + b"\x1f" + text.encode(), "sha256")
         return base64.urlsafe_b64encode(mac[:18]).decode()
 
     def decrypt(self, field: str, blob: bytes) -> str:
