@@ -5,7 +5,8 @@ from C concurrent clients: new people, people already seen (their journey goes o
 a share of retries (the same event again, answered `duplicate`) and a share of bad input (answered 4xx).
 Then it waits for the classifier and verifies that nothing was lost or stored twice:
 
-- every touchpoint answered 200 is in the profile table exactly once (its EVENT# item), and no other is;
+- every touchpoint answered 200 is in the profile table exactly once (its event item, opened with its
+  subject's key), and no other is;
 - every 4xx stored nothing (no item carries a bad request's event id), and no good request got a 4xx;
 - no 5xx; every profile is classified at its current version; the state report's total is the number of
   profiles, which is the number of distinct profiles the answers named.
@@ -284,6 +285,10 @@ class Table:
 
     def event_ids(self) -> Counter[str]:
         """The event id of every event item, opened with its subject's key (item keys name no event: items.event)."""
+        return Counter(metadata["event_id"] for _, metadata in self.opened_events())
+
+    def opened_events(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Every event item with its metadata (channel, event id, ...), opened with its subject's key."""
         if str(LAYER) not in sys.path:
             sys.path.append(str(LAYER))  # the runner's own process has no layer on its path, the functions do
         from touchpoints.items import event as event_item
@@ -293,7 +298,7 @@ class Table:
             FilterExpression="begins_with(sk, :e)", ExpressionAttributeValues={":e": {"S": event_item.SK_PREFIX}}
         )
         ciphers: dict[str, SubjectCipher] = {}
-        ids = Counter[str]()
+        opened = []
         for item in events:
             subject_id = item[event_item.SUBJECT_ID]["S"]
             if subject_id not in ciphers:
@@ -302,8 +307,8 @@ class Table:
                     CiphertextBlob=bytes(vault["wrapped_key"]["B"]), EncryptionContext={"subject_id": subject_id}
                 )
                 ciphers[subject_id] = SubjectCipher(subject_id, bytes(key["Plaintext"]))
-            ids[event_item.metadata(item, ciphers[subject_id])[event_item.EVENT_ID]] += 1
-        return ids
+            opened.append((item, event_item.metadata(item, ciphers[subject_id])))
+        return opened
 
 
 def _classified(item: dict[str, Any]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -61,8 +62,9 @@ def subject_items(aws: Any, subject_id: str) -> list[dict[str, Any]]:
     return [i for i in aws.scan("ProfileTable") if i["pk"]["S"] == f"SUBJECT#{subject_id}"]
 
 
-def ciphertexts(items: list[dict[str, Any]], cipher: SubjectCipher) -> list[tuple[str, bytes]]:
-    """(associated-data field, ciphertext) of every encrypted value in these items (`cipher` names the details')."""
+def ciphertexts(items: list[dict[str, Any]], ciphers: Mapping[str, SubjectCipher]) -> list[tuple[str, bytes]]:
+    """(associated-data field, ciphertext) of every encrypted value in these items; the details' field is named
+    from the event's sealed metadata, opened with its subject's key in `ciphers` (by subject id)."""
     found = []
     for item in items:
         for name, value in item.get("fields", {}).get("M", {}).items():
@@ -73,7 +75,7 @@ def ciphertexts(items: list[dict[str, Any]], cipher: SubjectCipher) -> list[tupl
         elif entity == consent_item.ENTITY:
             found.append((consent_item.sealed_field(item["sk"]["S"]), bytes(item["sealed"]["B"])))
         if "details" in item:
-            meta = event_item.metadata(item, cipher)
+            meta = event_item.metadata(item, ciphers[item["subject_id"]["S"]])
             found.append((trace_details_field(meta["channel"], meta["event_id"]), bytes(item["details"]["B"])))
     return found
 
@@ -100,7 +102,7 @@ def test_erasure_leaves_no_item_no_key_and_unreadable_backups(lambdas):
     backup = subject_items(lambdas.aws, subject_id)  # what a table backup or the stream holds
     kept_before = subject_items(lambdas.aws, other_id)
     keys = dict(vault_ciphers(lambdas.aws))
-    secrets = ciphertexts(backup, keys[subject_id])
+    secrets = ciphertexts(backup, keys)
     assert len(backup) > stored and len(secrets) > 100
     assert keys[subject_id].decrypt("email", dict(secrets)["email"]) == erased.email.lower()
 

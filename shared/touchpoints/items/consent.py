@@ -53,7 +53,7 @@ def sealed_field(sk: str) -> str:
     return f"consent:{sk.removeprefix(SK_PREFIX)}"
 
 
-def seal(cipher: SubjectCipher, sk: str, key: str, record: ConsentRecord, reference: str) -> bytes:
+def seal(cipher: SubjectCipher, sk: str, key: str, record: ConsentRecord, reference: str | None) -> bytes:
     answer = {
         KEY: key,
         GRANTED: record.granted,
