@@ -19,7 +19,9 @@ from tests import factories
 from tests.cloudformation import sam_template
 from tests.conftest import find_pii
 from tests.integration.compliance_helpers import call, drain, erase, lean_transaction_backups
+from tests.integration.identity_helpers import Merges
 from tests.integration.test_classifier_stream import Pipeline
+from tests.integration.test_identity_merge import ANALYTICS, stored
 from tests.people import person
 from touchpoints.ingestion import trace_details_field
 from touchpoints.items import consent as consent_item
@@ -182,7 +184,7 @@ def test_events_and_consent_history_written_before_issue_17_are_still_exported(l
     p = person(172)
     code, body = lambdas.post("web", factories.web(p))
     assert code == 200, body
-    subject_id = body["results"][0]["profile_id"]
+    subject_id = local_aws.subject_of("email", p.email)  # a public channel's answer does not say
     cipher = factories.subject_cipher(
         local_aws.dynamodb, boto3.client("kms"), local_aws.table("KeyVaultTable"), subject_id
     )
@@ -250,3 +252,48 @@ def test_events_and_consent_history_written_before_issue_17_are_still_exported(l
         }
     ]
     assert any(c["reference"] == body["results"][0]["event_id"] for c in document["consent_history"])
+
+
+def test_backups_of_a_merged_person_taken_before_the_merge_and_before_the_erasure_show_nothing(lambdas, local_aws):
+    # Given an anonymous web visitor and the same person known from the app, and a copy of both taken now
+    p = person(173)
+    visits = [
+        factories.web(p, "page_view", customer=None, consent=ANALYTICS, anonymous_id="anon-173") for _ in range(3)
+    ]
+    for visit in visits:
+        stored(lambdas, "web", visit)
+    stored(lambdas, "app", factories.app(p, "sign_up"))
+    anonymous, known = local_aws.subject_of("anonymous_id", "anon-173"), local_aws.subject_of("email", p.email)
+    assert anonymous and known and anonymous != known
+    before_merge = local_aws.scan("ProfileTable")
+    # When a vouched login merges them, the survivor holds every visit sealed under its own key
+    stored(
+        lambdas, "web", factories.web(p, "login", anonymous_id="anon-173", customer={"email": p.email}), email=p.email
+    )
+    Merges(lambdas).settle()
+    moved = factories.opened_items(local_aws, "event", known)
+    assert {v["event_id"] for v in visits} <= {e["event_id"] for e in moved}
+    # and a second copy is taken, then the survivor is erased
+    before_erasure = local_aws.scan("ProfileTable")
+    code, accepted = erase(lambdas, {"email": p.email})
+    assert code == 202, accepted
+    drain(lambdas)
+
+    # Then both copies, restored, open under no key still held, and say in the clear nothing of what the person did
+    held = keys_still_held(local_aws)
+    assert not {anonymous, known} & set(held)
+    for copy in (before_merge, before_erasure):
+        table = restored(local_aws, copy)
+        items = local_aws.dynamodb.scan(TableName=table)["Items"]
+        local_aws.dynamodb.delete_table(TableName=table)
+        mine = [i for i in items if i.get("subject_id", {}).get("S") in (anonymous, known)]
+        sealed = [i for i in mine if i["entity"]["S"] in (event_item.ENTITY, consent_item.ENTITY)]
+        assert sealed
+        for item in sealed:
+            assert set(item) <= (event_item.ATTRIBUTES | consent_item.ATTRIBUTES)
+            for cipher in [*held.values(), SubjectCipher(item["subject_id"]["S"], b"\0" * 32)]:
+                with pytest.raises(DecryptionFailed):
+                    open_sealed(cipher, item)
+        text = json.dumps(mine, default=str)
+        assert not [v["event_id"] for v in visits if v["event_id"] in text]
+        assert not find_pii(text)
