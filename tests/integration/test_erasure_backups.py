@@ -21,7 +21,8 @@ from tests.conftest import find_pii
 from tests.integration.compliance_helpers import call, drain, erase, lean_transaction_backups
 from tests.integration.identity_helpers import Merges
 from tests.integration.test_classifier_stream import Pipeline
-from tests.integration.test_identity_merge import ANALYTICS, stored
+from tests.integration.test_identity_merge import ANALYTICS
+from tests.integration.test_identity_merge import stored as stored_result
 from tests.people import person
 from touchpoints.ingestion import trace_details_field
 from touchpoints.items import consent as consent_item
@@ -261,13 +262,13 @@ def test_backups_of_a_merged_person_taken_before_the_merge_and_before_the_erasur
         factories.web(p, "page_view", customer=None, consent=ANALYTICS, anonymous_id="anon-173") for _ in range(3)
     ]
     for visit in visits:
-        stored(lambdas, "web", visit)
-    stored(lambdas, "app", factories.app(p, "sign_up"))
+        stored_result(lambdas, "web", visit)
+    stored_result(lambdas, "app", factories.app(p, "sign_up"))
     anonymous, known = local_aws.subject_of("anonymous_id", "anon-173"), local_aws.subject_of("email", p.email)
     assert anonymous and known and anonymous != known
     before_merge = local_aws.scan("ProfileTable")
     # When a vouched login merges them, the survivor holds every visit sealed under its own key
-    stored(
+    stored_result(
         lambdas, "web", factories.web(p, "login", anonymous_id="anon-173", customer={"email": p.email}), email=p.email
     )
     Merges(lambdas).settle()

@@ -124,7 +124,6 @@ class DynamoMergeStore:
     def move(
         self, absorbed: str, survivor: str, items: Sequence[tuple[PartitionItem, MovedItem]]
     ) -> Mapping[str, int] | None:
-        survivor_pk = keys.subject_pk(survivor)
         already = self._survivor_has(survivor, sorted({sk for _, m in items for sk in m.duplicate_sks}))
         linked = [i.sk.removeprefix(keys.LINK_PREFIX) for i, _ in items if i.kind is ItemKind.LINK]
         # A link whose token someone else holds by now (or nobody) is not moved: it would find no one.
@@ -414,8 +413,8 @@ def _partition_item(item: Mapping[str, Any]) -> PartitionItem:
         legacy = None if sealed is not None else event_item.legacy_metadata(item)
         return PartitionItem(sk, ItemKind.EVENT, item, sealed, legacy, details)
     if sk.startswith(consent_item.SK_PREFIX):
-        legacy = None if sealed is not None else consent_item.legacy_change(item)
-        return PartitionItem(sk, ItemKind.CONSENT, item, sealed, legacy)
+        change = None if sealed is not None else consent_item.legacy_change(item)
+        return PartitionItem(sk, ItemKind.CONSENT, item, sealed, change)
     if sk.startswith(keys.LINK_PREFIX):
         return PartitionItem(sk, ItemKind.LINK, item)
     raise ValueError(f"a subject's partition holds an item of no known kind: {sk.split('#', 1)[0]}")
