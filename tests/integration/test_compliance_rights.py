@@ -129,6 +129,7 @@ def test_objection_is_honoured_by_the_next_touchpoint_even_in_a_warm_container(l
     assert {"personalization:all", "marketing:all"} <= set(answer["withdrawn"])
     # and the warm container's next sign-up drops the identity data it may no longer keep
     payload = factories.web(p, consent=[{"purpose": "analytics", "granted": True}])
+    payload = factories.vouched(payload, "web", lambdas.aws.tokenizer(), email=p.email)  # a logged-in session
     touchpoint = PAYLOAD_MODELS[Channel.WEB].model_validate(payload).to_touchpoint(Channel.WEB)
     outcome = ingest_touchpoints(warm, [touchpoint])
     assert outcome.results[0].status.value == "stored"
