@@ -293,3 +293,63 @@ def test_after_a_merge_erasing_by_an_absorbed_identifier_erases_both_people_ever
     before = len(lambdas.aws.scan("ProfileTable"))
     assert stored(lambdas, "web", visitor | {"event_id": factories.event_id("web")})["status"] == "accepted"
     assert len(lambdas.aws.scan("ProfileTable")) == before  # answered like any other, and not stored
+
+
+def test_events_and_consent_history_written_before_issue_17_merge_sealed_under_the_survivor_key(lambdas):
+    # Given an anonymous visitor holding an event and a consent answer in the clear shape written before issue 17
+    p = person(1209)
+    stored(lambdas, "web", factories.web(p, "page_view", customer=None, consent=ANALYTICS, anonymous_id="anon-1209"))
+    stored(lambdas, "app", factories.app(p, "sign_up"))
+    anonymous, known = lambdas.aws.subject_of("anonymous_id", "anon-1209"), lambdas.aws.subject_of("email", p.email)
+    assert anonymous and known
+    source = dict(vault_ciphers(lambdas.aws))[anonymous]
+    at = "2026-10-01T12:30:00+00:00"
+    legacy = [
+        {
+            "pk": {"S": f"SUBJECT#{anonymous}"},
+            "sk": {"S": "EVENT#store#legacy-9"},
+            "entity": {"S": "event"},
+            "subject_id": {"S": anonymous},
+            **{name: {"S": value} for name, value in {"channel": "store", "event_id": "legacy-9"}.items()},
+            **{name: {"S": value} for name, value in {"trace": "transactional", "action": "purchase"}.items()},
+            "received_at": {"S": at},
+            "occurred_at": {"S": at},
+            "minimized": {"BOOL": False},
+            "details": {"B": source.encrypt("trace:store:legacy-9", json.dumps({"total": "10.00"}))},
+        },
+        {
+            "pk": {"S": f"SUBJECT#{anonymous}"},
+            "sk": {"S": f"CONSENT#marketing:store#{at}"},
+            "entity": {"S": "consent"},
+            "subject_id": {"S": anonymous},
+            "consent": {
+                "M": {
+                    "granted": {"BOOL": True},
+                    "at": {"S": at},
+                    "source": {"S": "store"},
+                    "policy_version": {"S": "2026-11-01"},
+                }
+            },
+            "event_id": {"S": "legacy-9"},
+        },
+    ]
+    for item in legacy:
+        lambdas.aws.dynamodb.put_item(TableName=lambdas.aws.table("ProfileTable"), Item=item)
+
+    # When a vouched login merges the visitor into the known customer
+    login = factories.web(p, "login", anonymous_id="anon-1209", customer={"email": p.email})
+    stored(lambdas, "web", login, email=p.email)
+    Merges(lambdas).settle()
+
+    # Then the survivor holds both, sealed under its own key, with no clear attribute left
+    ciphers = dict(vault_ciphers(lambdas.aws))
+    (event,) = [e for e in factories.opened_items(lambdas.aws, "event", known) if e["event_id"] == "legacy-9"]
+    assert (event["channel"], event["trace"], event["action"]) == ("store", "transactional", "purchase")
+    assert "sealed" in event and not event["sk"]["S"].endswith("legacy-9")
+    assert json.loads(ciphers[known].decrypt("trace:store:legacy-9", bytes(event["details"]["B"]))) == {
+        "total": "10.00"
+    }
+    history = [c for c in factories.opened_items(lambdas.aws, "consent", known) if c["key"] == "marketing:store"]
+    assert [(c["granted"], c["at"], c["reference"]) for c in history] == [(True, at, "legacy-9")]
+    assert not [i for i in subject_items(lambdas.aws, known) if "channel" in i or "consent" in i]
+    assert [i["sk"]["S"] for i in subject_items(lambdas.aws, anonymous)] == ["PROFILE"]
