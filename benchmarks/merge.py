@@ -36,12 +36,13 @@ def _as_worker(stack: Stack) -> None:
 
 
 def _merge_once(stack: Stack, n: int, traces: int) -> dict[str, Any]:
-    from local_runner.demo_data import stack_tokenizer
-    from tests.factories import seed_subject_events, seeded_details, sqs_event, subject_cipher, subject_of, vouched
+    from local_runner.demo_data import stack_secret
+    from tests.factories import seed_subject_events, sqs_event, subject_cipher, subject_of, vouched
+    from touchpoints.privacy.tokenizer import Tokenizer
 
     stack.activate()
     raw = stack.raw_client("dynamodb")
-    tokenizer = stack_tokenizer(stack.raw_client("secretsmanager"))
+    tokenizer = Tokenizer(stack_secret(stack.raw_client("secretsmanager")).encode())
     # The web is a public channel: its answers do not say which profile; the token index does.
     signup = web_signup(n)
     _post(stack, signup)
@@ -58,7 +59,7 @@ def _merge_once(stack: Stack, n: int, traces: int) -> dict[str, Any]:
     absorbed = subject_of(raw, stack.profile_table, tokenizer, "anonymous_id", anonymous_id)
     assert known and absorbed and known != absorbed
     cipher = subject_cipher(raw, stack.raw_client("kms"), stack.key_vault_table, absorbed)
-    seed_subject_events(raw, stack.profile_table, absorbed, traces, seeded_details(cipher))
+    seed_subject_events(raw, stack.profile_table, absorbed, traces, cipher)
 
     login = {**web_signup(n), "action": "login", "anonymous_id": anonymous_id, "customer": {"email": email}}
     start = time.perf_counter()

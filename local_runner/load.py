@@ -5,7 +5,8 @@ from C concurrent clients: new people, people already seen (their journey goes o
 a share of retries (the same event again, answered `duplicate`) and a share of bad input (answered 4xx).
 Then it waits for the classifier and verifies that nothing was lost or stored twice:
 
-- every touchpoint answered 200 is in the profile table exactly once (its EVENT# item), and no other is;
+- every touchpoint answered 200 is in the profile table exactly once (its event item, opened with its
+  subject's key), and no other is;
 - every 4xx stored nothing (no item carries a bad request's event id), and no good request got a 4xx;
 - no 5xx; every profile is classified at its current version; the state report's total is the number of
   profiles, which is the number of distinct profiles the answers named.
@@ -249,17 +250,24 @@ def _json(response: requests.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+LAYER = Path(__file__).resolve().parent.parent / "shared"
+
+
 class Table:
     """The profile table, read through the runner's AWS endpoint (as /__health names it)."""
 
     def __init__(self, health: dict[str, Any]) -> None:
         self.name = health["tables"]["ProfileTable"]
-        self.client = boto3.client(
-            "dynamodb",
-            endpoint_url=health["aws_endpoint"],
-            region_name=health["region"],
-            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        self.vault = health["tables"]["KeyVaultTable"]
+        self.client, self.kms = (
+            boto3.client(
+                service,
+                endpoint_url=health["aws_endpoint"],
+                region_name=health["region"],
+                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            )
+            for service in ("dynamodb", "kms")
         )
 
     def scan(self, **filters: Any) -> list[dict[str, Any]]:
@@ -276,12 +284,31 @@ class Table:
         return self.scan(FilterExpression="sk = :p", ExpressionAttributeValues={":p": {"S": "PROFILE"}})
 
     def event_ids(self) -> Counter[str]:
+        """The event id of every event item, opened with its subject's key (item keys name no event: items.event)."""
+        return Counter(metadata["event_id"] for _, metadata in self.opened_events())
+
+    def opened_events(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Every event item with its metadata (channel, event id, ...), opened with its subject's key."""
+        if str(LAYER) not in sys.path:
+            sys.path.append(str(LAYER))  # the runner's own process has no layer on its path, the functions do
+        from touchpoints.items import event as event_item
+        from touchpoints.privacy.cipher import SubjectCipher
+
         events = self.scan(
-            FilterExpression="begins_with(sk, :e)",
-            ExpressionAttributeValues={":e": {"S": "EVENT#"}},
-            ProjectionExpression="sk",
+            FilterExpression="begins_with(sk, :e)", ExpressionAttributeValues={":e": {"S": event_item.SK_PREFIX}}
         )
-        return Counter(item["sk"]["S"].split("#", 2)[2] for item in events)
+        ciphers: dict[str, SubjectCipher] = {}
+        opened = []
+        for item in events:
+            subject_id = item[event_item.SUBJECT_ID]["S"]
+            if subject_id not in ciphers:
+                vault = self.client.get_item(TableName=self.vault, Key={"pk": {"S": f"SUBJECT#{subject_id}"}})["Item"]
+                key = self.kms.decrypt(
+                    CiphertextBlob=bytes(vault["wrapped_key"]["B"]), EncryptionContext={"subject_id": subject_id}
+                )
+                ciphers[subject_id] = SubjectCipher(subject_id, bytes(key["Plaintext"]))
+            opened.append((item, event_item.metadata(item, ciphers[subject_id])))
+        return opened
 
 
 def _classified(item: dict[str, Any]) -> bool:

@@ -127,8 +127,11 @@ class LocalAws:
 
     def subject_of_event(self, channel: str, event_id: str) -> str | None:
         """The subject a touchpoint was stored on, found by its event item (public channels' answers do not say)."""
-        sk = f"EVENT#{channel}#{event_id}"
-        found = [i["subject_id"]["S"] for i in self.scan("ProfileTable") if i["sk"]["S"] == sk]
+        found = [
+            i["subject_id"]["S"]
+            for i in factories.opened_items(self, "event")
+            if (i["channel"], i["event_id"]) == (channel, event_id)
+        ]
         return found[0] if found else None
 
     def subject_of(self, kind: str, value: str) -> str | None:

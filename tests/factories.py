@@ -6,19 +6,21 @@ import base64
 import json
 import os
 import uuid
-from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from tests.people import Person
 from touchpoints import normalize
 from touchpoints.adapters import keys
-from touchpoints.ingestion import trace_details_field
+from touchpoints.ingestion import TraceRecord, sealed_event, trace_details_field
+from touchpoints.items import consent as consent_item
 from touchpoints.items import event as event_item
-from touchpoints.model import IdentifierKind
+from touchpoints.model import IdentifierKind, TraceKind
 from touchpoints.privacy.cipher import SubjectCipher
 from touchpoints.privacy.tokenizer import Tokenizer, vouch_proof
 
@@ -251,11 +253,11 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, receive_count: int
 
 
 def seed_subject_events(
-    dynamodb: Any, table: str, subject_id: str, count: int, details: Callable[[int], bytes] | None = None
+    dynamodb: Any, table: str, subject_id: str, count: int, cipher: SubjectCipher | None = None, note: str = ""
 ) -> None:
     """Store events written straight into a subject's partition, 25 a batch: for measuring or testing erasure and
-    export at scale without ingesting thousands of touchpoints first. `details(n)`: event n's encrypted details
-    (see `seeded_details`); random bytes otherwise, which only erasure can handle."""
+    export at scale without ingesting thousands of touchpoints first. With the subject's `cipher`, store purchases
+    sealed as ingestion seals them (details name `note`); random bytes otherwise, which only erasure can handle."""
     now = datetime.now(UTC)
     for start in range(0, count, 25):
         batch = []
@@ -263,19 +265,30 @@ def seed_subject_events(
             event_id = f"seed-{n:06d}"
             item = {
                 event_item.PK: {"S": keys.subject_pk(subject_id)},
-                event_item.SK: {"S": keys.event_sk("store", event_id)},
                 event_item.ENTITY_ATTR: {"S": event_item.ENTITY},
                 event_item.SUBJECT_ID: {"S": subject_id},
-                event_item.CHANNEL: {"S": "store"},
-                event_item.EVENT_ID: {"S": event_id},
-                event_item.TRACE: {"S": "transactional"},
-                event_item.ACTION: {"S": "purchase"},
-                event_item.OCCURRED_AT: {"S": (now - timedelta(minutes=count - n)).isoformat()},
-                event_item.RECEIVED_AT: {"S": now.isoformat()},
-                event_item.MINIMIZED: {"BOOL": False},
                 event_item.EXPIRES_AT: {"N": str(int((now + timedelta(days=365)).timestamp()))},
-                event_item.DETAILS: {"B": details(n) if details else os.urandom(64)},
             }
+            if cipher is None:
+                sk = event_item.SK_PREFIX + base64.urlsafe_b64encode(os.urandom(18)).decode()
+                item.update({event_item.SK: {"S": sk}, event_item.SEALED: {"B": os.urandom(160)}})
+                item[event_item.DETAILS] = {"B": os.urandom(64)}
+            else:
+                trace = TraceRecord(
+                    TraceKind.TRANSACTIONAL, "purchase", now - timedelta(minutes=count - n), False, None, 0
+                )
+                sealed = sealed_event(cipher, "store", event_id, now, trace)
+                plain = {"store_id": f"MX-{n % 97:04d}", "ticket": f"T-{n:08d}", "total": f"{(n % 5000) / 10:.2f}"}
+                if note:
+                    plain["note"] = note
+                details = cipher.encrypt(trace_details_field("store", event_id), json.dumps(plain))
+                item.update(
+                    {
+                        event_item.SK: {"S": sealed.sort_key},
+                        event_item.SEALED: {"B": sealed.ciphertext},
+                        event_item.DETAILS: {"B": details},
+                    }
+                )
             batch.append({"PutRequest": {"Item": item}})
         assert not dynamodb.batch_write_item(RequestItems={table: batch}).get("UnprocessedItems")
 
@@ -287,16 +300,26 @@ def subject_cipher(dynamodb: Any, kms: Any, vault_table: str, subject_id: str) -
     return SubjectCipher(subject_id, bytes(key["Plaintext"]))
 
 
-def seeded_details(cipher: SubjectCipher, note: str = "") -> Callable[[int], bytes]:
-    """Encrypted details of seeded store purchases, as ingestion encrypts them (the subject's key, per event)."""
-
-    def details(n: int) -> bytes:
-        plain = {"store_id": f"MX-{n % 97:04d}", "ticket": f"T-{n:08d}", "total": f"{(n % 5000) / 10:.2f}"}
-        if note:
-            plain["note"] = note
-        return cipher.encrypt(trace_details_field("store", f"seed-{n:06d}"), json.dumps(plain))
-
-    return details
+def opened_items(aws: Any, entity: str, subject_id: str | None = None) -> list[dict[str, Any]]:
+    """The event or consent history items of the profile table (of one subject, or of everyone whose key is kept),
+    each with what it seals opened by its subject's key, as the compliance export opens them:
+    an event's metadata (`channel`, `event_id`, `trace`, ...) or a consent answer (`key`, `granted`, ...)."""
+    kms = boto3.client("kms")
+    ciphers: dict[str, SubjectCipher] = {}
+    opened = []
+    for item in aws.scan("ProfileTable"):
+        owner = item.get("subject_id", {}).get("S")
+        if item.get("entity", {}).get("S") != entity or (subject_id and owner != subject_id):
+            continue
+        if owner not in ciphers:
+            ciphers[owner] = subject_cipher(aws.dynamodb, kms, aws.table("KeyVaultTable"), owner)
+        if entity == event_item.ENTITY:
+            opened.append({**item, **event_item.metadata(item, ciphers[owner])})
+        else:
+            key, record, reference = consent_item.change(item, ciphers[owner])
+            answer = {"key": key, "granted": record.granted, "at": record.collected_at.isoformat()}
+            opened.append({**item, **answer, "source": record.source, "reference": reference})
+    return opened
 
 
 def linked_tokens(profile_items: list[dict[str, Any]], subject_id: str) -> set[str]:

@@ -27,6 +27,7 @@ from touchpoints.errors import (
 )
 from touchpoints.identity.policy import IdentityPolicy, load_identity_policy
 from touchpoints.identity.resolution import IdentityDecision, IdentityOutcome, LinkGuard, decide, withheld_fields
+from touchpoints.items import consent as consent_item
 from touchpoints.items import event as event_item
 from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind, PersonalField, Touchpoint, TraceKind
 from touchpoints.privacy.cipher import SubjectCipher
@@ -35,6 +36,7 @@ from touchpoints.privacy.tokenizer import Tokenizer, token_kind
 from touchpoints.trust import TrustPolicy, load_trust_policy
 
 _MAX_ATTEMPTS = 4
+_DAY = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,14 @@ class EncryptedField:
 
 
 @dataclass(frozen=True, slots=True)
+class SealedItem:
+    """An item of the subject's partition that only its key opens: a keyed-digest sort key and the sealed content."""
+
+    sort_key: str
+    ciphertext: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class TraceRecord:
     kind: TraceKind
     action: str
@@ -87,6 +97,8 @@ class ProfileWrite:
     all_tokens: tuple[str, ...]
     consents: Mapping[str, ConsentRecord]
     trace: TraceRecord | None
+    event: SealedItem  # what the touchpoint was (items.event)
+    consent_history: tuple[SealedItem, ...]  # one per consent answer (items.consent)
     new_subject_key: bytes | None = None  # wrapped key: set only when the subject is created
     expected_consent_version: int = 0
     # Move last_trace_at only forward; the store conditions on it, so a late, older touchpoint retries without it.
@@ -567,17 +579,23 @@ class IngestionService:
             grant.key: ConsentRecord(grant.granted, grant.collected_at, channel, self._policy.version)
             for grant in plan.consent_changes
         }
+        trace = self._trace_record(touchpoint, plan, cipher)
+        written_at = self._clock()
         return ProfileWrite(
             subject_id=subject_id,
             channel=channel,
             event_id=touchpoint.event_id,
-            written_at=self._clock(),
+            written_at=written_at,
             fields=fields,
             claim_tokens=claims,
             all_tokens=tuple(prepared.tokens.values()),
             link_limits={token_kind(t): self._link_limit(token_kind(t)) for t in claims},
             consents=consents,
-            trace=self._trace_record(touchpoint, plan, cipher),
+            trace=trace,
+            event=sealed_event(cipher, channel, touchpoint.event_id, written_at, trace),
+            consent_history=tuple(
+                sealed_consent(cipher, key, record, touchpoint.event_id) for key, record in consents.items()
+            ),
             new_subject_key=wrapped_key,
             expected_consent_version=snapshot.consent_version if snapshot else 0,
         )
@@ -595,7 +613,8 @@ class IngestionService:
         if trace.details and not minimized:
             field_name = trace_details_field(touchpoint.channel.value, touchpoint.event_id)
             details = cipher.encrypt(field_name, json.dumps(dict(trace.details), sort_keys=True))
-        expires_at = int((occurred_at + timedelta(days=plan.retention_days)).timestamp())
+        # To the day: the one readable time an event keeps once its key is destroyed names no hour.
+        expires_at = int((occurred_at + timedelta(days=plan.retention_days)).timestamp()) // _DAY * _DAY
         return TraceRecord(trace.kind, trace.action, occurred_at, minimized, details, expires_at)
 
     def _after_write(
@@ -642,6 +661,27 @@ class IngestionService:
 def trace_details_field(channel: str, event_id: str) -> str:
     """The associated-data name a trace's details are encrypted under."""
     return event_item.details_field(channel, event_id)
+
+
+def sealed_event(
+    cipher: SubjectCipher, channel: str, event_id: str, received_at: datetime, trace: TraceRecord | None
+) -> SealedItem:
+    sk = event_item.sort_key(cipher, channel, event_id)
+    metadata = {
+        event_item.CHANNEL: channel,
+        event_item.EVENT_ID: event_id,
+        event_item.RECEIVED_AT: received_at.isoformat(),
+        event_item.TRACE: trace.kind.value if trace else "none",
+        event_item.ACTION: trace.action if trace else None,
+        event_item.OCCURRED_AT: trace.occurred_at.isoformat() if trace else None,
+        event_item.MINIMIZED: trace.minimized if trace else False,
+    }
+    return SealedItem(sk, event_item.seal(cipher, sk, metadata))
+
+
+def sealed_consent(cipher: SubjectCipher, key: str, record: ConsentRecord, reference: str) -> SealedItem:
+    sk = consent_item.sort_key(cipher, key, record.collected_at)
+    return SealedItem(sk, consent_item.seal(cipher, sk, key, record, reference))
 
 
 def prepare_batch(service: IngestionService, touchpoints: Sequence[Touchpoint]) -> list[PreparedTouchpoint]:

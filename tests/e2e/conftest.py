@@ -16,6 +16,7 @@ import requests
 
 from local_runner.demo_data import stack_secret
 from local_runner.harness import RunnerFailed, ServedApi, clean_environment, served
+from local_runner.load import Table
 from local_runner.principals import LocalPrincipal, sign
 from tests import factories
 from tests.conftest import find_pii
@@ -100,9 +101,12 @@ class Runner:
         if "profile_id" in result:
             return str(result["profile_id"])
         assert result["status"] == "accepted", result
-        sk = f"EVENT#{channel}#{body['event_id']}"
-        pages = self.dynamodb().get_paginator("scan").paginate(TableName=self.health["tables"]["ProfileTable"])
-        return next(i["subject_id"]["S"] for page in pages for i in page["Items"] if i["sk"]["S"] == sk)
+        events = Table(self.health).opened_events()  # the item's key names no event: its sealed metadata does
+        return next(
+            item["subject_id"]["S"]
+            for item, metadata in events
+            if (metadata["channel"], metadata["event_id"]) == (channel, body["event_id"])
+        )
 
     def profile(self, subject_id: str) -> dict[str, Any] | None:
         item = self.dynamodb().get_item(

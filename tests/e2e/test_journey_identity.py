@@ -13,10 +13,11 @@ from typing import Any
 import boto3
 import pytest
 
-from local_runner.demo_data import stack_tokenizer
+from local_runner.demo_data import stack_secret
 from tests import factories
 from tests.e2e.conftest import Runner, assert_no_pii, wait_for
 from tests.people import person
+from touchpoints.privacy.tokenizer import Tokenizer
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +37,7 @@ class Identity:
             aws_access_key_id="local",
             aws_secret_access_key="local",
         )
-        self.tokenizer = stack_tokenizer(secrets)
+        self.tokenizer = Tokenizer(stack_secret(secrets).encode())
 
     def post(self, channel: str, body: dict[str, Any], **vouch: str) -> dict[str, Any]:
         if vouch:

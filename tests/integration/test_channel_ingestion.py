@@ -14,6 +14,7 @@ from tests.conftest import find_pii
 from tests.people import Person, person
 from touchpoints.adapters import keys
 from touchpoints.ingestion import trace_details_field
+from touchpoints.items import event as event_item
 from touchpoints.privacy.cipher import SubjectCipher
 
 
@@ -119,11 +120,14 @@ def test_subject_key_decrypts_the_originals_and_trace_details(lambdas, local_aws
 
     event = local_aws.dynamodb.get_item(
         TableName=local_aws.table("ProfileTable"),
-        Key={"pk": {"S": keys.subject_pk(subject_id)}, "sk": {"S": keys.event_sk("web", purchase["event_id"])}},
+        Key={
+            "pk": {"S": keys.subject_pk(subject_id)},
+            "sk": {"S": event_item.sort_key(cipher, "web", purchase["event_id"])},
+        },
     )["Item"]
     details = json.loads(cipher.decrypt(trace_details_field("web", purchase["event_id"]), event["details"]["B"]))
     assert details["order_id"] == "ORD-1001" and details["total"] == 1299.5
-    assert event["trace"]["S"] == "transactional"
+    assert event_item.metadata(event, cipher)["trace"] == "transactional"
     assert int(event["expires_at"]["N"]) > 0
 
 

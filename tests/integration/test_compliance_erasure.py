@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -23,7 +24,9 @@ from tests.integration.compliance_helpers import (
 )
 from tests.people import Person, person
 from touchpoints import container
-from touchpoints.ingestion import ingest_touchpoints
+from touchpoints.ingestion import ingest_touchpoints, trace_details_field
+from touchpoints.items import consent as consent_item
+from touchpoints.items import event as event_item
 from touchpoints.model import Channel
 from touchpoints.privacy.cipher import DecryptionFailed, SubjectCipher
 
@@ -61,14 +64,21 @@ def subject_items(aws: Any, subject_id: str) -> list[dict[str, Any]]:
     return [i for i in aws.scan("ProfileTable") if i["pk"]["S"] == f"SUBJECT#{subject_id}"]
 
 
-def ciphertexts(items: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
-    """(associated-data field, ciphertext) of every encrypted value in these items."""
+def ciphertexts(items: list[dict[str, Any]], ciphers: Mapping[str, SubjectCipher]) -> list[tuple[str, bytes]]:
+    """(associated-data field, ciphertext) of every encrypted value in these items; the details' field is named
+    from the event's sealed metadata, opened with its subject's key in `ciphers` (by subject id)."""
     found = []
     for item in items:
         for name, value in item.get("fields", {}).get("M", {}).items():
             found.append((name, bytes(value["M"]["v"]["B"])))
+        entity = item.get("entity", {}).get("S")
+        if entity == event_item.ENTITY:
+            found.append((event_item.sealed_field(item["sk"]["S"]), bytes(item["sealed"]["B"])))
+        elif entity == consent_item.ENTITY:
+            found.append((consent_item.sealed_field(item["sk"]["S"]), bytes(item["sealed"]["B"])))
         if "details" in item:
-            found.append((f"trace:{item['channel']['S']}:{item['event_id']['S']}", bytes(item["details"]["B"])))
+            meta = event_item.metadata(item, ciphers[item["subject_id"]["S"]])
+            found.append((trace_details_field(meta["channel"], meta["event_id"]), bytes(item["details"]["B"])))
     return found
 
 
@@ -93,8 +103,8 @@ def test_erasure_leaves_no_item_no_key_and_unreadable_backups(lambdas):
     other_id = lambdas.post("sms", factories.sms(kept))[1]["results"][0]["profile_id"]
     backup = subject_items(lambdas.aws, subject_id)  # what a table backup or the stream holds
     kept_before = subject_items(lambdas.aws, other_id)
-    secrets = ciphertexts(backup)
     keys = dict(vault_ciphers(lambdas.aws))
+    secrets = ciphertexts(backup, keys)
     assert len(backup) > stored and len(secrets) > 100
     assert keys[subject_id].decrypt("email", dict(secrets)["email"]) == erased.email.lower()
 

@@ -59,8 +59,8 @@ def a_subject_with_history(lambdas: Any, n: int, events: int) -> tuple[str, Any]
     subject_id = str(lambdas.aws.subject_of("email", p.email))
     dynamodb = boto3.client("dynamodb")
     cipher = factories.subject_cipher(dynamodb, boto3.client("kms"), lambdas.aws.table("KeyVaultTable"), subject_id)
-    details = factories.seeded_details(cipher, note=f"receipt sent to {p.phone}")
-    factories.seed_subject_events(dynamodb, lambdas.aws.table("ProfileTable"), subject_id, events, details)
+    note = f"receipt sent to {p.phone}"
+    factories.seed_subject_events(dynamodb, lambdas.aws.table("ProfileTable"), subject_id, events, cipher, note)
     return subject_id, p
 
 

@@ -134,8 +134,8 @@ def test_objection_is_honoured_by_the_next_touchpoint_even_in_a_warm_container(l
     outcome = ingest_touchpoints(warm, [touchpoint])
     assert outcome.results[0].status.value == "stored"
     assert {"given_name", "family_name", "rfc"} <= set(outcome.results[0].dropped_fields)
-    history = [i for i in lambdas.aws.scan("ProfileTable") if i["sk"]["S"].startswith("CONSENT#personalization:all#")]
-    assert any(i.get("request_id", {}).get("S") == answer["request_id"] for i in history)
+    history = [i for i in factories.opened_items(lambdas.aws, "consent") if i["key"] == "personalization:all"]
+    assert any(i["reference"] == answer["request_id"] for i in history)
 
 
 def test_objection_to_a_contract_purpose_is_refused(lambdas):

@@ -46,11 +46,13 @@ def test_without_analytics_consent_a_visit_is_kept_minimized(lambdas, local_aws)
     payload = factories.web(p, "page_view", consent=[{"purpose": "personalization", "granted": True}])
     payload["occurred_at"] = "2026-11-20T17:45:12+00:00"
     lambdas.post("web", payload)
-    items = _items(local_aws, local_aws.subject_of("email", p.email))
-    event = items[keys.event_sk("web", payload["event_id"])]
-    assert event["minimized"]["BOOL"] is True
+    subject_id = local_aws.subject_of("email", p.email)
+    items = _items(local_aws, subject_id)
+    (event,) = factories.opened_items(local_aws, "event", subject_id)
+    assert event["event_id"] == payload["event_id"]
+    assert event["minimized"] is True
     assert "details" not in event
-    assert event["occurred_at"]["S"] == "2026-11-20T00:00:00+00:00"
+    assert event["occurred_at"] == "2026-11-20T00:00:00+00:00"
     assert items["PROFILE"]["trace_visit"]["N"] == "1"
 
 
@@ -85,8 +87,8 @@ def test_consent_is_recorded_with_time_source_and_policy_version(lambdas, local_
     assert consent["source"]["S"] == "web"
     assert consent["policy_version"]["S"] == "2026-11-30"
     assert items["PROFILE"]["consents"]["M"]["marketing:all"]["M"]["granted"]["BOOL"] is True
-    history = [sk for sk in items if sk.startswith("CONSENT#marketing:email#")]
-    assert len(history) == 1
+    history = [i for i in factories.opened_items(local_aws, "consent", subject_id) if i["key"] == "marketing:email"]
+    assert len(history) == 1 and history[0]["reference"] == "pref-centre-1"
     assert int(items["PROFILE"]["consent_version"]["N"]) == 2
 
 

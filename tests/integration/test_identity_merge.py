@@ -36,6 +36,11 @@ def stored(lambdas: Any, channel: str, body: dict[str, Any], **vouch: str) -> di
     return dict(answer["results"][0])
 
 
+def web_events(aws: Any, subject_id: str) -> list[dict[str, Any]]:
+    """The subject's web events, their sealed metadata opened with its key."""
+    return [i for i in factories.opened_items(aws, "event", subject_id) if i["channel"] == "web"]
+
+
 def cash_purchase(folio: str) -> dict[str, Any]:
     return factories.store(None, folio=folio, payment_method="cash")
 
@@ -59,6 +64,7 @@ def test_cash_then_ticket_registration_merges_the_purchase_into_the_known_custom
     assert cash["new_profile"] and cash["profile_id"] != known
     traced = cash["profile_id"]
     before = subject_items(lambdas.aws, traced)  # what a backup taken now holds of the traced-only profile
+    secrets_before = ciphertexts(before, dict(vault_ciphers(lambdas.aws)))
     merges = Merges(lambdas)
 
     # When the customer registers the ticket online with the same email, confirmed by the web's back end
@@ -68,11 +74,10 @@ def test_cash_then_ticket_registration_merges_the_purchase_into_the_known_custom
     merges.settle()
 
     # and the known profile holds the store purchase, its details readable under its own key only
-    items = subject_items(lambdas.aws, known)
-    purchases = [i for i in items if i["sk"]["S"].startswith("EVENT#store#")]
+    purchases = [i for i in factories.opened_items(lambdas.aws, "event", known) if i["channel"] == "store"]
     assert len(purchases) == 1
     ciphers = dict(vault_ciphers(lambdas.aws))
-    details = json.loads(ciphers[known].decrypt(*ciphertexts(purchases)[0]))
+    details = json.loads(ciphers[known].decrypt(*ciphertexts(purchases, ciphers)[-1]))
     assert details["payment_method"] == "cash"
     survivor = profile(lambdas.aws, known)
     assert survivor is not None and int(survivor["trace_transactional"]["N"]) == 2
@@ -86,7 +91,7 @@ def test_cash_then_ticket_registration_merges_the_purchase_into_the_known_custom
     assert traced not in ciphers
     # and nothing copied before the merge decrypts under any key still held
     for _, cipher in [*ciphers.items(), (traced, SubjectCipher(traced, b"\0" * 32))]:
-        for field, blob in ciphertexts(before):
+        for field, blob in secrets_before:
             with pytest.raises(DecryptionFailed):
                 cipher.decrypt(field, blob)
     # and the ticket now finds the known customer: a late purchase with it lands there
@@ -126,11 +131,10 @@ def test_anonymous_visits_then_login_join_the_known_profile(lambdas):
     assert profile(lambdas.aws, anonymous)["merged_into"]["S"] == known  # type: ignore[index]
     survivor = profile(lambdas.aws, known)
     assert survivor is not None and int(survivor["trace_visit"]["N"]) >= 4
-    events = [i for i in subject_items(lambdas.aws, known) if i["sk"]["S"].startswith("EVENT#web#")]
-    assert len(events) == 4
+    assert len(web_events(lambdas.aws, known)) == 4
     # and a later anonymous visit with that id is theirs too
     stored(lambdas, "web", visits[0] | {"event_id": factories.event_id("web")})
-    assert len([i for i in subject_items(lambdas.aws, known) if i["sk"]["S"].startswith("EVENT#web#")]) == 5
+    assert len(web_events(lambdas.aws, known)) == 5
     assert lambdas.aws.subject_of("anonymous_id", "anon-1202-x") == known
 
 
@@ -263,7 +267,7 @@ def test_after_a_merge_erasing_by_an_absorbed_identifier_erases_both_people_ever
     anonymous, known = lambdas.aws.subject_of("anonymous_id", "anon-1207"), lambdas.aws.subject_of("email", p.email)
     assert anonymous and known
     copies = subject_items(lambdas.aws, anonymous) + subject_items(lambdas.aws, known)
-    secrets = ciphertexts(copies)
+    secrets = ciphertexts(copies, dict(vault_ciphers(lambdas.aws)))
     assert secrets
     merges = Merges(lambdas)
     login = factories.web(p, "login", anonymous_id="anon-1207", customer={"email": p.email})
@@ -289,3 +293,63 @@ def test_after_a_merge_erasing_by_an_absorbed_identifier_erases_both_people_ever
     before = len(lambdas.aws.scan("ProfileTable"))
     assert stored(lambdas, "web", visitor | {"event_id": factories.event_id("web")})["status"] == "accepted"
     assert len(lambdas.aws.scan("ProfileTable")) == before  # answered like any other, and not stored
+
+
+def test_events_and_consent_history_written_before_issue_17_merge_sealed_under_the_survivor_key(lambdas):
+    # Given an anonymous visitor holding an event and a consent answer in the clear shape written before issue 17
+    p = person(1209)
+    stored(lambdas, "web", factories.web(p, "page_view", customer=None, consent=ANALYTICS, anonymous_id="anon-1209"))
+    stored(lambdas, "app", factories.app(p, "sign_up"))
+    anonymous, known = lambdas.aws.subject_of("anonymous_id", "anon-1209"), lambdas.aws.subject_of("email", p.email)
+    assert anonymous and known
+    source = dict(vault_ciphers(lambdas.aws))[anonymous]
+    at = "2026-10-01T12:30:00+00:00"
+    legacy = [
+        {
+            "pk": {"S": f"SUBJECT#{anonymous}"},
+            "sk": {"S": "EVENT#store#legacy-9"},
+            "entity": {"S": "event"},
+            "subject_id": {"S": anonymous},
+            **{name: {"S": value} for name, value in {"channel": "store", "event_id": "legacy-9"}.items()},
+            **{name: {"S": value} for name, value in {"trace": "transactional", "action": "purchase"}.items()},
+            "received_at": {"S": at},
+            "occurred_at": {"S": at},
+            "minimized": {"BOOL": False},
+            "details": {"B": source.encrypt("trace:store:legacy-9", json.dumps({"total": "10.00"}))},
+        },
+        {
+            "pk": {"S": f"SUBJECT#{anonymous}"},
+            "sk": {"S": f"CONSENT#marketing:store#{at}"},
+            "entity": {"S": "consent"},
+            "subject_id": {"S": anonymous},
+            "consent": {
+                "M": {
+                    "granted": {"BOOL": True},
+                    "at": {"S": at},
+                    "source": {"S": "store"},
+                    "policy_version": {"S": "2026-11-01"},
+                }
+            },
+            "event_id": {"S": "legacy-9"},
+        },
+    ]
+    for item in legacy:
+        lambdas.aws.dynamodb.put_item(TableName=lambdas.aws.table("ProfileTable"), Item=item)
+
+    # When a vouched login merges the visitor into the known customer
+    login = factories.web(p, "login", anonymous_id="anon-1209", customer={"email": p.email})
+    stored(lambdas, "web", login, email=p.email)
+    Merges(lambdas).settle()
+
+    # Then the survivor holds both, sealed under its own key, with no clear attribute left
+    ciphers = dict(vault_ciphers(lambdas.aws))
+    (event,) = [e for e in factories.opened_items(lambdas.aws, "event", known) if e["event_id"] == "legacy-9"]
+    assert (event["channel"], event["trace"], event["action"]) == ("store", "transactional", "purchase")
+    assert "sealed" in event and not event["sk"]["S"].endswith("legacy-9")
+    assert json.loads(ciphers[known].decrypt("trace:store:legacy-9", bytes(event["details"]["B"]))) == {
+        "total": "10.00"
+    }
+    history = [c for c in factories.opened_items(lambdas.aws, "consent", known) if c["key"] == "marketing:store"]
+    assert [(c["granted"], c["at"], c["reference"]) for c in history] == [(True, at, "legacy-9")]
+    assert not [i for i in subject_items(lambdas.aws, known) if "channel" in i or "consent" in i]
+    assert [i["sk"]["S"] for i in subject_items(lambdas.aws, anonymous)] == ["PROFILE"]

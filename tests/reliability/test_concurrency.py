@@ -95,7 +95,7 @@ def test_fifty_concurrent_consent_changes_keep_the_newest_answer(lambdas, local_
     assert newest["granted"]["BOOL"] is ((CONCURRENCY - 1) % 2 == 0)
     assert counter(after, "trace_visit") == counter(before, "trace_visit") + CONCURRENCY
     assert counter(after, "version") == counter(before, "version") + CONCURRENCY
-    history = [i for i in items_of(local_aws, "consent") if i["sk"]["S"].startswith("CONSENT#marketing:sms#")]
+    history = [i for i in factories.opened_items(local_aws, "consent", subject) if i["key"] == "marketing:sms"]
     assert 1 <= len(history) <= CONCURRENCY
     assert counter(after, "consent_version") == counter(before, "consent_version") + len(history)
 

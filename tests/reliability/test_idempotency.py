@@ -115,7 +115,8 @@ def test_concurrent_retries_for_a_known_person_store_it_once(lambdas, local_aws,
     after = profile(local_aws, subject)
     assert counter(after, "trace_visit") == counter(before, "trace_visit") + 1
     assert counter(after, "version") == counter(before, "version") + 1
-    assert len([e for e in items_of(local_aws, "event") if e["event_id"]["S"] == retried.event_id]) == 1
+    events = factories.opened_items(local_aws, "event", subject)
+    assert len([e for e in events if e["event_id"] == retried.event_id]) == 1
 
 
 def test_concurrent_retries_for_a_new_person_create_one_profile(local_aws, new_container: ContainerFactory):

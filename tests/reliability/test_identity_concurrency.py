@@ -126,7 +126,7 @@ def test_a_merge_racing_an_erasure_of_the_survivor_leaves_nothing_of_either_pers
     # Given a merge claimed and part-moved (the worker crashed after a page), and copies of both profiles
     p, anonymous_id, anonymous, known = split_person(lambdas, 1242, visits=49)
     copies = subject_items(local_aws, anonymous) + subject_items(local_aws, known)
-    secrets = ciphertexts(copies)
+    secrets = ciphertexts(copies, dict(vault_ciphers(local_aws)))
     merges = Merges(lambdas)
     assert lambdas.post("web", login(lambdas, p, anonymous_id))[0] == 200
     assert merges.claims() == 1

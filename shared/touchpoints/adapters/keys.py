@@ -1,6 +1,6 @@
 """Item keys of the profile table (single-table design) and the key vault.
 
-profile table, partition SUBJECT#<id>:  PROFILE | EVENT#<channel>#<event id> | CONSENT#<purpose:scope>#<time>
+profile table, partition SUBJECT#<id>:  PROFILE | EVENT#<keyed digest> | CONSENT#<keyed digest> (sealed)
                                         | LINK#<token> (the subject's tokens, listed without growing the profile)
 profile table, partition TOKEN#<token>: TOKEN  (which subject a token belongs to, or a suppression)
 key vault,     partition SUBJECT#<id>:  the subject's wrapped data key
@@ -12,8 +12,6 @@ from touchpoints.items.link import SK_PREFIX as LINK_PREFIX
 
 PROFILE_SK = "PROFILE"
 TOKEN_SK = "TOKEN"
-EVENT_PREFIX = "EVENT#"
-CONSENT_PREFIX = "CONSENT#"
 
 
 def subject_pk(subject_id: str) -> str:
@@ -26,14 +24,6 @@ def subject_id_of(pk: str) -> str:
 
 def token_pk(token: str) -> str:
     return f"TOKEN#{token}"
-
-
-def event_sk(channel: str, event_id: str) -> str:
-    return f"{EVENT_PREFIX}{channel}#{event_id}"
-
-
-def consent_sk(consent_key: str, collected_at_iso: str) -> str:
-    return f"{CONSENT_PREFIX}{consent_key}#{collected_at_iso}"
 
 
 def link_key(subject_id: str, token: str) -> dict[str, dict[str, str]]:

@@ -15,14 +15,16 @@ from touchpoints.adapters.erasure_store import DynamoSubjectEraser
 from touchpoints.adapters.profile_store import identity_log_key, merge_id, subject_tokens, survivor_of
 from touchpoints.errors import StorageUnavailable
 from touchpoints.identity.merge import (
-    EncryptedValue,
+    ItemKind,
     MergeState,
     MergeStep,
+    MovedItem,
     PartitionItem,
     ProfileMerge,
     ProfileValues,
     StoredValue,
 )
+from touchpoints.items import consent as consent_item
 from touchpoints.items import event as event_item
 from touchpoints.items import identity_log as log_item
 from touchpoints.items import link as link_item
@@ -117,26 +119,13 @@ class DynamoMergeStore:
             ConsistentRead=True,
             Limit=size,
         )
-        found = []
-        for item in answer.get("Items", []):
-            sk = item["sk"]["S"]
-            if sk == keys.PROFILE_SK:
-                continue
-            encrypted = tuple(
-                EncryptedValue(attribute, aad, bytes(item[attribute]["B"]))
-                for attribute, aad in (
-                    event_item.encrypted_attributes(item) if sk.startswith(keys.EVENT_PREFIX) else {}
-                ).items()
-            )
-            found.append(PartitionItem(sk, encrypted, item))
-        return found
+        return [_partition_item(item) for item in answer.get("Items", []) if item["sk"]["S"] != keys.PROFILE_SK]
 
     def move(
-        self, absorbed: str, survivor: str, items: Sequence[tuple[PartitionItem, Mapping[str, bytes]]]
+        self, absorbed: str, survivor: str, items: Sequence[tuple[PartitionItem, MovedItem]]
     ) -> Mapping[str, int] | None:
-        survivor_pk = keys.subject_pk(survivor)
-        already = self._survivor_has(survivor, [i.sk for i, _ in items if i.sk.startswith(keys.EVENT_PREFIX)])
-        linked = [i.sk.removeprefix(keys.LINK_PREFIX) for i, _ in items if i.sk.startswith(keys.LINK_PREFIX)]
+        already = self._survivor_has(survivor, sorted({sk for _, m in items for sk in m.duplicate_sks}))
+        linked = [i.sk.removeprefix(keys.LINK_PREFIX) for i, _ in items if i.kind is ItemKind.LINK]
         # A link whose token someone else holds by now (or nobody) is not moved: it would find no one.
         held = {t for t, owner in self._token_owners(linked).items() if owner in (absorbed, survivor)}
         counts: Counter[str] = Counter()
@@ -151,8 +140,8 @@ class DynamoMergeStore:
                 }
             }
         ]
-        for partition_item, reencrypted in items:
-            sk = partition_item.sk
+        written: set[str] = set()
+        for partition_item, target in items:
             original = partition_item.item
             ops.append(
                 {
@@ -164,23 +153,25 @@ class DynamoMergeStore:
                     }
                 }
             )
-            if sk in already:
+            if partition_item.kind is ItemKind.EVENT and (
+                written.intersection(target.duplicate_sks) or already.intersection(target.duplicate_sks)
+            ):
                 counts["events_duplicate"] += 1
                 continue
-            if sk.startswith(keys.LINK_PREFIX) and sk.removeprefix(keys.LINK_PREFIX) not in held:
+            if partition_item.kind is ItemKind.LINK and partition_item.sk.removeprefix(keys.LINK_PREFIX) not in held:
                 counts["links_dropped"] += 1
                 continue
-            moved = {**original, "pk": _s(survivor_pk), **{a: {"B": blob} for a, blob in reencrypted.items()}}
-            if "subject_id" in moved:
-                moved["subject_id"] = _s(survivor)
-            ops.append({"Put": {"TableName": self._profiles, "Item": moved}})
-            if sk.startswith(keys.EVENT_PREFIX):
+            if target.sk in written:  # one consent answer kept twice (before and after issue 17): one is enough
+                continue
+            written.add(target.sk)
+            ops.append({"Put": {"TableName": self._profiles, "Item": _moved_item(partition_item, target, survivor)}})
+            if partition_item.kind is ItemKind.EVENT:
                 counts["events_moved"] += 1
-                counter = f"trace_{original.get(event_item.TRACE, {}).get('S')}"
+                counter = f"trace_{target.trace}"
                 if counter in _COUNTERS:
                     counts[counter] += 1
-            elif sk.startswith(keys.LINK_PREFIX):
-                token = sk.removeprefix(keys.LINK_PREFIX)
+            elif partition_item.kind is ItemKind.LINK:
+                token = partition_item.sk.removeprefix(keys.LINK_PREFIX)
                 counts["tokens_repointed"] += 1
                 counts[profile_item.LINK_COUNTERS[original[link_item.KIND]["S"]]] += 1
                 ops.append(
@@ -412,6 +403,42 @@ class DynamoMergeStore:
     def _unavailable(what: str, error: Exception) -> StorageUnavailable:
         logger.warning(f"{what} failed", extra={"error_code": error_code(error)})
         return StorageUnavailable("the profile store is unavailable; the merge will resume")
+
+
+def _partition_item(item: Mapping[str, Any]) -> PartitionItem:
+    sk = item["sk"]["S"]
+    sealed = bytes(item[event_item.SEALED]["B"]) if event_item.SEALED in item else None
+    if sk.startswith(event_item.SK_PREFIX):
+        details = bytes(item[event_item.DETAILS]["B"]) if event_item.DETAILS in item else None
+        legacy = None if sealed is not None else event_item.legacy_metadata(item)
+        return PartitionItem(sk, ItemKind.EVENT, item, sealed, legacy, details)
+    if sk.startswith(consent_item.SK_PREFIX):
+        change = None if sealed is not None else consent_item.legacy_change(item)
+        return PartitionItem(sk, ItemKind.CONSENT, item, sealed, change)
+    if sk.startswith(keys.LINK_PREFIX):
+        return PartitionItem(sk, ItemKind.LINK, item)
+    raise ValueError(f"a subject's partition holds an item of no known kind: {sk.split('#', 1)[0]}")
+
+
+def _moved_item(source: PartitionItem, target: MovedItem, survivor: str) -> dict[str, Any]:
+    """The item written into the survivor's partition. Event and consent items are written whole, sealed: an
+    item written before issue 17 leaves its clear attributes behind."""
+    if source.kind is ItemKind.LINK:
+        return {**source.item, "pk": _s(keys.subject_pk(survivor))}
+    schema = event_item if source.kind is ItemKind.EVENT else consent_item
+    item: dict[str, Any] = {
+        schema.PK: _s(keys.subject_pk(survivor)),
+        schema.SK: _s(target.sk),
+        schema.ENTITY_ATTR: _s(schema.ENTITY),
+        schema.SUBJECT_ID: _s(survivor),
+        schema.SEALED: {"B": target.sealed},
+    }
+    if source.kind is ItemKind.EVENT:
+        if event_item.EXPIRES_AT in source.item:
+            item[event_item.EXPIRES_AT] = source.item[event_item.EXPIRES_AT]
+        if target.details is not None:
+            item[event_item.DETAILS] = {"B": target.details}
+    return item
 
 
 def _values(item: Mapping[str, Any], counters: Mapping[str, int]) -> ProfileValues:

@@ -13,7 +13,9 @@ from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, THROTTLING_CODES, error_code
 from touchpoints.errors import DuplicateTouchpoint, ProfileTooLarge, StaleSubject, StorageUnavailable
 from touchpoints.identity.resolution import IdentityDecision, IdentityOutcome
-from touchpoints.ingestion import EncryptedField, ProfileWrite, SubjectSnapshot, TokenRecord, TraceRecord
+from touchpoints.ingestion import EncryptedField, ProfileWrite, SealedItem, SubjectSnapshot, TokenRecord, TraceRecord
+from touchpoints.items import consent as consent_item
+from touchpoints.items import event as event_item
 from touchpoints.items import identity_log as log_item
 from touchpoints.items import link as link_item
 from touchpoints.items import profile as profile_item
@@ -139,6 +141,16 @@ def subject_tokens(db: Any, table: str, subject_id: str) -> tuple[str, ...]:
         if "LastEvaluatedKey" not in page:
             return tuple(tokens)
         query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def consent_history_item(subject_id: str, sealed: SealedItem) -> dict[str, Any]:
+    return {
+        consent_item.PK: _s(keys.subject_pk(subject_id)),
+        consent_item.SK: _s(sealed.sort_key),
+        consent_item.ENTITY_ATTR: _s(consent_item.ENTITY),
+        consent_item.SUBJECT_ID: _s(subject_id),
+        consent_item.SEALED: {"B": sealed.ciphertext},
+    }
 
 
 class DynamoProfileStore:
@@ -325,27 +337,17 @@ class DynamoProfileStore:
     def _event_put(self, change: ProfileWrite) -> dict[str, Any]:
         """Listed first: its condition failing means this channel event id is already stored."""
         item: dict[str, Any] = {
-            "pk": _s(keys.subject_pk(change.subject_id)),
-            "sk": _s(keys.event_sk(change.channel, change.event_id)),
-            "entity": _s("event"),
-            "subject_id": _s(change.subject_id),
-            "channel": _s(change.channel),
-            "event_id": _s(change.event_id),
-            "received_at": _s(_iso(change.written_at)),
+            event_item.PK: _s(keys.subject_pk(change.subject_id)),
+            event_item.SK: _s(change.event.sort_key),
+            event_item.ENTITY_ATTR: _s(event_item.ENTITY),
+            event_item.SUBJECT_ID: _s(change.subject_id),
+            event_item.SEALED: {"B": change.event.ciphertext},
         }
         trace: TraceRecord | None = change.trace
-        if trace is None:
-            item["trace"] = _s("none")
-        else:
-            item.update(
-                trace=_s(trace.kind.value),
-                action=_s(trace.action),
-                occurred_at=_s(_iso(trace.occurred_at)),
-                minimized={"BOOL": trace.minimized},
-                expires_at=_n(trace.expires_at),
-            )
+        if trace is not None:
+            item[event_item.EXPIRES_AT] = _n(trace.expires_at)
             if trace.details is not None:
-                item["details"] = {"B": trace.details}
+                item[event_item.DETAILS] = {"B": trace.details}
         return {"Put": {"TableName": self._profiles, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
 
     def _profile_create(self, change: ProfileWrite) -> dict[str, Any]:
@@ -449,20 +451,8 @@ class DynamoProfileStore:
 
     def _consent_history(self, change: ProfileWrite) -> list[dict[str, Any]]:
         return [
-            {
-                "Put": {
-                    "TableName": self._profiles,
-                    "Item": {
-                        "pk": _s(keys.subject_pk(change.subject_id)),
-                        "sk": _s(keys.consent_sk(key, _iso(record.collected_at))),
-                        "entity": _s("consent"),
-                        "subject_id": _s(change.subject_id),
-                        "consent": consent_attribute(record),
-                        "event_id": _s(change.event_id),
-                    },
-                }
-            }
-            for key, record in change.consents.items()
+            {"Put": {"TableName": self._profiles, "Item": consent_history_item(change.subject_id, sealed)}}
+            for sealed in change.consent_history
         ]
 
     def _vault_put(self, subject_id: str, wrapped_key: bytes, now: datetime) -> dict[str, Any]:

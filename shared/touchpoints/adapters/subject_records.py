@@ -9,7 +9,7 @@ from typing import Any
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
 from touchpoints.adapters.erasure_store import delete_tokens_where
-from touchpoints.adapters.profile_store import subject_tokens, token_claim
+from touchpoints.adapters.profile_store import consent_history_item, subject_tokens, token_claim
 from touchpoints.compliance.model import IdentifierInUse
 from touchpoints.compliance.records import (
     Rectification,
@@ -21,6 +21,8 @@ from touchpoints.compliance.records import (
     Withdrawal,
 )
 from touchpoints.errors import StaleSubject, StorageUnavailable
+from touchpoints.items import consent as consent_item
+from touchpoints.items import event as event_item
 from touchpoints.items import profile as profile_item
 from touchpoints.items.profile import consent_attribute, consent_from_attribute
 from touchpoints.observability import logger
@@ -66,24 +68,24 @@ def _profile(item: dict[str, Any], tokens: tuple[str, ...]) -> StoredProfile:
 
 
 def _event(item: dict[str, Any]) -> StoredEvent:
-    expires = item.get("expires_at", {}).get("N")
+    expires = item.get(event_item.EXPIRES_AT, {}).get("N")
+    sealed = item.get(event_item.SEALED, {}).get("B")
     return StoredEvent(
-        channel=item["channel"]["S"],
-        event_id=item["event_id"]["S"],
-        trace=item.get("trace", {}).get("S", "none"),
-        action=_text(item, "action"),
-        occurred_at=_text(item, "occurred_at"),
-        received_at=_text(item, "received_at"),
-        minimized=item.get("minimized", {}).get("BOOL", False),
-        details=bytes(item["details"]["B"]) if "details" in item else None,
+        sort_key=item[event_item.SK]["S"],
+        sealed=bytes(sealed) if sealed is not None else None,
+        legacy=None if sealed is not None else event_item.legacy_metadata(item),
+        details=bytes(item[event_item.DETAILS]["B"]) if event_item.DETAILS in item else None,
         expires_at=int(expires) if expires else None,
     )
 
 
 def _consent_change(item: dict[str, Any]) -> StoredConsentChange:
-    key = item["sk"]["S"].removeprefix(keys.CONSENT_PREFIX).rsplit("#", 1)[0]
-    reference = _text(item, "event_id") or _text(item, "request_id")
-    return StoredConsentChange(key, consent_from_attribute(item["consent"]), reference)
+    sealed = item.get(consent_item.SEALED, {}).get("B")
+    return StoredConsentChange(
+        sort_key=item[consent_item.SK]["S"],
+        sealed=bytes(sealed) if sealed is not None else None,
+        legacy=None if sealed is not None else consent_item.legacy_change(item),
+    )
 
 
 class DynamoSubjectRecords:
@@ -118,9 +120,9 @@ class DynamoSubjectRecords:
                     profile_item = item
                 elif sk.startswith(keys.LINK_PREFIX):
                     tokens.append(sk.removeprefix(keys.LINK_PREFIX))
-                elif sk.startswith(keys.EVENT_PREFIX):
+                elif sk.startswith(event_item.SK_PREFIX):
                     events.append(_event(item))
-                elif sk.startswith(keys.CONSENT_PREFIX):
+                elif sk.startswith(consent_item.SK_PREFIX):
                     history.append(_consent_change(item))
             if "LastEvaluatedKey" not in page:
                 break
@@ -238,20 +240,8 @@ class DynamoSubjectRecords:
             }
         ]
         items.extend(
-            {
-                "Put": {
-                    "TableName": self._profiles,
-                    "Item": {
-                        "pk": _s(keys.subject_pk(change.subject_id)),
-                        "sk": _s(keys.consent_sk(key, record.collected_at.isoformat())),
-                        "entity": _s("consent"),
-                        "subject_id": _s(change.subject_id),
-                        "consent": consent_attribute(record),
-                        "request_id": _s(change.request_id),
-                    },
-                }
-            }
-            for key, record in change.consents.items()
+            {"Put": {"TableName": self._profiles, "Item": consent_history_item(change.subject_id, sealed)}}
+            for sealed in change.history
         )
         if self._transact(items):
             raise StaleSubject

@@ -13,6 +13,8 @@ from touchpoints.compliance.policy import Regulation
 from touchpoints.compliance.records import StoredSubject
 from touchpoints.consent import ConsentRecord
 from touchpoints.ingestion import trace_details_field
+from touchpoints.items import consent as consent_item
+from touchpoints.items import event as event_item
 from touchpoints.model import PersonalField
 from touchpoints.privacy.cipher import SubjectCipher
 from touchpoints.privacy.tokenizer import token_kind
@@ -42,23 +44,31 @@ def export_document(
     """Assemble the export of a stored subject, decrypting each value with the subject's own key."""
     profile = subject.profile
     interactions = []
-    for event in sorted(subject.events, key=lambda e: (e.occurred_at or e.received_at or "", e.event_id)):
+    for event in subject.events:
+        meta = event_item.open_metadata(cipher, event.sort_key, event.sealed) if event.sealed else event.legacy
+        assert meta is not None
+        channel, event_id = meta[event_item.CHANNEL], meta[event_item.EVENT_ID]
         details = None
         if event.details is not None:
-            details = json.loads(cipher.decrypt(trace_details_field(event.channel, event.event_id), event.details))
+            details = json.loads(cipher.decrypt(trace_details_field(channel, event_id), event.details))
         interactions.append(
             {
-                "channel": event.channel,
-                "event_id": event.event_id,
-                "kind": event.trace,
-                "action": event.action,
-                "occurred_at": event.occurred_at,
-                "received_at": event.received_at,
-                "minimized": event.minimized,
+                "channel": channel,
+                "event_id": event_id,
+                "kind": meta[event_item.TRACE],
+                "action": meta[event_item.ACTION],
+                "occurred_at": meta[event_item.OCCURRED_AT],
+                "received_at": meta[event_item.RECEIVED_AT],
+                "minimized": meta[event_item.MINIMIZED],
                 "details": details,
                 "kept_until": event.expires_at,
             }
         )
+    interactions.sort(key=lambda e: (e["occurred_at"] or e["received_at"] or "", e["event_id"]))
+    history = [
+        consent_item.open_change(cipher, change.sort_key, change.sealed) if change.sealed else change.legacy
+        for change in subject.consent_history
+    ]
     personal = {
         name: {
             "value": _value(name, cipher.decrypt(name, stored.ciphertext)),
@@ -85,8 +95,10 @@ def export_document(
         "personal_data": personal,
         "consents": {key: _consent(record) for key, record in sorted(profile.consents.items())},
         "consent_history": [
-            {"consent": change.key, **_consent(change.record), "reference": change.reference}
-            for change in sorted(subject.consent_history, key=lambda c: (c.record.collected_at, c.key))
+            {"consent": key, **_consent(record), "reference": reference}
+            for key, record, reference in sorted(
+                (change for change in history if change is not None), key=lambda c: (c[1].collected_at, c[0])
+            )
         ],
         "interactions": interactions,
     }

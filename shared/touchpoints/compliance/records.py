@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from touchpoints.consent import ConsentRecord
+from touchpoints.ingestion import SealedItem
+from touchpoints.items.consent import Change
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,22 +38,22 @@ class StoredProfile:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    channel: str
-    event_id: str
-    trace: str
-    action: str | None
-    occurred_at: str | None
-    received_at: str | None
-    minimized: bool
+    """An event item: its metadata sealed under the subject's key (items.event), or in the clear if older."""
+
+    sort_key: str
+    sealed: bytes | None
+    legacy: Mapping[str, Any] | None  # items written before issue 17
     details: bytes | None
     expires_at: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class StoredConsentChange:
-    key: str
-    record: ConsentRecord
-    reference: str | None  # the touchpoint's event id, or the compliance request id
+    """A consent history item: the answer sealed under the subject's key (items.consent), or in the clear if older."""
+
+    sort_key: str
+    sealed: bytes | None
+    legacy: Change | None  # items written before issue 17
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +86,4 @@ class Withdrawal:
     expected_consent_version: int
     request_id: str
     at: datetime
+    history: tuple[SealedItem, ...]  # one consent history item per answer

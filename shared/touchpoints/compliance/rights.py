@@ -26,7 +26,7 @@ from touchpoints.compliance.policy import CompliancePolicy, Regulation
 from touchpoints.compliance.records import Rectification, StoredProfile, StoredSubject, Withdrawal
 from touchpoints.consent import ConsentPolicy, ConsentRecord
 from touchpoints.errors import ConcurrentUpdate, DomainError, FieldProblem, InvalidTouchpoint, StaleSubject
-from touchpoints.ingestion import TokenRecord
+from touchpoints.ingestion import TokenRecord, sealed_consent
 from touchpoints.model import ALL_CHANNELS, IdentifierKind, PersonalField
 from touchpoints.privacy.cipher import DecryptionFailed
 from touchpoints.privacy.keyring import SubjectKeyring
@@ -229,8 +229,9 @@ class SubjectRights:
             loaded = self._records.load_profile(subject_id)
             if loaded is None:
                 raise SubjectNotFound("no profile is held for this person")
-            profile = loaded[0]
+            profile, wrapped = loaded
             self._check_active(profile)
+            cipher = self._keyring.cipher_from_wrapped(subject_id, wrapped)
             now = self._clock()
             keys: set[str] = set()
             for purpose, scope in objections:
@@ -240,7 +241,12 @@ class SubjectRights:
                     keys.update(k for k in profile.consents if k.startswith(f"{purpose}:"))
             record = ConsentRecord(False, now, SOURCE, self._consent_policy.version)
             change = Withdrawal(
-                subject_id, dict.fromkeys(keys, record), profile.consent_version, request.request_id, now
+                subject_id,
+                dict.fromkeys(keys, record),
+                profile.consent_version,
+                request.request_id,
+                now,
+                history=tuple(sealed_consent(cipher, key, record, request.request_id) for key in sorted(keys)),
             )
             try:
                 self._records.withdraw(change)

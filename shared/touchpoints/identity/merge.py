@@ -5,8 +5,9 @@ the survivor) in its own atomic write: from then on every touchpoint and complia
 names it lands on the survivor. The worker then
 
 1. **move**: pages of the absorbed partition (traces, consent history, identifier links) are
-   re-encrypted under the survivor's key, written into the survivor's partition (a trace the
-   survivor already has, by event id, is not written twice), their tokens re-pointed and the
+   opened with the absorbed key and sealed again under the survivor's, their sort keys digested
+   with it, written into the survivor's partition (a trace the survivor already has, by channel and
+   event id, digests to the sort key it has and is not written twice), their tokens re-pointed and the
    originals deleted, each page one transaction conditioned on the survivor being active;
 2. **profile**: fields (the most recently confirmed value wins, with when and where) and
    consents (per purpose and channel the newest answer; at the same instant "no" wins) join the
@@ -28,6 +29,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from touchpoints.consent import ConsentRecord
+from touchpoints.items import consent as consent_item
+from touchpoints.items import event as event_item
 from touchpoints.privacy.cipher import SubjectCipher
 from touchpoints.privacy.keyring import SubjectKeyring
 
@@ -50,20 +53,63 @@ class MergeState:
     counts: Mapping[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class EncryptedValue:
-    attribute: str  # where the item keeps it
-    field: str  # the associated data it is encrypted under (with the subject id)
-    blob: bytes
+class ItemKind(StrEnum):
+    EVENT = "event"
+    CONSENT = "consent"
+    LINK = "link"
 
 
 @dataclass(frozen=True, slots=True)
 class PartitionItem:
-    """One item of the absorbed partition to move; `item` is the store's own form of it."""
+    """One item of the absorbed partition to move; `item` is the store's own form of it.
+
+    An event or consent history item is sealed under the absorbed key, under a sort key only that key
+    computes (`sealed`), or was written before issue 17 with its content in the clear (`legacy`)."""
 
     sk: str
-    encrypted: tuple[EncryptedValue, ...]
+    kind: ItemKind
     item: Any
+    sealed: bytes | None = None
+    legacy: Any = None  # items.event.legacy_metadata / items.consent.legacy_change
+    details: bytes | None = None  # an event's encrypted trace details
+
+
+@dataclass(frozen=True, slots=True)
+class MovedItem:
+    """An item as the survivor keeps it: sort key digested and content sealed under the survivor's key."""
+
+    sk: str
+    sealed: bytes | None = None
+    details: bytes | None = None
+    trace: str | None = None  # an event's trace kind, for the survivor's counters
+    duplicate_sks: tuple[str, ...] = ()  # sort keys under which the survivor may already hold this same event
+
+
+def relocated(item: PartitionItem, source: SubjectCipher, target: SubjectCipher) -> MovedItem:
+    """Open an absorbed item with the absorbed key; digest and seal it again with the survivor's.
+
+    The same channel and event id digest to the same sort key under the survivor's key, so an event the
+    survivor already has is found (and its pre-issue-17 key, in case the survivor's copy is that old)."""
+    if item.kind is ItemKind.EVENT:
+        meta = event_item.open_metadata(source, item.sk, item.sealed) if item.sealed is not None else item.legacy
+        channel, event_id = meta[event_item.CHANNEL], meta[event_item.EVENT_ID]
+        sk = event_item.sort_key(target, channel, event_id)
+        aad = event_item.details_field(channel, event_id)
+        details = None if item.details is None else target.encrypt(aad, source.decrypt(aad, item.details))
+        return MovedItem(
+            sk,
+            event_item.seal(target, sk, meta),
+            details,
+            meta[event_item.TRACE],
+            (sk, event_item.legacy_sort_key(channel, event_id)),
+        )
+    if item.kind is ItemKind.CONSENT:
+        key, record, reference = (
+            consent_item.open_change(source, item.sk, item.sealed) if item.sealed is not None else item.legacy
+        )
+        sk = consent_item.sort_key(target, key, record.collected_at)
+        return MovedItem(sk, consent_item.seal(target, sk, key, record, reference))
+    return MovedItem(item.sk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +166,9 @@ class MergeStore(Protocol):
         ...
 
     def move(
-        self, absorbed: str, survivor: str, items: Sequence[tuple[PartitionItem, Mapping[str, bytes]]]
+        self, absorbed: str, survivor: str, items: Sequence[tuple[PartitionItem, MovedItem]]
     ) -> Mapping[str, int] | None:
-        """Write the items (with their re-encrypted values) into the survivor, re-point tokens, delete the
+        """Write the items (as the survivor keeps them) into the survivor, re-point tokens, delete the
         originals, in one transaction; counts of what moved, or None when the survivor is no longer active."""
         ...
 
@@ -265,14 +311,11 @@ class MergeService:
             page = self._store.page(state.absorbed, self._page_size)
             if not page:
                 break
-            moves = [
-                (item, {v.attribute: target.encrypt(v.field, source.decrypt(v.field, v.blob)) for v in item.encrypted})
-                for item in page
-            ]
-            moved = self._store.move(state.absorbed, state.survivor, moves)
-            if moved is None:
+            moves = [(item, relocated(item, source, target)) for item in page]
+            counted = self._store.move(state.absorbed, state.survivor, moves)
+            if counted is None:
                 return self._follow_survivor(state) and None
-            for name, n in moved.items():
+            for name, n in counted.items():
                 counts[name] = counts.get(name, 0) + n
             state = MergeState(state.absorbed, state.survivor, MergeStep.MOVE, state.merged_at, counts)
             self._store.save(state)

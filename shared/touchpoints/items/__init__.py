@@ -6,8 +6,8 @@ reader that guessed at it. `tests/integration/test_compliance_on_real_profiles.p
 that a profile, as every writer leaves it, holds only attributes declared here.
 
 - `profile`: SUBJECT#<id> / PROFILE, one per person (ingestion, classifier, compliance, eraser)
-- `event`: SUBJECT#<id> / EVENT#<channel>#<event id>, one per touchpoint
-- `consent`: SUBJECT#<id> / CONSENT#<purpose:scope>#<time>, the history of consent answers
+- `event`: SUBJECT#<id> / EVENT#<keyed digest>, one per touchpoint, what it was sealed under the subject's key
+- `consent`: SUBJECT#<id> / CONSENT#<keyed digest>, the history of consent answers, sealed likewise
 - `token`: TOKEN#<token> / TOKEN, which subject an identifier belongs to, or a suppression marker
 - `link`: SUBJECT#<id> / LINK#<token>, one per identifier a subject holds (listed by query)
 - `identity_log`: IDENTITY#<day> / <kind>#<at>#<id>, a merge or an identity conflict, for review

@@ -66,9 +66,6 @@ RECLASSIFY_AT: Final = "reclassify_at"
 RECLASSIFY_DAY: Final = "reclassify_day"  # ReclassifyIndex partition key: <day>#<shard>
 COUNTED_STATE: Final = "counted_state"  # the state the StateCounterTable counts this profile in (items/counter.py)
 
-# Set when the profile was merged into another: the subject id of the survivor. The profile leaves the counts.
-MERGED_INTO: Final = "merged_into"
-
 # Written by the eraser (adapters/erasure_store.py)
 ERASURE_REQUEST: Final = "erasure_request"
 
