@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from local_runner.filters import matches_any
 from local_runner.template import apis, load
 from tests.conftest import FUNCTIONS
 from tests.factories import EVENTS_DIR, load_event
@@ -33,9 +34,12 @@ def _function_for(event: dict[str, Any]) -> str:
         return "ErasureDeadlineCheckFunction"
     if event.get("detail-type") == "Scheduled Event" or "reclassify" in event:
         return next(spec.logical_id for spec in FUNCTIONS.values() if spec.schedules)
-    source = event["Records"][0]["eventSource"]
+    record = event["Records"][0]
+    source = record["eventSource"]
     for spec in FUNCTIONS.values():
-        if (source == "aws:dynamodb" and spec.streams) or (source == "aws:sqs" and spec.queues):
+        if source == "aws:sqs" and any(record["eventSourceARN"].endswith(f":{q.queue}") for q in spec.queues):
+            return spec.logical_id
+        if source == "aws:dynamodb" and any(matches_any(s.filters, record) for s in spec.streams):
             return spec.logical_id
     raise AssertionError(f"no function consumes {source} records")
 
