@@ -46,7 +46,7 @@ def _restored_copy(lambdas: Lambdas, p: Person, local_aws: Any) -> dict[str, Any
     # A logged-in session (the back end vouches for the email): a public channel's touchpoint reaches the profile
     # (signed with the test's own tokenizer, made after the copy's state was taken)
     payload = factories.vouched(factories.web(p, "page_view"), "web", local_aws.tokenizer(), email=p.email)
-    status, body = lambdas.post("web", payload)
+    status, _ = lambdas.post("web", payload)
     return {
         "carried": carried,
         "clients_carried": clients_carried,

@@ -50,6 +50,7 @@ def legacy_sort_key(channel: str, event_id: str) -> str:
     """The sort key the same event had before issue 17 (a merge dedupes against it too)."""
     return f"{SK_PREFIX}{channel}#{event_id}"
 
+
 # Outbound contacts (recorded by a sending channel): trace "none", action "sent_<kind>"
 CONTACT_KIND: Final = "contact_kind"
 PURPOSE: Final = "purpose"
