@@ -41,3 +41,17 @@ def contact(
         "campaign_id": campaign,
         **extra,
     }
+
+
+def contact_route_body(path: str, email: str) -> dict[str, Any] | None:
+    """A body valid for a sending channel's contact route (a decision asked, or a contact of the first kind the
+    channel records, policies/contact.yaml), about the person with this email; None for any other route."""
+    from touchpoints.contact.policy import load_contact_policy
+    from touchpoints.model import Channel
+
+    if path.endswith("/contact-decisions"):
+        return decisions_body([daytime({"email": email})])
+    if path.endswith("/contacts"):
+        kind = load_contact_policy().channels[Channel(path.split("/")[2])][0]
+        return {"contacts": [contact({"email": email}, kind)]}
+    return None

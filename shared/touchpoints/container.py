@@ -100,6 +100,7 @@ def contact_service() -> ContactService:
         load_contact_policy(),
         contact_fields(load_rules()),
         load_trust_policy(),
+        keyring=keyring(settings),
     )
 
 

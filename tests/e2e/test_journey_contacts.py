@@ -20,9 +20,7 @@ OPERATOR = "ComplianceOperatorRole"
 
 
 def stored(runner: Runner, channel: str, body: dict[str, Any]) -> str:
-    response = runner.post(channel, body)
-    assert response.status_code == 200, response.text
-    return str(response.json()["results"][0]["profile_id"])
+    return runner.stored_on(channel, runner.post(channel, body), body)
 
 
 def decisions(runner: Runner, channel: str, recipients: list[dict[str, Any]], **extra: Any) -> list[dict[str, Any]]:

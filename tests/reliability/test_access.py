@@ -14,6 +14,7 @@ import pytest
 
 from tests import factories
 from tests.conftest import FUNCTIONS
+from tests.contact_helpers import contact_route_body
 from tests.factories import CHANNEL_API_KEYS, api_event
 from tests.people import person
 
@@ -28,6 +29,8 @@ def channel_of(path: str) -> str:
 
 def body_for(path: str, n: int) -> dict[str, Any]:
     p = person(n)
+    if (contact_body := contact_route_body(path, p.email)) is not None:
+        return contact_body
     if path.endswith("/consents"):
         return {
             "event_id": factories.event_id("cns"),

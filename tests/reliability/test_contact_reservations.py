@@ -13,6 +13,7 @@ from tests import factories
 from tests.conftest import FUNCTIONS, LocalAws
 from tests.contact_helpers import zone_where_it_is
 from tests.people import person
+from touchpoints import container
 from touchpoints.adapters import aws
 from touchpoints.adapters.contact_store import DynamoContactStore
 from touchpoints.adapters.profile_store import DynamoProfileStore
@@ -45,6 +46,7 @@ def containers(local_aws: LocalAws, count: int) -> list[ContactService]:
             load_contact_policy(),
             contact_fields(load_rules()),
             load_trust_policy(),
+            keyring=container.keyring(settings),
         )
         for _ in range(count)
     ]

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from tests import factories
 from tests.conftest import FUNCTIONS
+from tests.contact_helpers import contact_route_body
 from tests.factories import CHANNEL_API_KEYS, api_event
 from tests.people import person
 from tests.reliability import tally
@@ -36,6 +37,8 @@ def channel_of(path: str) -> str:
 
 def valid_body(path: str, n: int = 700) -> dict[str, Any]:
     channel, p = channel_of(path), person(n)
+    if (contact_body := contact_route_body(path, p.email)) is not None:
+        return contact_body
     if path.endswith("/consents"):
         return {
             "event_id": factories.event_id("cns"),

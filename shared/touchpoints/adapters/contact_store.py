@@ -13,9 +13,9 @@ from touchpoints.adapters.aws import SDK_ERRORS, error_code
 from touchpoints.adapters.profile_store import DynamoProfileStore
 from touchpoints.consent import ConsentRecord
 from touchpoints.contact.decide import ContactEntry, ContactHistory, PersonFacts, PersonStatus
-from touchpoints.contact.service import ContactRecord, RecordOutcome
+from touchpoints.contact.service import RecordOutcome
 from touchpoints.errors import StorageUnavailable
-from touchpoints.ingestion import TokenRecord
+from touchpoints.ingestion import SealedItem, TokenRecord
 from touchpoints.items import contact as contact_item
 from touchpoints.items import event as event_item
 from touchpoints.items import profile as profile_item
@@ -178,34 +178,29 @@ class DynamoContactStore:
             raise StorageUnavailable("the profile store is unavailable; nothing was reserved") from error
         return True
 
+    def wrapped_key(self, subject_id: str) -> bytes | None:
+        snapshot = self._profiles.load_subject(subject_id)
+        return snapshot.wrapped_key if snapshot is not None else None
+
     def record(
         self,
         subject_id: str,
-        channel: str,
-        contact: ContactRecord,
+        event: SealedItem,
+        expires_at: int,
         expected_revision: int,
         history: ContactHistory,
         now: datetime,
-        expires_at: datetime,
     ) -> RecordOutcome:
-        event = {
-            "pk": _s(keys.subject_pk(subject_id)),
-            "sk": _s(keys.event_sk(channel, contact.event_id)),
+        item = {
+            event_item.PK: _s(keys.subject_pk(subject_id)),
+            event_item.SK: _s(event.sort_key),
             event_item.ENTITY_ATTR: _s(event_item.ENTITY),
             event_item.SUBJECT_ID: _s(subject_id),
-            event_item.CHANNEL: _s(channel),
-            event_item.EVENT_ID: _s(contact.event_id),
-            event_item.RECEIVED_AT: _s(now.isoformat()),
-            event_item.TRACE: _s("none"),
-            event_item.ACTION: _s(f"sent_{contact.kind}"),
-            event_item.OCCURRED_AT: _s(contact.occurred_at.isoformat()),
-            event_item.EXPIRES_AT: {"N": str(int(expires_at.timestamp()))},
-            event_item.CONTACT_KIND: _s(contact.kind),
-            event_item.PURPOSE: _s(contact.purpose),
-            event_item.CAMPAIGN_ID: _s(contact.campaign_id),
+            event_item.SEALED: {"B": event.ciphertext},
+            event_item.EXPIRES_AT: {"N": str(expires_at)},
         }
         items = [
-            {"Put": {"TableName": self._table, "Item": event, "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
             {"Put": self._counter_put(subject_id, expected_revision, history, now)},
             {
                 "ConditionCheck": {

@@ -29,14 +29,18 @@ from touchpoints.contact.decide import (
 )
 from touchpoints.contact.policy import ContactPolicy
 from touchpoints.errors import ConcurrentUpdate, FieldProblem, InvalidTouchpoint
-from touchpoints.ingestion import TokenRecord
+from touchpoints.ingestion import SealedItem, TokenRecord
+from touchpoints.items import event as event_item
 from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind
+from touchpoints.privacy.cipher import SubjectCipher
+from touchpoints.privacy.keyring import SubjectKeyring
 from touchpoints.privacy.tokenizer import Tokenizer
 from touchpoints.trust import TrustPolicy
 
 MAX_AUDIENCE = 1000
 _WRITE_ATTEMPTS = 24
 _WRITE_CONCURRENCY = 16
+_DAY = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +82,20 @@ class ContactStore(Protocol):
         """Write the counter whole if its revision is still `expected_revision`; False if it is not."""
         ...
 
+    def wrapped_key(self, subject_id: str) -> bytes | None:
+        """The subject's wrapped data key while its profile is active; None once it is being erased or gone."""
+        ...
+
     def record(
         self,
         subject_id: str,
-        channel: str,
-        contact: ContactRecord,
+        event: SealedItem,
+        expires_at: int,
         expected_revision: int,
         history: ContactHistory,
         now: datetime,
-        expires_at: datetime,
     ) -> RecordOutcome:
-        """The contact's event item and the counter, in one transaction, while the profile is active."""
+        """The contact's sealed event item and the counter, in one transaction, while the profile is active."""
         ...
 
     def count_cap_hits(self, day: str, hits: Mapping[tuple[str, str], int]) -> None: ...
@@ -146,8 +153,11 @@ class ContactService:
         channel_fields: Mapping[str, tuple[str, ...]],
         trust: TrustPolicy,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        keyring: SubjectKeyring,
     ) -> None:
         self._store = store
+        self._keyring = keyring
         self._tokenizer = tokenizer
         self._policy = policy
         self._fields = channel_fields
@@ -311,7 +321,12 @@ class ContactService:
             campaign_id=contact.campaign_id,
             kind=contact.kind,
         )
-        expires_at = contact.occurred_at + timedelta(days=self._policy.contact_retention_days)
+        retention_end = contact.occurred_at + timedelta(days=self._policy.contact_retention_days)
+        expires_at = int(retention_end.timestamp()) // _DAY * _DAY  # rounded down as every event's TTL is
+        wrapped = self._store.wrapped_key(subject)
+        if wrapped is None:
+            return RecordOutcome.SUPPRESSED
+        event = sealed_contact_event(self._keyring.cipher_from_wrapped(subject, wrapped), channel, contact, now)
         for attempt in range(_WRITE_ATTEMPTS):
             if attempt:
                 time.sleep(random.random() * 0.01 * min(attempt, 8))  # noqa: S311 - jitter, not security
@@ -319,7 +334,25 @@ class ContactService:
             if person is None or person.status is not PersonStatus.ACTIVE:
                 return RecordOutcome.SUPPRESSED
             history = person.history.pruned(now, self._policy.history).with_contact(entry, contact.reservation_id)
-            outcome = self._store.record(subject, channel, contact, person.history.revision, history, now, expires_at)
+            outcome = self._store.record(subject, event, expires_at, person.history.revision, history, now)
             if outcome is not RecordOutcome.CONFLICT:
                 return outcome
         raise ConcurrentUpdate("this person's contacts kept changing under the contact; retry")
+
+
+def sealed_contact_event(cipher: SubjectCipher, channel: str, contact: ContactRecord, now: datetime) -> SealedItem:
+    """The contact's event item content, sealed under the subject's key like every touchpoint's (issue 17)."""
+    sk = event_item.sort_key(cipher, channel, contact.event_id)
+    metadata = {
+        event_item.CHANNEL: channel,
+        event_item.EVENT_ID: contact.event_id,
+        event_item.RECEIVED_AT: now.isoformat(),
+        event_item.TRACE: "none",
+        event_item.ACTION: f"sent_{contact.kind}",
+        event_item.OCCURRED_AT: contact.occurred_at.isoformat(),
+        event_item.MINIMIZED: False,
+        event_item.CONTACT_KIND: contact.kind,
+        event_item.PURPOSE: contact.purpose,
+        event_item.CAMPAIGN_ID: contact.campaign_id,
+    }
+    return SealedItem(sk, event_item.seal(cipher, sk, metadata))

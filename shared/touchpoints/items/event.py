@@ -51,10 +51,12 @@ def legacy_sort_key(channel: str, event_id: str) -> str:
     return f"{SK_PREFIX}{channel}#{event_id}"
 
 
-# Outbound contacts (recorded by a sending channel): trace "none", action "sent_<kind>"
+# Sealed members of an outbound contact's event only (recorded by a sending channel: trace "none",
+# action "sent_<kind>")
 CONTACT_KIND: Final = "contact_kind"
 PURPOSE: Final = "purpose"
 CAMPAIGN_ID: Final = "campaign_id"
+CONTACT_METADATA: Final = (CONTACT_KIND, PURPOSE, CAMPAIGN_ID)
 
 
 def details_field(channel: str, event_id: str) -> str:
@@ -68,7 +70,9 @@ def sealed_field(sk: str) -> str:
 
 
 def seal(cipher: SubjectCipher, sk: str, metadata: Mapping[str, Any]) -> bytes:
-    return cipher.encrypt(sealed_field(sk), json.dumps({name: metadata.get(name) for name in METADATA}))
+    sealed = {name: metadata.get(name) for name in METADATA}
+    sealed.update({name: metadata[name] for name in CONTACT_METADATA if name in metadata})
+    return cipher.encrypt(sealed_field(sk), json.dumps(sealed))
 
 
 def open_metadata(cipher: SubjectCipher, sk: str, sealed: bytes) -> dict[str, Any]:
