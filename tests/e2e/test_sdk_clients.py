@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import boto3
 import pytest
 import requests
 import schemathesis
@@ -35,6 +34,7 @@ from touchpoints import normalize
 from touchpoints.model import IdentifierKind
 
 pytestmark = pytest.mark.e2e
+
 
 def consent() -> dict[str, Any]:
     """A consent manager's categories, as a site sends them on every call. A new dict each time: the Rudder SDK
@@ -282,7 +282,12 @@ def test_single_calls_gzip_bodies_and_retries(runner: Runner) -> None:
     key = web_key(runner)
     anonymous_id = f"anon-{uuid.uuid4().hex}"
     # with the consent manager's categories: an anonymous id's token is kept only under analytics or personalization
-    track = {"messageId": message_id(), "anonymousId": anonymous_id, "event": "Signed Up", "context": consent()}
+    track: dict[str, Any] = {
+        "messageId": message_id(),
+        "anonymousId": anonymous_id,
+        "event": "Signed Up",
+        "context": consent(),
+    }
     # /v1/track says the message is a track; gzip bodies are accepted
     answer = post_sdk(runner, gzip.compress(json.dumps(track).encode()), key, "track", **{"Content-Encoding": "gzip"})
     assert answer.status_code == 200 and answer.json() == {"success": True}, answer.text
@@ -326,7 +331,10 @@ def test_the_node_sdk_is_stored_like_the_python_ones_and_reports_a_wrong_key(
     ids = {call: message_id() for call in ("identify", "track", "page", "screen", "alias")}
     user_id = someone.app_user_id
     calls = [
-        ["identify", {"userId": user_id, "traits": traits(someone), "context": consent(), "messageId": ids["identify"]}],
+        [
+            "identify",
+            {"userId": user_id, "traits": traits(someone), "context": consent(), "messageId": ids["identify"]},
+        ],
         [
             "track",
             {
