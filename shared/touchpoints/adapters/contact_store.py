@@ -190,7 +190,9 @@ class DynamoContactStore:
     ) -> RecordOutcome:
         event = {
             "pk": _s(keys.subject_pk(subject_id)),
-            "sk": _s(event_item.legacy_sort_key(channel, contact.event_id)),  # unsealed (pre-issue-17 shape) until contacts get the keyring
+            "sk": _s(
+                event_item.legacy_sort_key(channel, contact.event_id)
+            ),  # unsealed (pre-issue-17 shape) until contacts get the keyring
             event_item.ENTITY_ATTR: _s(event_item.ENTITY),
             event_item.SUBJECT_ID: _s(subject_id),
             event_item.CHANNEL: _s(channel),
