@@ -12,6 +12,7 @@ never printed.
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import tempfile
@@ -84,6 +85,13 @@ class Request:
     path: str
     body: str
     api_key: str
+    as_write_key: bool = False  # an SDK's request: the key is HTTP Basic's user, as the SDK API's authorizer reads it
+
+    def headers(self) -> dict[str, str]:
+        if self.as_write_key:
+            credentials = base64.b64encode(f"{self.api_key}:".encode()).decode()
+            return {"Content-Type": "application/json", "Authorization": f"Basic {credentials}"}
+        return {"Content-Type": "application/json", "x-api-key": self.api_key}
 
 
 def sample_requests(runner: LocalRunner) -> list[Request]:
@@ -98,7 +106,9 @@ def sample_requests(runner: LocalRunner) -> list[Request]:
         key_id = ((event.get("requestContext") or {}).get("identity") or {}).get("apiKeyId")
         if key_id not in keys:
             continue  # an IAM route's sample: the demo posts channel traffic only
-        requests_.append(Request(path.stem, event["httpMethod"], event["path"], event.get("body") or "", keys[key_id]))
+        sent_by_sdk = any(k.lower() == "authorization" for k in (event.get("headers") or {}))
+        body = event.get("body") or ""
+        requests_.append(Request(path.stem, event["httpMethod"], event["path"], body, keys[key_id], sent_by_sdk))
     return requests_
 
 
@@ -145,7 +155,7 @@ def send_all(base_url: str, batch: list[Request], out: IO[str]) -> Counter[str]:
                 request.method,
                 base_url + request.path,
                 data=request.body.encode(),
-                headers={"Content-Type": "application/json", "x-api-key": request.api_key},
+                headers=request.headers(),
                 timeout=60,
             )
             if response.status_code != 200:
