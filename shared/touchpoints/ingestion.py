@@ -350,6 +350,9 @@ class IngestionService:
         except DuplicateTouchpoint:
             return IngestOutcome(touchpoint.event_id, IngestStatus.DUPLICATE, subject_id)
         except StaleSubject:
+            if snapshot is None and not claims and self._store.load_subject(subject_id) is not None:
+                # An unlinked touchpoint's profile is named after its channel and event id: it exists, a retry
+                return IngestOutcome(touchpoint.event_id, IngestStatus.DUPLICATE, subject_id)
             self._forget(subject_id, prepared.tokens.values())
             for other in snapshots:
                 self._forget(other, ())
