@@ -197,36 +197,39 @@ def profiles(runner: LocalRunner) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def identity_log(runner: LocalRunner) -> list[dict[str, Any]]:
-    """The identity log's lines (merges and conflicts: subject ids, kinds, rule; no personal data)."""
-    assert runner.provisioned is not None
-    dynamodb = runner.aws.client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": runner.provisioned.tables["ProfileTable"],
-        "ConsistentRead": True,
-        "FilterExpression": "begins_with(pk, :log)",
-        "ExpressionAttributeValues": {":log": {"S": "IDENTITY#"}},
-    }
-    items: list[dict[str, Any]] = []
-    while True:
-        page = dynamodb.scan(**kwargs)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+IDENTITY_LOG_ROUTE = "/v1/compliance/identity-log"
+IDENTITY_REVIEWER = "ComplianceOperatorRole"  # the role that reviews merges and conflicts
 
 
-def print_identity_log(lines: list[dict[str, Any]], out: IO[str]) -> None:
-    merges = [i for i in lines if i["kind"]["S"] == "MERGE"]
-    conflicts = [i for i in lines if i["kind"]["S"] == "CONFLICT"]
-    print(f"\nIdentity resolution: {len(merges)} merge(s), {len(conflicts)} conflict(s) kept apart:", file=out)
-    for line in sorted(merges + conflicts, key=lambda i: i["sk"]["S"]):
-        others = ",".join(s["S"] for s in line["subjects"]["L"]) or "-"
-        kinds = ",".join(k["S"] for k in line["kinds"]["L"]) or "-"
-        state = line.get("state", {}).get("S", "kept apart")
+def identity_log(runner: LocalRunner, base_url: str) -> list[dict[str, Any]]:
+    """Today's merges and conflicts from the compliance route (subject ids, kinds, rule; no personal data)."""
+    entries: list[dict[str, Any]] = []
+    for kind in ("merge", "conflict"):
+        next_token: str | None = ""
+        while next_token is not None:
+            query = f"?kind={kind}" + (f"&next_token={next_token}" if next_token else "")
+            page = _signed_get(runner, base_url, IDENTITY_LOG_ROUTE + query, as_principal=IDENTITY_REVIEWER)
+            if page is None:
+                return entries
+            entries.extend(page["entries"])
+            next_token = page["next_token"]
+    return entries
+
+
+def print_identity_log(entries: list[dict[str, Any]], out: IO[str]) -> None:
+    merges = [e for e in entries if e["kind"] == "merge"]
+    conflicts = [e for e in entries if e["kind"] == "conflict"]
+    print(
+        f"\nIdentity resolution (GET {IDENTITY_LOG_ROUTE}): {len(merges)} merge(s), {len(conflicts)} conflict(s) "
+        "kept apart:",
+        file=out,
+    )
+    for entry in sorted(merges + conflicts, key=lambda e: e["at"]):
+        others = ",".join(entry["subjects"]) or "-"
+        kinds = ",".join(entry["kinds"]) or "-"
         print(
-            f"  {line['kind']['S'].lower():<8} {others} -> {line['survivor']['S']}  by {kinds:<14} "
-            f"{line['rule']['S']}  {state}",
+            f"  {entry['kind']:<8} {others} -> {entry['survivor']}  by {kinds:<14} {entry['rule']}  "
+            f"{entry.get('state', 'kept apart')}",
             file=out,
         )
 
@@ -258,13 +261,13 @@ def wait_for_classifier(runner: LocalRunner, out: IO[str], timeout: float = 45.0
     raise DemoFailed("the classifier did not classify every profile in time (see the function logs)")
 
 
-def _signed_get(runner: LocalRunner, base_url: str, route: str) -> dict[str, Any] | None:
-    """A report route's answer, signed as the local developer; None when the template has no such route."""
-    if runner.gateway is None or not runner.gateway.routes.match("GET", route):
+def _signed_get(runner: LocalRunner, base_url: str, route: str, as_principal: str = DEVELOPER) -> dict[str, Any] | None:
+    """A report route's answer, signed as the local developer (or a template role); None when there is no route."""
+    if runner.gateway is None or not runner.gateway.routes.match("GET", route.partition("?")[0]):
         return None
-    developer = next(p for p in runner.principals.values() if p.name == DEVELOPER)
+    caller = next(p for p in runner.principals.values() if p.name == as_principal)
     url = base_url + route
-    response = requests.get(url, headers=sign(developer, "GET", url), timeout=60)
+    response = requests.get(url, headers=sign(caller, "GET", url), timeout=60)
     if response.status_code != 200:
         raise DemoFailed(f"GET {route} answered {response.status_code} {_error_code(response)}")
     return dict(response.json())
@@ -360,7 +363,7 @@ def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
                 by_channel = send_all(server.url, batch, out)
                 items = wait_for_classifier(runner, out)
                 by_state, source = state_report(runner, server.url, items)
-                resolutions = identity_log(runner)
+                resolutions = identity_log(runner, server.url)
                 moves = funnel_report(runner, server.url)
                 print_profiles_and_distribution(items, by_channel, by_state, source, out)
                 print_identity_log(resolutions, out)

@@ -201,8 +201,11 @@ def test_the_demo_sends_every_channel_and_prints_states_without_personal_data() 
         assert re.search(rf"\b{channel} \d+", result.stdout), channel
     linked = [int(n) for n in re.findall(r"^\s+sub_[0-9a-f]{32}\s+(\d+)\s", result.stdout, re.MULTILINE)]
     assert linked and all(n >= 1 for n in linked), "every profile shows the identifiers it links"
-    # ... and identity resolution merged the people met again on another channel, each merge completed
-    merges = re.search(r"^Identity resolution: (\d+) merge\(s\)", result.stdout, re.MULTILINE)
+    # ... and identity resolution merged the people met again on another channel, each merge completed, as the
+    # compliance route lists them
+    merges = re.search(
+        r"^Identity resolution \(GET /v1/compliance/identity-log\): (\d+) merge\(s\)", result.stdout, re.MULTILINE
+    )
     assert merges and int(merges[1]) >= 1, result.stdout[-3000:]
     merged = re.findall(
         r"^\s+merge\s+sub_[0-9a-f]{32} -> sub_[0-9a-f]{32}\s+by \S+\s+\S+\s+(\S+)$", result.stdout, re.M
