@@ -349,3 +349,37 @@ def vouched(body: dict[str, Any], channel: str, tokenizer: Tokenizer, **identifi
         for kind, value in identifiers.items()
     ]
     return {**body, "verified": [*body.get("verified", []), *verified]}
+
+
+def legacy_history(subject_id: str, cipher: SubjectCipher, event_id: str, at: str) -> list[dict[str, Any]]:
+    """A store purchase and its marketing consent answer in the clear shape written before issue 17 (event metadata
+    and consent history in plaintext attributes), as tables written by earlier versions still hold them."""
+    partition = {"pk": {"S": f"SUBJECT#{subject_id}"}, "subject_id": {"S": subject_id}}
+    plain = {"channel": "store", "event_id": event_id, "trace": "transactional", "action": "purchase"}
+    return [
+        {
+            **partition,
+            "sk": {"S": f"EVENT#store#{event_id}"},
+            "entity": {"S": "event"},
+            **{name: {"S": value} for name, value in plain.items()},
+            "received_at": {"S": at},
+            "occurred_at": {"S": at},
+            "minimized": {"BOOL": False},
+            "expires_at": {"N": "1900000000"},
+            "details": {"B": cipher.encrypt(trace_details_field("store", event_id), json.dumps({"total": "10.00"}))},
+        },
+        {
+            **partition,
+            "sk": {"S": f"CONSENT#marketing:store#{at}"},
+            "entity": {"S": "consent"},
+            "consent": {
+                "M": {
+                    "granted": {"BOOL": True},
+                    "at": {"S": at},
+                    "source": {"S": "store"},
+                    "policy_version": {"S": "2026-11-01"},
+                }
+            },
+            "event_id": {"S": event_id},
+        },
+    ]

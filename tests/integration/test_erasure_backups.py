@@ -24,7 +24,6 @@ from tests.integration.test_classifier_stream import Pipeline
 from tests.integration.test_identity_merge import ANALYTICS
 from tests.integration.test_identity_merge import stored as stored_result
 from tests.people import person
-from touchpoints.ingestion import trace_details_field
 from touchpoints.items import consent as consent_item
 from touchpoints.items import event as event_item
 from touchpoints.items import profile as profile_item
@@ -190,37 +189,7 @@ def test_events_and_consent_history_written_before_issue_17_are_still_exported(l
         local_aws.dynamodb, boto3.client("kms"), local_aws.table("KeyVaultTable"), subject_id
     )
     at = datetime(2026, 10, 1, 12, 30, tzinfo=UTC).isoformat()
-    legacy_event = {
-        "pk": {"S": f"SUBJECT#{subject_id}"},
-        "sk": {"S": "EVENT#store#legacy-1"},
-        "entity": {"S": "event"},
-        "subject_id": {"S": subject_id},
-        "channel": {"S": "store"},
-        "event_id": {"S": "legacy-1"},
-        "received_at": {"S": at},
-        "trace": {"S": "transactional"},
-        "action": {"S": "purchase"},
-        "occurred_at": {"S": at},
-        "minimized": {"BOOL": False},
-        "expires_at": {"N": "1900000000"},
-        "details": {"B": cipher.encrypt(trace_details_field("store", "legacy-1"), json.dumps({"total": "10.00"}))},
-    }
-    legacy_consent = {
-        "pk": {"S": f"SUBJECT#{subject_id}"},
-        "sk": {"S": f"CONSENT#marketing:store#{at}"},
-        "entity": {"S": "consent"},
-        "subject_id": {"S": subject_id},
-        "consent": {
-            "M": {
-                "granted": {"BOOL": True},
-                "at": {"S": at},
-                "source": {"S": "store"},
-                "policy_version": {"S": "2026-11-01"},
-            }
-        },
-        "event_id": {"S": "legacy-1"},
-    }
-    for item in (legacy_event, legacy_consent):
+    for item in factories.legacy_history(subject_id, cipher, "legacy-1", at):
         local_aws.dynamodb.put_item(TableName=local_aws.table("ProfileTable"), Item=item)
 
     # When compliance exports the person

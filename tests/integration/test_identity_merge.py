@@ -304,35 +304,7 @@ def test_events_and_consent_history_written_before_issue_17_merge_sealed_under_t
     assert anonymous and known
     source = dict(vault_ciphers(lambdas.aws))[anonymous]
     at = "2026-10-01T12:30:00+00:00"
-    legacy = [
-        {
-            "pk": {"S": f"SUBJECT#{anonymous}"},
-            "sk": {"S": "EVENT#store#legacy-9"},
-            "entity": {"S": "event"},
-            "subject_id": {"S": anonymous},
-            **{name: {"S": value} for name, value in {"channel": "store", "event_id": "legacy-9"}.items()},
-            **{name: {"S": value} for name, value in {"trace": "transactional", "action": "purchase"}.items()},
-            "received_at": {"S": at},
-            "occurred_at": {"S": at},
-            "minimized": {"BOOL": False},
-            "details": {"B": source.encrypt("trace:store:legacy-9", json.dumps({"total": "10.00"}))},
-        },
-        {
-            "pk": {"S": f"SUBJECT#{anonymous}"},
-            "sk": {"S": f"CONSENT#marketing:store#{at}"},
-            "entity": {"S": "consent"},
-            "subject_id": {"S": anonymous},
-            "consent": {
-                "M": {
-                    "granted": {"BOOL": True},
-                    "at": {"S": at},
-                    "source": {"S": "store"},
-                    "policy_version": {"S": "2026-11-01"},
-                }
-            },
-            "event_id": {"S": "legacy-9"},
-        },
-    ]
+    legacy = factories.legacy_history(anonymous, source, "legacy-9", at)
     for item in legacy:
         lambdas.aws.dynamodb.put_item(TableName=lambdas.aws.table("ProfileTable"), Item=item)
 

@@ -93,19 +93,7 @@ def test_a_merge_that_crashes_part_way_resumes_and_moves_everything_once(lambdas
     assert merges.claims() == 1
 
     # When the worker crashes after its first page (DynamoDB gone), and the message comes back
-    real_move = DynamoMergeStore.move
-    calls = {"n": 0}
-
-    def crash_after_one_page(self: Any, *args: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise StorageUnavailable("the profile store is unavailable; the merge will resume")
-        return real_move(self, *args)
-
-    monkeypatch.setattr(DynamoMergeStore, "move", crash_after_one_page)
-    from tests.integration.compliance_helpers import receive
-
-    (message,) = receive(local_aws, "MergeQueue")
+    message, real_move = _worker_crashing_after_one_page(local_aws, monkeypatch)
     failed = merges.deliver([message], receive_count=1)
     assert failed["batchItemFailures"], failed
     assert 0 < len(events_of(local_aws, known)) - 2 < 60  # part-way: some moved, some not
@@ -130,19 +118,7 @@ def test_a_merge_racing_an_erasure_of_the_survivor_leaves_nothing_of_either_pers
     merges = Merges(lambdas)
     assert lambdas.post("web", login(lambdas, p, anonymous_id))[0] == 200
     assert merges.claims() == 1
-    real_move = DynamoMergeStore.move
-    calls = {"n": 0}
-
-    def crash_after_one_page(self: Any, *args: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise StorageUnavailable("the profile store is unavailable; the merge will resume")
-        return real_move(self, *args)
-
-    monkeypatch.setattr(DynamoMergeStore, "move", crash_after_one_page)
-    from tests.integration.compliance_helpers import receive
-
-    (message,) = receive(local_aws, "MergeQueue")
+    message, real_move = _worker_crashing_after_one_page(local_aws, monkeypatch)
     assert merges.deliver([message], receive_count=1)["batchItemFailures"]
     monkeypatch.setattr(DynamoMergeStore, "move", real_move)
 
@@ -169,3 +145,22 @@ def test_a_merge_racing_an_erasure_of_the_survivor_leaves_nothing_of_either_pers
     assert len(local_aws.scan("ProfileTable")) == before
     (line,) = [i for i in identity_log(local_aws) if i["kind"]["S"] == "MERGE"]
     assert line["state"]["S"] == "abandoned"
+
+
+def _worker_crashing_after_one_page(local_aws: Any, monkeypatch: Any) -> tuple[dict[str, Any], Any]:
+    """The merge's queued message, with the worker's store failing (DynamoDB gone) after it moved one page; and the
+    real `move`, to put back when DynamoDB returns."""
+    from tests.integration.compliance_helpers import receive
+
+    real_move = DynamoMergeStore.move
+    calls = {"n": 0}
+
+    def crash_after_one_page(self: Any, *args: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise StorageUnavailable("the profile store is unavailable; the merge will resume")
+        return real_move(self, *args)
+
+    monkeypatch.setattr(DynamoMergeStore, "move", crash_after_one_page)
+    (message,) = receive(local_aws, "MergeQueue")
+    return message, real_move

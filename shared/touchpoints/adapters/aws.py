@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from touchpoints.observability import count_dependency_throttle, tracer
+from touchpoints.errors import StorageUnavailable
+from touchpoints.observability import count_dependency_throttle, logger, tracer
 
 tracer.patch(("botocore",))  # X-Ray subsegments for every SDK call (a no-op when tracing is disabled)
 
@@ -74,3 +76,20 @@ def error_code(error: Exception) -> str:
 
 
 SDK_ERRORS = (ClientError, BotoCoreError)
+
+
+class ResumableStoreCalls:
+    """For the adapters of work that resumes after a failure (an erasure, a merge): an SDK failure is logged by its
+    code alone and becomes StorageUnavailable, which the worker's queue retries."""
+
+    resumes: ClassVar[str]  # what the caller is told will happen, e.g. "the erasure will resume"
+
+    def _call(self, what: str, operation: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            return operation(**kwargs)
+        except SDK_ERRORS as error:
+            raise self._unavailable(what, error) from error
+
+    def _unavailable(self, what: str, error: Exception) -> StorageUnavailable:
+        logger.warning(f"{what} failed", extra={"error_code": error_code(error)})
+        return StorageUnavailable(f"the profile store is unavailable; {self.resumes}")

@@ -8,11 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from touchpoints.adapters import keys
-from touchpoints.adapters.aws import SDK_ERRORS, error_code
+from touchpoints.adapters.aws import SDK_ERRORS, ResumableStoreCalls, error_code
 from touchpoints.adapters.profile_store import subject_tokens, survivor_of
 from touchpoints.errors import StorageUnavailable
 from touchpoints.items import profile as profile_item
-from touchpoints.observability import logger
 
 ERASING = profile_item.ERASING
 WRITER = profile_item.WRITER_COMPLIANCE
@@ -42,7 +41,9 @@ def delete_tokens_where(db: Any, table: str, tokens: Collection[str], condition:
     return deleted
 
 
-class DynamoSubjectEraser:
+class DynamoSubjectEraser(ResumableStoreCalls):
+    resumes = "the erasure will resume"
+
     def __init__(
         self,
         dynamodb_client: Any,
@@ -198,14 +199,3 @@ class DynamoSubjectEraser:
                 self._sleep(min(0.05 * 2**attempt, 2.0))  # throttled: back off before the unprocessed rest
             else:
                 raise StorageUnavailable("the profile table kept throttling deletes; the erasure will resume")
-
-    def _call(self, what: str, operation: Callable[..., Any], **kwargs: Any) -> Any:
-        try:
-            return operation(**kwargs)
-        except SDK_ERRORS as error:
-            raise self._unavailable(what, error) from error
-
-    @staticmethod
-    def _unavailable(what: str, error: Exception) -> StorageUnavailable:
-        logger.warning(f"{what} failed", extra={"error_code": error_code(error)})
-        return StorageUnavailable("the profile store is unavailable; the erasure will resume")

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from touchpoints.adapters import keys
-from touchpoints.adapters.aws import SDK_ERRORS, error_code
+from touchpoints.adapters.aws import SDK_ERRORS, ResumableStoreCalls, error_code
 from touchpoints.adapters.erasure_store import DynamoSubjectEraser
 from touchpoints.adapters.profile_store import identity_log_key, merge_id, subject_tokens, survivor_of
 from touchpoints.errors import StorageUnavailable
@@ -30,7 +30,6 @@ from touchpoints.items import identity_log as log_item
 from touchpoints.items import link as link_item
 from touchpoints.items import profile as profile_item
 from touchpoints.items.profile import consent_attribute, consent_from_attribute
-from touchpoints.observability import logger
 
 _CONFLICT_ROUNDS = 6
 # What a tombstone keeps: where it went and how the merge went. Everything else of the profile goes.
@@ -64,7 +63,9 @@ def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
 
-class DynamoMergeStore:
+class DynamoMergeStore(ResumableStoreCalls):
+    resumes = "the merge will resume"
+
     def __init__(
         self,
         dynamodb_client: Any,
@@ -392,17 +393,6 @@ class DynamoMergeStore:
         answer = self._call("merge read", self._db.get_item, TableName=table, Key=key, ConsistentRead=True)
         item: dict[str, Any] | None = answer.get("Item")
         return item
-
-    def _call(self, what: str, operation: Callable[..., Any], **kwargs: Any) -> Any:
-        try:
-            return operation(**kwargs)
-        except SDK_ERRORS as error:
-            raise self._unavailable(what, error) from error
-
-    @staticmethod
-    def _unavailable(what: str, error: Exception) -> StorageUnavailable:
-        logger.warning(f"{what} failed", extra={"error_code": error_code(error)})
-        return StorageUnavailable("the profile store is unavailable; the merge will resume")
 
 
 def _partition_item(item: Mapping[str, Any]) -> PartitionItem:
