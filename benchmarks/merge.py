@@ -91,13 +91,7 @@ def _merge_once(stack: Stack, n: int, traces: int) -> dict[str, Any]:
         sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
         invocations += 1
     merged = time.perf_counter() - merge_start
-    events = raw.query(
-        TableName=stack.profile_table,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
-        ExpressionAttributeValues={":pk": {"S": f"SUBJECT#{known}"}, ":e": {"S": "EVENT#"}},
-        Select="COUNT",
-        ConsistentRead=True,
-    )["Count"]
+    events = _count_events(raw, stack.profile_table, known)
     assert events >= traces, (events, traces)
     return {
         "traces": traces,
@@ -112,6 +106,24 @@ def _merge_once(stack: Stack, n: int, traces: int) -> dict[str, Any]:
         "write_capacity_units_priced": meter.write_units,
         "read_capacity_units_priced": meter.read_units,
     }
+
+
+def _count_events(raw: Any, table: str, subject_id: str) -> int:
+    """All of a subject's event items (a query page stops at 1 MB: 10k events take several)."""
+    query: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :e)",
+        "ExpressionAttributeValues": {":pk": {"S": f"SUBJECT#{subject_id}"}, ":e": {"S": "EVENT#"}},
+        "Select": "COUNT",
+        "ConsistentRead": True,
+    }
+    counted = 0
+    while True:
+        page = raw.query(**query)
+        counted += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return counted
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 class _CapacityMeter:
