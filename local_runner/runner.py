@@ -19,7 +19,7 @@ from botocore.config import Config
 from local_runner import endpoint_probe
 from local_runner import template as cfn
 from local_runner.apigateway import Gateway, RouteTable
-from local_runner.moto_fixes import Housekeeping, dynamodb_written, install
+from local_runner.moto_fixes import Housekeeping, dynamodb_written, hold_api_keys, install
 from local_runner.pollers import QueuePoller, StreamPoller
 from local_runner.principals import LocalPrincipal, local_principals
 from local_runner.provision import (
@@ -102,15 +102,9 @@ class LocalAws:
             self._server = None
 
     def hold_api_keys(self, keys: Iterable[LocalApiKey]) -> None:
-        """API Gateway holds the stack's API keys (the web function reads its own). moto's create_api_key refuses
-        values under 20 characters and picks its own ids, so the embedded moto gets the local keys directly."""
-        if not self.embedded:
-            return
-        from moto.apigateway.models import ApiKey, apigateway_backends
-
-        backend = apigateway_backends[LOCAL_ACCOUNT][self.region]
-        for key in keys:
-            backend.keys[key.key_id] = ApiKey(key.key_id, name=key.logical_id, enabled=True, value=key.value)
+        """API Gateway holds the stack's API keys: the web function reads its own (moto_fixes.hold_api_keys)."""
+        if self.embedded:
+            hold_api_keys(keys, LOCAL_ACCOUNT, self.region)
 
     def trim_streams_read_by(self, read_up_to: Callable[[], Mapping[str, int]]) -> None:
         """Tell the embedded moto what its stream consumers have read (per stream ARN), so it can trim that."""
