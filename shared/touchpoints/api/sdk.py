@@ -292,8 +292,18 @@ def _browser_routes(app: APIGatewayRestResolver, channel: Channel) -> None:
             return sdk_answer(404, "not_found", "no such call")
         return collect(app.current_event.raw_event, channel, BROWSER_CALLS.get(call, call), browser=True)  # type: ignore[arg-type]
 
-    @app.route(path, method="OPTIONS", include_in_schema=False)
-    def preflight(call: str) -> Response:
+    @app.route(
+        path,
+        method="OPTIONS",
+        summary=f"CORS preflight of {channel.value}'s browser routes",
+        description="From an origin in WebAllowedOrigins: 204 with Access-Control-Allow-Origin echoed; else 403.",
+        responses={
+            204: {"description": "Allowed: Access-Control-Allow-Origin, -Methods, -Headers, -Max-Age"},
+            403: {"description": "The origin is not allowed (no CORS headers)", "content": error_content(SdkError)},
+        },
+        tags=[f"{channel.value} sdk"],
+    )
+    def preflight(call: str) -> Response[str]:
         if _header(app.current_event.raw_event, "origin") not in browser_settings().allowed_origins:
             return sdk_answer(403, "origin_not_allowed", "pages of this site may not post to this channel")
         return Response(204, None, "", {"Access-Control-Allow-Methods": "OPTIONS,POST"})
