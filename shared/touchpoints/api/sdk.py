@@ -260,6 +260,12 @@ def _cors() -> CORSConfig | None:
     )
 
 
+_GATEWAY_FAILURES: dict[int, dict[str, Any]] = {
+    502: {"description": "The function failed (API Gateway)", "content": error_content(SdkError)},
+    504: {"description": "The function timed out (API Gateway)", "content": error_content(SdkError)},
+}
+
+
 def _browser_routes(app: APIGatewayRestResolver, channel: Channel) -> None:
     """/sdk/<channel>/browser/<call>: what web pages post (analytics.js's apiHost), and its CORS preflight."""
     path = f"{SDK_PREFIX}{channel.value}/browser/<call>"
@@ -282,6 +288,7 @@ def _browser_routes(app: APIGatewayRestResolver, channel: Channel) -> None:
             403: {"description": "The page's origin is not allowed", "content": error_content(SdkError)},
             404: {"description": "No such call", "content": error_content(SdkError)},
             503: {"description": "A dependency is down; the SDK retries", "content": error_content(SdkError)},
+            **_GATEWAY_FAILURES,
         },
         tags=[f"{channel.value} sdk"],
     )
@@ -300,6 +307,7 @@ def _browser_routes(app: APIGatewayRestResolver, channel: Channel) -> None:
         responses={
             204: {"description": "Allowed: Access-Control-Allow-Origin, -Methods, -Headers, -Max-Age"},
             403: {"description": "The origin is not allowed (no CORS headers)", "content": error_content(SdkError)},
+            **_GATEWAY_FAILURES,
         },
         tags=[f"{channel.value} sdk"],
     )
