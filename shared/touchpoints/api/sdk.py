@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from touchpoints import container
 from touchpoints.api.channel import channel_api
@@ -260,7 +261,7 @@ def _cors() -> CORSConfig | None:
     )
 
 
-_GATEWAY_FAILURES: dict[int, dict[str, Any]] = {
+_GATEWAY_FAILURES: dict[int, OpenAPIResponse] = {
     502: {"description": "The function failed (API Gateway)", "content": error_content(SdkError)},
     504: {"description": "The function timed out (API Gateway)", "content": error_content(SdkError)},
 }
