@@ -17,7 +17,7 @@ import json
 import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
@@ -197,7 +197,10 @@ def sdk_api(channel: Channel) -> APIGatewayRestResolver:
     """The resolver of the channel's SDK routes. Its handler reads the raw event: Segment bodies are validated per
     message (a bad message fails alone), so the documented schema describes them but does not gate them."""
     browser = load_sdk_policy().channels[channel].browser
-    app = APIGatewayRestResolver(enable_validation=False, cors=_cors() if browser else None)
+    # CORS headers are added by the handlers, not by the resolver: its own preflight answers 204 to any path it
+    # cannot match, origin allowed or not.
+    app = APIGatewayRestResolver(enable_validation=False)
+    cors = _cors() if browser else None
 
     @app.post(
         f"{SDK_PREFIX}{channel.value}/v1/<call>",
@@ -230,14 +233,15 @@ def sdk_api(channel: Channel) -> APIGatewayRestResolver:
         return collect(app.current_event.raw_event, channel, call)
 
     if browser:
-        _browser_routes(app, channel)
+        _browser_routes(app, channel, cors)
 
     @app.exception_handler(SdkRefusal)
     def _refused(error: SdkRefusal) -> Response:
         count_refusal(error.error_code, {"channel": channel.value})
         if error.status_code >= 500:
             logger.warning("sdk request failed", extra={"error_code": error.error_code})
-        return sdk_answer(error.status_code, error.error_code, error.message, error.status_code >= 500)
+        answer = sdk_answer(error.status_code, error.error_code, error.message, error.status_code >= 500)
+        return _with_cors(answer, app, cors)  # a page of an allowed site may read why it was refused
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
@@ -267,7 +271,14 @@ _GATEWAY_FAILURES: dict[int, OpenAPIResponse] = {
 }
 
 
-def _browser_routes(app: APIGatewayRestResolver, channel: Channel) -> None:
+def _with_cors(response: Response, app: APIGatewayRestResolver, cors: CORSConfig | None) -> Response:
+    """Access-Control-Allow-Origin (echoed) and the rest, when the request's Origin is an allowed one."""
+    if cors is not None:
+        response.headers.update(cors.to_dict(_header(app.current_event.raw_event, "origin")))
+    return response
+
+
+def _browser_routes(app: APIGatewayRestResolver, channel: Channel, cors: CORSConfig | None) -> None:
     """/sdk/<channel>/browser/<call>: what web pages post (analytics.js's apiHost), and its CORS preflight."""
     path = f"{SDK_PREFIX}{channel.value}/browser/<call>"
 
@@ -297,8 +308,9 @@ def _browser_routes(app: APIGatewayRestResolver, channel: Channel) -> None:
         call: Annotated[BrowserCall, Path()], body: Annotated[SDK_BODY | None, Body()] = None
     ) -> Response[SdkAnswer]:
         if call not in BrowserCall.__args__:  # type: ignore[attr-defined]
-            return sdk_answer(404, "not_found", "no such call")
-        return collect(app.current_event.raw_event, channel, BROWSER_CALLS.get(call, call), browser=True)  # type: ignore[arg-type]
+            return _with_cors(sdk_answer(404, "not_found", "no such call"), app, cors)
+        sdk_call = cast(SdkCall, BROWSER_CALLS.get(call, call))
+        return _with_cors(collect(app.current_event.raw_event, channel, sdk_call, browser=True), app, cors)
 
     @app.route(
         path,
@@ -308,6 +320,7 @@ def _browser_routes(app: APIGatewayRestResolver, channel: Channel) -> None:
         responses={
             204: {"description": "Allowed: Access-Control-Allow-Origin, -Methods, -Headers, -Max-Age"},
             403: {"description": "The origin is not allowed (no CORS headers)", "content": error_content(SdkError)},
+            404: {"description": "No such call", "content": error_content(SdkError)},
             **_GATEWAY_FAILURES,
         },
         tags=[f"{channel.value} sdk"],
@@ -315,7 +328,7 @@ def _browser_routes(app: APIGatewayRestResolver, channel: Channel) -> None:
     def preflight(call: str) -> Response[str]:
         if _header(app.current_event.raw_event, "origin") not in browser_settings().allowed_origins:
             return sdk_answer(403, "origin_not_allowed", "pages of this site may not post to this channel")
-        return Response(204, None, "", {"Access-Control-Allow-Methods": "OPTIONS,POST"})
+        return _with_cors(Response(204, None, "", {"Access-Control-Allow-Methods": "OPTIONS,POST"}), app, cors)
 
 
 class ChannelApp:
