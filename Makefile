@@ -9,17 +9,25 @@ export PYTHONPATH := .:shared
 RUNTIME_PYTHON := python3.12
 STACK ?=
 
-.PHONY: setup demo serve load compliance test unit integration e2e lint format bench openapi build deploy smoke clean
+.PHONY: setup browser demo serve load compliance test unit integration e2e lint format bench openapi build deploy smoke clean
 
 # The JavaScript SDKs the end-to-end tests drive (tests/node), where Node is installed.
 NODE_SDKS := tests/node/node_modules/.installed
 
-setup: $(VENV)/.installed $(NODE_SDKS)
+setup: $(VENV)/.installed $(NODE_SDKS) browser
+
+# The real-browser test drives Debian's chromium (tests/e2e/test_sdk_browser.py fails without it).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" != 0 ]; then echo "chromium not found: run 'sudo apt-get install -y chromium' (the browser test needs it)"; \
+		else export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }; \
+		fi; }
 
 $(NODE_SDKS): tests/node/package.json tests/node/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --prefix tests/node --no-audit --no-fund --loglevel=error && touch $@; \
-	else echo "npm not found: the @segment/analytics-node test will be skipped"; fi
+	else echo "npm not found: the @segment/analytics-node test will be skipped and the browser test will fail"; fi
 
 $(VENV)/.installed: requirements-dev.txt shared/requirements.txt
 	$(PYTHON) -m venv $(VENV)

@@ -13,6 +13,10 @@
 3. moto keeps every stream record, every shard iterator and every deleted message's receipt handle
    for as long as the process lives. `Housekeeping.sweep()` trims them as AWS does: stream records
    once every consumer has read them or after 24 hours, iterators and receipt handles once old.
+4. moto's create_api_key refuses values under 20 characters and picks its own ids, while the local API keys
+   (`local-WebApiKey` = `local-key-WebApiKey`) are deterministic and documented: `hold_api_keys` puts them in
+   moto's API Gateway as they are, so a function reading its own key value (the web channel's browser routes)
+   finds it.
 
 Remove (1) when moto's transaction rollback no longer copies whole tables, (2) when moto indexes its
 tables (upstream reports in the README).
@@ -234,6 +238,15 @@ def install() -> None:
     backend_class.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _invalidate_on_writes(backend_class, Table)
     setattr(backend_class, _INSTALLED, True)
+
+
+def hold_api_keys(keys: Iterable[Any], account: str, region: str) -> None:
+    """The local API keys (provision.LocalApiKey) in moto's API Gateway, with their own ids and values."""
+    from moto.apigateway.models import ApiKey, apigateway_backends
+
+    backend = apigateway_backends[account][region]
+    for key in keys:
+        backend.keys[key.key_id] = ApiKey(key.key_id, name=key.logical_id, enabled=True, value=key.value)
 
 
 class Housekeeping:

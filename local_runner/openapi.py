@@ -123,6 +123,8 @@ def build(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
                 operation["security"] = [{_SCHEME_OF_AUTH[route.auth]: []}]
                 if route.auth != "authorizer":  # the SDK API's gateway answers in the SDKs' own shape (SdkError)
                     _gateway_refusals(operation, route.auth)
+            else:  # the function checks the caller itself (the SDK API's browser routes: a write key in the body)
+                operation["security"] = []
             operation["x-function"] = spec.logical_id
             paths.setdefault(route.path, {})[method] = operation
         for name, schema in document.get("components", {}).get("schemas", {}).items():

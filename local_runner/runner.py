@@ -9,7 +9,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,10 +19,18 @@ from botocore.config import Config
 from local_runner import endpoint_probe
 from local_runner import template as cfn
 from local_runner.apigateway import Gateway, RouteTable
-from local_runner.moto_fixes import Housekeeping, dynamodb_written, install
+from local_runner.moto_fixes import Housekeeping, dynamodb_written, hold_api_keys, install
 from local_runner.pollers import QueuePoller, StreamPoller
 from local_runner.principals import LocalPrincipal, local_principals
-from local_runner.provision import ENV_JSON, LOCAL_ACCOUNT, LOCAL_REGION, Provisioned, load_env_json, provision
+from local_runner.provision import (
+    ENV_JSON,
+    LOCAL_ACCOUNT,
+    LOCAL_REGION,
+    LocalApiKey,
+    Provisioned,
+    load_env_json,
+    provision,
+)
 from local_runner.template import REPO_ROOT, TEMPLATE_PATH, FunctionSpec
 from local_runner.workers import FunctionPool, Invocation
 
@@ -54,6 +62,8 @@ _DYNAMODB_READS = frozenset(
         "DescribeTimeToLive",
     )
 )
+# Template parameters whose AWS default does not suit a laptop: pages served from localhost may post (CORS).
+LOCAL_PARAMETERS = {"WebAllowedOrigins": "http://localhost:8080,http://127.0.0.1:8080"}
 SWEEP_SECONDS = 30.0  # how often the embedded moto drops what AWS would no longer keep (moto_fixes)
 
 
@@ -90,6 +100,11 @@ class LocalAws:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+    def hold_api_keys(self, keys: Iterable[LocalApiKey]) -> None:
+        """API Gateway holds the stack's API keys: the web function reads its own (moto_fixes.hold_api_keys)."""
+        if self.embedded:
+            hold_api_keys(keys, LOCAL_ACCOUNT, self.region)
 
     def trim_streams_read_by(self, read_up_to: Callable[[], Mapping[str, int]]) -> None:
         """Tell the embedded moto what its stream consumers have read (per stream ARN), so it can trim that."""
@@ -218,7 +233,7 @@ class LocalRunner:
         self.specs = {spec.logical_id: spec for spec in cfn.functions(self.template)}
         self.aws = LocalAws(endpoint)
         self.env_vars = load_env_json(env_vars) if env_vars is not None else {}
-        self.parameters = dict(parameters or {})
+        self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
         self.max_containers = max_containers
         self.function_output = function_output
         self.event_sources = event_sources
@@ -235,6 +250,7 @@ class LocalRunner:
             if not (self.aws.embedded or self.aws.real):
                 endpoint_probe.check(self.template, self.aws.client, str(self.aws.endpoint_url))
             self.provisioned = provision(self.template, self.aws.client, self.parameters, self.aws.region)
+            self.aws.hold_api_keys(self.provisioned.api_keys.values())
             self.principals = local_principals(self.template, self.provisioned)
             self.pool = FunctionPool(
                 self.specs, self.environment, max_containers=self.max_containers, output=self.function_output

@@ -34,7 +34,8 @@ from moto import mock_aws  # noqa: E402
 
 from local_runner import template as cfn  # noqa: E402
 from local_runner.demo_data import stack_secret  # noqa: E402
-from local_runner.provision import Provisioned, provision  # noqa: E402
+from local_runner.moto_fixes import hold_api_keys  # noqa: E402
+from local_runner.provision import LOCAL_ACCOUNT, LOCAL_REGION, Provisioned, provision  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.factories import CHANNEL_API_KEYS, CHANNEL_FUNCTIONS, api_event, lambda_context  # noqa: E402
 from tests.people import registered_pii  # noqa: E402
@@ -156,7 +157,9 @@ class LocalAws:
 def local_aws() -> Iterator[LocalAws]:
     with mock_aws():
         container.reset()
-        yield LocalAws(provision(TEMPLATE, boto3.client))
+        provisioned = provision(TEMPLATE, boto3.client)
+        hold_api_keys(provisioned.api_keys.values(), LOCAL_ACCOUNT, LOCAL_REGION)
+        yield LocalAws(provisioned)
     container.reset()
 
 

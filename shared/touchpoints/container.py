@@ -33,6 +33,7 @@ ADAPTER_MODULES = (
     "touchpoints.ingestion",
     "touchpoints.adapters.contact_store",
     "touchpoints.contact.service",
+    "touchpoints.adapters.api_keys",
 )
 
 T = TypeVar("T")
@@ -110,3 +111,12 @@ def failed_event_store() -> DynamoFailedEvents:
 
     settings = channel_settings()
     return DynamoFailedEvents(client(settings, "dynamodb"), settings.profile_table)
+
+
+@per_container
+def channel_write_key() -> str:
+    """The channel's own write key (its API key value), read once per container for the browser routes."""
+    from touchpoints.adapters.api_keys import api_key_value
+
+    settings = channel_settings()
+    return api_key_value(client(settings, "apigateway"), settings.channel_api_key_id)

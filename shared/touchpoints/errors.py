@@ -86,6 +86,10 @@ class StorageUnavailable(RetryableError):
     code = "storage_unavailable"
 
 
+class WriteKeyUnavailable(RetryableError):
+    code = "write_key_unavailable"
+
+
 class ConcurrentUpdate(RetryableError):
     code = "concurrent_update"
 

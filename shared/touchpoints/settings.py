@@ -6,6 +6,7 @@ A missing or malformed variable fails the cold start loudly instead of a request
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,6 +37,32 @@ class ChannelSettings(PrivacySettings):
     # The API Gateway key id this channel's clients use; requests signed with another key are refused.
     channel_api_key_id: str = Field(alias="CHANNEL_API_KEY_ID", min_length=1)
     max_body_bytes: int = Field(default=262_144, alias="MAX_BODY_BYTES", gt=0)
+
+
+_ORIGIN = r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$"
+
+
+class BrowserSettings(BaseModel):
+    """The sites whose pages may post to a channel's browser routes (CORS), from the WebAllowedOrigins parameter."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    allowed_origins: tuple[str, ...] = Field(default=(), alias="ALLOWED_ORIGINS")
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            origins = tuple(o.strip() for o in value.split(",") if o.strip())
+            if bad := [o for o in origins if not re.fullmatch(_ORIGIN, o)]:
+                raise ValueError(f"{len(bad)} allowed origin(s) are not scheme://host[:port] (no path, no '*')")
+            return origins
+        return value
+
+
+@lru_cache(maxsize=1)
+def browser_settings() -> BrowserSettings:
+    return BrowserSettings.model_validate(os.environ)
 
 
 @lru_cache(maxsize=1)

@@ -275,6 +275,32 @@ def test_each_channel_function_trusts_its_own_key_which_its_usage_plan_ties_to_t
             assert operation["security"] == [{"api_key": []}], f"{method} {path}"
 
 
+def test_web_pages_post_to_browser_routes_without_an_authorizer_throttled_by_their_own_stage_limit():
+    """A beacon's write key is in its body, which no authorizer sees: the web function checks it (and the origin,
+    from WebAllowedOrigins), so the route has no gateway credential, and its own stage throttle bounds it."""
+    cfn = template()
+    resources = cfn["Resources"]
+    body = resources["SdkApi"]["Properties"]["Body"]
+    assert [path for path in body["paths"] if "/browser/" in path] == ["/sdk/web/browser/{call}"]
+    browser = body["paths"]["/sdk/web/browser/{call}"]
+    assert set(browser) == {"post", "options"}
+    for operation in browser.values():
+        assert operation["security"] == []
+        assert "WebChannelFunction" in operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+    stage = next(r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage" and _is_sdk_stage(r))
+    throttles = {(m["ResourcePath"], m["HttpMethod"]): m for m in stage["Properties"]["MethodSettings"]}
+    own = throttles[("/~1sdk~1web~1browser~1{call}", "POST")]
+    web_plan = resources["WebUsagePlan"]["Properties"]["Throttle"]
+    assert (own["ThrottlingRateLimit"], own["ThrottlingBurstLimit"]) == (web_plan["RateLimit"], web_plan["BurstLimit"])
+    function = resources["WebChannelFunction"]["Properties"]
+    assert function["Environment"]["Variables"]["ALLOWED_ORIGINS"] == {"Ref": "WebAllowedOrigins"}
+    assert cfn["Parameters"]["WebAllowedOrigins"]["Default"] == ""  # in AWS, no page may post until told
+
+
+def _is_sdk_stage(stage: Mapping[str, Any]) -> bool:
+    return stage["Properties"]["RestApiId"] == {"Ref": "SdkApi"}
+
+
 def test_the_sdk_api_meters_the_key_its_authorizer_returns_and_passes_bodies_intact():
     """SDKs send HTTP Basic, not x-api-key: a REQUEST authorizer reads it and API Gateway meters the key it returns."""
     cfn = template()
@@ -286,7 +312,7 @@ def test_the_sdk_api_meters_the_key_its_authorizer_returns_and_passes_bodies_int
     authorizer = body["securityDefinitions"]["WriteKeyAuthorizer"]
     assert authorizer["x-amazon-apigateway-authorizer"]["type"] == "request"
     assert authorizer["x-amazon-apigateway-authorizer"]["identitySource"] == "method.request.header.Authorization"
-    paths = sorted(body["paths"])
+    paths = sorted(path for path in body["paths"] if "/browser/" not in path)
     assert paths == sorted(f"/sdk/{channel}/v1/{{call}}" for channel in CHANNELS)
     for path in paths:
         operation = body["paths"][path]["post"]

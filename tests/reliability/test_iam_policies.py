@@ -15,12 +15,13 @@ import pytest
 
 from tests import contact_helpers, factories
 from tests.conftest import FUNCTIONS, TEMPLATE
-from tests.factories import CHANNEL_FUNCTIONS
+from tests.factories import CHANNEL_API_KEYS, CHANNEL_FUNCTIONS
 from tests.people import person
 from tests.reliability import aws_hooks
 from touchpoints import container
 from touchpoints.contact.policy import load_contact_policy
 from touchpoints.model import Channel
+from touchpoints.sdk.policy import load_sdk_policy
 
 Grant = tuple[str, str]  # (action, resource logical id, e.g. "ProfileTable" or "ProfileTable/index/StateIndex")
 
@@ -44,6 +45,7 @@ def _logical(resource: Any) -> str:
         return str(resource["Ref"])
     if "Fn::Sub" in resource:
         text = resource["Fn::Sub"] if isinstance(resource["Fn::Sub"], str) else resource["Fn::Sub"][0]
+        text = text.removeprefix("arn:${AWS::Partition}:apigateway:${AWS::Region}::/apikeys/")  # an API key
         return text.replace("${", "").replace(".Arn}", "").replace("}", "")
     raise AssertionError(f"unexpected resource {resource!r}")
 
@@ -80,7 +82,9 @@ def test_no_function_has_wildcard_actions_or_resources(logical_id):
 def test_channel_functions_cannot_delete_scan_or_encrypt(logical_id):
     for action, resource in granted(logical_id):
         assert not action.startswith(CHANNEL_FORBIDDEN_PREFIXES), f"{logical_id}: {action} on {resource}"
-        assert resource in {"ProfileTable", "KeyVaultTable", "DataKey", "TokenizationSecret"}, resource
+        assert resource in {"ProfileTable", "KeyVaultTable", "DataKey", "TokenizationSecret"} or (
+            (action, resource) == ("apigateway:GET", f"{logical_id.removesuffix('ChannelFunction')}ApiKey")
+        ), (action, resource)
 
 
 def used(calls: Iterable[aws_hooks.Call], provisioned: Any) -> set[Grant]:
@@ -89,6 +93,7 @@ def used(calls: Iterable[aws_hooks.Call], provisioned: Any) -> set[Grant]:
     refs = provisioned.intrinsics.refs
     others = {refs["DataKey"]: "DataKey", "alias/DataKey": "DataKey"}
     others |= {refs["TokenizationSecret"]: "TokenizationSecret", "TokenizationSecret": "TokenizationSecret"}
+    api_keys = {key.key_id: logical for logical, key in provisioned.api_keys.items()}
     needs: set[Grant] = set()
     for call in calls:
         service = {"secrets-manager": "secretsmanager"}.get(call.service, call.service)
@@ -103,6 +108,8 @@ def used(calls: Iterable[aws_hooks.Call], provisioned: Any) -> set[Grant]:
             if "IndexName" in call.params:
                 resource += f"/index/{call.params['IndexName']}"
             needs.add((f"dynamodb:{call.operation}", resource))
+        elif call.operation == "GetApiKey":  # IAM names API Gateway's actions by HTTP method
+            needs.add(("apigateway:GET", api_keys[call.params["apiKey"]]))
         else:
             key = call.params.get("KeyId") or call.params.get("SecretId")
             needs.add((f"{service}:{call.operation}", others[key]))
@@ -131,6 +138,15 @@ def every_kind_of_request(lambdas: Any, channel: str) -> None:
         assert lambdas.post(channel, decisions, resource="contact-decisions")[0] == 200
         sent = {"contacts": [contact_helpers.contact({"email": p.email}, kind)]}
         assert lambdas.post(channel, sent, resource="contacts")[0] == 200
+    if load_sdk_policy().channels[Channel(channel)].browser:
+        beacon = {
+            "writeKey": f"local-key-{CHANNEL_API_KEYS[channel]}",
+            "type": "page",
+            "anonymousId": "anon-iam",
+            "messageId": "iam-1",
+        }
+        event = factories.api_event("POST", f"/sdk/{channel}/browser/p", beacon, headers={"Content-Type": "text/plain"})
+        assert lambdas.invoke(CHANNEL_FUNCTIONS[channel], event)["statusCode"] == 200
 
 
 @pytest.mark.parametrize("channel", sorted(CHANNEL_FUNCTIONS))

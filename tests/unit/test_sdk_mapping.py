@@ -11,7 +11,15 @@ from touchpoints.errors import InvalidTouchpoint
 from touchpoints.model import Channel, IdentifierKind, PersonalField, TraceKind
 from touchpoints.sdk.mapping import Received, message_bytes, to_touchpoint
 from touchpoints.sdk.policy import load_sdk_policy
-from touchpoints.sdk.write_key import WriteKeyMissing, allow_policy, write_key
+from touchpoints.sdk.write_key import (
+    WriteKeyMissing,
+    allow_policy,
+    body_write_key,
+    is_write_key_of,
+    presented_write_key,
+    write_key,
+)
+from touchpoints.settings import BrowserSettings
 
 POLICY = load_sdk_policy()
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -153,3 +161,31 @@ def test_the_authorizer_reads_the_basic_write_key_and_allows_the_whole_stage() -
     policy = allow_policy({"methodArn": "arn:aws:execute-api:us-east-1:1:api/v1/POST/sdk/web/v1/batch"}, "k")
     assert policy["usageIdentifierKey"] == "k"
     assert policy["policyDocument"]["Statement"][0]["Resource"] == "arn:aws:execute-api:us-east-1:1:api/v1/*"
+
+
+def test_a_browser_write_key_comes_from_http_basic_first_then_the_body() -> None:
+    basic = {"Authorization": "Basic " + base64.b64encode(b"header-key:").decode()}
+    assert presented_write_key(basic, {"writeKey": "body-key"}) == "header-key"  # analytics-next sends both
+    assert presented_write_key({}, {"writeKey": "body-key"}) == "body-key"  # a text/plain beacon
+    for document in ({}, {"writeKey": ""}, {"writeKey": 7}, {"writeKey": "a b"}, ["writeKey"], "x" * 10):
+        with pytest.raises(WriteKeyMissing):
+            body_write_key(document)
+
+
+def test_a_presented_write_key_is_the_channels_only_when_equal() -> None:
+    assert is_write_key_of("local-key-WebApiKey", "local-key-WebApiKey")
+    for presented in ("local-key-AppApiKey", "local-key-WebApiKe", "local-key-WebApiKeyX", ""):
+        assert not is_write_key_of(presented, "local-key-WebApiKey")
+    assert not is_write_key_of("", "")  # a channel whose key could not be read admits no one
+
+
+def test_allowed_origins_are_a_comma_separated_list_of_exact_origins() -> None:
+    origins = "https://shop.example.com, http://127.0.0.1:8080"
+    assert BrowserSettings.model_validate({"ALLOWED_ORIGINS": origins}).allowed_origins == (
+        "https://shop.example.com",
+        "http://127.0.0.1:8080",
+    )
+    assert BrowserSettings.model_validate({}).allowed_origins == ()
+    for bad in ("*", "https://shop.example.com/", "shop.example.com", "https://*.example.com"):
+        with pytest.raises(ValueError, match="allowed origin"):
+            BrowserSettings.model_validate({"ALLOWED_ORIGINS": bad})

@@ -1,9 +1,11 @@
 """The Segment HTTP tracking API of one channel: /sdk/<channel>/v1/{batch,identify,track,page,screen,group,alias}.
 
 What the Segment and RudderStack SDKs post, unchanged: HTTP Basic with the write key (API Gateway's
-authorizer turns it into the channel's API key), JSON or gzip. Answers are the ones the SDKs parse:
-200 {"success": true}; errors {"success": false, "code", "message"} beside the project's envelope. A
-valid batch stores its valid messages; each invalid one is recorded as a failed event (codes and
+authorizer turns it into the channel's API key), JSON or gzip. A channel with browser routes (policies/sdk.yaml)
+also serves /sdk/<channel>/browser/<call> to web pages: no authorizer (a beacon's write key is in its body),
+so the function checks the key itself, and only the sites of ALLOWED_ORIGINS may post (CORS). Answers are
+the ones the SDKs parse: 200 {"success": true}; errors {"success": false, "code", "message"} beside the
+project's envelope. A valid batch stores its valid messages; each invalid one is recorded as a failed event (codes and
 field paths, never a value). Answers never say who a message was about, nor that anyone was erased.
 """
 
@@ -15,24 +17,33 @@ import json
 import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from touchpoints import container
 from touchpoints.api.channel import channel_api
 from touchpoints.api.guards import parse_json
 from touchpoints.api.responses import GuardedResolver, error_content
-from touchpoints.errors import DomainError, InvalidTouchpoint, MalformedJson, RetryableError, SubjectErased
+from touchpoints.errors import (
+    DomainError,
+    InvalidTouchpoint,
+    MalformedJson,
+    RetryableError,
+    SubjectErased,
+    WriteKeyUnavailable,
+)
 from touchpoints.ingestion import IngestStatus
 from touchpoints.model import Channel, Touchpoint
 from touchpoints.observability import MetricUnit, count_refusal, logger, metrics
-from touchpoints.sdk.documents import SDK_BODY, SdkAnswer, SdkCall, SdkError
+from touchpoints.sdk.documents import BROWSER_CALLS, SDK_BODY, BrowserCall, SdkAnswer, SdkCall, SdkError
 from touchpoints.sdk.failed_events import FailedEvent, failed_event
 from touchpoints.sdk.mapping import Received, message_bytes, message_id, to_touchpoint
 from touchpoints.sdk.policy import SdkPolicy, load_sdk_policy
-from touchpoints.settings import channel_settings
+from touchpoints.sdk.write_key import WriteKeyMissing, is_write_key_of, presented_write_key
+from touchpoints.settings import browser_settings, channel_settings
 
 SDK_PREFIX = "/sdk/"
 
@@ -89,6 +100,9 @@ def _messages(document: Any, call: SdkCall, policy: SdkPolicy) -> tuple[list[Any
             raise SdkRefusal(400, "invalid_batch", "a batch carries its messages under `batch`")
     else:
         messages = [document]
+    for message in (document, *messages):
+        if isinstance(message, dict):
+            message.pop("writeKey", None)  # a credential (analytics.js puts it in every message), never stored
     limit = policy.limits.max_message_bytes
     if any(message_bytes(m) > limit for m in messages):
         raise SdkRefusal(400, "message_too_large", f"a message may be at most {limit} bytes")
@@ -106,16 +120,44 @@ def _received_at(event: Mapping[str, Any]) -> datetime:
     return datetime.fromtimestamp(epoch_ms / 1000, UTC) if isinstance(epoch_ms, int) else datetime.now(UTC)
 
 
-def collect(event: Mapping[str, Any], channel: Channel, call: SdkCall) -> Response:
-    """Map every message, store the valid ones, record the invalid ones as failed events."""
-    policy = load_sdk_policy()
+def _check_caller(event: Mapping[str, Any], channel: Channel, browser: bool) -> None:
+    """Before the body is read: the authorizer's key is this channel's; a browser route's page is of an allowed site."""
+    if browser:
+        origin = _header(event, "origin")
+        if origin and origin not in browser_settings().allowed_origins:
+            raise SdkRefusal(403, "origin_not_allowed", "pages of this site may not post to this channel")
+        return
     identity = (event.get("requestContext") or {}).get("identity") or {}
     if identity.get("apiKeyId") != channel_settings().channel_api_key_id:
         raise SdkRefusal(401, "invalid_write_key", f"this write key may not post as channel {channel.value}")
+
+
+def _check_browser_write_key(event: Mapping[str, Any], channel: Channel, document: Any) -> None:
+    """A browser route's key, from HTTP Basic or the body, against the channel's own (no authorizer saw it)."""
+    try:
+        presented = presented_write_key(event.get("headers"), document)
+    except WriteKeyMissing:
+        raise SdkRefusal(
+            401, "invalid_write_key", "send the write key as HTTP Basic user or as `writeKey` in the body"
+        ) from None
+    try:
+        channel_key = container.channel_write_key()
+    except WriteKeyUnavailable as error:
+        raise SdkRefusal(503, error.code, "the channel's write key cannot be read; retry") from error
+    if not is_write_key_of(presented, channel_key):
+        raise SdkRefusal(401, "invalid_write_key", f"this write key may not post as channel {channel.value}")
+
+
+def collect(event: Mapping[str, Any], channel: Channel, call: SdkCall, browser: bool = False) -> Response:
+    """Map every message, store the valid ones, record the invalid ones as failed events."""
+    policy = load_sdk_policy()
+    _check_caller(event, channel, browser)
     try:
         document = parse_json(_raw_body(event, policy).decode("utf-8"))
     except (UnicodeDecodeError, MalformedJson):
         raise SdkRefusal(400, "malformed_json", "the body is not valid JSON") from None
+    if browser:
+        _check_browser_write_key(event, channel, document)
     messages, sent_at = _messages(document, call, policy)
     received = Received(_received_at(event), sent_at)
     service = container.ingestion_service()
@@ -154,7 +196,11 @@ def collect(event: Mapping[str, Any], channel: Channel, call: SdkCall) -> Respon
 def sdk_api(channel: Channel) -> APIGatewayRestResolver:
     """The resolver of the channel's SDK routes. Its handler reads the raw event: Segment bodies are validated per
     message (a bad message fails alone), so the documented schema describes them but does not gate them."""
+    browser = load_sdk_policy().channels[channel].browser
+    # CORS headers are added by the handlers, not by the resolver: its own preflight answers 204 to any path it
+    # cannot match, origin allowed or not.
     app = APIGatewayRestResolver(enable_validation=False)
+    cors = _cors() if browser else None
 
     @app.post(
         f"{SDK_PREFIX}{channel.value}/v1/<call>",
@@ -186,12 +232,16 @@ def sdk_api(channel: Channel) -> APIGatewayRestResolver:
     ) -> Response[SdkAnswer]:
         return collect(app.current_event.raw_event, channel, call)
 
+    if browser:
+        _browser_routes(app, channel, cors)
+
     @app.exception_handler(SdkRefusal)
     def _refused(error: SdkRefusal) -> Response:
         count_refusal(error.error_code, {"channel": channel.value})
         if error.status_code >= 500:
             logger.warning("sdk request failed", extra={"error_code": error.error_code})
-        return sdk_answer(error.status_code, error.error_code, error.message, error.status_code >= 500)
+        answer = sdk_answer(error.status_code, error.error_code, error.message, error.status_code >= 500)
+        return _with_cors(answer, app, cors)  # a page of an allowed site may read why it was refused
 
     @app.not_found
     def _not_found(_: Exception) -> Response:
@@ -203,6 +253,82 @@ def sdk_api(channel: Channel) -> APIGatewayRestResolver:
         return sdk_answer(500, "internal_error", "unexpected error", retryable=True)
 
     return app
+
+
+def _cors() -> CORSConfig | None:
+    """Answers to the allowed origins carry Access-Control-Allow-Origin (echoed); to others, no CORS header."""
+    origins = browser_settings().allowed_origins
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origin=origins[0], extra_origins=list(origins[1:]), allow_headers=["X-Retry-Count"], max_age=600
+    )
+
+
+_GATEWAY_FAILURES: dict[int, OpenAPIResponse] = {
+    502: {"description": "The function failed (API Gateway)", "content": error_content(SdkError)},
+    504: {"description": "The function timed out (API Gateway)", "content": error_content(SdkError)},
+}
+
+
+def _with_cors(response: Response, app: APIGatewayRestResolver, cors: CORSConfig | None) -> Response:
+    """Access-Control-Allow-Origin (echoed) and the rest, when the request's Origin is an allowed one."""
+    if cors is not None:
+        response.headers.update(cors.to_dict(_header(app.current_event.raw_event, "origin")))
+    return response
+
+
+def _browser_routes(app: APIGatewayRestResolver, channel: Channel, cors: CORSConfig | None) -> None:
+    """/sdk/<channel>/browser/<call>: what web pages post (analytics.js's apiHost), and its CORS preflight."""
+    path = f"{SDK_PREFIX}{channel.value}/browser/<call>"
+
+    @app.post(
+        path,
+        summary=f"Segment tracking API for {channel.value} pages: analytics.js and beacons",
+        description=(
+            f"Set analytics.js's apiHost to `<host>/sdk/{channel.value}/browser`: it posts `/p`, `/i`, `/t`, `/g`, "
+            "`/a`, `/b` (also the long names). The write key is HTTP Basic user or `writeKey` in the body "
+            "(`text/plain` beacons); pages of origins outside WebAllowedOrigins are refused (403)."
+        ),
+        responses={
+            200: {"description": 'Accepted: {"success": true}'},
+            400: {
+                "description": "Malformed JSON, a message over 32 KB or a body over 500 KB",
+                "content": error_content(SdkError),
+            },
+            401: {"description": "No write key, or not this channel's", "content": error_content(SdkError)},
+            403: {"description": "The page's origin is not allowed", "content": error_content(SdkError)},
+            404: {"description": "No such call", "content": error_content(SdkError)},
+            503: {"description": "A dependency is down; the SDK retries", "content": error_content(SdkError)},
+            **_GATEWAY_FAILURES,
+        },
+        tags=[f"{channel.value} sdk"],
+    )
+    def post_browser_call(
+        call: Annotated[BrowserCall, Path()], body: Annotated[SDK_BODY | None, Body()] = None
+    ) -> Response[SdkAnswer]:
+        if call not in BrowserCall.__args__:  # type: ignore[attr-defined]
+            return _with_cors(sdk_answer(404, "not_found", "no such call"), app, cors)
+        sdk_call = cast(SdkCall, BROWSER_CALLS.get(call, call))
+        return _with_cors(collect(app.current_event.raw_event, channel, sdk_call, browser=True), app, cors)
+
+    @app.route(
+        path,
+        method="OPTIONS",
+        summary=f"CORS preflight of {channel.value}'s browser routes",
+        description="From an origin in WebAllowedOrigins: 204 with Access-Control-Allow-Origin echoed; else 403.",
+        responses={
+            204: {"description": "Allowed: Access-Control-Allow-Origin, -Methods, -Headers, -Max-Age"},
+            403: {"description": "The origin is not allowed (no CORS headers)", "content": error_content(SdkError)},
+            404: {"description": "No such call", "content": error_content(SdkError)},
+            **_GATEWAY_FAILURES,
+        },
+        tags=[f"{channel.value} sdk"],
+    )
+    def preflight(call: str) -> Response[str]:
+        if _header(app.current_event.raw_event, "origin") not in browser_settings().allowed_origins:
+            return sdk_answer(403, "origin_not_allowed", "pages of this site may not post to this channel")
+        return _with_cors(Response(204, None, "", {"Access-Control-Allow-Methods": "OPTIONS,POST"}), app, cors)
 
 
 class ChannelApp:

@@ -8,6 +8,19 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import JsonDict, SkipJsonSchema
 
 SdkCall = Literal["batch", "identify", "track", "page", "screen", "group", "alias"]
+# analytics.js posts to <apiHost>/<first letter of the call>, `b` for a batch.
+BrowserCall = Literal[
+    "b", "i", "t", "p", "s", "g", "a", "batch", "identify", "track", "page", "screen", "group", "alias"
+]
+BROWSER_CALLS: dict[str, SdkCall] = {
+    "b": "batch",
+    "i": "identify",
+    "t": "track",
+    "p": "page",
+    "s": "screen",
+    "g": "group",
+    "a": "alias",
+}
 
 
 class SdkAnswer(BaseModel):

@@ -47,6 +47,8 @@ class TraceRule(_Frozen):
 class ChannelRule(_Frozen):
     user_id: IdentifierKind
     custom_traits: dict[str, str] = Field(default_factory=dict)
+    # Browser routes: pages post with the write key in the body, checked by the function; CORS from WebAllowedOrigins.
+    browser: bool = False
 
 
 class SdkPolicy(_Frozen):
