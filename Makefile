@@ -14,7 +14,7 @@ STACK ?=
 # The JavaScript SDKs the end-to-end tests drive (tests/node), where Node is installed.
 NODE_SDKS := tests/node/node_modules/.installed
 
-setup: $(VENV)/.installed $(NODE_SDKS) browser
+setup: $(VENV)/.installed $(NODE_SDKS)
 
 # The real-browser test drives Debian's chromium (tests/e2e/test_sdk_browser.py fails without it).
 browser:
@@ -47,7 +47,7 @@ load: setup             ## the runner under load (10,000 touchpoints, 8 clients)
 compliance: setup       ## the compliance operator tool: make compliance ARGS="--url http://127.0.0.1:3000 queue"
 	$(BIN)/python -m compliance_cli $(ARGS)
 
-test: setup             ## the whole suite: unit, integration, end-to-end
+test: setup browser     ## the whole suite: unit, integration, end-to-end
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 unit: setup
@@ -56,7 +56,7 @@ unit: setup
 integration: setup
 	$(BIN)/python -m pytest tests/integration
 
-e2e: setup
+e2e: setup browser
 	$(BIN)/python -m pytest tests/e2e
 
 lint: setup             ## ruff, mypy, cfn-lint and sam validate --lint
