@@ -80,7 +80,9 @@ def test_no_function_has_wildcard_actions_or_resources(logical_id):
 def test_channel_functions_cannot_delete_scan_or_encrypt(logical_id):
     for action, resource in granted(logical_id):
         assert not action.startswith(CHANNEL_FORBIDDEN_PREFIXES), f"{logical_id}: {action} on {resource}"
-        assert resource in {"ProfileTable", "KeyVaultTable", "IdentityIndexTable", "DataKey", "TokenizationSecret"}, resource
+        assert resource in {"ProfileTable", "KeyVaultTable", "IdentityIndexTable", "DataKey", "TokenizationSecret"}, (
+            resource
+        )
 
 
 def used(calls: Iterable[aws_hooks.Call], provisioned: Any) -> set[Grant]:

@@ -127,7 +127,8 @@ def seed_links(lambdas: Any, subject_id: str, kind: str, count: int) -> list[str
     """Tokens of `kind` held by the subject, written as ingestion writes them (lookup item, link, count)."""
     from touchpoints.adapters.profile_store import token_claim
 
-    dynamodb, table, index = boto3.client("dynamodb"), lambdas.aws.table("ProfileTable"), lambdas.aws.table("IdentityIndexTable")
+    dynamodb, table = boto3.client("dynamodb"), lambdas.aws.table("ProfileTable")
+    index = lambdas.aws.table("IdentityIndexTable")
     tokens = [f"t1.{kind}.seeded{n:06d}" for n in range(count)]
     puts = [
         {"PutRequest": {"Item": put["Put"]["Item"]}}

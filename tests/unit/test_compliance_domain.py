@@ -161,7 +161,7 @@ def test_deletes_throttled_for_too_long_leave_the_erasure_to_resume():
             [
                 {"pk": {"S": "SUBJECT#s"}, "sk": {"S": "EVENT#web#1"}},
                 {"pk": {"S": "SUBJECT#s"}, "sk": {"S": "EVENT#web#2"}},
-            ]
+            ],
         )
 
 

@@ -200,9 +200,7 @@ class DynamoSubjectEraser:
     def _delete(self, table: str, item_keys: list[dict[str, Any]]) -> None:
         for start in range(0, len(item_keys), BATCH_WRITE_LIMIT):
             pending: dict[str, Any] = {
-                table: [
-                    {"DeleteRequest": {"Key": key}} for key in item_keys[start : start + BATCH_WRITE_LIMIT]
-                ]
+                table: [{"DeleteRequest": {"Key": key}} for key in item_keys[start : start + BATCH_WRITE_LIMIT]]
             }
             for attempt in range(self._rounds):
                 answer = self._call("subject page delete", self._db.batch_write_item, RequestItems=pending)

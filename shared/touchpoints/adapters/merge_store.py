@@ -358,7 +358,8 @@ class DynamoMergeStore:
         return {"Update": {**update, "UpdateExpression": f"SET {', '.join(sets)}"}}
 
     def _survivor_has(self, survivor: str, sks: list[str]) -> set[str]:
-        items = self._batch_get(self._profiles, [{"pk": _s(keys.subject_pk(survivor)), "sk": _s(sk)} for sk in sks], "sk")
+        wanted = [{"pk": _s(keys.subject_pk(survivor)), "sk": _s(sk)} for sk in sks]
+        items = self._batch_get(self._profiles, wanted, "sk")
         return {item["sk"]["S"] for item in items}
 
     def _token_owners(self, tokens: list[str]) -> dict[str, str | None]:
