@@ -121,6 +121,7 @@ def _whole_handler(service: IngestionService, people: int, ops: int, repeats: in
         {
             "PROFILE_TABLE_NAME": "bench",
             "KEY_VAULT_TABLE_NAME": "bench",
+            "IDENTITY_INDEX_TABLE_NAME": "bench",
             "DATA_KEY_ID": "x",
             "TOKENIZATION_SECRET_ID": "x",
         }

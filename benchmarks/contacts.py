@@ -92,7 +92,7 @@ def measure(stack: Stack, *, audience: int) -> dict[str, Any]:
     for n in range(audience):
         _answer(web, web_event(web_signup(n), stack.api_key_id), WEB_FUNCTION)
     # The web is a public channel: its answers do not say which profile; the token index does.
-    found = [subject_of(raw, stack.profile_table, tokenizer, "email", person(n).email) for n in range(audience)]
+    found = [subject_of(raw, stack.identity_index, tokenizer, "email", person(n).email) for n in range(audience)]
     subjects = [subject for subject in found if subject is not None]
     assert len(subjects) == audience, "every person met on the web has a profile"
     known = subjects[0]

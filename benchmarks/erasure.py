@@ -62,7 +62,7 @@ def measure(stack: Stack, sizes: tuple[int, ...]) -> dict[str, Any]:
             # The web is a public channel: its answer does not say which profile; the token index does.
             tokenizer = Tokenizer(stack_secret(stack.raw_client("secretsmanager")).encode())
             email = signup["customer"]["email"]
-            subject_id = subject_of(stack.raw_client("dynamodb"), stack.profile_table, tokenizer, "email", email)
+            subject_id = subject_of(stack.raw_client("dynamodb"), stack.identity_index, tokenizer, "email", email)
             assert subject_id is not None
             seed_subject_events(stack.raw_client("dynamodb"), stack.profile_table, subject_id, events)
             seconds, invocations = _erase(stack, subject_id)

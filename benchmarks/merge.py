@@ -47,7 +47,7 @@ def _merge_once(stack: Stack, n: int, traces: int) -> dict[str, Any]:
     signup = web_signup(n)
     _post(stack, signup)
     email = signup["customer"]["email"]
-    known = subject_of(raw, stack.profile_table, tokenizer, "email", email)
+    known = subject_of(raw, stack.identity_index, tokenizer, "email", email)
     anonymous_id = f"bench-anon-{n}"
     visit = {k: v for k, v in web_signup(n).items() if k not in ("customer", "consent")}
     visit |= {
@@ -56,7 +56,7 @@ def _merge_once(stack: Stack, n: int, traces: int) -> dict[str, Any]:
         "consent": [{"purpose": "analytics", "granted": True}],
     }
     _post(stack, visit)
-    absorbed = subject_of(raw, stack.profile_table, tokenizer, "anonymous_id", anonymous_id)
+    absorbed = subject_of(raw, stack.identity_index, tokenizer, "anonymous_id", anonymous_id)
     assert known and absorbed and known != absorbed
     cipher = subject_cipher(raw, stack.raw_client("kms"), stack.key_vault_table, absorbed)
     seed_subject_events(raw, stack.profile_table, absorbed, traces, cipher)

@@ -33,6 +33,7 @@ class Stack:
     api_key_id: str
     profile_table: str
     key_vault_table: str
+    identity_index: str
     provisioned: Any = None  # the whole template, when the stack is moto
     _current: str | None = None
 
@@ -134,6 +135,7 @@ def moto_stack() -> Iterator[Stack]:
             environment["CHANNEL_API_KEY_ID"],
             provisioned.tables["ProfileTable"],
             provisioned.tables["KeyVaultTable"],
+            provisioned.tables["IdentityIndexTable"],
             provisioned,
         )
 
@@ -162,7 +164,7 @@ def endpoint_stack(url: str) -> Iterator[Stack]:
     make = lambda service: session.client(service, endpoint_url=url, region_name=os.environ["AWS_REGION"])  # noqa: E731
     dynamodb, kms, secrets = make("dynamodb"), make("kms"), make("secretsmanager")
     tables = {}
-    for logical in ("ProfileTable", "KeyVaultTable"):
+    for logical in ("ProfileTable", "KeyVaultTable", "IdentityIndexTable"):
         name = f"bench-{suffix}-{logical}"
         props = template["Resources"][logical]["Properties"]
         request = {k: props[k] for k in ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes") if k in props}
@@ -175,6 +177,7 @@ def endpoint_stack(url: str) -> Iterator[Stack]:
     environment = {
         "PROFILE_TABLE_NAME": tables["ProfileTable"],
         "KEY_VAULT_TABLE_NAME": tables["KeyVaultTable"],
+        "IDENTITY_INDEX_TABLE_NAME": tables["IdentityIndexTable"],
         "DATA_KEY_ID": key_id,
         "TOKENIZATION_SECRET_ID": secret_id,
         "CHANNEL_API_KEY_ID": "bench-web-key",
@@ -182,7 +185,13 @@ def endpoint_stack(url: str) -> Iterator[Stack]:
     }
     try:
         yield Stack(
-            f"endpoint {url}", url, environment, "bench-web-key", tables["ProfileTable"], tables["KeyVaultTable"]
+            f"endpoint {url}",
+            url,
+            environment,
+            "bench-web-key",
+            tables["ProfileTable"],
+            tables["KeyVaultTable"],
+            tables["IdentityIndexTable"],
         )
     finally:
         for name in tables.values():

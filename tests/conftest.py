@@ -137,7 +137,7 @@ class LocalAws:
 
     def subject_of(self, kind: str, value: str) -> str | None:
         """The subject an identifier finds (public channels' answers do not say)."""
-        return factories.subject_of(self.dynamodb, self.table("ProfileTable"), self.tokenizer(), kind, value)
+        return factories.subject_of(self.dynamodb, self.table("IdentityIndexTable"), self.tokenizer(), kind, value)
 
     def scan(self, logical_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -322,11 +322,11 @@ def opened_items(aws: Any, entity: str, subject_id: str | None = None) -> list[d
     return opened
 
 
-def linked_tokens(profile_items: list[dict[str, Any]], subject_id: str) -> set[str]:
-    """The tokens a subject holds: the LINK# items in its partition (the profile item keeps none)."""
+def linked_tokens(index_items: list[dict[str, Any]], subject_id: str) -> set[str]:
+    """The tokens a subject holds: the LINK# items in its partition of the identity index (the profile keeps none)."""
     return {
         i["sk"]["S"].removeprefix("LINK#")
-        for i in profile_items
+        for i in index_items
         if i["pk"]["S"] == f"SUBJECT#{subject_id}" and i["sk"]["S"].startswith("LINK#")
     }
 
@@ -334,10 +334,10 @@ def linked_tokens(profile_items: list[dict[str, Any]], subject_id: str) -> set[s
 _NORMALIZED = {"email": normalize.email, "phone": normalize.phone, "whatsapp": normalize.phone, "rfc": normalize.rfc}
 
 
-def subject_of(dynamodb: Any, profile_table: str, tokenizer: Tokenizer, kind: str, value: str) -> str | None:
-    """The subject an identifier finds in the token index: public channels' answers do not say."""
+def subject_of(dynamodb: Any, index_table: str, tokenizer: Tokenizer, kind: str, value: str) -> str | None:
+    """The subject an identifier finds in the identity index: public channels' answers do not say."""
     token = tokenizer.token(IdentifierKind(kind), _NORMALIZED.get(kind, normalize.opaque_id)(value))
-    item = dynamodb.get_item(TableName=profile_table, Key=keys.token_key(token), ConsistentRead=True).get("Item")
+    item = dynamodb.get_item(TableName=index_table, Key=keys.token_key(token), ConsistentRead=True).get("Item")
     return item["subject_id"]["S"] if item and "subject_id" in item else None
 
 

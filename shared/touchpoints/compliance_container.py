@@ -57,8 +57,8 @@ def subject_rights() -> SubjectRights:
     settings = compliance_api_settings()
     db = client(settings, "dynamodb")
     return SubjectRights(
-        DynamoProfileStore(db, settings.profile_table, settings.key_vault_table),
-        DynamoSubjectRecords(db, settings.profile_table, settings.key_vault_table),
+        DynamoProfileStore(db, settings.profile_table, settings.key_vault_table, settings.identity_index_table),
+        DynamoSubjectRecords(db, settings.profile_table, settings.key_vault_table, settings.identity_index_table),
         keyring(settings),
         TokenizerSource(client(settings, "secretsmanager"), settings.tokenization_secret_id),
         DynamoRequestStore(db, settings.compliance_table),
@@ -142,7 +142,7 @@ def erasure_service() -> ErasureService:
         DynamoAuditLog(db, settings.audit_table),
         load_compliance_policy(),
         queue=erasure_queue(),
-        eraser=DynamoSubjectEraser(db, settings.profile_table, settings.key_vault_table),
+        eraser=DynamoSubjectEraser(db, settings.profile_table, settings.key_vault_table, settings.identity_index_table),
         page_size=settings.page_size,
     )
 

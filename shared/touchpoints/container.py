@@ -76,7 +76,9 @@ def ingestion_service() -> IngestionService:
     from touchpoints.ingestion import IngestionService
 
     settings = channel_settings()
-    store = DynamoProfileStore(client(settings, "dynamodb"), settings.profile_table, settings.key_vault_table)
+    store = DynamoProfileStore(
+        client(settings, "dynamodb"), settings.profile_table, settings.key_vault_table, settings.identity_index_table
+    )
     tokenizer = TokenizerSource(client(settings, "secretsmanager"), settings.tokenization_secret_id)
     return IngestionService(store, keyring(settings), tokenizer, load_policy())
 
@@ -93,7 +95,7 @@ def contact_service() -> ContactService:
 
     settings = channel_settings()
     db = client(settings, "dynamodb")
-    profiles = DynamoProfileStore(db, settings.profile_table, settings.key_vault_table)
+    profiles = DynamoProfileStore(db, settings.profile_table, settings.key_vault_table, settings.identity_index_table)
     tokenizer = TokenizerSource(client(settings, "secretsmanager"), settings.tokenization_secret_id)
     return ContactService(
         DynamoContactStore(db, settings.profile_table, profiles),

@@ -45,7 +45,9 @@ def merge_worker_settings() -> MergeWorkerSettings:
 @per_container
 def merge_service() -> MergeService:
     settings = merge_worker_settings()
-    store = DynamoMergeStore(client(settings, "dynamodb"), settings.profile_table, settings.key_vault_table)
+    store = DynamoMergeStore(
+        client(settings, "dynamodb"), settings.profile_table, settings.key_vault_table, settings.identity_index_table
+    )
     return MergeService(store, keyring(settings), page_size=load_identity_policy().merge.page_size)
 
 

@@ -28,6 +28,7 @@ class AwsSettings(BaseModel):
 class PrivacySettings(AwsSettings):
     profile_table: str = Field(alias="PROFILE_TABLE_NAME", min_length=3)
     key_vault_table: str = Field(alias="KEY_VAULT_TABLE_NAME", min_length=3)
+    identity_index_table: str = Field(alias="IDENTITY_INDEX_TABLE_NAME", min_length=3)
     data_key_id: str = Field(alias="DATA_KEY_ID", min_length=1)
     tokenization_secret_id: str = Field(alias="TOKENIZATION_SECRET_ID", min_length=1)
     data_key_cache_seconds: int = Field(default=900, alias="DATA_KEY_CACHE_SECONDS", ge=0, le=3600)

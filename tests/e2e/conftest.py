@@ -91,7 +91,7 @@ class Runner:
 
     def subject_of(self, kind: str, value: str) -> str | None:
         """The subject an identifier finds in the token index (public channels' answers do not say)."""
-        table = self.health["tables"]["ProfileTable"]
+        table = self.health["tables"]["IdentityIndexTable"]
         return factories.subject_of(self.dynamodb(), table, self.tokenizer(), kind, value)
 
     def stored_on(self, channel: str, response: requests.Response, body: dict[str, Any]) -> str:

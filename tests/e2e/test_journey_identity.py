@@ -47,7 +47,7 @@ class Identity:
         return dict(response.json()["results"][0])
 
     def subject_of(self, kind: str, value: str) -> str | None:
-        table = self.runner.health["tables"]["ProfileTable"]
+        table = self.runner.health["tables"]["IdentityIndexTable"]
         return factories.subject_of(self.runner.dynamodb(), table, self.tokenizer, kind, value)
 
     def log(self, kind: str) -> list[dict[str, Any]]:

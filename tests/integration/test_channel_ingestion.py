@@ -167,8 +167,8 @@ def test_tokens_match_for_the_same_person_across_channels(lambdas, local_aws):
     email_id = lambdas.post("email", factories.email(p, "open"))[1]["results"][0]["profile_id"]
     assert web_id == sms_id == email_id
 
-    tokens = factories.linked_tokens(local_aws.scan("ProfileTable"), web_id)
-    token_items = [i for i in local_aws.scan("ProfileTable") if i["pk"]["S"].startswith("TOKEN#")]
+    tokens = factories.linked_tokens(local_aws.scan("IdentityIndexTable"), web_id)
+    token_items = [i for i in local_aws.scan("IdentityIndexTable") if i["pk"]["S"].startswith("TOKEN#")]
     assert {i["pk"]["S"].removeprefix("TOKEN#") for i in token_items} == tokens
     assert {i["subject_id"]["S"] for i in token_items} == {web_id}
     kinds = {t.split(".")[1] for t in tokens}

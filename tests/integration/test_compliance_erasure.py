@@ -102,6 +102,7 @@ def test_erasure_leaves_no_item_no_key_and_unreadable_backups(lambdas):
     subject_id = before["results"][0]["profile_id"]
     other_id = lambdas.post("sms", factories.sms(kept))[1]["results"][0]["profile_id"]
     backup = subject_items(lambdas.aws, subject_id)  # what a table backup or the stream holds
+    links = [i for i in lambdas.aws.scan("IdentityIndexTable") if i["pk"]["S"] == f"SUBJECT#{subject_id}"]
     kept_before = subject_items(lambdas.aws, other_id)
     keys = dict(vault_ciphers(lambdas.aws))
     secrets = ciphertexts(backup, keys)
@@ -117,16 +118,20 @@ def test_erasure_leaves_no_item_no_key_and_unreadable_backups(lambdas):
 
     # Then the request is complete, with its counts
     assert done["state"] == "completed" and done["completed_at"]
-    assert done["counts"]["items_deleted"] == len(backup)
+    assert done["counts"]["items_deleted"] == len(backup) + len(links)
     assert done["counts"]["keys_destroyed"] == 1
     assert done["counts"]["tokens_suppressed"] == done["identifiers"] >= 8
     # and no table holds an item of the subject; only suppression markers are left of its identifiers
     tables = lambdas.aws.all_items()
-    for logical in ("ProfileTable", "KeyVaultTable"):
+    for logical in ("ProfileTable", "KeyVaultTable", "IdentityIndexTable"):
         assert not [i for i in tables[logical] if subject_id in json.dumps(i, default=str)], logical
-    markers = [i for i in tables["ProfileTable"] if i.get("request_id", {}).get("S") == accepted["request_id"]]
+    markers = [i for i in tables["IdentityIndexTable"] if i.get("request_id", {}).get("S") == accepted["request_id"]]
     assert len(markers) == done["identifiers"]
     assert all(m["suppressed"]["BOOL"] and "subject_id" not in m for m in markers)
+    # and the backed-up suppression list holds the same tokens, naming neither the subject nor the request
+    listed = [i for i in tables["ProfileTable"] if i["pk"]["S"].startswith("TOKEN#")]
+    assert {i["pk"]["S"] for i in listed} >= {m["pk"]["S"] for m in markers}
+    assert all(i["suppressed"]["BOOL"] and not {"subject_id", "request_id"} & set(i) for i in listed)
     # and the key is gone: no key the system still holds opens any ciphertext copied before
     remaining = vault_ciphers(lambdas.aws)
     assert subject_id not in dict(remaining)

@@ -14,9 +14,9 @@ from tests.people import person
 from touchpoints.adapters.erasure_store import DynamoSubjectEraser
 
 
-def partition_size(aws: Any, subject_id: str) -> int:
+def partition_size(aws: Any, subject_id: str, table: str = "ProfileTable") -> int:
     query: dict[str, Any] = {
-        "TableName": aws.table("ProfileTable"),
+        "TableName": aws.table(table),
         "KeyConditionExpression": "pk = :pk",
         "ExpressionAttributeValues": {":pk": {"S": f"SUBJECT#{subject_id}"}},
         "Select": "COUNT",
@@ -43,19 +43,20 @@ def test_erasing_10000_events_survives_a_crash_half_way(lambdas, monkeypatch):
     monkeypatch.setenv("ERASURE_PAGE_SIZE", "500")
     subject_id = a_subject_with(lambdas, 120, 10_000)
     total = partition_size(lambdas.aws, subject_id)
-    assert total > 10_000
+    links = partition_size(lambdas.aws, subject_id, "IdentityIndexTable")  # purged first, in a page of their own
+    assert total > 10_000 and links > 0
     code, accepted = erase(lambdas, {"subject_id": subject_id})
     assert code == 202
     message = receive(lambdas.aws)
-    # and a worker that dies on its 11th page
+    # and a worker that dies on its 11th page of the partition
     pages = {"n": 0}
     original = DynamoSubjectEraser._delete
 
-    def dies_half_way(self: Any, keys: Any) -> None:
-        pages["n"] += 1
+    def dies_half_way(self: Any, table: str, keys: Any) -> None:
+        pages["n"] += table == lambdas.aws.table("ProfileTable")
         if pages["n"] > 10:
             raise RuntimeError("simulated crash")
-        original(self, keys)
+        original(self, table, keys)
 
     monkeypatch.setattr(DynamoSubjectEraser, "_delete", dies_half_way)
 
@@ -64,7 +65,8 @@ def test_erasing_10000_events_survives_a_crash_half_way(lambdas, monkeypatch):
     assert deliver(lambdas, message)["batchItemFailures"] == [{"itemIdentifier": message[0]["MessageId"]}]
     halfway = status(lambdas, accepted["request_id"])
     assert halfway["state"] == "in_progress" and halfway["step"] == "purge"
-    assert halfway["counts"]["items_deleted"] == 10 * 500
+    assert halfway["counts"]["items_deleted"] == links + 10 * 500
+    assert partition_size(lambdas.aws, subject_id, "IdentityIndexTable") == 0
     assert partition_size(lambdas.aws, subject_id) == total - 10 * 500
     assert halfway["counts"]["keys_destroyed"] == 1  # the key was shredded before any page
     # and on its last allowed delivery it fails again: the request says so before the DLQ takes it
@@ -77,7 +79,7 @@ def test_erasing_10000_events_survives_a_crash_half_way(lambdas, monkeypatch):
     elapsed = time.perf_counter() - started
     done = status(lambdas, accepted["request_id"])
     assert done["state"] == "completed" and done["failure"] is None
-    assert done["counts"]["items_deleted"] == total
+    assert done["counts"]["items_deleted"] == total + links
     assert partition_size(lambdas.aws, subject_id) == 0
     actions = [i["action"]["S"] for i in lambdas.aws.scan("AuditTable")]
     assert actions.count("erasure.key_destroyed") == 1

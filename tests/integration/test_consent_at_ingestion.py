@@ -37,7 +37,7 @@ def test_without_personalization_consent_a_visit_keeps_no_identity_or_contact(la
     profile = _items(local_aws, subject_id)["PROFILE"]
     assert profile["fields"]["M"] == {}
     # analytics is a basis to link the visitor's anonymous id, not their email, phone or RFC (consent.yaml `linking`)
-    tokens = factories.linked_tokens(local_aws.scan("ProfileTable"), subject_id)
+    tokens = factories.linked_tokens(local_aws.scan("IdentityIndexTable"), subject_id)
     assert {t.split(".")[1] for t in tokens} == {"anonymous_id"}
 
 

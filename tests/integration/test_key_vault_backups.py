@@ -1,6 +1,6 @@
-"""Given the stack as deployed, no copy of the key vault can outlive an erasure: the vault has no
-point-in-time recovery, stream or replica, carries the tag backup plans exclude it by, and no backup
-selection (the stack's own, or the one README tells operators to use) can include it."""
+"""Given the stack as deployed, no copy of the key vault or the identity index can outlive an erasure: neither
+has point-in-time recovery, a stream or a replica, both carry the tag backup plans exclude them by, and no backup
+selection (the stack's own, or the one README tells operators to use) can include them."""
 
 from __future__ import annotations
 
@@ -10,12 +10,16 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
+import pytest
+
 from local_runner.template import REPO_ROOT
 from tests.cloudformation import references, transformed
 
 VAULT = "KeyVaultTable"
 VAULT_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/touchpoints-KeyVaultTable-1A2B3C"
 PROFILE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/touchpoints-ProfileTable-4D5E6F"
+INDEX_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/touchpoints-IdentityIndexTable-7G8H9I"
+NEVER_BACKED_UP = [(VAULT, VAULT_ARN), ("IdentityIndexTable", INDEX_ARN)]
 NEVER = {"backup": "never"}
 
 
@@ -64,8 +68,11 @@ def readme_selection() -> dict[str, Any]:
     return dict(json.loads(block))
 
 
-def test_the_vault_has_no_point_in_time_recovery_stream_or_replica_and_says_never_back_up():
-    vault = transformed()["Resources"][VAULT]
+@pytest.mark.parametrize(("logical_id", "arn"), NEVER_BACKED_UP)
+def test_the_vault_and_the_index_have_no_point_in_time_recovery_stream_or_replica_and_say_never_back_up(
+    logical_id, arn
+):
+    vault = transformed()["Resources"][logical_id]
     properties = vault["Properties"]
     assert vault["Type"] == "AWS::DynamoDB::Table"  # a GlobalTable would replicate the keys
     assert properties.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled", False) is False
@@ -74,22 +81,24 @@ def test_the_vault_has_no_point_in_time_recovery_stream_or_replica_and_says_neve
     assert {t["Key"]: t["Value"] for t in properties.get("Tags", [])}.items() >= NEVER.items()
 
 
-def test_no_backup_selection_of_the_stack_can_include_the_vault():
+@pytest.mark.parametrize(("logical_id", "arn"), NEVER_BACKED_UP)
+def test_no_backup_selection_of_the_stack_can_include_the_vault_or_the_index(logical_id, arn):
     resources = transformed()["Resources"]
-    tags = {t["Key"]: t["Value"] for t in resources[VAULT]["Properties"].get("Tags", [])}
+    tags = {t["Key"]: t["Value"] for t in resources[logical_id]["Properties"].get("Tags", [])}
     including = [
         name
         for name, resource in resources.items()
         if resource["Type"] == "AWS::Backup::BackupSelection"
-        and selects(resource["Properties"]["BackupSelection"], VAULT_ARN, tags, VAULT)
+        and selects(resource["Properties"]["BackupSelection"], arn, tags, logical_id)
     ]
     assert including == []
     assert not [name for name, r in resources.items() if r["Type"] == "AWS::DynamoDB::GlobalTable"]
 
 
-def test_the_selection_readme_gives_operators_backs_up_the_profile_table_but_never_the_vault():
+def test_the_selection_readme_gives_operators_backs_up_the_profile_table_but_never_the_vault_or_the_index():
     selection = readme_selection()
     assert not selects(selection, VAULT_ARN, NEVER)
+    assert not selects(selection, INDEX_ARN, NEVER)
     assert selects(selection, PROFILE_ARN, {})
 
 

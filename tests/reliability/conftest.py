@@ -77,7 +77,9 @@ def new_container(local_aws: LocalAws) -> ContainerFactory:
     }
 
     def build() -> IngestionService:
-        store = DynamoProfileStore(clients["dynamodb"], settings.profile_table, settings.key_vault_table)
+        store = DynamoProfileStore(
+            clients["dynamodb"], settings.profile_table, settings.key_vault_table, settings.identity_index_table
+        )
         keyring = SubjectKeyring(KmsKeyWrapper(clients["kms"], settings.data_key_id))
         tokenizer = TokenizerSource(clients["secretsmanager"], settings.tokenization_secret_id)
         return IngestionService(store, keyring, tokenizer, load_policy())

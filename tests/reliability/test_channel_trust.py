@@ -63,7 +63,7 @@ def test_a_public_key_cannot_hijack_a_known_person_with_its_own_phone(lambdas):
     assert status == 200 and set(body["results"][0]) == {"event_id", "status", "dropped_fields"}
     # and the victim's profile gets neither the phone's token, nor the attacker's fields, nor their consents
     assert lambdas.aws.subject_of("phone", attacker.phone) != victim_id
-    links = factories.linked_tokens(lambdas.aws.scan("ProfileTable"), victim_id)
+    links = factories.linked_tokens(lambdas.aws.scan("IdentityIndexTable"), victim_id)
     assert not any(token.startswith("t1.phone.") for token in links)
     after = profile_item(lambdas, victim_id)
     assert after["fields"] == before["fields"] and after["consents"] == before["consents"]
@@ -187,8 +187,7 @@ def test_a_web_sign_up_with_an_empty_consent_block_keeps_no_token(lambdas):
 
     # Then its personal values are dropped, its trace is kept minimized, and no identifier's token is stored or linked
     assert status == 200 and "email" in answer["results"][0]["dropped_fields"]
-    items = lambdas.aws.scan("ProfileTable")
-    assert [i for i in items if i["pk"]["S"].startswith("TOKEN#") or i["sk"]["S"].startswith("LINK#")] == []
+    assert lambdas.aws.scan("IdentityIndexTable") == []
     [event] = _opened_events(lambdas, body["event_id"])
     assert event["minimized"] is True
     # and a retry is still one touchpoint

@@ -50,9 +50,9 @@ def test_fifty_concurrent_touchpoints_for_one_person_lose_no_update(
     assert len([e for e in items_of(local_aws, "event") if e["subject_id"]["S"] == subject]) == CONCURRENCY + 1
     assert len(items_of(local_aws, "profile")) == 1
     # every store ticket claimed for this person, none lost to a concurrent claim
-    tickets = [t for t in items_of(local_aws, "token") if t["pk"]["S"].startswith("TOKEN#t1.ticket.")]
+    tickets = [t for t in local_aws.scan("IdentityIndexTable") if t["pk"]["S"].startswith("TOKEN#t1.ticket.")]
     assert len(tickets) == purchases
-    linked = factories.linked_tokens(local_aws.scan("ProfileTable"), subject)
+    linked = factories.linked_tokens(local_aws.scan("IdentityIndexTable"), subject)
     assert linked >= {t["pk"]["S"].removeprefix("TOKEN#") for t in tickets}
     assert counter(after, "links_ticket") == len(tickets)
 

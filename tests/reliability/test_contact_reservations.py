@@ -38,7 +38,7 @@ def containers(local_aws: LocalAws, count: int) -> list[ContactService]:
     session = boto3.session.Session()
     db = session.client("dynamodb", region_name=settings.region, config=aws.SDK_CONFIG)
     secrets = session.client("secretsmanager", region_name=settings.region, config=aws.SDK_CONFIG)
-    profiles = DynamoProfileStore(db, settings.profile_table, settings.key_vault_table)
+    profiles = DynamoProfileStore(db, settings.profile_table, settings.key_vault_table, settings.identity_index_table)
     return [
         ContactService(
             DynamoContactStore(db, settings.profile_table, profiles),

@@ -82,7 +82,7 @@ def test_no_function_has_wildcard_actions_or_resources(logical_id):
 def test_channel_functions_cannot_delete_scan_or_encrypt(logical_id):
     for action, resource in granted(logical_id):
         assert not action.startswith(CHANNEL_FORBIDDEN_PREFIXES), f"{logical_id}: {action} on {resource}"
-        assert resource in {"ProfileTable", "KeyVaultTable", "DataKey", "TokenizationSecret"} or (
+        assert resource in {"ProfileTable", "KeyVaultTable", "IdentityIndexTable", "DataKey", "TokenizationSecret"} or (
             (action, resource) == ("apigateway:GET", f"{logical_id.removesuffix('ChannelFunction')}ApiKey")
         ), (action, resource)
 

@@ -21,7 +21,7 @@ TOKENIZER = Tokenizer(b"k" * 48)
 
 
 def tokens_of(aws, kind: str) -> list[dict]:
-    return [i for i in aws.scan("ProfileTable") if i["pk"]["S"].startswith(f"TOKEN#t1.{kind}.")]
+    return [i for i in aws.scan("IdentityIndexTable") if i["pk"]["S"].startswith(f"TOKEN#t1.{kind}.")]
 
 
 def test_an_email_in_another_case_or_unicode_form_is_the_same_person(lambdas, local_aws):

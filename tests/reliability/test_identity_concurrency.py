@@ -85,15 +85,15 @@ def test_fifty_concurrent_logins_linking_the_same_two_profiles_merge_them_once(
 
 
 def test_a_merge_that_crashes_part_way_resumes_and_moves_everything_once(lambdas, local_aws, monkeypatch):
-    # Given an anonymous profile with 60 visits (three pages of the merge) claimed by a login
+    # Given an anonymous profile with 60 visits (three pages of the merge, after its links' page) claimed by a login
     p, anonymous_id, anonymous, known = split_person(lambdas, 1241, visits=60)
     merges = Merges(lambdas)
     code, body = lambdas.post("web", login(lambdas, p, anonymous_id))
     assert code == 200, body
     assert merges.claims() == 1
 
-    # When the worker crashes after its first page (DynamoDB gone), and the message comes back
-    message, real_move = _worker_crashing_after_one_page(local_aws, monkeypatch)
+    # When the worker crashes after its links and a first page of visits (DynamoDB gone), and the message comes back
+    message, real_move = _worker_crashing_after(local_aws, monkeypatch, moves=2)
     failed = merges.deliver([message], receive_count=1)
     assert failed["batchItemFailures"], failed
     assert 0 < len(events_of(local_aws, known)) - 2 < 60  # part-way: some moved, some not
@@ -118,7 +118,7 @@ def test_a_merge_racing_an_erasure_of_the_survivor_leaves_nothing_of_either_pers
     merges = Merges(lambdas)
     assert lambdas.post("web", login(lambdas, p, anonymous_id))[0] == 200
     assert merges.claims() == 1
-    message, real_move = _worker_crashing_after_one_page(local_aws, monkeypatch)
+    message, real_move = _worker_crashing_after(local_aws, monkeypatch, moves=1)
     assert merges.deliver([message], receive_count=1)["batchItemFailures"]
     monkeypatch.setattr(DynamoMergeStore, "move", real_move)
 
@@ -147,9 +147,9 @@ def test_a_merge_racing_an_erasure_of_the_survivor_leaves_nothing_of_either_pers
     assert line["state"]["S"] == "abandoned"
 
 
-def _worker_crashing_after_one_page(local_aws: Any, monkeypatch: Any) -> tuple[dict[str, Any], Any]:
-    """The merge's queued message, with the worker's store failing (DynamoDB gone) after it moved one page; and the
-    real `move`, to put back when DynamoDB returns."""
+def _worker_crashing_after(local_aws: Any, monkeypatch: Any, *, moves: int) -> tuple[dict[str, Any], Any]:
+    """The merge's queued message, with the worker's store failing (DynamoDB gone) after `moves` pages (the links
+    are the first); and the real `move`, to put back when DynamoDB returns."""
     from tests.integration.compliance_helpers import receive
 
     real_move = DynamoMergeStore.move
@@ -157,7 +157,7 @@ def _worker_crashing_after_one_page(local_aws: Any, monkeypatch: Any) -> tuple[d
 
     def crash_after_one_page(self: Any, *args: Any) -> Any:
         calls["n"] += 1
-        if calls["n"] > 1:
+        if calls["n"] > moves:
             raise StorageUnavailable("the profile store is unavailable; the merge will resume")
         return real_move(self, *args)
 

@@ -38,11 +38,16 @@ def profile_table(lambdas: Any) -> list[dict[str, Any]]:
     return lambdas.aws.scan("ProfileTable")
 
 
+def index_table(lambdas: Any) -> list[dict[str, Any]]:
+    return lambdas.aws.scan("IdentityIndexTable")
+
+
 def token_owner(lambdas: Any, token: str) -> dict[str, Any] | None:
     item: dict[str, Any] | None = (
         boto3.client("dynamodb")
         .get_item(
-            TableName=lambdas.aws.table("ProfileTable"), Key={"pk": {"S": f"TOKEN#{token}"}, "sk": {"S": "TOKEN"}}
+            TableName=lambdas.aws.table("IdentityIndexTable"),
+            Key={"pk": {"S": f"TOKEN#{token}"}, "sk": {"S": "TOKEN"}},
         )
         .get("Item")
     )
@@ -52,7 +57,7 @@ def token_owner(lambdas: Any, token: str) -> dict[str, Any] | None:
 def tokens_of(lambdas: Any, subject_id: str) -> set[str]:
     return {
         i["pk"]["S"].removeprefix("TOKEN#")
-        for i in profile_table(lambdas)
+        for i in index_table(lambdas)
         if i.get("entity", {}).get("S") == "token" and i.get("subject_id", {}).get("S") == subject_id
     }
 
@@ -112,8 +117,8 @@ def test_a_person_with_thousands_of_identifiers_stays_writable_and_erasable(lamb
     # Then the erasure completes and every identifier that found them is a suppression marker
     done = status(lambdas, accepted["request_id"])
     assert done["state"] == "completed" and done["counts"]["tokens_suppressed"] >= len(held) + 3
-    left = profile_table(lambdas)
-    assert not [i for i in left if subject_id in json.dumps(i)]
+    left = index_table(lambdas)
+    assert not [i for i in [*profile_table(lambdas), *left] if subject_id in json.dumps(i)]
     markers = {i["pk"]["S"].removeprefix("TOKEN#") for i in left if i.get("suppressed", {}).get("BOOL")}
     assert set(held) <= markers
 
@@ -123,14 +128,15 @@ def seed_links(lambdas: Any, subject_id: str, kind: str, count: int) -> list[str
     from touchpoints.adapters.profile_store import token_claim
 
     dynamodb, table = boto3.client("dynamodb"), lambdas.aws.table("ProfileTable")
+    index = lambdas.aws.table("IdentityIndexTable")
     tokens = [f"t1.{kind}.seeded{n:06d}" for n in range(count)]
     puts = [
         {"PutRequest": {"Item": put["Put"]["Item"]}}
         for token in tokens
-        for put in token_claim(table, subject_id, token, datetime.now(UTC))
+        for put in token_claim(index, subject_id, token, datetime.now(UTC))
     ]
     for start in range(0, len(puts), 25):
-        dynamodb.batch_write_item(RequestItems={table: puts[start : start + 25]})
+        dynamodb.batch_write_item(RequestItems={index: puts[start : start + 25]})
     dynamodb.update_item(
         TableName=table,
         Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}},
@@ -168,7 +174,7 @@ def test_a_number_suppressed_as_phone_is_refused_as_whatsapp(lambdas):
     assert lambdas.post("sms", factories.sms(p))[0] == 200
     assert erase(lambdas, {"phone": p.phone})[0] == 202
     drain(lambdas)
-    before = profile_table(lambdas)
+    before = profile_table(lambdas), index_table(lambdas)
 
     # When the same number writes through WhatsApp, the only identifier the contact center has
     payload = factories.contact_center(p, caller={"whatsapp": p.phone})
@@ -176,7 +182,7 @@ def test_a_number_suppressed_as_phone_is_refused_as_whatsapp(lambdas):
 
     # Then it is refused: both kinds normalize to the same E.164 value, and the person stays erased
     assert code == 409 and body["error"]["code"] == "subject_erased", body
-    assert profile_table(lambdas) == before
+    assert (profile_table(lambdas), index_table(lambdas)) == before
 
 
 def test_a_number_suppressed_as_whatsapp_can_be_lifted_by_naming_it_as_phone(lambdas):

@@ -146,21 +146,22 @@ class ThrottlingDynamo:
 
 def test_unprocessed_deletes_are_retried_with_backoff():
     dynamo, sleeps = ThrottlingDynamo(throttled=3), []
-    eraser = DynamoSubjectEraser(dynamo, "profiles", "vault", sleep=sleeps.append)
+    eraser = DynamoSubjectEraser(dynamo, "profiles", "vault", "index", sleep=sleeps.append)
     keys = [{"pk": {"S": "SUBJECT#s"}, "sk": {"S": f"EVENT#web#{n}"}} for n in range(60)]
-    eraser._delete(keys)
+    eraser._delete("profiles", keys)
     assert len(dynamo.deleted) == 60
     assert sleeps == sorted(sleeps) and len(sleeps) == 3
 
 
 def test_deletes_throttled_for_too_long_leave_the_erasure_to_resume():
-    eraser = DynamoSubjectEraser(ThrottlingDynamo(throttled=100), "profiles", "vault", sleep=lambda _: None)
+    eraser = DynamoSubjectEraser(ThrottlingDynamo(throttled=100), "profiles", "vault", "index", sleep=lambda _: None)
     with pytest.raises(StorageUnavailable):
         eraser._delete(
+            "profiles",
             [
                 {"pk": {"S": "SUBJECT#s"}, "sk": {"S": "EVENT#web#1"}},
                 {"pk": {"S": "SUBJECT#s"}, "sk": {"S": "EVENT#web#2"}},
-            ]
+            ],
         )
 
 

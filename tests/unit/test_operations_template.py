@@ -51,7 +51,7 @@ def test_every_function_logs_to_its_own_group_which_expires(template):
         target = function["Properties"].get("LoggingConfig", {}).get("LogGroup", {})
         assert target.get("Ref") in groups, f"{name} logs to no group of the stack"
         used.append(target["Ref"])
-    assert len(set(used)) == len(functions) == 15
+    assert len(set(used)) == len(functions) == 16
 
 
 @pytest.mark.parametrize("stage_name", ["TouchpointApiStage", "SdkApiStage"])

@@ -1,4 +1,4 @@
-"""The eraser's side of the profile table and key vault: freeze, suppress, shred, purge in pages."""
+"""The eraser's side of the profile table, identity index and key vault: freeze, suppress, shred, purge in pages."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from touchpoints.adapters.aws import SDK_ERRORS, ResumableStoreCalls, error_code
 from touchpoints.adapters.profile_store import subject_tokens, survivor_of
 from touchpoints.errors import StorageUnavailable
 from touchpoints.items import profile as profile_item
+from touchpoints.items import token as token_item
 
 ERASING = profile_item.ERASING
 WRITER = profile_item.WRITER_COMPLIANCE
@@ -49,6 +50,7 @@ class DynamoSubjectEraser(ResumableStoreCalls):
         dynamodb_client: Any,
         profile_table: str,
         key_vault_table: str,
+        identity_index: str,
         *,
         max_unprocessed_rounds: int = 8,
         sleep: Callable[[float], None] = time.sleep,
@@ -56,6 +58,7 @@ class DynamoSubjectEraser(ResumableStoreCalls):
         self._db = dynamodb_client
         self._profiles = profile_table
         self._vault = key_vault_table
+        self._index = identity_index
         self._rounds = max_unprocessed_rounds
         self._sleep = sleep
 
@@ -65,7 +68,7 @@ class DynamoSubjectEraser(ResumableStoreCalls):
             item = self._call(
                 "token read",
                 self._db.get_item,
-                TableName=self._profiles,
+                TableName=self._index,
                 Key=keys.token_key(token),
                 ConsistentRead=True,
             )
@@ -108,10 +111,15 @@ class DynamoSubjectEraser(ResumableStoreCalls):
                 return None
             raise self._unavailable("profile freeze", error) from error
         # Frozen: no token can be claimed for the subject any more, so the list read now is complete.
-        return subject_tokens(self._db, self._profiles, subject_id)
+        return subject_tokens(self._db, self._index, subject_id)
 
     def suppress(self, tokens: Collection[str], subject_id: str | None, request_id: str, now: datetime) -> int:
-        """Replace each token's owner with a suppression marker; a token owned by someone else is left alone."""
+        """Replace each token's owner with a suppression marker; a token owned by someone else is left alone.
+
+        Each marker is then copied into the profile table, the suppression list that backups keep (the index has
+        none): the copy names neither the subject nor the request, so nothing in a backup leads from it to them.
+        A resumed erasure finds its marker in place (the condition holds) and copies it again.
+        """
         condition = "attribute_not_exists(pk) OR suppressed = :yes"
         values: dict[str, Any] = {":yes": {"BOOL": True}}
         if subject_id:
@@ -119,26 +127,30 @@ class DynamoSubjectEraser(ResumableStoreCalls):
             values[":sid"] = _s(subject_id)
         done = 0
         for token in tokens:
-            item = {
+            listed = {
                 **keys.token_key(token),
-                "entity": _s("suppression"),
-                "suppressed": {"BOOL": True},
-                "erased_at": _s(now.isoformat()),
-                "request_id": _s(request_id),
+                token_item.ENTITY_ATTR: _s(token_item.ENTITY_SUPPRESSION),
+                token_item.SUPPRESSED: {"BOOL": True},
+                token_item.ERASED_AT: _s(now.isoformat()),
             }
             try:
                 self._db.put_item(
-                    TableName=self._profiles, Item=item, ConditionExpression=condition, ExpressionAttributeValues=values
+                    TableName=self._index,
+                    Item={**listed, token_item.REQUEST_ID: _s(request_id)},
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
                 )
-                done += 1
             except SDK_ERRORS as error:
                 if error_code(error) != _CONDITION_FAILED:
                     raise self._unavailable("token suppression", error) from error
+                continue
+            self._call("suppression list write", self._db.put_item, TableName=self._profiles, Item=listed)
+            done += 1
         return done
 
     def release(self, tokens: Collection[str], subject_id: str) -> int:
         try:
-            return delete_tokens_where(self._db, self._profiles, tokens, "subject_id = :sid", {":sid": _s(subject_id)})
+            return delete_tokens_where(self._db, self._index, tokens, "subject_id = :sid", {":sid": _s(subject_id)})
         except SDK_ERRORS as error:
             raise self._unavailable("token release", error) from error
 
@@ -153,27 +165,29 @@ class DynamoSubjectEraser(ResumableStoreCalls):
         return "Attributes" in answer
 
     def purge(self, subject_id: str, page_size: int) -> Iterator[int]:
-        """Pages of the subject's partition; the profile item goes last, so it marks an unfinished erasure.
+        """Pages of the subject's links in the index, then of its partition; the profile item goes last, so it
+        marks an unfinished erasure.
 
         Pages are read from the start on every run: deleted items are gone, so a resumed run needs no cursor.
         """
-        query: dict[str, Any] = {
-            "TableName": self._profiles,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": _s(keys.subject_pk(subject_id))},
-            "ProjectionExpression": "pk, sk",
-            "ConsistentRead": True,
-            "Limit": page_size,
-        }
-        while True:
-            page = self._call("subject page read", self._db.query, **query)
-            batch = [item for item in page.get("Items", []) if item["sk"]["S"] != keys.PROFILE_SK]
-            if batch:  # every yield deletes something, so a run stopped after any yield still makes progress
-                self._delete(batch)
-                yield len(batch)
-            if "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for table in (self._index, self._profiles):
+            query: dict[str, Any] = {
+                "TableName": table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": _s(keys.subject_pk(subject_id))},
+                "ProjectionExpression": "pk, sk",
+                "ConsistentRead": True,
+                "Limit": page_size,
+            }
+            while True:
+                page = self._call("subject page read", self._db.query, **query)
+                batch = [item for item in page.get("Items", []) if item["sk"]["S"] != keys.PROFILE_SK]
+                if batch:  # every yield deletes something, so a run stopped after any yield still makes progress
+                    self._delete(table, batch)
+                    yield len(batch)
+                if "LastEvaluatedKey" not in page:
+                    break
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         answer = self._call(
             "profile delete",
             self._db.delete_item,
@@ -184,12 +198,10 @@ class DynamoSubjectEraser(ResumableStoreCalls):
         if "Attributes" in answer:
             yield 1
 
-    def _delete(self, item_keys: list[dict[str, Any]]) -> None:
+    def _delete(self, table: str, item_keys: list[dict[str, Any]]) -> None:
         for start in range(0, len(item_keys), BATCH_WRITE_LIMIT):
             pending: dict[str, Any] = {
-                self._profiles: [
-                    {"DeleteRequest": {"Key": key}} for key in item_keys[start : start + BATCH_WRITE_LIMIT]
-                ]
+                table: [{"DeleteRequest": {"Key": key}} for key in item_keys[start : start + BATCH_WRITE_LIMIT]]
             }
             for attempt in range(self._rounds):
                 answer = self._call("subject page delete", self._db.batch_write_item, RequestItems=pending)

@@ -1,9 +1,10 @@
-"""Item keys of the profile table (single-table design) and the key vault.
+"""Item keys of the profile table (single-table design), the identity index and the key vault.
 
-profile table, partition SUBJECT#<id>:  PROFILE | EVENT#<keyed digest> | CONSENT#<keyed digest> (sealed)
-                                        | LINK#<token> (the subject's tokens, listed without growing the profile)
-profile table, partition TOKEN#<token>: TOKEN  (which subject a token belongs to, or a suppression)
-key vault,     partition SUBJECT#<id>:  the subject's wrapped data key
+profile table,  partition SUBJECT#<id>:  PROFILE | EVENT#<keyed digest> | CONSENT#<keyed digest> (sealed)
+profile table,  partition TOKEN#<token>: TOKEN  (the backed-up suppression list: an erased person's tokens only)
+identity index, partition TOKEN#<token>: TOKEN  (which subject a token belongs to, or a suppression)
+identity index, partition SUBJECT#<id>:  LINK#<token> (the subject's tokens, listed without growing the profile)
+key vault,      partition SUBJECT#<id>:  the subject's wrapped data key
 """
 
 from __future__ import annotations

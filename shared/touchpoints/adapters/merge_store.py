@@ -1,4 +1,4 @@
-"""The merge worker's side of the profile table and key vault: pages moved between partitions, the tombstone."""
+"""The merge worker's side of the profile table, identity index and key vault: pages moved between partitions."""
 
 from __future__ import annotations
 
@@ -71,14 +71,16 @@ class DynamoMergeStore(ResumableStoreCalls):
         dynamodb_client: Any,
         profile_table: str,
         key_vault_table: str,
+        identity_index: str,
         *,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._db = dynamodb_client
         self._profiles = profile_table
         self._vault = key_vault_table
+        self._index = identity_index
         self._sleep = sleep
-        self._eraser = DynamoSubjectEraser(dynamodb_client, profile_table, key_vault_table, sleep=sleep)
+        self._eraser = DynamoSubjectEraser(dynamodb_client, profile_table, key_vault_table, identity_index, sleep=sleep)
 
     def state(self, absorbed: str) -> MergeState | None:
         item = self._get(self._profiles, keys.profile_key(absorbed))
@@ -111,16 +113,21 @@ class DynamoMergeStore(ResumableStoreCalls):
         return None if item is None else bytes(item["wrapped_key"]["B"])
 
     def page(self, absorbed: str, size: int) -> list[PartitionItem]:
-        answer = self._call(
-            "merge page read",
-            self._db.query,
-            TableName=self._profiles,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": _s(keys.subject_pk(absorbed))},
-            ConsistentRead=True,
-            Limit=size,
-        )
-        return [_partition_item(item) for item in answer.get("Items", []) if item["sk"]["S"] != keys.PROFILE_SK]
+        """The absorbed subject's links in the index first, then the items of its partition."""
+        for table in (self._index, self._profiles):
+            answer = self._call(
+                "merge page read",
+                self._db.query,
+                TableName=table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": _s(keys.subject_pk(absorbed))},
+                ConsistentRead=True,
+                Limit=size,
+            )
+            page = [_partition_item(item) for item in answer.get("Items", []) if item["sk"]["S"] != keys.PROFILE_SK]
+            if page:
+                return page
+        return []
 
     def move(
         self, absorbed: str, survivor: str, items: Sequence[tuple[PartitionItem, MovedItem]]
@@ -144,10 +151,11 @@ class DynamoMergeStore(ResumableStoreCalls):
         written: set[str] = set()
         for partition_item, target in items:
             original = partition_item.item
+            table = self._index if partition_item.kind is ItemKind.LINK else self._profiles
             ops.append(
                 {
                     "Delete": {
-                        "TableName": self._profiles,
+                        "TableName": table,
                         "Key": {"pk": original["pk"], "sk": original["sk"]},
                         # Two deliveries of one merge never both move an item: the second finds it gone.
                         "ConditionExpression": "attribute_exists(pk)",
@@ -165,7 +173,7 @@ class DynamoMergeStore(ResumableStoreCalls):
             if target.sk in written:  # one consent answer kept twice (before and after issue 17): one is enough
                 continue
             written.add(target.sk)
-            ops.append({"Put": {"TableName": self._profiles, "Item": _moved_item(partition_item, target, survivor)}})
+            ops.append({"Put": {"TableName": table, "Item": _moved_item(partition_item, target, survivor)}})
             if partition_item.kind is ItemKind.EVENT:
                 counts["events_moved"] += 1
                 counter = f"trace_{target.trace}"
@@ -178,7 +186,7 @@ class DynamoMergeStore(ResumableStoreCalls):
                 ops.append(
                     {
                         "Update": {
-                            "TableName": self._profiles,
+                            "TableName": self._index,
                             "Key": keys.token_key(token),
                             "UpdateExpression": "SET subject_id = :s",
                             "ConditionExpression": "subject_id IN (:a, :s)",
@@ -305,7 +313,7 @@ class DynamoMergeStore(ResumableStoreCalls):
         )
 
     def abandon(self, absorbed: str, now: datetime) -> Mapping[str, int]:
-        tokens = subject_tokens(self._db, self._profiles, absorbed)
+        tokens = subject_tokens(self._db, self._index, absorbed)
         suppressed = self._eraser.suppress(tokens, absorbed, merge_id(absorbed), now)
         destroyed = self._eraser.destroy_key(absorbed)
         deleted = sum(self._eraser.purge(absorbed, 25))
@@ -351,21 +359,22 @@ class DynamoMergeStore(ResumableStoreCalls):
         return {"Update": {**update, "UpdateExpression": f"SET {', '.join(sets)}"}}
 
     def _survivor_has(self, survivor: str, sks: list[str]) -> set[str]:
-        items = self._batch_get([{"pk": _s(keys.subject_pk(survivor)), "sk": _s(sk)} for sk in sks], "sk")
+        wanted = [{"pk": _s(keys.subject_pk(survivor)), "sk": _s(sk)} for sk in sks]
+        items = self._batch_get(self._profiles, wanted, "sk")
         return {item["sk"]["S"] for item in items}
 
     def _token_owners(self, tokens: list[str]) -> dict[str, str | None]:
-        items = self._batch_get([keys.token_key(t) for t in tokens], "pk, subject_id")
+        items = self._batch_get(self._index, [keys.token_key(t) for t in tokens], "pk, subject_id")
         return {i["pk"]["S"].removeprefix("TOKEN#"): i.get("subject_id", {}).get("S") for i in items}
 
-    def _batch_get(self, item_keys: list[dict[str, Any]], projection: str) -> list[dict[str, Any]]:
+    def _batch_get(self, table: str, item_keys: list[dict[str, Any]], projection: str) -> list[dict[str, Any]]:
         if not item_keys:
             return []
-        request = {self._profiles: {"Keys": item_keys, "ConsistentRead": True, "ProjectionExpression": projection}}
+        request = {table: {"Keys": item_keys, "ConsistentRead": True, "ProjectionExpression": projection}}
         found: list[dict[str, Any]] = []
         for _ in range(_CONFLICT_ROUNDS):
             answer = self._call("merge read", self._db.batch_get_item, RequestItems=request)
-            found.extend(answer.get("Responses", {}).get(self._profiles, []))
+            found.extend(answer.get("Responses", {}).get(table, []))
             request = answer.get("UnprocessedKeys") or {}
             if not request:
                 return found

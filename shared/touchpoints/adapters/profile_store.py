@@ -1,4 +1,4 @@
-"""The profile table and key vault in DynamoDB: identity resolution and the atomic profile write."""
+"""The profile table, identity index and key vault in DynamoDB: identity resolution and the atomic profile write."""
 
 from __future__ import annotations
 
@@ -59,9 +59,9 @@ def _verified_fields(change: ProfileWrite) -> dict[str, Any]:
 
 
 def token_claim(
-    table: str, subject_id: str, token: str, now: datetime, **extra: dict[str, Any]
+    index_table: str, subject_id: str, token: str, now: datetime, **extra: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """A token given to a subject: its lookup item (only if nobody holds it) and its link in the subject's partition."""
+    """A token given to a subject, in the identity index: its lookup item (only if nobody holds it) and its link."""
     kind = _s(token_kind(token))
     lookup = {**keys.token_key(token), "entity": _s("token"), "subject_id": _s(subject_id), "created_at": _s(_iso(now))}
     link = {
@@ -71,8 +71,14 @@ def token_claim(
         link_item.CREATED_AT: _s(_iso(now)),
     }
     return [
-        {"Put": {"TableName": table, "Item": {**lookup, **extra}, "ConditionExpression": "attribute_not_exists(pk)"}},
-        {"Put": {"TableName": table, "Item": link}},
+        {
+            "Put": {
+                "TableName": index_table,
+                "Item": {**lookup, **extra},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+        {"Put": {"TableName": index_table, "Item": link}},
     ]
 
 
@@ -121,10 +127,10 @@ def survivor_of(db: Any, table: str, subject_id: str) -> str | None:
     return None
 
 
-def subject_tokens(db: Any, table: str, subject_id: str) -> tuple[str, ...]:
-    """Every token the subject holds, from the links in its partition (pages of them, however many)."""
+def subject_tokens(db: Any, index_table: str, subject_id: str) -> tuple[str, ...]:
+    """Every token the subject holds, from its links in the identity index (pages of them, however many)."""
     query: dict[str, Any] = {
-        "TableName": table,
+        "TableName": index_table,
         "KeyConditionExpression": "pk = :pk AND begins_with(sk, :link)",
         "ExpressionAttributeValues": {":pk": _s(keys.subject_pk(subject_id)), ":link": _s(keys.LINK_PREFIX)},
         "ProjectionExpression": "sk",
@@ -154,23 +160,24 @@ def consent_history_item(subject_id: str, sealed: SealedItem) -> dict[str, Any]:
 
 
 class DynamoProfileStore:
-    def __init__(self, dynamodb_client: Any, profile_table: str, key_vault_table: str) -> None:
+    def __init__(self, dynamodb_client: Any, profile_table: str, key_vault_table: str, identity_index: str) -> None:
         self._db = dynamodb_client
         self._profiles = profile_table
         self._vault = key_vault_table
+        self._index = identity_index
 
     def find_tokens(self, tokens: Collection[str]) -> dict[str, TokenRecord]:
         unique = list(dict.fromkeys(tokens))
         found: dict[str, TokenRecord] = {}
         for start in range(0, len(unique), _BATCH_GET_LIMIT):
             request = {
-                self._profiles: {
+                self._index: {
                     "Keys": [keys.token_key(t) for t in unique[start : start + _BATCH_GET_LIMIT]],
                     "ConsistentRead": True,
                     "ProjectionExpression": "pk, subject_id, suppressed",
                 }
             }
-            for item in self._batch_get(request).get(self._profiles, []):
+            for item in self._batch_get(request).get(self._index, []):
                 token = item["pk"]["S"].removeprefix("TOKEN#")
                 found[token] = TokenRecord(
                     subject_id=item.get("subject_id", {}).get("S"),
@@ -214,7 +221,7 @@ class DynamoProfileStore:
         items = [self._event_put(change)]
         items.append(self._profile_create(change) if change.new_subject_key else self._profile_update(change))
         for token in change.claim_tokens:
-            items.extend(token_claim(self._profiles, change.subject_id, token, change.written_at))
+            items.extend(token_claim(self._index, change.subject_id, token, change.written_at))
         items.extend(self._consent_history(change))
         if change.identity is not None:
             items.extend(self._identity_items(change, change.identity))

@@ -89,23 +89,24 @@ def _consent_change(item: dict[str, Any]) -> StoredConsentChange:
 
 
 class DynamoSubjectRecords:
-    def __init__(self, dynamodb_client: Any, profile_table: str, key_vault_table: str) -> None:
+    def __init__(self, dynamodb_client: Any, profile_table: str, key_vault_table: str, identity_index: str) -> None:
         self._db = dynamodb_client
         self._profiles = profile_table
         self._vault = key_vault_table
+        self._index = identity_index
 
     def load_profile(self, subject_id: str) -> tuple[StoredProfile, bytes] | None:
         profile = self._get(self._profiles, keys.profile_key(subject_id))
         vault = self._get(self._vault, keys.vault_key(subject_id))
         if profile is None or vault is None:
             return None
-        return _profile(profile, subject_tokens(self._db, self._profiles, subject_id)), bytes(vault["wrapped_key"]["B"])
+        return _profile(profile, subject_tokens(self._db, self._index, subject_id)), bytes(vault["wrapped_key"]["B"])
 
     def load_subject(self, subject_id: str) -> StoredSubject | None:
         vault = self._get(self._vault, keys.vault_key(subject_id))
         if vault is None:
             return None
-        profile_item, events, history, tokens = None, [], [], []
+        profile_item, events, history = None, [], []
         query: dict[str, Any] = {
             "TableName": self._profiles,
             "KeyConditionExpression": "pk = :pk",
@@ -118,8 +119,6 @@ class DynamoSubjectRecords:
                 sk = item["sk"]["S"]
                 if sk == keys.PROFILE_SK:
                     profile_item = item
-                elif sk.startswith(keys.LINK_PREFIX):
-                    tokens.append(sk.removeprefix(keys.LINK_PREFIX))
                 elif sk.startswith(event_item.SK_PREFIX):
                     events.append(_event(item))
                 elif sk.startswith(consent_item.SK_PREFIX):
@@ -129,12 +128,16 @@ class DynamoSubjectRecords:
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         if profile_item is None:
             return None
-        profile = _profile(profile_item, tuple(tokens))
+        profile = _profile(profile_item, subject_tokens(self._db, self._index, subject_id))
         return StoredSubject(profile, bytes(vault["wrapped_key"]["B"]), tuple(events), tuple(history))
 
     def lift_suppression(self, tokens: Collection[str]) -> int:
+        """Markers deleted from the backed-up suppression list, then from the index, which ingestion reads: a
+        failure in between leaves the identifier suppressed until the lift is retried."""
+        suppressed = "suppressed = :yes", {":yes": {"BOOL": True}}
         try:
-            return delete_tokens_where(self._db, self._profiles, tokens, "suppressed = :yes", {":yes": {"BOOL": True}})
+            delete_tokens_where(self._db, self._profiles, tokens, *suppressed)
+            return delete_tokens_where(self._db, self._index, tokens, *suppressed)
         except SDK_ERRORS as error:
             logger.warning("suppression lift failed", extra={"error_code": error_code(error)})
             raise StorageUnavailable("the profile store is unavailable; lift the suppression again") from error
@@ -187,17 +190,17 @@ class DynamoSubjectRecords:
             items.append(
                 {
                     "Delete": {
-                        "TableName": self._profiles,
+                        "TableName": self._index,
                         "Key": keys.token_key(token),
                         "ConditionExpression": "subject_id = :sid",
                         "ExpressionAttributeValues": {":sid": _s(change.subject_id)},
                     }
                 }
             )
-            items.append({"Delete": {"TableName": self._profiles, "Key": keys.link_key(change.subject_id, token)}})
+            items.append({"Delete": {"TableName": self._index, "Key": keys.link_key(change.subject_id, token)}})
         for token in change.claim_tokens:
             items.extend(
-                token_claim(self._profiles, change.subject_id, token, change.at, request_id=_s(change.request_id))
+                token_claim(self._index, change.subject_id, token, change.at, request_id=_s(change.request_id))
             )
         reasons = self._transact(items)
         # A conflict with another transaction says nothing about who holds the identifiers: read again and retry.

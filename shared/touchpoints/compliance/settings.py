@@ -30,6 +30,7 @@ class ComplianceApiSettings(PrivacySettings):
 class ErasureWorkerSettings(AwsSettings):
     profile_table: str = Field(alias="PROFILE_TABLE_NAME", min_length=3)
     key_vault_table: str = Field(alias="KEY_VAULT_TABLE_NAME", min_length=3)
+    identity_index_table: str = Field(alias="IDENTITY_INDEX_TABLE_NAME", min_length=3)
     compliance_table: str = Field(alias="COMPLIANCE_TABLE_NAME", min_length=3)
     audit_table: str = Field(alias="AUDIT_TABLE_NAME", min_length=3)
     erasure_queue_url: str = Field(alias="ERASURE_QUEUE_URL", min_length=1)

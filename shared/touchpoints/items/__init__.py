@@ -8,8 +8,9 @@ that a profile, as every writer leaves it, holds only attributes declared here.
 - `profile`: SUBJECT#<id> / PROFILE, one per person (ingestion, classifier, compliance, eraser)
 - `event`: SUBJECT#<id> / EVENT#<keyed digest>, one per touchpoint, what it was sealed under the subject's key
 - `consent`: SUBJECT#<id> / CONSENT#<keyed digest>, the history of consent answers, sealed likewise
-- `token`: TOKEN#<token> / TOKEN, which subject an identifier belongs to, or a suppression marker
-- `link`: SUBJECT#<id> / LINK#<token>, one per identifier a subject holds (listed by query)
+- `token`: TOKEN#<token> / TOKEN, which subject an identifier belongs to, or a suppression marker (identity index;
+  suppression markers also in the profile table, the backed-up suppression list)
+- `link`: SUBJECT#<id> / LINK#<token>, one per identifier a subject holds (identity index, listed by query)
 - `identity_log`: IDENTITY#<day> / <kind>#<at>#<id>, a merge or an identity conflict, for review
 - `contact`: SUBJECT#<id> / CONTACTS, a person's contact counter; CONTACT_CAPS / <day>#<channel>#<campaign>, cap hits
 - `request`: REQUEST#<id> / REQUEST in the compliance table, one per data-subject request

@@ -1,4 +1,4 @@
-"""The token link item of the profile table (pk SUBJECT#<id>, sk LINK#<token>): one per identifier a subject holds.
+"""The token link item of the identity index (pk SUBJECT#<id>, sk LINK#<token>): one per identifier a subject holds.
 
 Written with the token's claim (ingestion, rectification), deleted with its release or the subject's purge.
 Listing them by query replaces a token set on the profile, which grew with every identifier (issue 17).

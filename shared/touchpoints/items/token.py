@@ -1,4 +1,8 @@
-"""The token item of the profile table (pk TOKEN#<token>, sk TOKEN): who holds an identifier, or its suppression."""
+"""The token item (pk TOKEN#<token>, sk TOKEN): who holds an identifier, or its suppression.
+
+Held in the identity index table, which has no backups. A suppression marker is also copied, without its
+request id, into the profile table: the backed-up suppression list, which names no subject (README, backups).
+"""
 
 from __future__ import annotations
 
