@@ -59,7 +59,9 @@ def ages_in_profiles(pipeline: Pipeline) -> dict[str, dict[str, int]]:
                 cells["never"] += 1
                 continue
             days = (today - datetime.fromisoformat(fields[name]["M"]["at"]["S"]).date()).days
-            cells[BUCKETS[0] if days <= 30 else BUCKETS[1] if days <= 90 else BUCKETS[2] if days <= 365 else ">365"] += 1
+            cells[
+                BUCKETS[0] if days <= 30 else BUCKETS[1] if days <= 90 else BUCKETS[2] if days <= 365 else ">365"
+            ] += 1
     return ages
 
 

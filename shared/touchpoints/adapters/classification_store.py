@@ -72,15 +72,19 @@ def _same_count(write: ClassificationWrite, names: dict[str, str], values: dict[
     return "#counted = :counted"
 
 
-def _same_quality(quality: QualityChange, names: dict[str, str], values: dict[str, Any]) -> str:
-    """The condition that the data-quality counters still hold the revision the image said; and the new one."""
+def _same_quality(quality: QualityChange | None, names: dict[str, str], values: dict[str, Any], sets: list[str]) -> str:
+    """` AND ` the condition that the data-quality counters still hold the revision the image said (and the sets
+    that record the new one); nothing when the write carries no quality change."""
+    if quality is None:
+        return ""
     names["#qv"], names["#qc"] = profile_item.QUALITY_VERSION, profile_item.QUALITY_COUNTED
     values[":qv"] = _n(quality.version)
     values[":qc"] = {"M": {name: _s(at) for name, at in quality.counted.items()}}
+    sets += ["#qv = :qv", "#qc = :qc"]
     if quality.expected_version is None:
-        return "attribute_not_exists(#qv)"
+        return " AND attribute_not_exists(#qv)"
     values[":qvread"] = _n(quality.expected_version)
-    return "#qv = :qvread"
+    return " AND #qv = :qvread"
 
 
 def _random_shard() -> int:
@@ -179,9 +183,7 @@ class DynamoClassificationStore:
         same_count = _same_count(write, names, values)
         if write.moves_the_counts:
             sets.append("#counted = :state")
-        if write.quality is not None:
-            same_count += " AND " + _same_quality(write.quality, names, values)
-            sets += ["#qv = :qv", "#qc = :qc"]
+        same_count += _same_quality(write.quality, names, values, sets)
         condition = (
             f"attribute_exists(pk) AND #ver = :v AND #cv = :cv AND #st = :active AND {same_state} AND {not_yet_done}"
             f" AND {same_count}"

@@ -78,9 +78,7 @@ def quality_change(
 ) -> QualityChange:
     """Compare a profile's fields with what the counters hold of it. A revision ingestion wrote and nobody
     counted yet is a touchpoint: it is credited with every field confirmed since the last count."""
-    now_counted = {
-        name: at for name, at in confirmed_at.items() if at is not None and _category(name) is not None
-    }
+    now_counted = {name: at for name, at in confirmed_at.items() if at is not None and _category(name) is not None}
     is_new_touchpoint = touchpoint is not None and (counted_version is None or counted_version < version)
     confirmed = tuple(sorted(name for name, at in now_counted.items() if counted.get(name) != at))
     ages: Counter[tuple[str, date]] = Counter()
