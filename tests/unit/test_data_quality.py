@@ -100,3 +100,36 @@ def test_the_report_gives_each_channels_action_its_shares():
         "contact_share": 0.75,
         "fields": {"rfc": 1},
     }
+
+
+def test_only_the_touchpoints_own_classification_credits_it_and_a_profile_older_than_the_counters_starts_clean():
+    from touchpoints.classification import ProfileFacts
+    from touchpoints.classification.funnel import TIME
+    from touchpoints.classification.quality import of_facts
+
+    def facts(**extra: object) -> ProfileFacts:
+        base = dict(
+            subject_id="sub_x",
+            status="active",
+            origin_channel="web",
+            version=7,
+            consent_version=1,
+            field_confirmed_at={"email": NOW},
+            consents={},
+            trace_counts={},
+            last_trace_at=None,
+            changed_by="ingest",
+            last_channel="web",
+            last_action="sign_up",
+            quality_version=6,
+            quality_counted={"email": NOW - timedelta(days=1)},
+        )
+        return ProfileFacts(**{**base, **extra})  # type: ignore[arg-type]
+
+    assert of_facts(facts(), NOW, WEB).touchpoint == WEB
+    # the daily sweep classifying the same revision credits no touchpoint, though the ages still move
+    swept = of_facts(facts(), NOW, TIME)
+    assert swept.touchpoint is None and swept.ages
+    # a profile classified before the counters existed enters the ages; its past is not credited to this touchpoint
+    older = of_facts(facts(quality_version=None, quality_counted={}, classified_version=6), NOW, WEB)
+    assert older.touchpoint is None and older.ages == {("email", NOW.date()): 1}

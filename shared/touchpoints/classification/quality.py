@@ -102,9 +102,13 @@ def quality_change(
     )
 
 
-def of_facts(facts: ProfileFacts, now: datetime) -> QualityChange:
-    """The QualityChange of classifying this ProfileFacts at `now`."""
-    touchpoint = cause_of(facts) if facts.changed_by == profile_item.WRITER_INGEST else None
+def of_facts(facts: ProfileFacts, now: datetime, cause: Cause) -> QualityChange:
+    """The QualityChange of classifying this ProfileFacts at `now` for `cause`. Only the classification of the
+    touchpoint itself credits it (not a sweep or new rules); a profile classified before these counters existed
+    enters the ages without crediting its whole past to its next touchpoint."""
+    before_counters = facts.quality_version is None and facts.classified_version is not None
+    is_touchpoint = facts.changed_by == profile_item.WRITER_INGEST and cause == cause_of(facts)
+    touchpoint = cause if is_touchpoint and not before_counters else None
     return quality_change(
         version=facts.version,
         counted_version=facts.quality_version,

@@ -267,7 +267,7 @@ class ClassifierService:
             due_at=due_at,
             counted_state=facts.counted_state,
             cause=cause,
-            quality=of_facts(facts, now),
+            quality=of_facts(facts, now, cause),
         )
         if not self._store.save(write):
             return ClassifyResult(Outcome.STALE, facts.state)
