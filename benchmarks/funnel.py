@@ -222,7 +222,8 @@ def measure(stack: Stack, *, small: int, large: int, records: int, repeats: int)
         at_large = {"new": _report_cost(stack, repeats), "old_index_count": _old_report_cost(stack)}
 
         # The classifier, per record: new profiles (none -> G: the profile, the distribution and the funnel in one
-        # transaction) against the same profiles' next revision, same state (one UpdateItem, as before the counters).
+        # transaction) against the same profiles' next revision, same state (the profile and the data-quality
+        # touchpoint counter in one transaction).
         first = large + 1
         classifier = _warm(stack, CLASSIFIER, {"Records": [_record(_profile(10**9), 0)]})  # not stored: a no-op
         seconds_changed = _deliver(classifier, _stored(stack, first, records))
@@ -258,7 +259,9 @@ def measure(stack: Stack, *, small: int, large: int, records: int, repeats: int)
             "state_change_with_counters": state_change,
             "same_state_no_counters": same_state,
             "note": "a state change writes the profile and two counter items in one transaction (2 WCU per KB of "
-            "each); a record that changes no state costs what it did before the counters",
+            "each); a touchpoint's record that changes no state is a transaction too since the data-quality "
+            "counters (the profile and the day's touchpoint counter); a sweep's or new rules' record that changes "
+            "no state and no field's day is the one UpdateItem it was",
         },
         "target": "the reports' requests and capacity units do not grow with the profiles (ratio 1.0)",
         "met": ratio("distribution", "requests") == 1.0

@@ -21,6 +21,7 @@ from touchpoints.classification import (
     FunnelReport,
     Outcome,
     StateReport,
+    data_quality_report,
     funnel_report,
     load_rules,
     state_report,
@@ -106,6 +107,10 @@ def report() -> StateReport:
 
 def funnel(start: date, end: date) -> FunnelReport:
     return funnel_report(store(), start, end)
+
+
+def data_quality(start: date, end: date) -> dict[str, Any]:
+    return data_quality_report(store(), start, end).as_dict()
 
 
 @per_container

@@ -255,3 +255,46 @@ def test_a_contact_kind_the_channel_does_not_send_is_refused_and_public_channels
     for channel in ("web", "app", "store"):
         status, answer = lambdas.post(channel, decisions_body([{"email": p.email}]), resource="contact-decisions")
         assert status == 404, channel
+
+
+def test_a_merge_adds_the_absorbed_persons_contacts_to_the_survivors_once(lambdas, local_aws):
+    from tests.integration.identity_helpers import Merges
+    from tests.integration.test_identity_merge import stored
+    from touchpoints.adapters.merge_store import DynamoMergeStore
+    from touchpoints.identity.merge import ItemKind, MovedItem
+
+    # Given an anonymous web visitor who said yes to marketing, and a known app user (email) who did too
+    p = person(1640)
+    everything = [*factories.ALL_GRANTED, {"purpose": "marketing", "channel": "all", "granted": True}]
+    visitor = factories.web(p, "page_view", anonymous_id="anon-1640", customer=None, consent=everything)
+    absorbed = stored(lambdas, "web", visitor).get("profile_id") or local_aws.subject_of_event(
+        "web", visitor["event_id"]
+    )
+    survivor = profile_id(lambdas, "app", factories.app(p, "sign_up"))
+    assert absorbed != survivor
+    # ... one marketing email sent to the visitor, two to the app user: below the cap of 3 in 7 days each
+    assert record(lambdas, "email", contact({"profile_id": absorbed}, "email", campaign="cmp-a"))[0] == 200
+    for campaign in ("cmp-b", "cmp-c"):
+        assert record(lambdas, "email", contact({"profile_id": survivor}, "email", campaign=campaign))[0] == 200
+    assert decide(lambdas, "email", [daytime({"email": p.email})])[0]["allowed"]
+
+    store = DynamoMergeStore(local_aws.dynamodb, local_aws.table("ProfileTable"), local_aws.table("KeyVaultTable"))
+    (pending,) = [i for i in store.page(absorbed, 100) if i.kind is ItemKind.CONTACTS]
+
+    # When a login joins them and the merge runs to its end
+    stored(
+        lambdas, "web", factories.web(p, "login", anonymous_id="anon-1640", customer={"email": p.email}), email=p.email
+    )
+    Merges(lambdas).settle()
+
+    # Then one counter is left, the survivor's, holding all three contacts
+    (counter,) = counter_items(local_aws)
+    assert counter["pk"]["S"] == f"SUBJECT#{survivor}"
+    assert sorted(e["M"]["c"]["S"] for e in counter["sent"]["L"]) == ["cmp-a", "cmp-b", "cmp-c"]
+    # and a marketing decision for the survivor sees the sum: the cap of 3 in 7 days is reached
+    (answer,) = decide(lambdas, "email", [daytime({"email": p.email})])
+    assert answer["reason"] == "frequency_cap" and answer["allowed_at"]
+
+    # And a delivery that read the visitor's partition before the merge moved it, retried now, adds nothing
+    assert store.move(absorbed, survivor, [(pending, MovedItem(pending.sk))]) == {}
+    assert counter_items(local_aws) == [counter]

@@ -180,6 +180,8 @@ def test_quiet_hours_within_one_day_and_across_a_daylight_saving_change():
     [
         ("default_time_zone: America/Mexico_City", "default_time_zone: Mars/Olympus"),
         ("  marketing:\n    consent: marketing", "  marketing:\n    consent: telepathy"),
+        # the classifier's contactability would no longer mean what a marketing decision asks
+        ("  marketing:\n    consent: marketing", "  marketing:\n    consent: analytics"),
         ("  sms: [sms]", "  sms: [sms]\n  web: [banner]"),
         ("      - {max: 8, days: 30}", "      - {max: 8, days: 90}"),
     ],

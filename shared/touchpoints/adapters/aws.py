@@ -18,8 +18,14 @@ tracer.patch(("botocore",))  # X-Ray subsegments for every SDK call (a no-op whe
 # Bounded retries with backoff, short timeouts: a Lambda must answer well within API Gateway's 29 s.
 # Requests are built by our adapters, never from caller input, and DynamoDB validates them again: botocore's
 # client-side walk of every nested attribute value (~0.5 ms per touchpoint transaction) buys nothing.
+# The pool holds a connection per thread of the widest fan-out (a 1,000-person contact decision writes 16 at a
+# time, reports and sweeps up to 64): botocore's default of 10 would discard and re-open TLS connections.
 SDK_CONFIG = Config(
-    retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5, parameter_validation=False
+    retries={"max_attempts": 3, "mode": "standard"},
+    connect_timeout=2,
+    read_timeout=5,
+    parameter_validation=False,
+    max_pool_connections=64,
 )
 
 # Objects encrypted with KMS are only served to SigV4 requests, presigned links included.

@@ -20,6 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
 from touchpoints.classification import ClassificationWrite, CountExistingResult, Departure, Move, State
+from touchpoints.classification.quality import QualityChange
 from touchpoints.classification.service import ORIGIN_CHANNELS
 from touchpoints.errors import StorageUnavailable
 from touchpoints.items import counter as counter_item
@@ -69,6 +70,21 @@ def _same_count(write: ClassificationWrite, names: dict[str, str], values: dict[
         return "attribute_not_exists(#counted)"
     values[":counted"] = _s(write.counted_state.value)
     return "#counted = :counted"
+
+
+def _same_quality(quality: QualityChange | None, names: dict[str, str], values: dict[str, Any], sets: list[str]) -> str:
+    """` AND ` the condition that the data-quality counters still hold the revision the image said (and the sets
+    that record the new one); nothing when the write carries no quality change."""
+    if quality is None:
+        return ""
+    names["#qv"], names["#qc"] = profile_item.QUALITY_VERSION, profile_item.QUALITY_COUNTED
+    values[":qv"] = _n(quality.version)
+    values[":qc"] = {"M": {name: _s(at) for name, at in quality.counted.items()}}
+    sets += ["#qv = :qv", "#qc = :qc"]
+    if quality.expected_version is None:
+        return " AND attribute_not_exists(#qv)"
+    values[":qvread"] = _n(quality.expected_version)
+    return " AND #qv = :qvread"
 
 
 def _random_shard() -> int:
@@ -167,6 +183,7 @@ class DynamoClassificationStore:
         same_count = _same_count(write, names, values)
         if write.moves_the_counts:
             sets.append("#counted = :state")
+        same_count += _same_quality(write.quality, names, values, sets)
         condition = (
             f"attribute_exists(pk) AND #ver = :v AND #cv = :cv AND #st = :active AND {same_state} AND {not_yet_done}"
             f" AND {same_count}"
@@ -179,7 +196,7 @@ class DynamoClassificationStore:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
-        if write.moves_the_counts:
+        if write.moves_the_counts or write.counts_quality:
             return self._transact([{"Update": update}, *self._count_items(write)], "classification write failed")
         try:
             self._db.update_item(**update)
@@ -199,7 +216,29 @@ class DynamoClassificationStore:
         items = [self._distribution_update(shard, changes)] if any(changes.values()) else []
         if (move := write.move) is not None:
             items.append(self._funnel_update(shard, move))
+        if write.quality is not None:
+            if touchpoint_counts := write.quality.touchpoint_counts:
+                key = {
+                    counter_item.PK: _s(counter_item.quality_pk(shard)),
+                    counter_item.SK: _s(write.quality.day.isoformat()),
+                }
+                items.append(self._counter_update(key, counter_item.ENTITY_QUALITY, touchpoint_counts))
+            items += self._field_age_updates(shard, write.quality.ages)
         return items
+
+    def _field_age_updates(self, shard: int, ages: Mapping[tuple[str, date], int]) -> list[dict[str, Any]]:
+        by_day: dict[date, Counter[str]] = {}
+        for (name, day), change in ages.items():
+            by_day.setdefault(day, Counter())[name] += change
+        return [
+            self._counter_update(
+                {counter_item.PK: _s(counter_item.field_age_pk(shard)), counter_item.SK: _s(day.isoformat())},
+                counter_item.ENTITY_FIELD_AGE,
+                changes,
+            )
+            for day, changes in sorted(by_day.items())
+            if any(changes.values())
+        ]
 
     def record_departure(self, departure: Departure) -> bool:
         shard = self._shard()
@@ -224,6 +263,7 @@ class DynamoClassificationStore:
         if departure.counted_state is not None:
             counted = counter_item.distribution_counter(departure.counted_state.value, departure.origin_channel)
             items.append(self._distribution_update(shard, Counter({counted: -1})))
+        items += self._field_age_updates(shard, departure.field_ages)
         return self._transact(items, "departure count failed")
 
     def _distribution_update(self, shard: int, changes: Mapping[str, int]) -> dict[str, Any]:
@@ -325,6 +365,40 @@ class DynamoClassificationStore:
             for counts in pool.map(shard_counts, range(counter_item.SHARDS)):
                 total.update(counts)
         return total
+
+    def touchpoint_quality(self, start: date, end: date) -> Mapping[tuple[str, str, str], int]:
+        total: Counter[tuple[str, str, str]] = Counter()
+        for _, name, n in self._counter_cells(counter_item.quality_pk, start.isoformat(), end.isoformat()):
+            if (cell := counter_item.parse_quality_counter(name)) is not None:
+                total[cell] += n
+        return total
+
+    def field_ages(self) -> Mapping[tuple[str, date], int]:
+        total: Counter[tuple[str, date]] = Counter()
+        for day, name, n in self._counter_cells(counter_item.field_age_pk, "0000-00-00", "9999-99-99"):
+            total[(name, date.fromisoformat(day))] += n
+        return total
+
+    def _counter_cells(self, pk: Callable[[int], str], start: str, end: str) -> Iterator[tuple[str, str, int]]:
+        """(sort key, attribute, number) of every counter in the shards of `pk` between these sort keys."""
+
+        def shard_cells(shard: int) -> list[tuple[str, str, int]]:
+            query = {
+                "TableName": self._counters,
+                "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :start AND :end",
+                "ExpressionAttributeNames": {"#pk": counter_item.PK, "#sk": counter_item.SK},
+                "ExpressionAttributeValues": {":pk": _s(pk(shard)), ":start": _s(start), ":end": _s(end)},
+            }
+            cells = []
+            for page in self._pages(query, "counter read failed"):
+                for item in page["Items"]:
+                    sk = item[counter_item.SK]["S"]
+                    cells += [(sk, name, int(value["N"])) for name, value in item.items() if "N" in value]
+            return cells
+
+        with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
+            for cells in pool.map(shard_cells, range(counter_item.SHARDS)):
+                yield from cells
 
     def due(self, days: list[date]) -> Iterator[str]:
         for day in days:

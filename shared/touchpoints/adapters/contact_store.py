@@ -79,6 +79,34 @@ def index_day(subject_id: str, day: str) -> str:
     return f"{day}#{zlib.crc32(subject_id.encode()) % contact_item.INDEX_SHARDS}"
 
 
+def counter_put(
+    table: str, subject_id: str, expected_revision: int, history: ContactHistory, now: datetime
+) -> dict[str, Any]:
+    """The PutItem of a person's whole counter, conditioned on the revision read (0: none yet)."""
+    item: dict[str, Any] = {
+        **counter_key(subject_id),
+        contact_item.ENTITY_ATTR: _s(contact_item.ENTITY),
+        contact_item.SUBJECT_ID: _s(subject_id),
+        contact_item.REVISION: {"N": str(expected_revision + 1)},
+        contact_item.SENT: {"L": [_entry_attribute(e) for e in history.sent]},
+        contact_item.RESERVATIONS: {"L": [_entry_attribute(e) for e in history.reservations]},
+        contact_item.UPDATED_AT: _s(now.isoformat()),
+    }
+    moments = [e.at for e in history.sent] + [e.expires_at for e in history.reservations if e.expires_at]
+    if history.sent:
+        last = max(e.at for e in history.sent)
+        item[contact_item.CONTACT_DAY] = _s(index_day(subject_id, last.date().isoformat()))
+    if moments:
+        # Once the newest entry is older than the history kept, nothing on the item counts: DynamoDB may drop it.
+        item[contact_item.EXPIRES_AT] = {"N": str(int(max(moments).timestamp()) + 31 * 86400)}
+    condition = "attribute_not_exists(pk)" if expected_revision == 0 else "#rev = :rev"
+    put: dict[str, Any] = {"TableName": table, "Item": item, "ConditionExpression": condition}
+    if expected_revision:
+        put["ExpressionAttributeNames"] = {"#rev": contact_item.REVISION}
+        put["ExpressionAttributeValues"] = {":rev": {"N": str(expected_revision)}}
+    return put
+
+
 class DynamoContactStore:
     def __init__(self, dynamodb_client: Any, profile_table: str, profiles: DynamoProfileStore) -> None:
         self._db = dynamodb_client
@@ -145,28 +173,7 @@ class DynamoContactStore:
     def _counter_put(
         self, subject_id: str, expected_revision: int, history: ContactHistory, now: datetime
     ) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            **counter_key(subject_id),
-            contact_item.ENTITY_ATTR: _s(contact_item.ENTITY),
-            contact_item.SUBJECT_ID: _s(subject_id),
-            contact_item.REVISION: {"N": str(expected_revision + 1)},
-            contact_item.SENT: {"L": [_entry_attribute(e) for e in history.sent]},
-            contact_item.RESERVATIONS: {"L": [_entry_attribute(e) for e in history.reservations]},
-            contact_item.UPDATED_AT: _s(now.isoformat()),
-        }
-        moments = [e.at for e in history.sent] + [e.expires_at for e in history.reservations if e.expires_at]
-        if history.sent:
-            last = max(e.at for e in history.sent)
-            item[contact_item.CONTACT_DAY] = _s(index_day(subject_id, last.date().isoformat()))
-        if moments:
-            # Once the newest entry is older than the history kept, nothing on the item counts: DynamoDB may drop it.
-            item[contact_item.EXPIRES_AT] = {"N": str(int(max(moments).timestamp()) + 31 * 86400)}
-        condition = "attribute_not_exists(pk)" if expected_revision == 0 else "#rev = :rev"
-        put: dict[str, Any] = {"TableName": self._table, "Item": item, "ConditionExpression": condition}
-        if expected_revision:
-            put["ExpressionAttributeNames"] = {"#rev": contact_item.REVISION}
-            put["ExpressionAttributeValues"] = {":rev": {"N": str(expected_revision)}}
-        return put
+        return counter_put(self._table, subject_id, expected_revision, history, now)
 
     def save_history(self, subject_id: str, expected_revision: int, history: ContactHistory, now: datetime) -> bool:
         try:

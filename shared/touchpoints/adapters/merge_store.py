@@ -6,11 +6,12 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, ResumableStoreCalls, error_code
+from touchpoints.adapters.contact_store import counter_key, counter_put, history_from_item
 from touchpoints.adapters.erasure_store import DynamoSubjectEraser
 from touchpoints.adapters.profile_store import identity_log_key, merge_id, subject_tokens, survivor_of
 from touchpoints.errors import StorageUnavailable
@@ -25,6 +26,7 @@ from touchpoints.identity.merge import (
     StoredValue,
 )
 from touchpoints.items import consent as consent_item
+from touchpoints.items import contact as contact_item
 from touchpoints.items import event as event_item
 from touchpoints.items import identity_log as log_item
 from touchpoints.items import link as link_item
@@ -169,6 +171,14 @@ class DynamoMergeStore(ResumableStoreCalls):
                 continue
             if partition_item.kind is ItemKind.LINK and partition_item.sk.removeprefix(keys.LINK_PREFIX) not in held:
                 counts["links_dropped"] += 1
+                continue
+            if partition_item.kind is ItemKind.CONTACTS:
+                # Added once: the absorbed counter's delete is in this transaction, the survivor's on its revision.
+                survivor_counter = self._get(self._profiles, counter_key(survivor))
+                absorbed_history = history_from_item(original)
+                merged = history_from_item(survivor_counter).merged_with(absorbed_history)
+                ops.append({"Put": counter_put(self._profiles, survivor, merged.revision, merged, datetime.now(UTC))})
+                counts["contacts_moved"] += len(absorbed_history.entries())
                 continue
             if target.sk in written:  # one consent answer kept twice (before and after issue 17): one is enough
                 continue
@@ -416,6 +426,8 @@ def _partition_item(item: Mapping[str, Any]) -> PartitionItem:
         return PartitionItem(sk, ItemKind.CONSENT, item, sealed, change)
     if sk.startswith(keys.LINK_PREFIX):
         return PartitionItem(sk, ItemKind.LINK, item)
+    if sk == contact_item.SK_VALUE:
+        return PartitionItem(sk, ItemKind.CONTACTS, item)
     raise ValueError(f"a subject's partition holds an item of no known kind: {sk.split('#', 1)[0]}")
 
 

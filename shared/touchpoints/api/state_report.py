@@ -1,6 +1,6 @@
-"""GET /v1/reports/profile-states, /v1/reports/funnel and /v1/reports/contact-pressure: counts only, for
-business users (IAM). The state distribution and the funnel are read from the classifier's counters (their
-cost does not grow with the profiles)."""
+"""GET /v1/reports/profile-states, /v1/reports/funnel, /v1/reports/data-quality and
+/v1/reports/contact-pressure: counts only, for business users (IAM). The state distribution, the funnel and
+the data quality are read from the classifier's counters (their cost does not grow with the profiles)."""
 
 # No `from __future__ import annotations`: the event handler reads the route signatures at runtime.
 
@@ -22,6 +22,7 @@ ROUTE = "/v1/reports/profile-states"
 FUNNEL_ROUTE = "/v1/reports/funnel"
 DEFAULT_FUNNEL_DAYS = 30
 CONTACT_PRESSURE_ROUTE = "/v1/reports/contact-pressure"
+DATA_QUALITY_ROUTE = "/v1/reports/data-quality"
 FAILED_EVENTS_ROUTE = "/v1/reports/failed-events"
 
 
@@ -52,6 +53,31 @@ class FunnelReportBody(BaseModel):
     generated_at: str
     days: list[FunnelDay] = Field(description="Days with at least one move, oldest first")
     totals: list[Transition] = Field(description="Each move summed over the range")
+
+
+class TouchpointQuality(BaseModel):
+    channel: str
+    action: str = Field(description="The touchpoint's action, e.g. ticket_registration")
+    touchpoints: int = Field(description="Touchpoints of this channel's action the classifier counted")
+    confirmed_identity: int = Field(description="Those that confirmed or updated at least one identity field")
+    confirmed_contact: int = Field(description="Those that confirmed or updated at least one contact field")
+    identity_share: float = Field(description="confirmed_identity / touchpoints")
+    contact_share: float = Field(description="confirmed_contact / touchpoints")
+    fields: dict[str, int] = Field(description="Field name -> touchpoints that confirmed or updated it")
+
+
+class FieldAge(BaseModel):
+    profiles: int = Field(description="Active classified profiles")
+    buckets: list[str] = Field(description="Age buckets in days since the field was last confirmed, then never")
+    by_field: dict[str, dict[str, int]] = Field(description="Field name -> bucket -> profiles")
+
+
+class DataQualityReportBody(BaseModel):
+    from_day: str = Field(alias="from")
+    to_day: str = Field(alias="to")
+    generated_at: str
+    touchpoints: list[TouchpointQuality] = Field(description="Per channel and action, over the days asked")
+    field_age: FieldAge = Field(description="How stale each field is across profiles, now")
 
 
 class FailedEventCountOut(BaseModel):
@@ -101,6 +127,29 @@ def state_report_api() -> GuardedResolver:
         start = from_day or end - timedelta(days=DEFAULT_FUNNEL_DAYS - 1)
         try:
             return json_response(200, profile_states.funnel(start, end).as_dict())
+        except FunnelRangeInvalid as error:
+            problem = FieldProblem(("query", "to"), "date_range", str(error))
+            raise InvalidTouchpoint("the date range cannot be reported", [problem]) from None
+
+    @app.get(
+        DATA_QUALITY_ROUTE,
+        summary="Data quality per touchpoint: which channels' actions confirm identity and contact fields",
+        description=(
+            "Per channel and action between two days (UTC, inclusive; default the last 30 days, at most 366), the "
+            "share of touchpoints that confirmed or updated identity or contact fields; and, across active profiles "
+            "now, how long ago each field was last confirmed. Counts only. IAM (SigV4) auth."
+        ),
+        responses={200: {"description": "The report"}, **ERROR_RESPONSES},
+        tags=["reports"],
+    )
+    def get_data_quality(
+        from_day: Annotated[date | None, Query(alias="from")] = None,
+        to_day: Annotated[date | None, Query(alias="to")] = None,
+    ) -> Response[DataQualityReportBody]:
+        end = to_day or datetime.now(UTC).date()
+        start = from_day or end - timedelta(days=DEFAULT_FUNNEL_DAYS - 1)
+        try:
+            return json_response(200, profile_states.data_quality(start, end))
         except FunnelRangeInvalid as error:
             problem = FieldProblem(("query", "to"), "date_range", str(error))
             raise InvalidTouchpoint("the date range cannot be reported", [problem]) from None

@@ -13,6 +13,7 @@ from touchpoints.classification.service import (
     FunnelRangeInvalid,
     Outcome,
     StateReport,
+    data_quality_report,
     funnel_report,
     state_report,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "State",
     "StateReport",
     "classify",
+    "data_quality_report",
     "funnel_report",
     "load_rules",
     "parse_rules",

@@ -64,6 +64,8 @@ class ProfileFacts:
     changed_by: str = ""
     last_channel: str | None = None
     last_action: str | None = None
+    quality_version: int | None = None  # the revision the data-quality counters last counted (None: never)
+    quality_counted: Mapping[str, datetime] = field(default_factory=dict)  # field -> confirmed at, as counted
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> ProfileFacts:
@@ -88,6 +90,12 @@ class ProfileFacts:
             classified_cv = item.get(profile_item.CLASSIFIED_CONSENT_VERSION)
             state = item.get(profile_item.STATE)
             counted = item.get(profile_item.COUNTED_STATE)
+            quality_version = item.get(profile_item.QUALITY_VERSION)
+            quality_counted = {
+                str(name): at
+                for name, value in (item.get(profile_item.QUALITY_COUNTED) or {}).items()
+                if (at := _time(value)) is not None
+            }
             return cls(
                 subject_id=subject_id,
                 status=str(item.get(profile_item.STATUS, "")),
@@ -108,6 +116,8 @@ class ProfileFacts:
                 changed_by=str(item.get(profile_item.CHANGED_BY, "")),
                 last_channel=item.get(profile_item.LAST_CHANNEL),
                 last_action=item.get(profile_item.LAST_ACTION),
+                quality_version=None if quality_version is None else _int(quality_version),
+                quality_counted=quality_counted,
             )
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, MalformedProfile):

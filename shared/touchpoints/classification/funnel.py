@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -70,6 +70,8 @@ class Departure:
     origin_channel: str
     counted_state: State | None  # what the distribution holds it in (None: counted nowhere)
     move: Move
+    # Its fields leave the data-quality field-age histogram: (field, day confirmed as counted) -> -1
+    field_ages: Mapping[tuple[str, date], int] = field(default_factory=dict)
 
 
 def departure(old_image: Mapping[str, Any], new_image: Mapping[str, Any] | None, now: datetime) -> Departure | None:
@@ -92,6 +94,7 @@ def departure(old_image: Mapping[str, Any], new_image: Mapping[str, Any] | None,
         origin_channel=before.origin_channel,
         counted_state=before.counted_state,
         move=Move(now.date(), before.state.value, GONE, cause),
+        field_ages={(name, at.date()): -1 for name, at in before.quality_counted.items()},
     )
 
 

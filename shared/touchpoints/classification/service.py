@@ -29,6 +29,7 @@ from touchpoints.classification.funnel import (
     cause_of,
     departure,
 )
+from touchpoints.classification.quality import DataQualityReport, QualityChange, of_facts
 from touchpoints.classification.rules import ClassificationRules, State
 from touchpoints.model import Channel
 
@@ -49,6 +50,11 @@ class ClassificationWrite:
     # The state the counters hold the profile in, as read; the write holds only if it is still that one.
     counted_state: State | None = None
     cause: Cause = UNKNOWN
+    quality: QualityChange | None = None
+
+    @property
+    def counts_quality(self) -> bool:
+        return self.quality is not None and self.quality.counts
 
     @property
     def state_changed(self) -> bool:
@@ -83,6 +89,14 @@ class ClassificationStore(Protocol):
 
     def funnel(self, start: date, end: date) -> Mapping[tuple[date, str, str, str, str], int]:
         """Moves per (day, from, to, channel, action) between these days (inclusive), from the counters."""
+        ...
+
+    def touchpoint_quality(self, start: date, end: date) -> Mapping[tuple[str, str, str], int]:
+        """Touchpoints per (measure, channel, action) classified between these days (inclusive), from the counters."""
+        ...
+
+    def field_ages(self) -> Mapping[tuple[str, date], int]:
+        """Active profiles per (field, day it was last confirmed), from the counters."""
         ...
 
     def record_departure(self, departure: Departure) -> bool:
@@ -253,6 +267,7 @@ class ClassifierService:
             due_at=due_at,
             counted_state=facts.counted_state,
             cause=cause,
+            quality=of_facts(facts, now, cause),
         )
         if not self._store.save(write):
             return ClassifyResult(Outcome.STALE, facts.state)
@@ -310,3 +325,21 @@ def funnel_report(
     if (end - start).days + 1 > MAX_FUNNEL_DAYS:
         raise FunnelRangeInvalid(f"the range is wider than {MAX_FUNNEL_DAYS} days")
     return FunnelReport(start, end, clock(), dict(store.funnel(start, end)))
+
+
+def data_quality_report(
+    store: ClassificationStore,
+    start: date,
+    end: date,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> DataQualityReport:
+    """Touchpoints that confirmed identity or contact fields per channel and action from `start` to `end`
+    (inclusive), and the age of each field across the active profiles now. Read from the counters only."""
+    if end < start:
+        raise FunnelRangeInvalid("the range ends before it starts")
+    if (end - start).days + 1 > MAX_FUNNEL_DAYS:
+        raise FunnelRangeInvalid(f"the range is wider than {MAX_FUNNEL_DAYS} days")
+    profiles = sum(store.distribution().values())
+    return DataQualityReport(
+        start, end, clock(), dict(store.touchpoint_quality(start, end)), dict(store.field_ages()), profiles
+    )

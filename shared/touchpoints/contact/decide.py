@@ -81,6 +81,15 @@ class ContactHistory:
         kept = tuple(r for r in self.reservations if not reservation_id or r.reservation_id != reservation_id)
         return replace(self, sent=(*self.sent, entry), reservations=kept)
 
+    def merged_with(self, absorbed: ContactHistory) -> ContactHistory:
+        """The survivor's history after a merge: both people's contacts and reservations, each once (they are two
+        people's until the merge, so none is the other's), oldest first; the survivor's revision is kept."""
+        return replace(
+            self,
+            sent=tuple(sorted((*self.sent, *absorbed.sent), key=lambda e: e.at)),
+            reservations=tuple(sorted((*self.reservations, *absorbed.reservations), key=lambda e: e.at)),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PersonFacts:

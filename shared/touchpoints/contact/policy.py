@@ -95,9 +95,13 @@ def contact_fields(rules: ClassificationRules) -> dict[str, tuple[str, ...]]:
 
 def parse_contact_policy(text: str) -> ContactPolicy:
     policy = ContactPolicy.model_validate(yaml.safe_load(text))
-    reachable = contact_fields(load_rules())
+    rules = load_rules()
+    reachable = contact_fields(rules)
     if missing := [c.value for c in policy.channels if c.value not in reachable]:
         raise ValueError(f"no contact field reaches a person on {missing} (classification.yaml contactability)")
+    # "Contactable" in the classifier must mean what a decision asks: the consent of a purpose the policy caps.
+    if rules.contactability.purpose not in {r.consent for r in policy.purposes.values() if not r.exempt}:
+        raise ValueError("classification.yaml contactability's purpose is no consent a capped purpose asks for")
     return policy
 
 

@@ -4,7 +4,8 @@ The touchpoint that found both profiles claimed the absorbed one (status `mergin
 the survivor) in its own atomic write: from then on every touchpoint and compliance request that
 names it lands on the survivor. The worker then
 
-1. **move**: pages of the absorbed partition (traces, consent history, identifier links) are
+1. **move**: pages of the absorbed partition (traces, consent history, identifier links, the contact
+   counter, whose contacts are added to the survivor's) are
    opened with the absorbed key and sealed again under the survivor's, their sort keys digested
    with it, written into the survivor's partition (a trace the survivor already has, by channel and
    event id, digests to the sort key it has and is not written twice), their tokens re-pointed and the
@@ -57,6 +58,7 @@ class ItemKind(StrEnum):
     EVENT = "event"
     CONSENT = "consent"
     LINK = "link"
+    CONTACTS = "contacts"  # the contact counter: added into the survivor's (items/contact.py)
 
 
 @dataclass(frozen=True, slots=True)

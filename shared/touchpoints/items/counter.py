@@ -6,6 +6,10 @@ burst of profiles moving at once never piles onto one partition.
 
 - distribution: pk STATES#<shard>, sk STATES; one number per `<state>|<origin channel>` (profiles in it)
 - funnel: pk FUNNEL#<shard>, sk <day>; one number per `<from>><to>|<channel>|<action>` (moves that day)
+- touchpoint quality: pk QUALITY#<shard>, sk <day>; one number per `<measure>|<channel>|<action>`: touchpoints
+  classified, those that confirmed an identity field, a contact field, and each field (`field.<name>`)
+- field age: pk FIELD_AGE#<shard>, sk <day>; one number per field name (profiles whose field was last
+  confirmed that day)
 - departure: pk LEFT#<sha256 of the subject id>, sk LEFT, expiring: a profile that left is counted once
 - checkpoint: pk CHECKPOINT, sk COUNT_EXISTING; where the count of existing profiles stopped
 """
@@ -23,6 +27,8 @@ CURSOR: Final = "cursor"  # checkpoint only: map {cell, start} (start: the index
 ENTITY_DISTRIBUTION: Final = "state_distribution"
 ENTITY_FUNNEL: Final = "funnel"
 ENTITY_DEPARTURE: Final = "departure"
+ENTITY_QUALITY: Final = "touchpoint_quality"
+ENTITY_FIELD_AGE: Final = "field_age"
 ENTITY_CHECKPOINT: Final = "checkpoint"
 
 SHARDS: Final = 16
@@ -46,6 +52,40 @@ def distribution_pk(shard: int) -> str:
 
 def funnel_pk(shard: int) -> str:
     return f"FUNNEL#{shard}"
+
+
+def quality_pk(shard: int) -> str:
+    return f"QUALITY#{shard}"
+
+
+def field_age_pk(shard: int) -> str:
+    return f"FIELD_AGE#{shard}"
+
+
+TOUCHPOINTS: Final = "touchpoints"
+CONFIRMED_IDENTITY: Final = "identity"
+CONFIRMED_CONTACT: Final = "contact"
+_FIELD_MEASURE: Final = "field."
+
+
+def quality_counter(measure: str, channel: str, action: str) -> str:
+    """The attribute counting touchpoints of a channel's action: all of them (TOUCHPOINTS), or those that
+    confirmed an identity field (CONFIRMED_IDENTITY), a contact field (CONFIRMED_CONTACT), or one field."""
+    return f"{measure}{_COUNTER_PARTS}{channel}{_COUNTER_PARTS}{action}"
+
+
+def field_measure(field: str) -> str:
+    return f"{_FIELD_MEASURE}{field}"
+
+
+def parse_quality_counter(name: str) -> tuple[str, str, str] | None:
+    """(measure, channel, action), or None for an attribute that is not a quality counter."""
+    parts = name.split(_COUNTER_PARTS)
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
+
+
+def field_of_measure(measure: str) -> str | None:
+    return measure.removeprefix(_FIELD_MEASURE) if measure.startswith(_FIELD_MEASURE) else None
 
 
 def departure_pk(subject_hash: str) -> str:

@@ -65,6 +65,10 @@ CLASSIFIED_CONSENT_VERSION: Final = "classified_consent_version"
 RECLASSIFY_AT: Final = "reclassify_at"
 RECLASSIFY_DAY: Final = "reclassify_day"  # ReclassifyIndex partition key: <day>#<shard>
 COUNTED_STATE: Final = "counted_state"  # the state the StateCounterTable counts this profile in (items/counter.py)
+# What the data-quality counters hold of this profile (items/counter.py): the revision last counted, and each
+# field's confirmation time as counted in the field-age histogram (map: field name -> ISO time)
+QUALITY_VERSION: Final = "quality_version"
+QUALITY_COUNTED: Final = "quality_counted"
 
 # Written by the eraser (adapters/erasure_store.py)
 ERASURE_REQUEST: Final = "erasure_request"
@@ -117,6 +121,8 @@ ATTRIBUTES: Final = frozenset(
         RECLASSIFY_AT,
         RECLASSIFY_DAY,
         COUNTED_STATE,
+        QUALITY_VERSION,
+        QUALITY_COUNTED,
         MERGED_INTO,
         ERASURE_REQUEST,
         MERGED_INTO,
