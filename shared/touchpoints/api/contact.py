@@ -12,13 +12,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from touchpoints import container
 from touchpoints.api.channel import INGEST_ERRORS
 from touchpoints.api.responses import GuardedResolver, json_response
-from touchpoints.channels.common import Code, EventId, PastTimestamp, Strict, SubjectIdentifiers
+from touchpoints.channels.common import (
+    SUBJECT_IDENTIFIER_FIELDS,
+    Code,
+    Documented,
+    EventId,
+    PastTimestamp,
+    Strict,
+    SubjectIdentifiers,
+    names_one_of,
+)
 from touchpoints.contact.decide import DecisionRequest
 from touchpoints.contact.policy import load_contact_policy
 from touchpoints.contact.service import MAX_AUDIENCE, ContactRecord, Recipient
@@ -39,11 +48,18 @@ def _known_zone(value: str) -> str:
     return value
 
 
-TimeZone = Annotated[str, StringConstraints(max_length=64, strict=True), AfterValidator(_known_zone)]
+TimeZone = Annotated[
+    str,
+    StringConstraints(max_length=64, strict=True),
+    AfterValidator(_known_zone),
+    Documented.of({"format": "time-zone", "description": "An IANA time zone name, e.g. America/Mexico_City"}),
+]
 
 
 class RecipientIn(SubjectIdentifiers):
     """A person, by profile id or by any identifier the system tokenizes; `time_zone` for quiet hours."""
+
+    model_config = ConfigDict(json_schema_extra=names_one_of("profile_id", *SUBJECT_IDENTIFIER_FIELDS))
 
     profile_id: ProfileId | None = None
     time_zone: TimeZone | None = None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -14,12 +15,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StrictBool,
     StringConstraints,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from touchpoints import normalize
 from touchpoints.model import (
@@ -49,22 +52,133 @@ def _not_in_future(value: datetime) -> datetime:
     return value
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's integer includes 2.0 (and JavaScript cannot tell them apart): a whole float is that integer."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Documented:
+    """What the OpenAPI document says of a value beyond its type, where a validator makes the check (a check digit,
+    a numbering plan, a moving time window): the check and its description sit on one type."""
+
+    keywords: tuple[tuple[str, Any], ...]  # hashable, as type annotations must be
+
+    @classmethod
+    def of(cls, schema: Mapping[str, Any]) -> Documented:
+        """`schema`'s values, or callables that make them from a policy when the document is written."""
+        return cls(tuple(schema.items()))
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(core_schema), **{key: v() if callable(v) else v for key, v in self.keywords}}
+
+
+# `x-not-after` / `x-not-before`: a bound relative to the time of the request, which JSON Schema cannot say.
+_PAST = Documented.of(
+    {"x-not-after": "now+PT5M", "description": "ISO 8601 with a UTC offset; not in the future (5 minutes of skew)"}
+)
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
-PastTimestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_not_in_future)]
+PastTimestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_not_in_future), _PAST]
 IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+BirthDate = Annotated[
+    date,
+    BeforeValidator(_iso_text),
+    Documented.of(
+        {
+            "x-not-after": "today",
+            "x-not-before": "today-P130Y",
+            "description": "YYYY-MM-DD; not in the future, and not before 1 January 130 years ago",
+        }
+    ),
+]
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:\-]{1,128}$", strict=True)]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-]{1,64}$", strict=True)]
-Email = Annotated[str, StringConstraints(max_length=254, strict=True), AfterValidator(normalize.email)]
-Phone = Annotated[str, StringConstraints(max_length=32, strict=True), AfterValidator(normalize.phone)]
-Rfc = Annotated[str, StringConstraints(max_length=16, strict=True), AfterValidator(normalize.rfc)]
-Curp = Annotated[str, StringConstraints(max_length=20, strict=True), AfterValidator(normalize.curp)]
-OpaqueId = Annotated[str, StringConstraints(strict=True), AfterValidator(normalize.opaque_id)]
-SocialHandle = Annotated[str, StringConstraints(max_length=65, strict=True), AfterValidator(normalize.social_handle)]
-PersonName = Annotated[str, StringConstraints(max_length=200, strict=True), AfterValidator(normalize.person_name)]
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254, strict=True),
+    AfterValidator(normalize.email),
+    Documented.of(
+        {
+            "format": "email",
+            "pattern": normalize.EMAIL_PATTERN,
+            "description": "An address mail can reach: not on a special-use domain (.test, .invalid, .local...)",
+        }
+    ),
+]
+Phone = Annotated[
+    str,
+    StringConstraints(max_length=32, strict=True),
+    AfterValidator(normalize.phone),
+    Documented.of(
+        {
+            "format": "phone",
+            "description": "A number valid in its country's numbering plan (libphonenumber): E.164 (+525512345678), "
+            "or a Mexican number without the country code (55 1234 5678)",
+        }
+    ),
+]
+Rfc = Annotated[
+    str,
+    StringConstraints(max_length=16, strict=True),
+    AfterValidator(normalize.rfc),
+    Documented.of({"format": "mx-rfc", "description": "Mexico's RFC (12 or 13 characters) with its check digit"}),
+]
+Curp = Annotated[
+    str,
+    StringConstraints(max_length=20, strict=True),
+    AfterValidator(normalize.curp),
+    Documented.of({"format": "mx-curp", "description": "Mexico's CURP (18 characters) with its check digit"}),
+]
+OpaqueId = Annotated[
+    str,
+    StringConstraints(strict=True),
+    AfterValidator(normalize.opaque_id),
+    Documented.of({"pattern": normalize.OPAQUE_ID_PATTERN}),
+]
+SocialHandle = Annotated[
+    str,
+    StringConstraints(max_length=65, strict=True),
+    AfterValidator(normalize.social_handle),
+    Documented.of({"pattern": normalize.SOCIAL_HANDLE_PATTERN}),
+]
+PersonName = Annotated[
+    str,
+    StringConstraints(max_length=200, strict=True),
+    AfterValidator(normalize.person_name),
+    Documented.of(
+        {
+            "maxLength": 100,
+            "pattern": r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+            "description": "Printable text, not blank; runs of spaces count as one",
+        }
+    ),
+]
 Text = Annotated[str, StringConstraints(max_length=200, strict=True)]
 Amount = Annotated[float, Field(ge=0, le=10_000_000, strict=True)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$", strict=True)]
 PagePath = Annotated[str, StringConstraints(pattern=r"^/[^?#\s]{0,511}$", strict=True)]
+
+
+def _declarable_purposes() -> list[str]:
+    from touchpoints.consent import load_policy
+
+    return sorted(name for name, rule in load_policy().purposes.items() if not rule.implied)
+
+
+_NOT_NULL: dict[str, Any] = {"not": {"type": "null"}}
+
+
+def when(field: str, value: str | None, then: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema rule: when `field` is `value` (or, with None, is given and not null), `then` holds."""
+    condition = {"const": value} if value is not None else _NOT_NULL
+    return {"if": {"required": [field], "properties": {field: condition}}, "then": then}
+
+
+def present(*fields: str) -> dict[str, Any]:
+    """A JSON Schema rule: each of `fields` is given, and not null."""
+    return {"required": list(fields), "properties": {field: _NOT_NULL for field in fields}}
 
 
 class Strict(BaseModel):
@@ -95,9 +209,24 @@ class PostalAddress(Strict):
 class CustomerData(Strict):
     """What a customer tells about themselves at a touchpoint. Everything is optional."""
 
+    # The fields identifiers() and personal_data() read, as the OpenAPI document names them.
+    IDENTIFIER_FIELDS: ClassVar[tuple[str, ...]] = ("rfc", "curp", "email", "phone", "loyalty_id", "social_handle")
+    PERSONAL_FIELDS: ClassVar[tuple[str, ...]] = (
+        "given_name",
+        "family_name",
+        "birth_date",
+        "gender",
+        "email",
+        "phone",
+        "rfc",
+        "curp",
+        "postal_address",
+        "social_handle",
+    )
+
     given_name: PersonName | None = None
     family_name: PersonName | None = None
-    birth_date: IsoDate | None = None
+    birth_date: BirthDate | None = None
     gender: Literal["female", "male", "non_binary", "undisclosed"] | None = None
     email: Email | None = None
     phone: Phone | None = None
@@ -142,7 +271,13 @@ class CustomerData(Strict):
 
 
 class ConsentIn(Strict):
-    purpose: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True)]
+    purpose: Annotated[
+        str,
+        StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True),
+        Documented.of(
+            {"enum": _declarable_purposes, "description": "A purpose of policies/consent.yaml that needs consent"}
+        ),
+    ]
     channel: Channel | Literal["all"] = ALL_CHANNELS
     granted: StrictBool
     collected_at: PastTimestamp | None = None
@@ -163,12 +298,48 @@ class Order(Strict):
     order_id: Code
     total: Amount
     currency: Currency = "MXN"
-    items: Annotated[int, Field(ge=0, le=10_000, strict=True)] | None = None
+    items: Annotated[int, Field(ge=0, le=10_000, strict=True), BeforeValidator(_whole_number)] | None = None
     home_delivery: StrictBool = False
 
 
+def _document_rules(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """The OpenAPI document's rules of a channel's touchpoint beyond its fields' types: what a channel model
+    declares in its class variables, and the consent policy's demand for a consent block beside personal data."""
+    rules: list[dict[str, Any]] = list(getattr(model, "document_rules", ()))
+    identifying = [present(field) for field in getattr(model, "identifying_fields", ())]
+    personal = [present(field) for field in getattr(model, "personal_fields", ())]
+    customer: tuple[str, type[CustomerData]] | None = getattr(model, "customer_data", None)
+    if customer is not None:
+        field, data = customer
+        identifying.append({"required": [field], "properties": {field: _object_naming(data.IDENTIFIER_FIELDS)}})
+        personal.append({"required": [field], "properties": {field: _object_naming(data.PERSONAL_FIELDS)}})
+    if getattr(model, "identifying_fields", ()):  # else a required field names the customer
+        rules.append({"anyOf": identifying})
+    from touchpoints.consent import load_policy
+
+    if personal and load_policy().require_consent_block_with_personal_data:
+        rules.append({"if": {"anyOf": personal}, "then": present("consent")})
+    if rules:
+        schema["allOf"] = rules
+
+
+def _object_naming(fields: tuple[str, ...]) -> dict[str, Any]:
+    return {"type": "object", **names_one_of(*fields)}
+
+
 class ChannelTouchpoint(Strict):
-    """Fields every channel's touchpoint has. Subclasses say what their channel sends."""
+    """Fields every channel's touchpoint has. Subclasses say what their channel sends.
+
+    What the OpenAPI document says beyond the fields' types, declared by each channel: `document_rules` (JSON
+    Schema), `identifying_fields` and `customer_data` (one must name the customer, unless a required field does),
+    `personal_fields` (with the customer's, they need a consent block when the consent policy says so).
+    """
+
+    model_config = ConfigDict(json_schema_extra=_document_rules)
+    document_rules: ClassVar[tuple[dict[str, Any], ...]] = ()
+    identifying_fields: ClassVar[tuple[str, ...]] = ()
+    personal_fields: ClassVar[tuple[str, ...]] = ()
+    customer_data: ClassVar[tuple[str, type[CustomerData]] | None] = None
 
     event_id: EventId
     occurred_at: PastTimestamp
@@ -222,8 +393,19 @@ class TouchpointBatch(Strict, Generic[T]):
         return data
 
 
+# Every identifier kind but a store ticket, which names a purchase rather than a person.
+SUBJECT_IDENTIFIER_FIELDS = tuple(kind.value for kind in IdentifierKind if kind is not IdentifierKind.TICKET)
+
+
+def names_one_of(*fields: str) -> dict[str, Any]:
+    """A JSON Schema rule: at least one of `fields` is given, and not null."""
+    return {"anyOf": [present(field) for field in fields]}
+
+
 class SubjectIdentifiers(Strict):
-    """How a request names the person it is about: any identifier the system tokenizes."""
+    """How a request names the person it is about: any identifier the system tokenizes (at least one)."""
+
+    model_config = ConfigDict(json_schema_extra=names_one_of(*SUBJECT_IDENTIFIER_FIELDS))
 
     email: Email | None = None
     phone: Phone | None = None
