@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
 from touchpoints import container
@@ -36,7 +36,16 @@ from touchpoints.model import Channel
 from touchpoints.observability import MetricUnit, metrics
 
 ProfileId = Annotated[str, StringConstraints(pattern=r"^sub_[0-9a-f]{32}$", strict=True)]
-Purpose = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True)]
+Purpose = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True),
+    Documented.of(
+        {
+            "enum": lambda: sorted(load_contact_policy().purposes),
+            "description": "A purpose of policies/contact.yaml",
+        }
+    ),
+]
 ReservationId = Annotated[str, StringConstraints(pattern=r"^rsv_[0-9a-f]{32}$", strict=True)]
 
 
@@ -95,8 +104,20 @@ class ContactsIn(Strict):
     contacts: Annotated[list[ContactIn], Field(min_length=1, max_length=25)]
 
 
+def contacts_model(channel: Channel) -> type[ContactsIn]:
+    """ContactsIn as the OpenAPI document shows it on one channel: `kind` is one the contact policy lets it send
+    (the check stays the service's, with its unknown_contact_kind code)."""
+    kinds = list(load_contact_policy().channels.get(channel, ()))  # type: ignore[call-overload]
+    name = "".join(part.title() for part in channel.value.split("-"))
+    kind = Annotated[Code, Documented.of({"enum": kinds, "description": "What this channel sends (contact.yaml)"})]
+    contact = create_model(f"{name}ContactIn", __base__=ContactIn, kind=(kind, ...))
+    listed = Annotated[list[contact], Field(min_length=1, max_length=25)]  # type: ignore[valid-type]
+    return create_model(f"{name}ContactsIn", __base__=ContactsIn, contacts=(listed, ...))
+
+
 def add_contact_routes(app: GuardedResolver, channel: Channel) -> None:
     """Register the two contact routes of a sending channel on its resolver."""
+    channel_contacts = contacts_model(channel)
 
     @app.post(
         f"/v1/{channel.value}/contact-decisions",
@@ -137,13 +158,14 @@ def add_contact_routes(app: GuardedResolver, channel: Channel) -> None:
         responses={200: {"description": "Each contact stored, duplicate or of an unknown person"}, **INGEST_ERRORS},
         tags=[channel.value],
     )
-    def post_contacts(body: Annotated[ContactsIn, Body()]) -> Response[dict[str, Any]]:
+    def post_contacts(body: Annotated[channel_contacts, Body()]) -> Response[dict[str, Any]]:  # type: ignore[valid-type]
+        sent: list[ContactIn] = body.contacts  # type: ignore[attr-defined]
         contacts = [
             (
                 c.subject.recipient(),
                 ContactRecord(c.event_id, c.occurred_at, c.kind, c.purpose, c.campaign_id, c.reservation_id or ""),
             )
-            for c in body.contacts
+            for c in sent
         ]
         outcome = container.contact_service().record(channel.value, contacts)
         answer: dict[str, Any] = {"channel": channel.value, "results": [r.as_dict() for r in outcome.results]}

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from pydantic import (
     AfterValidator,
@@ -303,41 +303,74 @@ class Order(Strict):
 
 
 def _document_rules(schema: dict[str, Any], model: type[BaseModel]) -> None:
-    """The OpenAPI document's rules of a channel's touchpoint beyond its fields' types: what a channel model
-    declares in its class variables, and the consent policy's demand for a consent block beside personal data."""
-    rules: list[dict[str, Any]] = list(getattr(model, "document_rules", ()))
-    identifying = [present(field) for field in getattr(model, "identifying_fields", ())]
-    personal = [present(field) for field in getattr(model, "personal_fields", ())]
-    customer: tuple[str, type[CustomerData]] | None = getattr(model, "customer_data", None)
-    if customer is not None:
-        field, data = customer
-        identifying.append({"required": [field], "properties": {field: _object_naming(data.IDENTIFIER_FIELDS)}})
-        personal.append({"required": [field], "properties": {field: _object_naming(data.PERSONAL_FIELDS)}})
-    if getattr(model, "identifying_fields", ()):  # else a required field names the customer
-        rules.append({"anyOf": identifying})
+    """The OpenAPI document's rules of a channel's touchpoint beyond its fields' types, from what the channel's
+    model declares (see ChannelTouchpoint) and the policies: a consent block beside personal data (consent.yaml),
+    what the channel may vouch for and how (trust.yaml)."""
     from touchpoints.consent import load_policy
 
+    declared = cast("type[ChannelTouchpoint]", model)
+    rules: list[dict[str, Any]] = list(declared.document_rules)
+    where = {kind: [present(field) for field in fields] for kind, fields in declared.identifier_fields.items()}
+    personal = [present(field) for field in declared.personal_fields]
+    if declared.customer_data is not None:
+        field, data = declared.customer_data
+        for kind in data.IDENTIFIER_FIELDS:
+            where.setdefault(kind, []).append(_within(field, present(kind)))
+        personal.append(_within(field, names_one_of(*data.PERSONAL_FIELDS)))
+    if not declared.always_identified:
+        rules.append({"anyOf": [rule for rules_of_kind in where.values() for rule in rules_of_kind]})
     if personal and load_policy().require_consent_block_with_personal_data:
         rules.append({"if": {"anyOf": personal}, "then": present("consent")})
+    if declared.channel is not None:
+        rules.extend(_vouching_rules(declared.channel, where, declared.always_identified))
     if rules:
         schema["allOf"] = rules
 
 
-def _object_naming(fields: tuple[str, ...]) -> dict[str, Any]:
-    return {"type": "object", **names_one_of(*fields)}
+def _within(field: str, rule: dict[str, Any]) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"type": "object", **rule}}}
+
+
+def _vouching_rules(
+    channel: Channel, where: Mapping[str, list[dict[str, Any]]], always: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """`verified` names only kinds the channel may vouch for and the touchpoint carries; a public channel's
+    vouch needs its back end's proof."""
+    from touchpoints.trust import load_trust_policy
+
+    trust = load_trust_policy()
+    kinds = [
+        kind.value for kind in IdentifierKind if trust.may_vouch(channel, kind) and (kind in where or kind in always)
+    ]
+    item: dict[str, Any] = {"type": "object", "properties": {"kind": {"enum": kinds}}}
+    if trust.is_public(channel):
+        item["required"] = ["kind", "proof"]
+    listed: dict[str, Any] = {"type": "array", "items": item} if kinds else {"type": "array", "maxItems": 0}
+    rules: list[dict[str, Any]] = [{"properties": {"verified": {"anyOf": [listed, {"type": "null"}]}}}]
+    for kind in kinds:
+        if kind not in where:  # a required field carries it
+            continue
+        vouched = {"type": "array", "contains": {"required": ["kind"], "properties": {"kind": {"const": kind}}}}
+        condition = {"required": ["verified"], "properties": {"verified": vouched}}
+        rules.append({"if": condition, "then": {"anyOf": where[kind]}})
+    return rules
 
 
 class ChannelTouchpoint(Strict):
     """Fields every channel's touchpoint has. Subclasses say what their channel sends.
 
-    What the OpenAPI document says beyond the fields' types, declared by each channel: `document_rules` (JSON
-    Schema), `identifying_fields` and `customer_data` (one must name the customer, unless a required field does),
-    `personal_fields` (with the customer's, they need a consent block when the consent policy says so).
+    What the OpenAPI document says beyond the fields' types, each channel declares: `channel`; `document_rules`
+    (JSON Schema); `identifier_fields` (kind -> the optional fields that carry it) and `customer_data` (the field
+    with the customer's own identifiers and personal data): one of them must name the customer, unless
+    `always_identified` (kinds a required field carries); `personal_fields`, which need a consent block when the
+    consent policy says so, like the customer's.
     """
 
     model_config = ConfigDict(json_schema_extra=_document_rules)
+    channel: ClassVar[Channel | None] = None
     document_rules: ClassVar[tuple[dict[str, Any], ...]] = ()
-    identifying_fields: ClassVar[tuple[str, ...]] = ()
+    identifier_fields: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    always_identified: ClassVar[tuple[str, ...]] = ()
     personal_fields: ClassVar[tuple[str, ...]] = ()
     customer_data: ClassVar[tuple[str, type[CustomerData]] | None] = None
 

@@ -26,6 +26,8 @@ class ContactCenterTouchpoint(ChannelTouchpoint):
         when("medium", medium, {"required": ["caller"], "properties": {"caller": present(field)}})
         for medium, field in (("phone", "phone"), ("whatsapp", "whatsapp"), ("messenger", "messenger_id"))
     )
+    channel = Channel.CONTACT_CENTER
+    always_identified = ("phone", "whatsapp", "messenger_id")  # the one the medium names is required
     customer_data = ("caller", Caller)
     medium: Literal["phone", "whatsapp", "messenger"]
     caller: Caller

@@ -32,7 +32,12 @@ class AppTouchpoint(ChannelTouchpoint):
             },
         ),
     )
-    identifying_fields = ("app_user_id", "device_id", "previous_anonymous_id", "push_token")
+    channel = Channel.APP
+    identifier_fields = {
+        "app_user_id": ("app_user_id",),
+        "anonymous_id": ("device_id", "previous_anonymous_id"),
+        "push_token": ("push_token",),
+    }
     personal_fields = ("push_token",)
     customer_data = ("customer", CustomerData)
     app_user_id: OpaqueId | None = None

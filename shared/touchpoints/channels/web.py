@@ -40,7 +40,8 @@ class WebTouchpoint(ChannelTouchpoint):
         when("action", "purchase", present("order")),
         when("action", "ticket_registration", present("ticket")),
     )
-    identifying_fields = ("anonymous_id", "ticket")
+    channel = Channel.WEB
+    identifier_fields = {"anonymous_id": ("anonymous_id",), "ticket": ("ticket",)}
     customer_data = ("customer", CustomerData)
     anonymous_id: OpaqueId | None = None
     action: Literal[
