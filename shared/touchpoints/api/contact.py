@@ -35,7 +35,17 @@ from touchpoints.errors import SubjectErased
 from touchpoints.model import Channel
 from touchpoints.observability import MetricUnit, metrics
 
-ProfileId = Annotated[str, StringConstraints(pattern=r"^sub_[0-9a-f]{32}$", strict=True)]
+ProfileId = Annotated[
+    str,
+    StringConstraints(pattern=r"^sub_[0-9a-f]{32}$", strict=True),
+    Documented.of(
+        {
+            "format": "profile-id",
+            "description": "A profile_id this API returned; one that names no profile is answered as an erased "
+            "person's (409), since an erased profile is gone",
+        }
+    ),
+]
 Purpose = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True),

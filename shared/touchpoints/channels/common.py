@@ -317,7 +317,7 @@ def _document_rules(schema: dict[str, Any], model: type[BaseModel]) -> None:
         for kind in data.IDENTIFIER_FIELDS:
             where.setdefault(kind, []).append(_within(field, present(kind)))
         personal.append(_within(field, names_one_of(*data.PERSONAL_FIELDS)))
-    if not declared.always_identified:
+    if where and not declared.always_identified:
         rules.append({"anyOf": [rule for rules_of_kind in where.values() for rule in rules_of_kind]})
     if personal and load_policy().require_consent_block_with_personal_data:
         rules.append({"if": {"anyOf": personal}, "then": present("consent")})
@@ -463,8 +463,19 @@ class SubjectIdentifiers(Strict):
         return self
 
 
+def _vouched_in_subject(kind: str) -> dict[str, Any]:
+    vouched = {"type": "array", "contains": {"required": ["kind"], "properties": {"kind": {"const": kind}}}}
+    return {
+        "if": {"required": ["verified"], "properties": {"verified": vouched}},
+        "then": _within("subject", present(kind)),
+    }
+
+
 class ConsentSubmission(ChannelTouchpoint):
-    """A consent change recorded outside a touchpoint (preference centre, call, counter)."""
+    """A consent change recorded outside a touchpoint (preference centre, call, counter). A vouched identifier is
+    one of the subject's; which kinds a channel may vouch for, and how, is in policies/trust.yaml."""
+
+    document_rules = tuple(_vouched_in_subject(kind) for kind in SUBJECT_IDENTIFIER_FIELDS)
 
     subject: SubjectIdentifiers
     consent: Annotated[list[ConsentIn], Field(min_length=1, max_length=20)]  # type: ignore[assignment]
