@@ -2,10 +2,11 @@
 each channel's touchpoints, consents, contacts and contact decisions; sent over HTTP through the local runner with
 the channel's own key, at least 90% of them per route family are accepted (2xx), and none gets a 5xx.
 
-The document's formats (phone, mx-rfc, mx-curp, time-zone) and its time bounds (`x-not-after`, relative to the
+The document's formats (phone, mx-rfc, mx-curp, time-zone, profile-id) and its time bounds (`x-not-after`, relative to the
 request's time, which JSON Schema cannot say) are generated as tests/document_formats.py describes. On a public
 channel (web, app) a `verified` identifier needs the proof the company's back end signs with the channel's vouching
-key (trust.yaml): the test signs, as that back end would, what the document generated."""
+key (trust.yaml): the test signs, as that back end would, what the document generated. A consent submission's
+vouching rule is stated in words (its schema cannot fold it): generated bodies are filtered to it."""
 
 from __future__ import annotations
 
@@ -88,6 +89,16 @@ def _signed_by_the_back_end(tokenizer: Tokenizer, channel: Channel, resource: st
             vouch["proof"] = vouch_proof(key, channel.value, item["event_id"].strip(), vouch["kind"], value)
 
 
+def _vouches_as_described(channel: Channel, body: Any) -> bool:
+    """A consent submission's rule that its schema states in words only: each vouched kind is one of the subject's,
+    and one the channel may vouch for (trust.yaml). Generated bodies outside it are not valid by the document."""
+    subject = body.get("subject") or {}
+    return all(
+        subject.get(vouch["kind"]) is not None and load_trust_policy().may_vouch(channel, vouch["kind"])
+        for vouch in body.get("verified") or ()
+    )
+
+
 def _answers(runner: Runner, channel: str, resource: str, examples: int) -> list[tuple[int, str]]:
     """(status, refusal or "") for each body generated valid by the document for one route."""
     operation = _schema()[f"/v1/{channel}/{resource}"]["POST"]
@@ -103,7 +114,11 @@ def _answers(runner: Runner, channel: str, resource: str, examples: int) -> list
         database=None,
         derandomize=True,
     )
-    @given(case=operation.as_strategy())
+    strategy = operation.as_strategy()
+    if resource == "consents":
+        strategy = strategy.filter(lambda case: _vouches_as_described(Channel(channel), case.body))
+
+    @given(case=strategy)
     def send(case: Any) -> None:
         case.headers = {**(case.headers or {}), **key}
         if vouched_by_back_end:
