@@ -2,11 +2,12 @@
 each channel's touchpoints, consents, contacts and contact decisions; sent over HTTP through the local runner with
 the channel's own key, at least 90% of them per route family are accepted (2xx), and none gets a 5xx.
 
-The document's formats (phone, mx-rfc, mx-curp, time-zone, profile-id) and its time bounds (`x-not-after`, relative to the
-request's time, which JSON Schema cannot say) are generated as tests/document_formats.py describes. On a public
-channel (web, app) a `verified` identifier needs the proof the company's back end signs with the channel's vouching
-key (trust.yaml): the test signs, as that back end would, what the document generated. A consent submission's
-vouching rule is stated in words (its schema cannot fold it): generated bodies are filtered to it."""
+The document's formats (phone, mx-rfc, mx-curp, time-zone, profile-id) and its time bounds (`x-not-after`,
+relative to the request's time, which JSON Schema cannot say) are generated as tests/document_formats.py
+describes. On a public channel (web, app) a `verified` identifier needs the proof the company's back end signs
+with the channel's vouching key (trust.yaml): the test signs, as that back end would, what the document
+generated. A consent submission's vouching rule is stated in words (its schema cannot fold it): generated bodies
+are filtered to it."""
 
 from __future__ import annotations
 
@@ -106,6 +107,9 @@ def _answers(runner: Runner, channel: str, resource: str, examples: int) -> list
     tokenizer = runner.tokenizer()
     vouched_by_back_end = load_trust_policy().is_public(channel)
     answers: list[tuple[int, str]] = []
+    strategy = operation.as_strategy()
+    if resource == "consents":
+        strategy = strategy.filter(lambda case: _vouches_as_described(Channel(channel), case.body))
 
     @settings(
         max_examples=examples,
@@ -114,10 +118,6 @@ def _answers(runner: Runner, channel: str, resource: str, examples: int) -> list
         database=None,
         derandomize=True,
     )
-    strategy = operation.as_strategy()
-    if resource == "consents":
-        strategy = strategy.filter(lambda case: _vouches_as_described(Channel(channel), case.body))
-
     @given(case=strategy)
     def send(case: Any) -> None:
         case.headers = {**(case.headers or {}), **key}
