@@ -19,8 +19,11 @@ from pydantic_core import PydanticCustomError
 
 # Numbers without a country prefix are read as Mexican: the retailer's home market.
 DEFAULT_PHONE_REGION = "MX"
-_OPAQUE_ID = re.compile(r"^[A-Za-z0-9._:@\-]{1,128}$")
-_HANDLE = re.compile(r"^@?[A-Za-z0-9._]{1,64}$")
+# The patterns are also what the OpenAPI document says of these identifiers (channels/common.py).
+OPAQUE_ID_PATTERN = r"^[A-Za-z0-9._:@\-]{1,128}$"
+SOCIAL_HANDLE_PATTERN = r"^@?[A-Za-z0-9._]{1,64}$"
+_OPAQUE_ID = re.compile(OPAQUE_ID_PATTERN)
+_HANDLE = re.compile(SOCIAL_HANDLE_PATTERN)
 
 
 @cache
@@ -38,6 +41,10 @@ _PLAIN_EMAIL = re.compile(
     r"(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+(?P<tld>[A-Za-z]{2,63}))"
 )
 _SPECIAL_USE_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
+# What the OpenAPI document says beside `format: email`: no special-use domain (any case), which no mail reaches.
+EMAIL_PATTERN = r"^(?!.*\.(?:{})$)".format(
+    "|".join("".join(f"[{c.upper()}{c}]" for c in tld) for tld in sorted(_SPECIAL_USE_TLDS))
+)
 
 
 def _plain_email(value: str) -> str | None:

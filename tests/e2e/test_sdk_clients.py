@@ -13,24 +13,22 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 
+import tests.document_formats  # noqa: F401  (the document's own formats, registered with schemathesis)
 from local_runner.load import Table
 from local_runner.openapi import build
 from tests.e2e.conftest import REPO_ROOT, Runner, assert_no_pii
 from tests.factories import CHANNEL_API_KEYS
-from tests.people import Person, make_curp, make_rfc, person
+from tests.people import Person, person
 from tests.reliability import tally
-from touchpoints import normalize
 from touchpoints.model import IdentifierKind
 
 pytestmark = pytest.mark.e2e
@@ -369,24 +367,6 @@ def test_the_node_sdk_is_stored_like_the_python_ones_and_reports_a_wrong_key(
 
 
 ACCEPTANCE_EXAMPLES = 60
-# The document's own formats for Mexico's tax ids (a check digit no pattern can say): valid ones are generated.
-_BORN = st.dates(date(1940, 1, 1), date(2005, 12, 28))
-_LETTERS = st.text("ABCDEFGHJKLMNPRSTUVWXZ", min_size=4, max_size=4)
-
-
-def _valid(normalizer: Callable[[str], str]) -> Callable[[str], bool]:
-    def check(value: str) -> bool:
-        try:
-            normalizer(value)
-        except ValueError:
-            return False
-        return True
-
-    return check
-
-
-schemathesis.openapi.format("mx-rfc", st.builds(make_rfc, _LETTERS, _BORN).filter(_valid(normalize.rfc)))
-schemathesis.openapi.format("mx-curp", st.builds(make_curp, _LETTERS, _BORN).filter(_valid(normalize.curp)))
 
 
 def _acceptance(runner: Runner, path: str, headers: dict[str, str]) -> tuple[int, int, int]:

@@ -29,6 +29,14 @@ LABELS = {
     "sdk_document_valid_accepted": "of them accepted (2xx; must be >= 90%)",
     "sdk_document_valid_messages": "messages they carried",
     "sdk_document_valid_messages_failed": "of them refused as failed events (must be <= 10%)",
+    **{
+        f"native_{family}_document_valid_{count}": f"{label} ({family} routes)"
+        for family in ("touchpoints", "consents", "contacts", "contact-decisions")
+        for count, label in (
+            ("bodies", "native-route bodies generated valid by openapi.json"),
+            ("accepted", "of them accepted (2xx; must be >= 90%)"),
+        )
+    },
 }
 
 _counts: Counter[str] = Counter()

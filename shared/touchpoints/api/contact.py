@@ -12,13 +12,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
 from touchpoints import container
 from touchpoints.api.channel import INGEST_ERRORS
 from touchpoints.api.responses import GuardedResolver, json_response
-from touchpoints.channels.common import Code, EventId, PastTimestamp, Strict, SubjectIdentifiers
+from touchpoints.channels.common import (
+    SUBJECT_IDENTIFIER_FIELDS,
+    Code,
+    Documented,
+    EventId,
+    PastTimestamp,
+    Strict,
+    SubjectIdentifiers,
+    names_one_of,
+)
 from touchpoints.contact.decide import DecisionRequest
 from touchpoints.contact.policy import load_contact_policy
 from touchpoints.contact.service import MAX_AUDIENCE, ContactRecord, Recipient
@@ -26,8 +35,27 @@ from touchpoints.errors import SubjectErased
 from touchpoints.model import Channel
 from touchpoints.observability import MetricUnit, metrics
 
-ProfileId = Annotated[str, StringConstraints(pattern=r"^sub_[0-9a-f]{32}$", strict=True)]
-Purpose = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True)]
+ProfileId = Annotated[
+    str,
+    StringConstraints(pattern=r"^sub_[0-9a-f]{32}$", strict=True),
+    Documented.of(
+        {
+            "format": "profile-id",
+            "description": "A profile_id this API returned; one that names no profile is answered as an erased "
+            "person's (409), since an erased profile is gone",
+        }
+    ),
+]
+Purpose = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True),
+    Documented.of(
+        {
+            "enum": lambda: sorted(load_contact_policy().purposes),
+            "description": "A purpose of policies/contact.yaml",
+        }
+    ),
+]
 ReservationId = Annotated[str, StringConstraints(pattern=r"^rsv_[0-9a-f]{32}$", strict=True)]
 
 
@@ -39,11 +67,18 @@ def _known_zone(value: str) -> str:
     return value
 
 
-TimeZone = Annotated[str, StringConstraints(max_length=64, strict=True), AfterValidator(_known_zone)]
+TimeZone = Annotated[
+    str,
+    StringConstraints(max_length=64, strict=True),
+    AfterValidator(_known_zone),
+    Documented.of({"format": "time-zone", "description": "An IANA time zone name, e.g. America/Mexico_City"}),
+]
 
 
 class RecipientIn(SubjectIdentifiers):
     """A person, by profile id or by any identifier the system tokenizes; `time_zone` for quiet hours."""
+
+    model_config = ConfigDict(json_schema_extra=names_one_of("profile_id", *SUBJECT_IDENTIFIER_FIELDS))
 
     profile_id: ProfileId | None = None
     time_zone: TimeZone | None = None
@@ -79,8 +114,20 @@ class ContactsIn(Strict):
     contacts: Annotated[list[ContactIn], Field(min_length=1, max_length=25)]
 
 
+def contacts_model(channel: Channel) -> type[ContactsIn]:
+    """ContactsIn as the OpenAPI document shows it on one channel: `kind` is one the contact policy lets it send
+    (the check stays the service's, with its unknown_contact_kind code)."""
+    kinds = list(load_contact_policy().channels.get(channel, ()))  # type: ignore[call-overload]
+    name = "".join(part.title() for part in channel.value.split("-"))
+    kind = Annotated[Code, Documented.of({"enum": kinds, "description": "What this channel sends (contact.yaml)"})]
+    contact = create_model(f"{name}ContactIn", __base__=ContactIn, kind=(kind, ...))
+    listed = Annotated[list[contact], Field(min_length=1, max_length=25)]  # type: ignore[valid-type]
+    return create_model(f"{name}ContactsIn", __base__=ContactsIn, contacts=(listed, ...))
+
+
 def add_contact_routes(app: GuardedResolver, channel: Channel) -> None:
     """Register the two contact routes of a sending channel on its resolver."""
+    channel_contacts = contacts_model(channel)
 
     @app.post(
         f"/v1/{channel.value}/contact-decisions",
@@ -121,13 +168,14 @@ def add_contact_routes(app: GuardedResolver, channel: Channel) -> None:
         responses={200: {"description": "Each contact stored, duplicate or of an unknown person"}, **INGEST_ERRORS},
         tags=[channel.value],
     )
-    def post_contacts(body: Annotated[ContactsIn, Body()]) -> Response[dict[str, Any]]:
+    def post_contacts(body: Annotated[channel_contacts, Body()]) -> Response[dict[str, Any]]:  # type: ignore[valid-type]
+        sent: list[ContactIn] = body.contacts  # type: ignore[attr-defined]
         contacts = [
             (
                 c.subject.recipient(),
                 ContactRecord(c.event_id, c.occurred_at, c.kind, c.purpose, c.campaign_id, c.reservation_id or ""),
             )
-            for c in body.contacts
+            for c in sent
         ]
         outcome = container.contact_service().record(channel.value, contacts)
         answer: dict[str, Any] = {"channel": channel.value, "results": [r.as_dict() for r in outcome.results]}

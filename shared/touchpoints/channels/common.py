@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from pydantic import (
     AfterValidator,
@@ -14,12 +15,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StrictBool,
     StringConstraints,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from touchpoints import normalize
 from touchpoints.model import (
@@ -49,22 +52,133 @@ def _not_in_future(value: datetime) -> datetime:
     return value
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's integer includes 2.0 (and JavaScript cannot tell them apart): a whole float is that integer."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Documented:
+    """What the OpenAPI document says of a value beyond its type, where a validator makes the check (a check digit,
+    a numbering plan, a moving time window): the check and its description sit on one type."""
+
+    keywords: tuple[tuple[str, Any], ...]  # hashable, as type annotations must be
+
+    @classmethod
+    def of(cls, schema: Mapping[str, Any]) -> Documented:
+        """`schema`'s values, or callables that make them from a policy when the document is written."""
+        return cls(tuple(schema.items()))
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(core_schema), **{key: v() if callable(v) else v for key, v in self.keywords}}
+
+
+# `x-not-after` / `x-not-before`: a bound relative to the time of the request, which JSON Schema cannot say.
+_PAST = Documented.of(
+    {"x-not-after": "now+PT5M", "description": "ISO 8601 with a UTC offset; not in the future (5 minutes of skew)"}
+)
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
-PastTimestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_not_in_future)]
+PastTimestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_not_in_future), _PAST]
 IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+BirthDate = Annotated[
+    date,
+    BeforeValidator(_iso_text),
+    Documented.of(
+        {
+            "x-not-after": "today",
+            "x-not-before": "today-P130Y",
+            "description": "YYYY-MM-DD; not in the future, and not before 1 January 130 years ago",
+        }
+    ),
+]
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:\-]{1,128}$", strict=True)]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-]{1,64}$", strict=True)]
-Email = Annotated[str, StringConstraints(max_length=254, strict=True), AfterValidator(normalize.email)]
-Phone = Annotated[str, StringConstraints(max_length=32, strict=True), AfterValidator(normalize.phone)]
-Rfc = Annotated[str, StringConstraints(max_length=16, strict=True), AfterValidator(normalize.rfc)]
-Curp = Annotated[str, StringConstraints(max_length=20, strict=True), AfterValidator(normalize.curp)]
-OpaqueId = Annotated[str, StringConstraints(strict=True), AfterValidator(normalize.opaque_id)]
-SocialHandle = Annotated[str, StringConstraints(max_length=65, strict=True), AfterValidator(normalize.social_handle)]
-PersonName = Annotated[str, StringConstraints(max_length=200, strict=True), AfterValidator(normalize.person_name)]
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254, strict=True),
+    AfterValidator(normalize.email),
+    Documented.of(
+        {
+            "format": "email",
+            "pattern": normalize.EMAIL_PATTERN,
+            "description": "An address mail can reach: not on a special-use domain (.test, .invalid, .local...)",
+        }
+    ),
+]
+Phone = Annotated[
+    str,
+    StringConstraints(max_length=32, strict=True),
+    AfterValidator(normalize.phone),
+    Documented.of(
+        {
+            "format": "phone",
+            "description": "A number valid in its country's numbering plan (libphonenumber): E.164 (+525512345678), "
+            "or a Mexican number without the country code (55 1234 5678)",
+        }
+    ),
+]
+Rfc = Annotated[
+    str,
+    StringConstraints(max_length=16, strict=True),
+    AfterValidator(normalize.rfc),
+    Documented.of({"format": "mx-rfc", "description": "Mexico's RFC (12 or 13 characters) with its check digit"}),
+]
+Curp = Annotated[
+    str,
+    StringConstraints(max_length=20, strict=True),
+    AfterValidator(normalize.curp),
+    Documented.of({"format": "mx-curp", "description": "Mexico's CURP (18 characters) with its check digit"}),
+]
+OpaqueId = Annotated[
+    str,
+    StringConstraints(strict=True),
+    AfterValidator(normalize.opaque_id),
+    Documented.of({"pattern": normalize.OPAQUE_ID_PATTERN}),
+]
+SocialHandle = Annotated[
+    str,
+    StringConstraints(max_length=65, strict=True),
+    AfterValidator(normalize.social_handle),
+    Documented.of({"pattern": normalize.SOCIAL_HANDLE_PATTERN}),
+]
+PersonName = Annotated[
+    str,
+    StringConstraints(max_length=200, strict=True),
+    AfterValidator(normalize.person_name),
+    Documented.of(
+        {
+            "maxLength": 100,
+            "pattern": r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+            "description": "Printable text, not blank; runs of spaces count as one",
+        }
+    ),
+]
 Text = Annotated[str, StringConstraints(max_length=200, strict=True)]
 Amount = Annotated[float, Field(ge=0, le=10_000_000, strict=True)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$", strict=True)]
 PagePath = Annotated[str, StringConstraints(pattern=r"^/[^?#\s]{0,511}$", strict=True)]
+
+
+def _declarable_purposes() -> list[str]:
+    from touchpoints.consent import load_policy
+
+    return sorted(name for name, rule in load_policy().purposes.items() if not rule.implied)
+
+
+_NOT_NULL: dict[str, Any] = {"not": {"type": "null"}}
+
+
+def when(field: str, value: str | None, then: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema rule: when `field` is `value` (or, with None, is given and not null), `then` holds."""
+    condition = {"const": value} if value is not None else _NOT_NULL
+    return {"if": {"required": [field], "properties": {field: condition}}, "then": then}
+
+
+def present(*fields: str) -> dict[str, Any]:
+    """A JSON Schema rule: each of `fields` is given, and not null."""
+    return {"required": list(fields), "properties": {field: _NOT_NULL for field in fields}}
 
 
 class Strict(BaseModel):
@@ -95,9 +209,24 @@ class PostalAddress(Strict):
 class CustomerData(Strict):
     """What a customer tells about themselves at a touchpoint. Everything is optional."""
 
+    # The fields identifiers() and personal_data() read, as the OpenAPI document names them.
+    IDENTIFIER_FIELDS: ClassVar[tuple[str, ...]] = ("rfc", "curp", "email", "phone", "loyalty_id", "social_handle")
+    PERSONAL_FIELDS: ClassVar[tuple[str, ...]] = (
+        "given_name",
+        "family_name",
+        "birth_date",
+        "gender",
+        "email",
+        "phone",
+        "rfc",
+        "curp",
+        "postal_address",
+        "social_handle",
+    )
+
     given_name: PersonName | None = None
     family_name: PersonName | None = None
-    birth_date: IsoDate | None = None
+    birth_date: BirthDate | None = None
     gender: Literal["female", "male", "non_binary", "undisclosed"] | None = None
     email: Email | None = None
     phone: Phone | None = None
@@ -142,7 +271,13 @@ class CustomerData(Strict):
 
 
 class ConsentIn(Strict):
-    purpose: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True)]
+    purpose: Annotated[
+        str,
+        StringConstraints(pattern=r"^[a-z_]{1,32}$", strict=True),
+        Documented.of(
+            {"enum": _declarable_purposes, "description": "A purpose of policies/consent.yaml that needs consent"}
+        ),
+    ]
     channel: Channel | Literal["all"] = ALL_CHANNELS
     granted: StrictBool
     collected_at: PastTimestamp | None = None
@@ -163,12 +298,81 @@ class Order(Strict):
     order_id: Code
     total: Amount
     currency: Currency = "MXN"
-    items: Annotated[int, Field(ge=0, le=10_000, strict=True)] | None = None
+    items: Annotated[int, Field(ge=0, le=10_000, strict=True), BeforeValidator(_whole_number)] | None = None
     home_delivery: StrictBool = False
 
 
+def _document_rules(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """The OpenAPI document's rules of a channel's touchpoint beyond its fields' types, from what the channel's
+    model declares (see ChannelTouchpoint) and the policies: a consent block beside personal data (consent.yaml),
+    what the channel may vouch for and how (trust.yaml)."""
+    from touchpoints.consent import load_policy
+
+    declared = cast("type[ChannelTouchpoint]", model)
+    rules: list[dict[str, Any]] = list(declared.document_rules)
+    where = {kind: [present(field) for field in fields] for kind, fields in declared.identifier_fields.items()}
+    personal = [present(field) for field in declared.personal_fields]
+    if declared.customer_data is not None:
+        field, data = declared.customer_data
+        for kind in data.IDENTIFIER_FIELDS:
+            where.setdefault(kind, []).append(_within(field, present(kind)))
+        personal.append(_within(field, names_one_of(*data.PERSONAL_FIELDS)))
+    if where and not declared.always_identified:
+        rules.append({"anyOf": [rule for rules_of_kind in where.values() for rule in rules_of_kind]})
+    if personal and load_policy().require_consent_block_with_personal_data:
+        rules.append({"if": {"anyOf": personal}, "then": present("consent")})
+    if declared.channel is not None:
+        rules.extend(_vouching_rules(declared.channel, where, declared.always_identified))
+    if rules:
+        schema["allOf"] = rules
+
+
+def _within(field: str, rule: dict[str, Any]) -> dict[str, Any]:
+    return {"required": [field], "properties": {field: {"type": "object", **rule}}}
+
+
+def _vouching_rules(
+    channel: Channel, where: Mapping[str, list[dict[str, Any]]], always: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """`verified` names only kinds the channel may vouch for and the touchpoint carries; a public channel's
+    vouch needs its back end's proof."""
+    from touchpoints.trust import load_trust_policy
+
+    trust = load_trust_policy()
+    kinds = [
+        kind.value for kind in IdentifierKind if trust.may_vouch(channel, kind) and (kind in where or kind in always)
+    ]
+    item: dict[str, Any] = {"type": "object", "properties": {"kind": {"enum": kinds}}}
+    if trust.is_public(channel):
+        item["required"] = ["kind", "proof"]
+    listed: dict[str, Any] = {"type": "array", "items": item} if kinds else {"type": "array", "maxItems": 0}
+    rules: list[dict[str, Any]] = [{"properties": {"verified": {"anyOf": [listed, {"type": "null"}]}}}]
+    for kind in kinds:
+        if kind not in where:  # a required field carries it
+            continue
+        vouched = {"type": "array", "contains": {"required": ["kind"], "properties": {"kind": {"const": kind}}}}
+        condition = {"required": ["verified"], "properties": {"verified": vouched}}
+        rules.append({"if": condition, "then": {"anyOf": where[kind]}})
+    return rules
+
+
 class ChannelTouchpoint(Strict):
-    """Fields every channel's touchpoint has. Subclasses say what their channel sends."""
+    """Fields every channel's touchpoint has. Subclasses say what their channel sends.
+
+    What the OpenAPI document says beyond the fields' types, each channel declares: `channel`; `document_rules`
+    (JSON Schema); `identifier_fields` (kind -> the optional fields that carry it) and `customer_data` (the field
+    with the customer's own identifiers and personal data): one of them must name the customer, unless
+    `always_identified` (kinds a required field carries); `personal_fields`, which need a consent block when the
+    consent policy says so, like the customer's.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_document_rules)
+    channel: ClassVar[Channel | None] = None
+    document_rules: ClassVar[tuple[dict[str, Any], ...]] = ()
+    identifier_fields: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    always_identified: ClassVar[tuple[str, ...]] = ()
+    personal_fields: ClassVar[tuple[str, ...]] = ()
+    customer_data: ClassVar[tuple[str, type[CustomerData]] | None] = None
 
     event_id: EventId
     occurred_at: PastTimestamp
@@ -222,8 +426,19 @@ class TouchpointBatch(Strict, Generic[T]):
         return data
 
 
+# Every identifier kind but a store ticket, which names a purchase rather than a person.
+SUBJECT_IDENTIFIER_FIELDS = tuple(kind.value for kind in IdentifierKind if kind is not IdentifierKind.TICKET)
+
+
+def names_one_of(*fields: str) -> dict[str, Any]:
+    """A JSON Schema rule: at least one of `fields` is given, and not null."""
+    return {"anyOf": [present(field) for field in fields]}
+
+
 class SubjectIdentifiers(Strict):
-    """How a request names the person it is about: any identifier the system tokenizes."""
+    """How a request names the person it is about: any identifier the system tokenizes (at least one)."""
+
+    model_config = ConfigDict(json_schema_extra=names_one_of(*SUBJECT_IDENTIFIER_FIELDS))
 
     email: Email | None = None
     phone: Phone | None = None
@@ -249,7 +464,9 @@ class SubjectIdentifiers(Strict):
 
 
 class ConsentSubmission(ChannelTouchpoint):
-    """A consent change recorded outside a touchpoint (preference centre, call, counter)."""
+    """A consent change recorded outside a touchpoint (preference centre, call, counter). A `verified` kind must be
+    one of the subject's identifiers and one the channel may vouch for, with its back end's proof on a public
+    channel (policies/trust.yaml); JSON Schema here says it in words only (a generator cannot fold the rule)."""
 
     subject: SubjectIdentifiers
     consent: Annotated[list[ConsentIn], Field(min_length=1, max_length=20)]  # type: ignore[assignment]

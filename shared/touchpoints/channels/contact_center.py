@@ -7,16 +7,28 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_core import PydanticCustomError
 
-from touchpoints.channels.common import ChannelTouchpoint, Code, CustomerData, OpaqueId, Phone
+from touchpoints.channels.common import ChannelTouchpoint, Code, CustomerData, OpaqueId, Phone, present, when
 from touchpoints.model import Channel, IdentifierKind, PersonalField, Touchpoint, Trace, TraceKind
 
 
 class Caller(CustomerData):
+    IDENTIFIER_FIELDS = (*CustomerData.IDENTIFIER_FIELDS, "whatsapp", "messenger_id")
+    PERSONAL_FIELDS = (*CustomerData.PERSONAL_FIELDS, "whatsapp", "messenger_id")
+
     whatsapp: Phone | None = None
     messenger_id: OpaqueId | None = None
 
 
 class ContactCenterTouchpoint(ChannelTouchpoint):
+    """The caller's id on the conversation's medium is required: a phone, a WhatsApp number or a Messenger id."""
+
+    document_rules = tuple(
+        when("medium", medium, {"required": ["caller"], "properties": {"caller": present(field)}})
+        for medium, field in (("phone", "phone"), ("whatsapp", "whatsapp"), ("messenger", "messenger_id"))
+    )
+    channel = Channel.CONTACT_CENTER
+    always_identified = ("phone", "whatsapp", "messenger_id")  # the one the medium names is required
+    customer_data = ("caller", Caller)
     medium: Literal["phone", "whatsapp", "messenger"]
     caller: Caller
     reason: Literal["support", "complaint", "balance_query", "purchase", "information"]

@@ -9,6 +9,9 @@ from touchpoints.model import Channel, IdentifierKind, Touchpoint, Trace, TraceK
 
 
 class EmailTouchpoint(ChannelTouchpoint):
+    channel = Channel.EMAIL
+    always_identified = ("email",)
+
     recipient: Email
     event: Literal["open", "click", "unsubscribe", "subscribe"]
     campaign_id: Code | None = None

@@ -8,11 +8,38 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_core import PydanticCustomError
 
-from touchpoints.channels.common import ChannelTouchpoint, Code, CustomerData, OpaqueId, Order
+from touchpoints.channels.common import ChannelTouchpoint, Code, CustomerData, OpaqueId, Order, present, when
 from touchpoints.model import Channel, IdentifierKind, PersonalField, Touchpoint, Trace, TraceKind
 
 
 class AppTouchpoint(ChannelTouchpoint):
+    """A purchase carries its order, a push registration its push token. `previous_anonymous_id` goes with a login
+    or sign-up's `app_user_id`; a `device_id` beside it must be the same id (the document asks for none)."""
+
+    document_rules = (
+        when("action", "purchase", present("order")),
+        when("action", "push_registration", present("push_token")),
+        when(
+            "previous_anonymous_id",
+            None,
+            {
+                "required": ["action", "app_user_id"],
+                "properties": {
+                    "action": {"enum": ["login", "sign_up"]},
+                    "app_user_id": {"not": {"type": "null"}},
+                    "device_id": {"type": "null"},
+                },
+            },
+        ),
+    )
+    channel = Channel.APP
+    identifier_fields = {
+        "app_user_id": ("app_user_id",),
+        "anonymous_id": ("device_id", "previous_anonymous_id"),
+        "push_token": ("push_token",),
+    }
+    personal_fields = ("push_token",)
+    customer_data = ("customer", CustomerData)
     app_user_id: OpaqueId | None = None
     device_id: OpaqueId | None = None
     # An explicit link (like Segment's alias): on login or sign-up, the anonymous id the app used before it.

@@ -9,6 +9,10 @@ from touchpoints.model import Channel, IdentifierKind, Touchpoint, Trace, TraceK
 
 
 class PushTouchpoint(ChannelTouchpoint):
+    channel = Channel.PUSH
+    always_identified = ("push_token",)
+    identifier_fields = {"app_user_id": ("app_user_id",)}
+
     push_token: OpaqueId
     app_user_id: OpaqueId | None = None
     event: Literal["open", "dismiss", "opt_out"]

@@ -9,6 +9,9 @@ from touchpoints.model import Channel, IdentifierKind, Touchpoint, Trace, TraceK
 
 
 class SmsTouchpoint(ChannelTouchpoint):
+    channel = Channel.SMS
+    always_identified = ("phone",)
+
     phone: Phone
     event: Literal["inbound", "click", "opt_in", "opt_out"]
     campaign_id: Code | None = None

@@ -17,6 +17,10 @@ class StoreTouchpoint(ChannelTouchpoint):
     customer: CustomerData | None = None
     digital_ticket: Literal["email", "phone"] | None = None
 
+    channel = Channel.STORE
+    always_identified = ("ticket",)
+    customer_data = ("customer", CustomerData)
+
     def to_touchpoint(self, channel: Channel = Channel.STORE) -> Touchpoint:
         ticket = f"{self.store_id}:{self.ticket_folio}"
         identifiers = {IdentifierKind.TICKET: ticket, **(self.customer.identifiers() if self.customer else {})}

@@ -7,7 +7,17 @@ from typing import Literal
 from pydantic import model_validator
 from pydantic_core import PydanticCustomError
 
-from touchpoints.channels.common import ChannelTouchpoint, Code, CustomerData, OpaqueId, Order, PagePath, Strict
+from touchpoints.channels.common import (
+    ChannelTouchpoint,
+    Code,
+    CustomerData,
+    OpaqueId,
+    Order,
+    PagePath,
+    Strict,
+    present,
+    when,
+)
 from touchpoints.model import Channel, IdentifierKind, Touchpoint, Trace, TraceKind
 
 
@@ -23,6 +33,16 @@ class TicketRef(Strict):
 
 
 class WebTouchpoint(ChannelTouchpoint):
+    """A purchase carries its order, a ticket registration its ticket; an anonymous id, a ticket or the customer's
+    identifiers name the visitor."""
+
+    document_rules = (
+        when("action", "purchase", present("order")),
+        when("action", "ticket_registration", present("ticket")),
+    )
+    channel = Channel.WEB
+    identifier_fields = {"anonymous_id": ("anonymous_id",), "ticket": ("ticket",)}
+    customer_data = ("customer", CustomerData)
     anonymous_id: OpaqueId | None = None
     action: Literal[
         "page_view", "sign_up", "login", "purchase", "newsletter_signup", "profile_update", "ticket_registration"
