@@ -278,7 +278,8 @@ def test_a_merge_adds_the_absorbed_persons_contacts_to_the_survivors_once(lambda
         assert record(lambdas, "email", contact({"profile_id": survivor}, "email", campaign=campaign))[0] == 200
     assert decide(lambdas, "email", [daytime({"email": p.email})])[0]["allowed"]
 
-    store = DynamoMergeStore(local_aws.dynamodb, local_aws.table("ProfileTable"), local_aws.table("KeyVaultTable"))
+    tables = ("ProfileTable", "KeyVaultTable", "IdentityIndexTable")
+    store = DynamoMergeStore(local_aws.dynamodb, *map(local_aws.table, tables))
     (pending,) = [i for i in store.page(absorbed, 100) if i.kind is ItemKind.CONTACTS]
 
     # When a login joins them and the merge runs to its end
