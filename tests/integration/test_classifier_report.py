@@ -230,5 +230,6 @@ def test_the_report_routes_are_iam_authenticated_in_the_template():
         ("GET", "/v1/reports/profile-states", "iam"),
         ("GET", "/v1/reports/funnel", "iam"),
         ("GET", "/v1/reports/contact-pressure", "iam"),
+        ("GET", "/v1/reports/data-quality", "iam"),
         ("GET", "/v1/reports/failed-events", "iam"),
     }

@@ -8,6 +8,8 @@ from __future__ import annotations
 import gc
 import os
 import random
+import sys
+import types
 from collections import Counter
 from typing import Any
 
@@ -23,18 +25,27 @@ from touchpoints.privacy.cipher import SubjectCipher
 from touchpoints.privacy.tokenizer import Tokenizer
 
 
-def _live_secret_holders() -> list[object]:
-    gc.collect()
-    return [o for o in gc.get_objects() if isinstance(o, SubjectCipher | Tokenizer)]
-
-
-# Other test modules keep tokenizers of their own (module constants); only the function's count.
-_TESTS_OWN = _live_secret_holders()
-
-
 def _secret_holders() -> list[str]:
-    """Live objects, made since this module was loaded, that hold an unwrapped data key or the tokenization secret."""
-    return [type(o).__name__ for o in _live_secret_holders() if not any(o is own for own in _TESTS_OWN)]
+    """Objects holding an unwrapped data key or the tokenization secret that the function's own modules reach
+    (the layer's caches and globals): what a snapshot of its memory would carry. The tests' own tokenizers (a
+    session's runner, a module's constant) are not in a Lambda container, so they are not counted."""
+    gc.collect()
+    pending: list[Any] = [m for name, m in list(sys.modules.items()) if name.startswith(_FUNCTION_MODULES)]
+    seen: set[int] = set()
+    found: list[str] = []
+    while pending:
+        obj = pending.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, SubjectCipher | Tokenizer):
+            found.append(type(obj).__name__)
+        elif not (isinstance(obj, types.ModuleType) and not obj.__name__.startswith(_FUNCTION_MODULES)):
+            pending.extend(gc.get_referents(obj))
+    return found
+
+
+_FUNCTION_MODULES = ("touchpoints", "functions")
 
 
 def _calls(*services: str) -> Counter[str]:

@@ -7,17 +7,18 @@ otherwise probe, by profile id or identifier, who is a customer and who asked to
 
 # No `from __future__ import annotations`: the event handler reads the route signatures at runtime.
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, create_model, model_validator
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
 from touchpoints import container
 from touchpoints.api.channel import INGEST_ERRORS
-from touchpoints.api.responses import GuardedResolver, json_response
+from touchpoints.api.responses import ERROR_RESPONSES, ErrorBody, GuardedResolver, error_content, json_response
 from touchpoints.channels.common import (
     SUBJECT_IDENTIFIER_FIELDS,
     Code,
@@ -57,6 +58,30 @@ Purpose = Annotated[
     ),
 ]
 ReservationId = Annotated[str, StringConstraints(pattern=r"^rsv_[0-9a-f]{32}$", strict=True)]
+
+
+class RecordedContact(BaseModel):
+    event_id: str
+    status: Literal["stored", "duplicate", "unknown_person"] = Field(
+        description="unknown_person: nobody holds the identifiers, so nothing was stored"
+    )
+
+
+class ContactsPartlyRecorded(ErrorBody):
+    """A 409 part-way through: `results` were recorded, `not_stored` name an erased person and were not."""
+
+    channel: str
+    results: list[RecordedContact]
+    not_stored: list[str]
+
+
+RECORD_ERRORS: dict[int, OpenAPIResponse] = {
+    **ERROR_RESPONSES,
+    409: {
+        "description": "Some contacts name a person who asked to be erased (`not_stored`); the others were recorded",
+        "content": error_content(ContactsPartlyRecorded),
+    },
+}
 
 
 def _known_zone(value: str) -> str:
@@ -165,7 +190,7 @@ def add_contact_routes(app: GuardedResolver, channel: Channel) -> None:
         f"/v1/{channel.value}/contacts",
         summary=f"Record contacts sent on {channel.value} (kind, purpose, campaign; never the content)",
         description="Up to 25 under `contacts`. A retried event_id is a duplicate and counts once.",
-        responses={200: {"description": "Each contact stored, duplicate or of an unknown person"}, **INGEST_ERRORS},
+        responses={200: {"description": "Each contact stored, duplicate or of an unknown person"}, **RECORD_ERRORS},
         tags=[channel.value],
     )
     def post_contacts(body: Annotated[channel_contacts, Body()]) -> Response[dict[str, Any]]:  # type: ignore[valid-type]
