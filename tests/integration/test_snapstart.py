@@ -30,8 +30,11 @@ def _secret_holders() -> list[str]:
     (the layer's caches and globals): what a snapshot of its memory would carry. The tests' own tokenizers (a
     session's runner, a module's constant) are not in a Lambda container, so they are not counted."""
     gc.collect()
-    pending: list[Any] = [m for name, m in list(sys.modules.items()) if name.startswith(_FUNCTION_MODULES)]
-    seen: set[int] = set()
+    modules = list(sys.modules.items())
+    pending: list[Any] = [m for name, m in modules if name.startswith(_FUNCTION_MODULES)]
+    # Other modules' globals (a test's constants, reached through a test function a fixture registered) are not
+    # walked: a Lambda container has no tests
+    seen: set[int] = {id(vars(m)) for name, m in modules if m is not None and not name.startswith(_FUNCTION_MODULES)}
     found: list[str] = []
     while pending:
         obj = pending.pop()
