@@ -8,24 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from touchpoints.channels.common import CustomerData
 from touchpoints.model import Channel, IdentifierKind, TraceKind
 
-# The customer fields a trait may fill: the fields of channels.common.CustomerData.
-CUSTOMER_FIELDS = frozenset(
-    {
-        "given_name",
-        "family_name",
-        "birth_date",
-        "gender",
-        "email",
-        "phone",
-        "rfc",
-        "curp",
-        "postal_address",
-        "social_handle",
-        "loyalty_id",
-    }
-)
+# The customer fields a trait may fill: the fields of the native touchpoint's customer block.
+CUSTOMER_FIELDS = frozenset(CustomerData.model_fields)
 
 
 class _Frozen(BaseModel):
