@@ -8,8 +8,10 @@ Then it waits for the classifier and verifies that nothing was lost or stored tw
 - every touchpoint answered 200 is in the profile table exactly once (its event item, opened with its
   subject's key), and no other is;
 - every 4xx stored nothing (no item carries a bad request's event id), and no good request got a 4xx;
-- no 5xx; every profile is classified at its current version; the state report's total is the number of
-  profiles, which is the number of distinct profiles the answers named.
+- no 5xx; every profile is classified at its current version (or merged into another); every person planned
+  is one live profile, and the state report's total is the number of live profiles.
+
+Logins and confirmations carry their back end's proof (the stack's vouching key), as a channel sends them.
 
 Reports throughput, latency percentiles (and the median of the first vs the last fifth and 1,000), the
 runner's peak memory (RSS of its process group: the runner and its function containers) and status
@@ -27,7 +29,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +39,7 @@ import boto3
 import requests
 
 from local_runner.demo import REPORT_ROUTE, Progress
-from local_runner.demo_data import Touch, demo_person, journey
+from local_runner.demo_data import Touch, demo_person, journey, stack_secret, vouching_keys
 from local_runner.principals import DEVELOPER, LocalPrincipal, sign
 from local_runner.runner import LOCAL_CREDENTIALS
 
@@ -66,7 +68,9 @@ class Planned:
     body: bytes
     api_key_name: str
     event_id: str | None
-    retry_of: int | None = None  # a retry is sent once its original was answered, as a channel retries
+    # Sent once that earlier request was answered: a retry's original (as a channel retries), or the person's
+    # previous touchpoint (a person's journey is in order; two channels racing for one new person is not load)
+    after: int | None = None
 
 
 @dataclass
@@ -79,25 +83,33 @@ class Answer:
 
 
 def plan(
-    touchpoints: int, retry_share: float, bad_share: float, seed: int = 15, scenario: str = "channels"
+    touchpoints: int,
+    retry_share: float,
+    bad_share: float,
+    seed: int = 15,
+    scenario: str = "channels",
+    vouching_key: Callable[[str], bytes] | None = None,
 ) -> tuple[list[Planned], int]:
     """The requests to send, in order, and how many distinct people they are about.
 
     "channels": every channel, new and known people, retries and bad input; "web-signups": only new
-    people signing up on the web, one after another (issue 15's first measurement).
+    people signing up on the web, one after another (issue 15's first measurement). With `vouching_key`,
+    a login or a confirmation carries its back end's proof, as the channel's real back end sends it.
     """
     if scenario == "web-signups":
-        return [_good("new", journey(demo_person(6 * n))[0]) for n in range(touchpoints)], touchpoints
+        return [_good("new", journey(demo_person(6 * n))[0], vouching_key) for n in range(touchpoints)], touchpoints
     rng = random.Random(seed)  # noqa: S311 - a reproducible plan, not a secret
     planned: list[Planned] = []
-    ongoing: list[Iterator[Touch]] = []
+    ongoing: list[_Journey] = []
     people = 0
-    while len(planned) < touchpoints:
+    while len(planned) < touchpoints or ongoing:
+        # Near the end only journeys already begun go on, so that every person's journey is whole.
+        finishing = len(planned) + sum(len(j.steps) for j in ongoing) >= touchpoints
         roll = rng.random()
-        if roll < bad_share:
+        if not finishing and roll < bad_share:
             planned.append(_bad(rng.choice(BAD_BODIES), demo_person(rng.randrange(64))))
             continue
-        if roll < bad_share + retry_share and len(planned) > 50:
+        if not finishing and roll < bad_share + retry_share and len(planned) > 50:
             index = rng.randrange(len(planned) - 20)
             original = planned[index]
             if original.kind in ("new", "known"):
@@ -105,25 +117,33 @@ def plan(
                     Planned("retry", original.path, original.body, original.api_key_name, original.event_id, index)
                 )
                 continue
-        if ongoing and rng.random() < 0.5:
+        if ongoing and (finishing or rng.random() < 0.5):
             index = rng.randrange(len(ongoing))
-            touch = next(ongoing[index], None)
-            if touch is None:
+            person = ongoing[index]
+            planned.append(_good("known", person.steps.pop(0), vouching_key, after=person.last))
+            person.last = len(planned) - 1
+            if not person.steps:
                 ongoing.pop(index)
-                continue
-            planned.append(_good("known", touch))
             continue
-        steps = iter(journey(demo_person(people)))
+        steps = journey(demo_person(people))
         people += 1
-        planned.append(_good("new", next(steps)))
-        ongoing.append(steps)
+        planned.append(_good("new", steps[0], vouching_key))
+        if steps[1:]:
+            ongoing.append(_Journey(steps[1:], len(planned) - 1))
     return planned, people
 
 
-def _good(kind: str, touch: Touch) -> Planned:
-    return Planned(
-        kind, touch.path, json.dumps(touch.body).encode(), CHANNEL_KEYS[touch.channel], touch.body["event_id"]
-    )
+@dataclass
+class _Journey:
+    """A person's touchpoints not yet planned, and where in the plan their last one is."""
+
+    steps: list[Touch]
+    last: int
+
+
+def _good(kind: str, touch: Touch, vouching_key: Callable[[str], bytes] | None, after: int | None = None) -> Planned:
+    body = touch.signed(vouching_key)
+    return Planned(kind, touch.path, json.dumps(body).encode(), CHANNEL_KEYS[touch.channel], body["event_id"], after)
 
 
 def _bad(how: str, person: Any) -> Planned:
@@ -211,8 +231,8 @@ def send(url: str, keys: dict[str, str], planned: list[Planned], clients: int, o
                 if index is None:
                     return
                 request = planned[index]
-                if request.retry_of is not None:
-                    answered[request.retry_of].wait()  # an earlier index, already taken by a client
+                if request.after is not None:
+                    answered[request.after].wait()  # an earlier index, already taken by a client
                 started = time.monotonic()
                 try:
                     response = http.post(
@@ -259,16 +279,15 @@ class Table:
     def __init__(self, health: dict[str, Any]) -> None:
         self.name = health["tables"]["ProfileTable"]
         self.vault = health["tables"]["KeyVaultTable"]
-        self.client, self.kms = (
-            boto3.client(
-                service,
-                endpoint_url=health["aws_endpoint"],
-                region_name=health["region"],
-                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            )
-            for service in ("dynamodb", "kms")
-        )
+        endpoint = {
+            "endpoint_url": health["aws_endpoint"],
+            "region_name": health["region"],
+            "aws_access_key_id": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        }
+        self.client = boto3.client("dynamodb", **endpoint)
+        self.kms = boto3.client("kms", **endpoint)
+        self.secretsmanager = boto3.client("secretsmanager", **endpoint)
 
     def scan(self, **filters: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -311,12 +330,19 @@ class Table:
         return opened
 
 
-def _classified(item: dict[str, Any]) -> bool:
+def _merged_into(item: dict[str, Any]) -> str | None:
+    return item.get("merged_into", {}).get("S")
+
+
+def _settled(item: dict[str, Any]) -> bool:
+    """Classified at its current version; or absorbed by a merge that has finished (a tombstone is not classified)."""
+    if _merged_into(item):
+        return item.get("status", {}).get("S") == "merged"
     return "state" in item and item.get("classified_version", {}).get("N") == item.get("version", {}).get("N")
 
 
 def wait_until_classified(url: str, table: Table, stall: float, out: IO[str]) -> list[dict[str, Any]]:
-    """Until the runner is idle and every profile is classified at its current version, or no progress for `stall` s."""
+    """Until the runner is idle and every profile is settled (`_settled`), or no progress for `stall` s."""
     progress = Progress("classifier catching up", 1, out)
     profiles: list[dict[str, Any]] = []
     best, last_progress = -1, time.monotonic()
@@ -326,7 +352,7 @@ def wait_until_classified(url: str, table: Table, stall: float, out: IO[str]) ->
             time.sleep(2.0)
             continue
         profiles = table.profiles()
-        classified = sum(1 for item in profiles if _classified(item))
+        classified = sum(1 for item in profiles if _settled(item))
         progress.total = max(len(profiles), 1)
         progress.update(classified)
         if classified == len(profiles):
@@ -391,45 +417,59 @@ def latency_ms(answers: list[Answer]) -> dict[str, float]:
     return {name: round(value * 1000, 1) for name, value in figures.items()}
 
 
-def verify(answers: list[Answer], table: Table, profiles: list[dict[str, Any]], report_total: int | None) -> list[str]:
-    """Every way the run lost, doubled or wrongly answered something, in words (no personal data)."""
+def verify(
+    answers: list[Answer], table: Table, profiles: list[dict[str, Any]], report_total: int | None, people: int
+) -> list[str]:
+    """Every way the run lost, doubled or wrongly answered something, in words (no personal data).
+
+    A private channel's answer says `stored` or `duplicate` and names the profile; a public one (web, app) says
+    `accepted` and names none (issue 17): its touchpoints are checked in the table only. Every person planned
+    ends as one live profile (merges leave tombstones), which catches a person split in two or a profile lost.
+    """
     violations = _answer_violations(answers)
     good = [a for a in answers if a.planned.kind != "bad"]
     stored_answers = Counter[str]()
     answered: set[str] = set()
+    privately_answered: set[str] = set()
     profile_ids: set[str] = set()
     # An attempt whose answer was lost (5xx, no answer) may have stored its touchpoint: its retry says `duplicate`.
     unanswered = {a.planned.event_id for a in good if a.status >= 500 or a.status == 0}
     for answer in good:
         for result in answer.results if answer.status == 200 else []:
             answered.add(result["event_id"])
+            if result["status"] == "accepted":
+                continue
+            privately_answered.add(result["event_id"])
             profile_ids.add(result["profile_id"])
             stored_answers[result["event_id"]] += result["status"] == "stored"
     in_table = table.event_ids()
     bad_ids = {a.planned.event_id for a in answers if a.planned.kind == "bad" and a.planned.event_id}
+    live = [p for p in profiles if not _merged_into(p)]
+    in_table_profiles = {p["subject_id"]["S"] for p in profiles}
     checks = {
         "touchpoints answered 200 are not in the table (lost)": len(answered - set(in_table)),
         "touchpoints are stored more than once": sum(1 for n in in_table.values() if n > 1),
         "touchpoints were answered `stored` more than once": sum(1 for n in stored_answers.values() if n > 1),
         "touchpoints were only ever answered `duplicate`, no attempt of them lost": sum(
-            1 for e in answered if stored_answers[e] == 0 and e not in unanswered
+            1 for e in privately_answered if stored_answers[e] == 0 and e not in unanswered
         ),
         "bad requests left an event in the table": len(bad_ids & set(in_table)),
         "events are in the table without a 200 for them (nor a lost answer)": len(
             set(in_table) - answered - bad_ids - unanswered
         ),
-        f"of {len(profiles)} profiles are not classified (the classifier is behind)": sum(
-            1 for p in profiles if not _classified(p)
+        "profiles named by an answer are not in the table": len(profile_ids - in_table_profiles),
+        f"of {len(profiles)} profiles are not classified, or their merge not finished (the stream is behind)": sum(
+            1 for p in profiles if not _settled(p)
         ),
     }
     violations += [f"{count} {what}" for what, count in checks.items() if count]
-    # An attempt whose answer was lost may have created a profile no answer named.
-    if not len(profile_ids) <= len(profiles) <= len(profile_ids) + len(unanswered):
-        violations.append(f"the table has {len(profiles)} profiles, the answers named {len(profile_ids)}")
+    # An attempt whose answer was lost may have created a profile, or been a person's only touchpoint.
+    if not people - len(unanswered) <= len(live) <= people + len(unanswered):
+        violations.append(f"the table has {len(live)} live profiles for {people} people")
     if report_total is None:
         violations.append(f"GET {REPORT_ROUTE} did not answer 200")
-    elif report_total != len(profiles):
-        violations.append(f"the state report counts {report_total} profiles, the table has {len(profiles)}")
+    elif report_total != len(live):
+        violations.append(f"the state report counts {report_total} profiles, the table has {len(live)} live ones")
     return violations
 
 
@@ -458,20 +498,23 @@ def _runner(url: str | None, max_containers: int, log: Path | None) -> Iterator[
 
 
 def run(args: argparse.Namespace, out: IO[str] = sys.stdout) -> dict[str, Any]:
-    planned, people = plan(args.touchpoints, args.retry_share, args.bad_share, args.seed, args.scenario)
     with _runner(args.url, args.max_containers, args.log) as url:
         health = requests.get(url + "/__health", timeout=30).json()
         keys = {name: str(value) for name, value in health["api_keys"].items()}
+        table = Table(health)
+        vouching_key = vouching_keys(stack_secret(table.secretsmanager))
+        planned, people = plan(
+            args.touchpoints, args.retry_share, args.bad_share, args.seed, args.scenario, vouching_key
+        )
         watch = MemoryWatch(health.get("pid") or args.runner_pid)
         watch.start()
         started = time.monotonic()
         answers = send(url, keys, planned, args.clients, sys.stderr)
         sending = time.monotonic() - started
-        table = Table(health)
         profiles = wait_until_classified(url, table, 120.0, sys.stderr)
         caught_up = time.monotonic() - started
         report_total = state_report_total(url)
-        violations = verify(answers, table, profiles, report_total)
+        violations = verify(answers, table, profiles, report_total, people)
         watch.stop()
     latency = latency_ms(answers)
     results = {
@@ -479,7 +522,8 @@ def run(args: argparse.Namespace, out: IO[str] = sys.stdout) -> dict[str, Any]:
         "clients": args.clients,
         "kinds": dict(Counter(a.planned.kind for a in answers)),
         "people_planned": people,
-        "profiles": len(profiles),
+        "profiles": sum(1 for p in profiles if not _merged_into(p)),
+        "merged_profiles": sum(1 for p in profiles if _merged_into(p)),
         "statuses": {str(status): n for status, n in sorted(Counter(a.status for a in answers).items())},
         "sending_seconds": round(sending, 1),
         "until_classified_seconds": round(caught_up, 1),
@@ -531,7 +575,8 @@ def print_summary(results: dict[str, Any], out: IO[str]) -> None:
     print(f"runner peak memory (runner + its containers): {memory}", file=out)
     print(f"status codes: {results['statuses']}", file=out)
     print(
-        f"profiles: {results['profiles']} (people planned {results['people_planned']}); classifier caught up "
+        f"profiles: {results['profiles']} live, {results['merged_profiles']} merged into another (people planned "
+        f"{results['people_planned']}); classifier caught up "
         f"{results['until_classified_seconds']} s after the first request",
         file=out,
     )
@@ -547,7 +592,9 @@ def print_summary(results: dict[str, Any], out: IO[str]) -> None:
             print(f"  - {violation}", file=out)
     else:
         print(
-            "verified: nothing lost, nothing stored twice, every 4xx stored nothing, every profile classified", file=out
+            "verified: nothing lost, nothing stored twice, every 4xx stored nothing, one profile per person, all"
+            " classified",
+            file=out,
         )
 
 
