@@ -288,6 +288,7 @@ class Table:
         self.client = boto3.client("dynamodb", **endpoint)
         self.kms = boto3.client("kms", **endpoint)
         self.secretsmanager = boto3.client("secretsmanager", **endpoint)
+        self.unreadable_events = 0  # found by the last `opened_events`
 
     def scan(self, **filters: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -311,23 +312,31 @@ class Table:
         if str(LAYER) not in sys.path:
             sys.path.append(str(LAYER))  # the runner's own process has no layer on its path, the functions do
         from touchpoints.items import event as event_item
-        from touchpoints.privacy.cipher import SubjectCipher
 
         events = self.scan(
             FilterExpression="begins_with(sk, :e)", ExpressionAttributeValues={":e": {"S": event_item.SK_PREFIX}}
         )
-        ciphers: dict[str, SubjectCipher] = {}
+        ciphers: dict[str, Any] = {}  # None: the subject's key is gone
         opened = []
+        self.unreadable_events = 0
         for item in events:
             subject_id = item[event_item.SUBJECT_ID]["S"]
             if subject_id not in ciphers:
-                vault = self.client.get_item(TableName=self.vault, Key={"pk": {"S": f"SUBJECT#{subject_id}"}})["Item"]
-                key = self.kms.decrypt(
-                    CiphertextBlob=bytes(vault["wrapped_key"]["B"]), EncryptionContext={"subject_id": subject_id}
-                )
-                ciphers[subject_id] = SubjectCipher(subject_id, bytes(key["Plaintext"]))
-            opened.append((item, event_item.metadata(item, ciphers[subject_id])))
+                vault = self.client.get_item(TableName=self.vault, Key={"pk": {"S": f"SUBJECT#{subject_id}"}})
+                ciphers[subject_id] = None if "Item" not in vault else self._cipher(subject_id, vault["Item"])
+            if (cipher := ciphers[subject_id]) is None:
+                self.unreadable_events += 1  # its subject's key is gone: the event is lost
+                continue
+            opened.append((item, event_item.metadata(item, cipher)))
         return opened
+
+    def _cipher(self, subject_id: str, vault: dict[str, Any]) -> Any:
+        from touchpoints.privacy.cipher import SubjectCipher
+
+        key = self.kms.decrypt(
+            CiphertextBlob=bytes(vault["wrapped_key"]["B"]), EncryptionContext={"subject_id": subject_id}
+        )
+        return SubjectCipher(subject_id, bytes(key["Plaintext"]))
 
 
 def _merged_into(item: dict[str, Any]) -> str | None:
@@ -342,24 +351,30 @@ def _settled(item: dict[str, Any]) -> bool:
 
 
 def wait_until_classified(url: str, table: Table, stall: float, out: IO[str]) -> list[dict[str, Any]]:
-    """Until the runner is idle and every profile is settled (`_settled`), or no progress for `stall` s."""
+    """Until the runner is idle and every profile is settled (`_settled`).
+
+    Gives up after `stall` s without progress: no function invoked meanwhile, and no more profiles settled.
+    """
     progress = Progress("classifier catching up", 1, out)
     profiles: list[dict[str, Any]] = []
-    best, last_progress = -1, time.monotonic()
+    best, invocations, last_progress = -1, -1, time.monotonic()
     while time.monotonic() - last_progress < stall:
+        health = requests.get(url + "/__health", timeout=30).json()
+        if health["invocations"] > invocations:
+            invocations, last_progress = health["invocations"], time.monotonic()
         # A scan holds the embedded moto's lock for a while: only once the runner says it is idle.
-        if not requests.get(url + "/__health", timeout=30).json().get("idle"):
+        if not health["idle"]:
             time.sleep(2.0)
             continue
         profiles = table.profiles()
-        classified = sum(1 for item in profiles if _settled(item))
+        settled = sum(1 for item in profiles if _settled(item))
         progress.total = max(len(profiles), 1)
-        progress.update(classified)
-        if classified == len(profiles):
+        progress.update(settled)
+        if settled == len(profiles):
             progress.finish()
             return profiles
-        if classified > best:
-            best, last_progress = classified, time.monotonic()
+        if settled > best:
+            best, last_progress = settled, time.monotonic()
         time.sleep(2.0)
     progress.finish("(no progress: given up)")
     return profiles or table.profiles()
@@ -458,6 +473,7 @@ def verify(
             set(in_table) - answered - bad_ids - unanswered
         ),
         "profiles named by an answer are not in the table": len(profile_ids - in_table_profiles),
+        "events are in the table without their subject's key (unreadable)": table.unreadable_events,
         f"of {len(profiles)} profiles are not classified, or their merge not finished (the stream is behind)": sum(
             1 for p in profiles if not _settled(p)
         ),

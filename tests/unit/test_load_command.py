@@ -51,8 +51,9 @@ def test_distinct_people_share_no_identifier() -> None:
 
 
 class _Table:
-    def __init__(self, event_ids: list[str]) -> None:
+    def __init__(self, event_ids: list[str], unreadable: int = 0) -> None:
         self.ids = event_ids
+        self.unreadable_events = unreadable
 
     def event_ids(self) -> Counter[str]:
         return Counter(self.ids)
@@ -106,7 +107,7 @@ def test_every_loss_doubling_and_wrong_answer_is_a_violation() -> None:
         _profile("p3", version=3, classified=2),
         _profile("p4", classified=None, status={"S": "merging"}, merged_into={"S": "p1"}),
     ]
-    table = _Table(["doubled", "doubled", "stored-bad", "accepted-bad", "ghost", "elsewhere"])
+    table = _Table(["doubled", "doubled", "stored-bad", "accepted-bad", "ghost", "elsewhere"], unreadable=2)
 
     violations = verify(answers, table, profiles, report_total=4, people=6)
 
@@ -118,6 +119,7 @@ def test_every_loss_doubling_and_wrong_answer_is_a_violation() -> None:
     assert "2 bad requests left an event in the table" in violations
     assert "1 events are in the table without a 200 for them (nor a lost answer)" in violations
     assert "1 profiles named by an answer are not in the table" in violations
+    assert "2 events are in the table without their subject's key (unreadable)" in violations
     assert "3 of 4 profiles are not classified, or their merge not finished (the stream is behind)" in violations
     assert "the table has 3 live profiles for 6 people" in violations  # one more may come from the 502
     assert "the state report counts 4 profiles, the table has 3 live ones" in violations
