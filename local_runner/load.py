@@ -61,6 +61,11 @@ BAD_BODIES = (  # what a broken channel integration sends; each must be refused 
 )
 
 
+# At most this many touchpoints of journeys begun wait to be sent: new and known people keep the same mix from
+# the first fifth to the last (else the journeys pile up, and the last fifth is only their heavier endings).
+JOURNEYS_PENDING = 40
+
+
 @dataclass
 class Planned:
     kind: str  # "new" | "known" | "retry" | "bad"
@@ -103,8 +108,9 @@ def plan(
     ongoing: list[_Journey] = []
     people = 0
     while len(planned) < touchpoints or ongoing:
+        pending = sum(len(j.steps) for j in ongoing)
         # Near the end only journeys already begun go on, so that every person's journey is whole.
-        finishing = len(planned) + sum(len(j.steps) for j in ongoing) >= touchpoints
+        finishing = len(planned) + pending >= touchpoints
         roll = rng.random()
         if not finishing and roll < bad_share:
             planned.append(_bad(rng.choice(BAD_BODIES), demo_person(rng.randrange(64))))
@@ -117,7 +123,7 @@ def plan(
                     Planned("retry", original.path, original.body, original.api_key_name, original.event_id, index)
                 )
                 continue
-        if ongoing and (finishing or rng.random() < 0.5):
+        if ongoing and (finishing or pending >= JOURNEYS_PENDING or rng.random() < 0.5):
             index = rng.randrange(len(ongoing))
             person = ongoing[index]
             planned.append(_good("known", person.steps.pop(0), vouching_key, after=person.last))
