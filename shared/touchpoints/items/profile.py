@@ -123,7 +123,6 @@ ATTRIBUTES: Final = frozenset(
         COUNTED_STATE,
         QUALITY_VERSION,
         QUALITY_COUNTED,
-        MERGED_INTO,
         ERASURE_REQUEST,
         MERGED_INTO,
         MERGE_ID,
