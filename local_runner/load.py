@@ -21,6 +21,7 @@ codes; `--json` writes them for `make bench`. Exits 1 on any violation.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import random
@@ -32,6 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -279,6 +281,14 @@ def _json(response: requests.Response) -> dict[str, Any]:
 LAYER = Path(__file__).resolve().parent.parent / "shared"
 
 
+@cache
+def _layer_item(name: str) -> Any:
+    """The layer's module of one stored item (`touchpoints.items.<name>`): its one schema, read here too."""
+    if str(LAYER) not in sys.path:
+        sys.path.append(str(LAYER))  # the runner's own process has no layer on its path, the functions do
+    return importlib.import_module(f"touchpoints.items.{name}")
+
+
 class Table:
     """The profile table, read through the runner's AWS endpoint (as /__health names it)."""
 
@@ -315,10 +325,7 @@ class Table:
 
     def opened_events(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """Every event item with its metadata (channel, event id, ...), opened with its subject's key."""
-        if str(LAYER) not in sys.path:
-            sys.path.append(str(LAYER))  # the runner's own process has no layer on its path, the functions do
-        from touchpoints.items import event as event_item
-
+        event_item = _layer_item("event")
         events = self.scan(
             FilterExpression="begins_with(sk, :e)", ExpressionAttributeValues={":e": {"S": event_item.SK_PREFIX}}
         )
@@ -346,14 +353,16 @@ class Table:
 
 
 def _merged_into(item: dict[str, Any]) -> str | None:
-    return item.get("merged_into", {}).get("S")
+    return item.get(_layer_item("profile").MERGED_INTO, {}).get("S")
 
 
 def _settled(item: dict[str, Any]) -> bool:
     """Classified at its current version; or absorbed by a merge that has finished (a tombstone is not classified)."""
+    profile = _layer_item("profile")
     if _merged_into(item):
-        return item.get("status", {}).get("S") == "merged"
-    return "state" in item and item.get("classified_version", {}).get("N") == item.get("version", {}).get("N")
+        return item.get(profile.STATUS, {}).get("S") == profile.MERGED
+    version = item.get(profile.VERSION, {}).get("N")
+    return profile.STATE in item and item.get(profile.CLASSIFIED_VERSION, {}).get("N") == version
 
 
 def wait_until_classified(url: str, table: Table, stall: float, out: IO[str]) -> list[dict[str, Any]]:
@@ -466,7 +475,7 @@ def verify(
     in_table = table.event_ids()
     bad_ids = {a.planned.event_id for a in answers if a.planned.kind == "bad" and a.planned.event_id}
     live = [p for p in profiles if not _merged_into(p)]
-    in_table_profiles = {p["subject_id"]["S"] for p in profiles}
+    in_table_profiles = {p[_layer_item("profile").SUBJECT_ID]["S"] for p in profiles}
     checks = {
         "touchpoints answered 200 are not in the table (lost)": len(answered - set(in_table)),
         "touchpoints are stored more than once": sum(1 for n in in_table.values() if n > 1),
