@@ -25,11 +25,12 @@ tables (upstream reports in the README).
 from __future__ import annotations
 
 import copy
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+
+from local_runner import moto_speed
 
 STREAM_RETENTION = timedelta(hours=24)  # DynamoDB Streams keeps a record for 24 hours
 _INSTALLED = "_journaled_transactions"
@@ -69,6 +70,7 @@ class _Undo:
                 versions[range_key] = item
             if not versions:
                 del self.table.items[hash_key]
+        moto_speed.structure_changed(self.table)
         if self.stream is not None:
             del self.stream.items[self.stream_length :]
 
@@ -114,7 +116,6 @@ class _ReadCache:
         self.generation: int | None = None  # None: writes are not tracked here, nothing is cached
         self.sorted: dict[int, tuple[int, list[Any]]] = {}
         self.partitions: dict[tuple[int, str], tuple[int, dict[Any, list[Any]]]] = {}
-        self.narrowed = threading.local()
 
     def written(self) -> None:
         if self.generation is not None:
@@ -137,9 +138,9 @@ def _install_read_cache(table_class: Any) -> None:
     moto_query: Callable[..., Any] = table_class.query
 
     def all_items(self: Any) -> list[Any]:
-        narrowed = getattr(_CACHE.narrowed, "items", None)
-        if narrowed is not None and narrowed[0] is self:
-            return list(narrowed[1])
+        window = moto_speed.narrowed_items(self)
+        if window is not None:
+            return list(window)
         generation = _CACHE.generation
         if generation is None:
             return moto_all_items(self)
@@ -163,11 +164,8 @@ def _install_read_cache(table_class: Any) -> None:
                     partitions.setdefault(key, []).append(item)
             cached = _CACHE.partitions[(id(self), attribute)] = (generation, partitions)
         # moto's query looks at every item of all_items() for those in the partition: hand it only those.
-        _CACHE.narrowed.items = (self, cached[1].get(value, []))
-        try:
+        with moto_speed.narrowing(self, cached[1].get(value, [])):
             return moto_query(self, *args, **kwargs)
-        finally:
-            _CACHE.narrowed.items = None
 
     table_class.all_items = all_items
     table_class.query = query
@@ -222,6 +220,7 @@ def install() -> None:
     backend_class = models.DynamoDBBackend
     if getattr(backend_class, _INSTALLED, False):
         return
+    moto_speed.install()  # first: its guards compare moto's own functions, before the read cache wraps them
     moto_transact: Callable[..., None] = backend_class.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
