@@ -49,14 +49,9 @@ def _runner(args: argparse.Namespace, **kwargs: Any) -> LocalRunner:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from local_runner.endpoint_probe import EndpointUnfit
     from local_runner.server import ApiServer
 
-    try:
-        runner = _runner(args, max_containers=args.max_containers).start()
-    except EndpointUnfit as unfit:
-        log(str(unfit))
-        return 2
+    runner = _runner(args, max_containers=args.max_containers).start()
     try:
         server = ApiServer(runner, args.host, args.port, access_log=not args.quiet).start()
     except OSError as error:
@@ -209,7 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     openapi_parser.set_defaults(run=openapi)
 
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    from local_runner.endpoint_probe import EndpointUnfit
+
+    try:
+        return int(args.run(args))
+    except EndpointUnfit as unfit:  # whichever command met it (serve, demo, invoke, smoke, load): one line
+        log(str(unfit))
+        return 2
 
 
 if __name__ == "__main__":

@@ -67,6 +67,8 @@ class Patch:
 
     @property
     def name(self) -> str:
+        if inspect.ismodule(self.owner):
+            return f"{self.owner.__name__}.{self.attribute}"
         return f"{self.owner.__module__}.{self.owner.__qualname__}.{self.attribute}"
 
     def install(self) -> bool:
@@ -463,7 +465,21 @@ def _serialize_type_map(original: Callable[..., Any]) -> Callable[..., Any]:
     return serialize_map
 
 
+# ------------------------------------------------------------------------------------------- 5. the server
+def _list_of_moto_modules(original: Callable[..., Any]) -> Callable[..., Any]:
+    """The installed moto's service packages do not change while it runs: listed once, not on every request."""
+    modules: list[str] = []
+
+    def list_of_moto_modules() -> Any:
+        if not modules:
+            modules.extend(original())
+        return iter(modules)
+
+    return list_of_moto_modules
+
+
 def patches() -> list[Patch]:
+    from moto import backends
     from moto.core.serialize import BaseJSONSerializer
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
@@ -478,6 +494,7 @@ def patches() -> list[Patch]:
         Patch(Table, "delete_item", "1594f7b07616", _tracking_structure, always=True),
         Patch(BaseJSONSerializer, "_serialize_type_structure", "36873909cd0a", _serialize_type_structure),
         Patch(BaseJSONSerializer, "_serialize_type_map", "faa32d1fa9a8", _serialize_type_map),
+        Patch(backends, "list_of_moto_modules", "4f741a10b065", _list_of_moto_modules),
     ]
 
 

@@ -115,6 +115,11 @@ class LocalAws:
     def stream_records_trimmed(self) -> int | None:
         return self._server.housekeeping.trimmed_stream_records if self._server is not None else None
 
+    @property
+    def dynamodb_elsewhere(self) -> bool:
+        """DynamoDB is an endpoint of the developer's (AWS_ENDPOINT_URL, or AWS_ENDPOINT_URL_DYNAMODB alone)."""
+        return not self.real and (not self.embedded or "DYNAMODB" in self._service_overrides())
+
     def describe(self) -> str:
         if self.embedded:
             return f"embedded moto at {self.endpoint_url}"
@@ -247,8 +252,8 @@ class LocalRunner:
     def start(self) -> LocalRunner:
         self.aws.start()
         try:
-            if not (self.aws.embedded or self.aws.real):
-                endpoint_probe.check(self.template, self.aws.client, str(self.aws.endpoint_url))
+            if self.aws.dynamodb_elsewhere:
+                endpoint_probe.check(self.template, self.aws.client, str(self.aws.endpoint_for("dynamodb")))
             self.provisioned = provision(self.template, self.aws.client, self.parameters, self.aws.region)
             self.aws.hold_api_keys(self.provisioned.api_keys.values())
             self.principals = local_principals(self.template, self.provisioned)
@@ -357,6 +362,7 @@ class LocalRunner:
                         self.aws.client,
                         self.aws.region,
                         on_failure,
+                        verify_reads=not self.aws.embedded,
                     )
                 )
             for queue in spec.queues:

@@ -148,14 +148,20 @@ def endpoint_without_streams(request: pytest.FixtureRequest) -> Iterator[tuple[s
         server.server_close()
 
 
+@pytest.mark.parametrize(
+    ("command", "variable"),
+    [("serve", "AWS_ENDPOINT_URL"), ("serve", "AWS_ENDPOINT_URL_DYNAMODB"), ("demo", "AWS_ENDPOINT_URL_DYNAMODB")],
+)
 def test_an_endpoint_without_streams_is_refused_in_one_line_before_anything_is_created(
-    endpoint_without_streams: tuple[str, list[str], bool],
+    endpoint_without_streams: tuple[str, list[str], bool], command: str, variable: str
 ) -> None:
+    """However DynamoDB is pointed elsewhere (README: `AWS_ENDPOINT_URL_DYNAMODB=… make serve`, dynalite's case)."""
     url, targets, with_ttl = endpoint_without_streams
+    arguments = ["serve", "--port", "0"] if command == "serve" else [command]
     result = subprocess.run(
-        [sys.executable, "-m", "local_runner", "serve", "--port", "0"],
+        [sys.executable, "-m", "local_runner", *arguments],
         cwd=REPO_ROOT,
-        env=clean_environment() | {"AWS_ENDPOINT_URL": url},
+        env=clean_environment() | {variable: url},
         capture_output=True,
         text=True,
         timeout=120,

@@ -324,6 +324,16 @@ def test_item_returning_answers_are_serialized_as_moto_does(stored: list[Any]) -
         assert records[PATCHED] == records[UNPATCHED]
 
 
+def test_the_server_lists_the_same_service_modules_as_moto_does() -> None:
+    from moto import backends
+
+    listed = list(backends.list_of_moto_modules())
+    with moto_speed.unpatched():
+        assert listed == list(backends.list_of_moto_modules())
+    assert list(backends.list_of_moto_modules()) == listed  # listed once, the same every time
+    assert "dynamodb" in listed
+
+
 def test_a_twenty_action_set_runs_the_validators_at_the_root_only() -> None:
     """The quadratic walk is gone: moto's own traversal runs only when the root check fails."""
     from moto.dynamodb.parsing import validators
