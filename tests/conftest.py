@@ -34,7 +34,7 @@ from moto import mock_aws  # noqa: E402
 
 from local_runner import template as cfn  # noqa: E402
 from local_runner.demo_data import stack_secret  # noqa: E402
-from local_runner.moto_fixes import hold_api_keys  # noqa: E402
+from local_runner.moto_fixes import hold_api_keys, install  # noqa: E402
 from local_runner.provision import LOCAL_ACCOUNT, LOCAL_REGION, Provisioned, provision  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.factories import CHANNEL_API_KEYS, CHANNEL_FUNCTIONS, api_event, lambda_context  # noqa: E402
@@ -44,6 +44,7 @@ from touchpoints.observability import logger  # noqa: E402
 from touchpoints.privacy.tokenizer import Tokenizer  # noqa: E402
 
 pytest_plugins = ["tests.reliability.tally"]
+install()  # the moto the runner and the benchmarks run (local_runner.moto_speed), held to moto's own by its tests
 
 TEMPLATE = cfn.load()
 FUNCTIONS = {spec.logical_id: spec for spec in cfn.functions(TEMPLATE)}

@@ -23,7 +23,7 @@ from local_runner import moto_fixes, moto_speed
 
 moto_fixes.install()
 PATCHED, UNPATCHED = "us-east-1", "eu-west-1"
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def test_every_patch_is_applied_on_the_pinned_moto() -> None:

@@ -57,4 +57,10 @@ def test_quick_benchmark_reports_every_metric(tmp_path):
     known, new = dollars["known_person_warm"], dollars["new_person"]
     assert new["one_per_request"]["kms"] > 0 == known["one_per_request"]["kms"]
     assert known["batched_25"]["total"] < known["one_per_request"]["total"]
+    patches = m["moto_patches"]
+    assert patches["skipped"] == [] and len(patches["applied"]) >= 5
+    assert all(
+        patches[row]["patched_ms"] > 0 for row in ("update_20_actions", "query_last_page_25", "query_answer_250")
+    )
+    assert merge["scaling"]["time_ratio"] > 0
     assert m["layer"]["total_mb"] > 0 and "cryptography" in " ".join(m["layer"]["mb"])
