@@ -48,7 +48,7 @@ compliance: setup       ## the compliance operator tool: make compliance ARGS="-
 	$(BIN)/python -m compliance_cli $(ARGS)
 
 test: setup browser     ## the whole suite: unit, integration, end-to-end
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
 unit: setup
 	$(BIN)/python -m pytest tests/unit

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import dumps, lambda_like_environment
+from benchmarks.harness import dumps, fmt, lambda_like_environment
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -116,12 +116,6 @@ def machine_speed_us() -> float:
     return min(timeit.repeat("sum(range(1000))", number=10_000, repeat=5)) / 10_000 * 1e6
 
 
-def _fmt(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.2f}{unit}" if abs(value) < 100 else f"{value:,.0f}{unit}"
-
-
 def table(results: dict[str, Any]) -> str:
     m = results["metrics"]
     rows: list[tuple[str, str, str, str, str, str]] = []
@@ -134,9 +128,9 @@ def table(results: dict[str, Any]) -> str:
         rows.append(
             (
                 f"throughput, known person ({name})",
-                f"{_fmt(k['ours_events_per_s'])} ev/s",
-                f"bare PutItem {_fmt(k['bare_events_per_s'])} ev/s",
-                f"{_fmt(k['ratio'])}x slower",
+                f"{fmt(k['ours_events_per_s'])} ev/s",
+                f"bare PutItem {fmt(k['bare_events_per_s'])} ev/s",
+                f"{fmt(k['ratio'])}x slower",
                 f"<= {t['known_person']['target_ratio']}x",
                 met(k["met"]),
             )
@@ -145,8 +139,8 @@ def table(results: dict[str, Any]) -> str:
             rows.append(
                 (
                     "  moto's share of its time",
-                    f"{_fmt(k['ours_backend_share'] * 100)}%",
-                    f"bare {_fmt(k['bare_backend_share'] * 100)}%",
+                    f"{fmt(k['ours_backend_share'] * 100)}%",
+                    f"bare {fmt(k['bare_backend_share'] * 100)}%",
                     "",
                     "<= 50%",
                     met(k["ours_backend_share"] <= 0.5),
@@ -156,9 +150,9 @@ def table(results: dict[str, Any]) -> str:
             rows.append(
                 (
                     "  of which outside moto (ms/event)",
-                    _fmt(k["ours_client_ms_per_event"]),
-                    _fmt(k["bare_client_ms_per_event"]),
-                    f"{_fmt(k['outside_moto_ratio'])}x",
+                    fmt(k["ours_client_ms_per_event"]),
+                    fmt(k["bare_client_ms_per_event"]),
+                    f"{fmt(k['outside_moto_ratio'])}x",
                     f"<= {k['outside_moto_target_ratio']}x",
                     met(k["outside_moto_met"]),
                 )
@@ -167,9 +161,9 @@ def table(results: dict[str, Any]) -> str:
         rows.append(
             (
                 f"throughput, new person ({name})",
-                f"{_fmt(n['ours_events_per_s'])} ev/s",
-                f"{_fmt(n['bare_events_per_s'])} ev/s",
-                f"{_fmt(n['ratio'])}x slower",
+                f"{fmt(n['ours_events_per_s'])} ev/s",
+                f"{fmt(n['bare_events_per_s'])} ev/s",
+                f"{fmt(n['ratio'])}x slower",
                 "",
                 "",
             )
@@ -178,15 +172,15 @@ def table(results: dict[str, Any]) -> str:
     rows.append(
         (
             "pure compute, known person (5 PII)",
-            _fmt(c["known_person_us_per_event"], " us"),
+            fmt(c["known_person_us_per_event"], " us"),
             "",
             "",
             f"< {c['target_us']:.0f} us",
             met(c["met"]),
         )
     )
-    rows.append(("pure compute, new person", _fmt(c["new_person_us_per_event"], " us"), "", "", "", ""))
-    rows.append(("whole handler, store stubbed", _fmt(c["whole_handler_us_per_event"], " us"), "", "", "", ""))
+    rows.append(("pure compute, new person", fmt(c["new_person_us_per_event"], " us"), "", "", "", ""))
+    rows.append(("whole handler, store stubbed", fmt(c["whole_handler_us_per_event"], " us"), "", "", "", ""))
     k = m["kms"]
     rows.append(
         (
@@ -212,9 +206,9 @@ def table(results: dict[str, Any]) -> str:
     rows.append(
         (
             "encrypt 5 fields vs DataMasking",
-            _fmt(d["ours_us_per_event"], " us"),
-            _fmt(min(d["datamasking_one_blob_us_per_event"], d["datamasking_per_field_us_per_event"]), " us"),
-            f"{_fmt(d['speedup_vs_faster_datamasking'])}x faster",
+            fmt(d["ours_us_per_event"], " us"),
+            fmt(min(d["datamasking_one_blob_us_per_event"], d["datamasking_per_field_us_per_event"]), " us"),
+            f"{fmt(d['speedup_vs_faster_datamasking'])}x faster",
             f">= {d['target_speedup']:.0f}x",
             met(d["met"]),
         )
@@ -226,8 +220,8 @@ def table(results: dict[str, Any]) -> str:
             (
                 f"DynamoDB per touchpoint: {name}",
                 f"{s['requests']} req ({s['write_requests']}W/{s['read_requests']}R)",
-                f"{_fmt(s['capacity_units'])} CU ({_fmt(s['write_units'])} WCU)",
-                f"{_fmt(t['missed_by'])}x target" if t else "",
+                f"{fmt(s['capacity_units'])} CU ({fmt(s['write_units'])} WCU)",
+                f"{fmt(t['missed_by'])}x target" if t else "",
                 t["target"] if t else "",
                 met(t["met"]) if t else "",
             )
@@ -250,9 +244,9 @@ def table(results: dict[str, Any]) -> str:
         rows.append(
             (
                 f"import {name}",
-                _fmt(h["import_ms"], " ms"),
-                f"boto3 {_fmt(h['paired_boto3_ms'], ' ms')}",
-                f"{_fmt(h['ratio_vs_boto3'])}x",
+                fmt(h["import_ms"], " ms"),
+                f"boto3 {fmt(h['paired_boto3_ms'], ' ms')}",
+                f"{fmt(h['ratio_vs_boto3'])}x",
                 f"<= {cs['target_ratio']}x" if is_channel else "",
                 met(h["ratio_vs_boto3"] <= cs["target_ratio"]) if is_channel else "",
             )
@@ -261,22 +255,22 @@ def table(results: dict[str, Any]) -> str:
     rows.append(
         (
             "import, framework floor (no code of ours)",
-            _fmt(floor["import_ms"], " ms"),
+            fmt(floor["import_ms"], " ms"),
             "boto3",
-            f"{_fmt(floor['ratio_vs_boto3'])}x",
+            f"{fmt(floor['ratio_vs_boto3'])}x",
             "",
             "",
         )
     )
     worst = max(h["ratio_vs_framework_floor"] for h in cs["handlers"].values())
-    rows.append(("  handlers vs that floor (worst)", "", "", f"{_fmt(worst)}x", "", ""))
+    rows.append(("  handlers vs that floor (worst)", "", "", f"{fmt(worst)}x", "", ""))
     fr = cs["to_first_response"]
     rows.append(
         (
             "cold: import + 1st request (web)",
-            _fmt(fr["web"]["cold_total_s"] * 1e3, " ms"),
-            f"bare {_fmt(fr['bare']['cold_total_s'] * 1e3, ' ms')}",
-            f"{_fmt(fr['ratio_web_vs_bare'])}x",
+            fmt(fr["web"]["cold_total_s"] * 1e3, " ms"),
+            f"bare {fmt(fr['bare']['cold_total_s'] * 1e3, ' ms')}",
+            f"{fmt(fr['ratio_web_vs_bare'])}x",
             "",
             "",
         )
@@ -285,9 +279,9 @@ def table(results: dict[str, Any]) -> str:
     rows.append(
         (
             "SDK /v1/batch of 100 vs 100 native touchpoints (4 x 25)",
-            f"{_fmt(sdk['sdk_ms_per_event'])} ms/event",
-            f"native {_fmt(sdk['native_ms_per_event'])} ms/event",
-            f"{_fmt(sdk['ratio'])}x",
+            f"{fmt(sdk['sdk_ms_per_event'])} ms/event",
+            f"native {fmt(sdk['native_ms_per_event'])} ms/event",
+            f"{fmt(sdk['ratio'])}x",
             "",
             "",
         )
@@ -296,9 +290,9 @@ def table(results: dict[str, Any]) -> str:
     rows.append(
         (
             "  API Gateway requests per 1,000 events",
-            _fmt(per_1000["sdk_batch"]),
-            f"native {_fmt(per_1000['native'])}",
-            f"{_fmt(per_1000['sdk_batch'] / per_1000['native'])}x",
+            fmt(per_1000["sdk_batch"]),
+            f"native {fmt(per_1000['native'])}",
+            f"{fmt(per_1000['sdk_batch'] / per_1000['native'])}x",
             "",
             "",
         )
@@ -307,8 +301,8 @@ def table(results: dict[str, Any]) -> str:
         rows.append(
             (
                 f"erase a person with {size} events",
-                _fmt(e["seconds"], " s"),
-                f"{_fmt(e['ms_per_event'])} ms/event",
+                fmt(e["seconds"], " s"),
+                f"{fmt(e['ms_per_event'])} ms/event",
                 "",
                 "",
                 "",
@@ -318,10 +312,10 @@ def table(results: dict[str, Any]) -> str:
         rows.append(
             (
                 f"merge a profile with {size} traces",
-                _fmt(g["merge_seconds"], " s"),
-                f"{_fmt(g['ms_per_trace'])} ms/trace",
+                fmt(g["merge_seconds"], " s"),
+                f"{fmt(g['ms_per_trace'])} ms/trace",
                 f"{g['kms_calls']} KMS calls",
-                f"{_fmt(g['write_capacity_units_priced'])} WCU",
+                f"{fmt(g['write_capacity_units_priced'])} WCU",
                 "",
             )
         )
@@ -329,10 +323,10 @@ def table(results: dict[str, Any]) -> str:
     rows.append(
         (
             f"merge time, {scaling['sizes'][1]:,} traces vs {scaling['sizes'][0]:,}",
-            f"{_fmt(scaling['time_ratio'])}x",
+            f"{fmt(scaling['time_ratio'])}x",
             "",
             "",
-            f"<= {_fmt(scaling['target_ratio'])}x",
+            f"<= {fmt(scaling['target_ratio'])}x",
             met(scaling["met"]),
         )
     )
@@ -340,9 +334,9 @@ def table(results: dict[str, Any]) -> str:
     rows.append(
         (
             "touchpoint merging nothing vs before merges",
-            _fmt(n["seconds_per_touchpoint"]["with_identity_resolution"] * 1e3, " ms"),
-            _fmt(n["seconds_per_touchpoint"]["before_merges"] * 1e3, " ms"),
-            f"{_fmt(n['ratio'])}x",
+            fmt(n["seconds_per_touchpoint"]["with_identity_resolution"] * 1e3, " ms"),
+            fmt(n["seconds_per_touchpoint"]["before_merges"] * 1e3, " ms"),
+            f"{fmt(n['ratio'])}x",
             "<= 1.05x, same requests",
             met(n["met"]),
         )
@@ -352,7 +346,7 @@ def table(results: dict[str, Any]) -> str:
     rows.extend(funnel.rows(m["funnel"]))
     rows.extend(contacts.rows(m["contacts"]))
     rows.extend(load.rows(m["load"]))
-    rows.extend(moto_patches.rows(m["moto_patches"], _fmt))
+    rows.extend(moto_patches.rows(m["moto_patches"], fmt))
     costs = m["cost"]["dollars_per_million_touchpoints"]
     for name, figures in costs.items():
         for batching, dollars in figures.items():

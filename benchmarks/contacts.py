@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from benchmarks.calls import _DynamoMeter
-from benchmarks.harness import lambda_context, quiet_stdout, web_event, web_signup
+from benchmarks.harness import fmt, lambda_context, quiet_stdout, web_event, web_signup
 from benchmarks.stack import BackendClock, Stack
 
 EMAIL_FUNCTION = "EmailChannelFunction"
@@ -175,7 +175,6 @@ def measure(stack: Stack, *, audience: int) -> dict[str, Any]:
 
 
 def rows(m: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
-    from benchmarks.__main__ import _fmt
 
     r, d = m["decision_with_reservations"], m["decision_dry_run"]
     met = "yes" if m["met"] else "NO"
@@ -183,24 +182,24 @@ def rows(m: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     return [
         (
             f"contact decision, {m['audience']} people, reserve",
-            f"{_fmt(r['seconds_per_1000'])} s/1000",
-            f"moto {_fmt(r['moto_seconds_per_1000'])} s (summed)",
+            f"{fmt(r['seconds_per_1000'])} s/1000",
+            f"moto {fmt(r['moto_seconds_per_1000'])} s (summed)",
             "",
             "1 invocation",
             met,
         ),
         (
             f"  requests: {ops}",
-            f"{_fmt(r['requests_per_person'])} req/person",
-            f"{_fmt(r['capacity_units_per_person'])} CU/person",
+            f"{fmt(r['requests_per_person'])} req/person",
+            f"{fmt(r['capacity_units_per_person'])} CU/person",
             "",
             "",
             "",
         ),
         (
             f"contact decision, {m['audience']} people, dry run",
-            f"{_fmt(d['seconds_per_1000'])} s/1000",
-            f"moto {_fmt(d['moto_seconds_per_1000'])} s (summed)",
+            f"{fmt(d['seconds_per_1000'])} s/1000",
+            f"moto {fmt(d['moto_seconds_per_1000'])} s (summed)",
             "",
             "",
             "",
@@ -208,16 +207,16 @@ def rows(m: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
         (
             "recorded contact (with reservation)",
             f"{m['recorded_contact']['requests']} req",
-            f"{_fmt(m['recorded_contact']['capacity_units'])} CU",
+            f"{fmt(m['recorded_contact']['capacity_units'])} CU",
             "",
             "",
             "",
         ),
         (
             "touchpoint cost after counters / before",
-            f"{_fmt(m['touchpoint_after_counters']['capacity_units'])} CU",
-            f"{_fmt(m['touchpoint_before_counters']['capacity_units'])} CU",
-            f"{_fmt(m['touchpoint_cost_ratio'])}x",
+            f"{fmt(m['touchpoint_after_counters']['capacity_units'])} CU",
+            f"{fmt(m['touchpoint_before_counters']['capacity_units'])} CU",
+            f"{fmt(m['touchpoint_cost_ratio'])}x",
             "1.0x",
             met,
         ),

@@ -164,3 +164,10 @@ def lambda_context(name: str = "WebChannelFunction") -> Any:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+def fmt(value: float | None, unit: str = "") -> str:
+    """A figure for the benchmark's table: two decimals below 100, none above."""
+    if value is None:
+        return "-"
+    return f"{value:,.2f}{unit}" if abs(value) < 100 else f"{value:,.0f}{unit}"

@@ -1,4 +1,4 @@
-"""moto 5.2.5's DynamoDB at the speed of what this project does with it: four small patches, each named after
+"""moto 5.2.5 at the speed and size of what this project does with it: six small patches, each named after
 the moto function it replaces, each guarded, each held to unpatched moto by a differential test
 (tests/integration/test_moto_speed.py, README "moto patches, as upstream reports").
 
@@ -22,6 +22,11 @@ functions for the duration of a block (the differential tests compare both in on
    every AttributeValue goes through the generic serializer, which tries up to a dozen name aliases each.
    DynamoDB's AttributeValue maps are serialized here by the same rules, directly; anything unexpected in a
    value (a type, a key, None) falls back to the generic path.
+5. `backends.list_of_moto_modules`: the server listed moto's package directory on every request; listed once.
+6. `BaseModel.__new__`: every instance of every moto model is kept for ever in its class's `instances_tracked`,
+   read only by the /moto-api dashboard and S3's reset. DynamoDB items (and every copy moto takes of one), stream
+   records and iterators and SQS messages are made without it: the runner's memory no longer grows ~0.2 MB a
+   touchpoint with what it has already thrown away.
 """
 
 from __future__ import annotations
@@ -73,8 +78,8 @@ class Patch:
 
     def install(self) -> bool:
         raw = self.owner.__dict__[self.attribute]
-        is_classmethod = isinstance(raw, classmethod)
-        original = raw.__func__ if is_classmethod else raw
+        wrapper = type(raw) if isinstance(raw, classmethod | staticmethod) else None
+        original = raw.__func__ if wrapper is not None else raw
         if getattr(original, "_moto_speed", False):
             return True
         if source_sha(original) != self.source_sha:
@@ -86,7 +91,7 @@ class Patch:
 
         dispatch._moto_speed = True  # type: ignore[attr-defined]
         dispatch.__name__, dispatch.__qualname__ = original.__name__, original.__qualname__
-        setattr(self.owner, self.attribute, classmethod(dispatch) if is_classmethod else dispatch)
+        setattr(self.owner, self.attribute, wrapper(dispatch) if wrapper is not None else dispatch)
         return True
 
 
@@ -478,8 +483,32 @@ def _list_of_moto_modules(original: Callable[..., Any]) -> Callable[..., Any]:
     return list_of_moto_modules
 
 
+# ----------------------------------------------------------------------------------- 6. instances kept forever
+_UNTRACKED = {
+    "moto.dynamodb.models.dynamo_type": {"Item"},  # every item ever made: stored, copied for a stream, a query
+    "moto.dynamodb.models.table": {"StreamRecord"},
+    "moto.dynamodbstreams.models": {"ShardIterator"},  # a new one for every poll
+    "moto.sqs.models": {"Message"},
+}
+
+
+def _base_model_new(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's BaseModel appends every instance of every model to its class's `instances_tracked`, for ever (only
+    the /moto-api dashboard and S3's reset read them): every DynamoDB item, each copy moto takes of one, every stream
+    record and iterator, every SQS message. Those four are made as before, without the list."""
+    from moto.core.common_models import BaseModel
+
+    def new(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        if cls.__name__ in _UNTRACKED.get(cls.__module__, ()):
+            return super(BaseModel, cls).__new__(cls)
+        return original(cls, *args, **kwargs)
+
+    return new
+
+
 def patches() -> list[Patch]:
     from moto import backends
+    from moto.core.common_models import BaseModel
     from moto.core.serialize import BaseJSONSerializer
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
@@ -495,6 +524,7 @@ def patches() -> list[Patch]:
         Patch(BaseJSONSerializer, "_serialize_type_structure", "36873909cd0a", _serialize_type_structure),
         Patch(BaseJSONSerializer, "_serialize_type_map", "faa32d1fa9a8", _serialize_type_map),
         Patch(backends, "list_of_moto_modules", "4f741a10b065", _list_of_moto_modules),
+        Patch(BaseModel, "__new__", "08cf0ef20e88", _base_model_new),
     ]
 
 

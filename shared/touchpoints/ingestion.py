@@ -27,6 +27,7 @@ from touchpoints.errors import (
 )
 from touchpoints.identity.policy import IdentityPolicy, load_identity_policy
 from touchpoints.identity.resolution import IdentityDecision, IdentityOutcome, LinkGuard, decide, withheld_fields
+from touchpoints.identity.subject import SubjectSnapshot
 from touchpoints.items import consent as consent_item
 from touchpoints.items import event as event_item
 from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind, PersonalField, Touchpoint, TraceKind
@@ -43,18 +44,6 @@ _DAY = 86_400
 class TokenRecord:
     subject_id: str | None
     suppressed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SubjectSnapshot:
-    """What the pipeline needs to know of a stored subject before writing to it."""
-
-    subject_id: str
-    consents: Mapping[str, ConsentRecord]
-    consent_version: int
-    wrapped_key: bytes
-    link_counts: Mapping[str, int] = field(default_factory=dict)  # identifier kind -> tokens held of it
-    verified_fields: frozenset[str] = frozenset()  # fields whose value came from a trusted source (trust.yaml)
 
 
 @dataclass(frozen=True, slots=True)

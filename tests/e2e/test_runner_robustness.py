@@ -7,6 +7,7 @@ is refused before anything is created.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -101,6 +102,32 @@ def test_a_signal_stops_the_runner_and_its_busy_containers_within_seconds(tmp_pa
 
         assert api.process.returncode == 0
         assert stopped_in < 5.0
+        assert not _group_alive(api.process.pid), "a function container outlived the runner"
+
+
+def test_sigterm_stops_a_runner_under_load_from_sixteen_clients_within_five_seconds() -> None:
+    """Under the load of every channel (the load command's own plan and clients), not one sleepy function."""
+    from local_runner.load import CHANNEL_KEYS, plan, send
+
+    planned, _ = plan(2_000, retry_share=0.05, bad_share=0.03)
+    with served(["--max-containers", "2"]) as api:
+        keys = {name: api.health["api_keys"][name] for name in CHANNEL_KEYS.values()}
+        sender = threading.Thread(target=send, args=(api.url, keys, planned, 16, io.StringIO()), daemon=True)
+        sender.start()
+        deadline = time.monotonic() + 60
+        while requests.get(f"{api.url}/__health", timeout=10).json()["invocations"] < 150:
+            assert time.monotonic() < deadline, "the load never got going"
+            time.sleep(0.5)
+
+        started = time.monotonic()
+        os.kill(api.process.pid, signal.SIGTERM)
+        api.process.wait(timeout=30)
+        stopped_in = time.monotonic() - started
+        while _group_alive(api.process.pid) and time.monotonic() < started + 10:
+            time.sleep(0.1)
+
+        assert api.process.returncode == 0
+        assert stopped_in < 5.0, f"stopped in {stopped_in:.1f} s"
         assert not _group_alive(api.process.pid), "a function container outlived the runner"
 
 

@@ -334,6 +334,44 @@ def test_the_server_lists_the_same_service_modules_as_moto_does() -> None:
     assert "dynamodb" in listed
 
 
+def test_items_stream_records_and_iterators_are_not_kept_for_ever() -> None:
+    """moto tracks every model instance it makes; the patched moto makes these four untracked, answers unchanged
+    (the differential tests above compare the answers)."""
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import StreamRecord
+    from moto.dynamodbstreams.models import ShardIterator
+
+    tracked = (Item, StreamRecord, ShardIterator)
+    with fresh() as dynamodb:
+        before = [len(model.instances_tracked) for model in tracked]  # type: ignore[attr-defined]
+        for n in range(30):
+            dynamodb.same("put_item", TableName="tbl", Item={"pk": {"S": "p1"}, "sk": {"S": str(n)}})
+            dynamodb.same(
+                "query",
+                TableName="tbl",
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": "p1"}},
+                Limit=5,
+            )
+        after = [len(model.instances_tracked) for model in tracked]  # type: ignore[attr-defined]
+    # Only the unpatched twin's instances were tracked: 30 items stored, their query copies and stream records
+    assert after[0] - before[0] >= 30 and after[1] - before[1] == 30
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=PATCHED)
+        client.create_table(
+            TableName="only-patched",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        start = [len(model.instances_tracked) for model in tracked]  # type: ignore[attr-defined]
+        for n in range(30):
+            client.put_item(TableName="only-patched", Item={"pk": {"S": str(n)}})
+        assert len(client.scan(TableName="only-patched")["Items"]) == 30
+        assert [len(model.instances_tracked) for model in tracked] == start  # type: ignore[attr-defined]
+
+
 def test_a_twenty_action_set_runs_the_validators_at_the_root_only() -> None:
     """The quadratic walk is gone: moto's own traversal runs only when the root check fails."""
     from moto.dynamodb.parsing import validators

@@ -13,7 +13,8 @@ from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, THROTTLING_CODES, error_code
 from touchpoints.errors import DuplicateTouchpoint, ProfileTooLarge, StaleSubject, StorageUnavailable
 from touchpoints.identity.resolution import IdentityDecision, IdentityOutcome
-from touchpoints.ingestion import EncryptedField, ProfileWrite, SealedItem, SubjectSnapshot, TokenRecord, TraceRecord
+from touchpoints.identity.subject import SubjectSnapshot
+from touchpoints.ingestion import EncryptedField, ProfileWrite, SealedItem, TokenRecord, TraceRecord
 from touchpoints.items import consent as consent_item
 from touchpoints.items import event as event_item
 from touchpoints.items import identity_log as log_item

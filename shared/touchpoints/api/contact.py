@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pydantic_core import PydanticCustomError
 
 from touchpoints import container
-from touchpoints.api.channel import INGEST_ERRORS
+from touchpoints.api.ingest_answers import INGEST_ERRORS
 from touchpoints.api.responses import ERROR_RESPONSES, ErrorBody, GuardedResolver, error_content, json_response
 from touchpoints.channels.common import (
     SUBJECT_IDENTIFIER_FIELDS,

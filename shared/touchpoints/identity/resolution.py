@@ -11,21 +11,18 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from touchpoints.identity.policy import IdentityPolicy
+from touchpoints.identity.subject import SubjectSnapshot
 from touchpoints.model import IdentifierKind, PersonalField, Touchpoint
 from touchpoints.privacy.tokenizer import token_kind
-
-if TYPE_CHECKING:
-    from touchpoints.ingestion import SubjectSnapshot
 
 RULE_SURVIVOR = "survivor:strongest_identifier"
 RULE_UNIQUE_CONFLICT = "conflict:unique_kind"
 RULE_UNTRUSTED_LINK = "conflict:untrusted_link"
 
 # May this touchpoint join `absorbed` to `survivor`? (Channel trust: issue 17.) True when nothing forbids it.
-LinkGuard = Callable[[Touchpoint, "SubjectSnapshot", "SubjectSnapshot"], bool]
+LinkGuard = Callable[[Touchpoint, SubjectSnapshot, SubjectSnapshot], bool]
 
 # A stored field that is also an identifier: it follows its token.
 IDENTIFYING_FIELDS: Mapping[PersonalField, IdentifierKind] = {
