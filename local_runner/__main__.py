@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -76,7 +77,11 @@ def serve(args: argparse.Namespace) -> int:
         log("Stopping.")
         server.stop()
         runner.stop()
-    return 0
+    # Everything is stopped and nothing is kept: skip the interpreter's teardown, which spent 8-18 s freeing what
+    # the embedded AWS held after a load, past any stop a developer or CI would wait for.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def invoke(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ project is imported before the handler, so the handler's own cold start is real.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -102,19 +103,55 @@ def zygote(control: socket.socket) -> int:
     for name in PRELOAD:
         importlib.import_module(name)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # containers are reaped as they exit
+    children = _Children()
     while True:
         try:
             _, descriptors, _, _ = socket.recv_fds(control, 1, 3)
         except OSError:
-            return 0
+            descriptors = []
         if len(descriptors) != 3:
-            return 0  # the runner closed the control socket
-        if os.fork() == 0:
+            children.kill()  # the runner stopped (or died): no container outlives it, busy or still importing
+            return 0
+        pid = os.fork()
+        if pid == 0:
             control.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             os._exit(_forked(*descriptors))
+        children.add(pid)
         for descriptor in descriptors:
             os.close(descriptor)
+
+
+class _Children:
+    """The containers forked so far, as pidfds: a pid reused by another process after a container exited is
+    never signalled."""
+
+    def __init__(self) -> None:
+        self._pidfds: list[int] = []
+
+    def add(self, pid: int) -> None:
+        alive = []
+        for fd in self._pidfds:
+            if _signal(fd, 0):
+                alive.append(fd)
+            else:
+                os.close(fd)  # that container exited
+        self._pidfds = alive
+        # Already gone, or no pidfds on this system: it then exits at the runner's EOF, as before
+        with contextlib.suppress(ProcessLookupError, AttributeError, OSError):
+            self._pidfds.append(os.pidfd_open(pid))
+
+    def kill(self) -> None:
+        for fd in self._pidfds:
+            _signal(fd, signal.SIGKILL)
+
+
+def _signal(pidfd: int, signum: int) -> bool:
+    try:
+        signal.pidfd_send_signal(pidfd, signum)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _forked(descriptor: int, stdout: int, stderr: int) -> int:

@@ -195,6 +195,7 @@ class _SerializedMotoServer:
                 return list(moto_app(environ, start_response))
 
         self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._server.block_on_close = False  # keep-alive connections of containers and pollers: see server._Server
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()

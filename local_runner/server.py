@@ -21,6 +21,9 @@ HEALTH_PATH = "/__health"
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Not joined at close: a client's keep-alive connection holds its thread for as long as the client posts, so
+    # under load a joining close waited for ever and the runner ignored SIGTERM
+    block_on_close = False
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], runner: LocalRunner, access_log: bool) -> None:
