@@ -9,12 +9,14 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from local_runner.provision import ENV_JSON
 from local_runner.runner import LocalRunner, log
 from local_runner.template import TEMPLATE_PATH
 from local_runner.template import load as cfn_load
+
+STOP_DEADLINE_SECONDS = 4.0  # SIGINT/SIGTERM to exit, loaded or not (issue 21: under load it once never came)
 
 
 def _parameters(pairs: list[str]) -> dict[str, str]:
@@ -72,13 +74,27 @@ def serve(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        stop.wait()
+        # Woken every 0.2 s: a signal the kernel hands to another thread sets only a flag, which the main thread
+        # reads when it runs; blocked in one endless wait, it missed SIGTERM under load
+        while not stop.wait(0.2):
+            pass
     finally:
         log("Stopping.")
+        # A stop is bounded whatever a busy thread holds: past the deadline the process exits anyway (the zygote
+        # then kills its containers when it sees the runner go).
+        deadline = threading.Timer(STOP_DEADLINE_SECONDS, _exit_now, args=("stopping took too long: exiting",))
+        deadline.daemon = True
+        deadline.start()
         server.stop()
         runner.stop()
     # Everything is stopped and nothing is kept: skip the interpreter's teardown, which spent 8-18 s freeing what
     # the embedded AWS held after a load, past any stop a developer or CI would wait for.
+    _exit_now()
+
+
+def _exit_now(why: str | None = None) -> NoReturn:
+    if why:
+        log(why)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
@@ -125,7 +141,8 @@ def aws(args: argparse.Namespace) -> int:
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
-        stop.wait()
+        while not stop.wait(0.2):  # see serve: the main thread must run to see a signal
+            pass
     finally:
         local.stop()
     return 0

@@ -233,6 +233,8 @@ class FunctionPool:
 
     def _container(self, spec: FunctionSpec) -> Container:
         with self._condition:
+            if self._closed:  # a request that raced the stop must not start a new zygote or container
+                raise RuntimeError("the runner is shutting down")
             if self._zygote is not None and self._zygote.process.poll() is not None:
                 self._zygote, self._zygote_tried = None, False  # it died: start another
             if not self._zygote_tried:
@@ -278,7 +280,7 @@ class FunctionPool:
         spec = self.specs[name]
         with self._condition:
             slots = self._slots[name]
-            while not slots.idle and slots.count >= self._max:
+            while self._closed or (not slots.idle and slots.count >= self._max):
                 if self._closed:
                     raise RuntimeError("the runner is shutting down")
                 self._condition.wait()

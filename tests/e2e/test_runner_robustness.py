@@ -57,6 +57,14 @@ def _sleep(url: str, seconds: float) -> requests.Response:
     return requests.post(f"{url}/sleep", json={"seconds": seconds}, timeout=60)
 
 
+def _until_busy(url: str, timeout: float = 30.0) -> None:
+    """Poll /__health until an invocation runs (no fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while requests.get(f"{url}/__health", timeout=5).json()["idle"] is not False:
+        assert time.monotonic() < deadline, "no invocation started"
+        time.sleep(0.05)
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -69,7 +77,7 @@ def test_a_timeout_does_not_wedge_the_runner_and_health_answers_meanwhile(tmp_pa
     with served(["-t", str(_template(tmp_path)), "--max-containers", "2"]) as api, ThreadPoolExecutor(3) as pool:
         # Given two invocations that will both time out, holding every container of the function
         stuck = [pool.submit(_sleep, api.url, 30) for _ in range(2)]
-        time.sleep(1.0)
+        _until_busy(api.url)
 
         # Then /__health answers at once, saying the runner is busy
         started = time.monotonic()
@@ -89,8 +97,7 @@ def test_a_signal_stops_the_runner_and_its_busy_containers_within_seconds(tmp_pa
     with served(["-t", str(_template(tmp_path))]) as api:
         busy = threading.Thread(target=lambda: _sleep(api.url, 60), daemon=True)
         busy.start()
-        time.sleep(1.5)  # the container is now inside the handler
-        assert requests.get(f"{api.url}/__health", timeout=5).json()["idle"] is False
+        _until_busy(api.url)  # the container is now inside the handler
 
         started = time.monotonic()
         os.kill(api.process.pid, signum)  # the runner only, as `kill` would; Ctrl+C reaches the group
