@@ -346,7 +346,7 @@ def table(results: dict[str, Any]) -> str:
     rows.extend(funnel.rows(m["funnel"]))
     rows.extend(contacts.rows(m["contacts"]))
     rows.extend(load.rows(m["load"]))
-    rows.extend(moto_patches.rows(m["moto_patches"], fmt))
+    rows.extend(moto_patches.rows(m["moto_patches"]))
     costs = m["cost"]["dollars_per_million_touchpoints"]
     for name, figures in costs.items():
         for batching, dollars in figures.items():

@@ -226,14 +226,15 @@ def measure(stack: Stack, sizes: tuple[int, ...], *, touchpoints: int, repeats: 
         runs = {str(size): _merge_once(stack, 8_200 + index, size) for index, size in enumerate(sizes)}
     small, large = sizes[0], sizes[-1]
     growth = runs[str(large)]["merge_seconds"] / runs[str(small)]["merge_seconds"]
+    target = MERGE_SCALING_TARGET * large / small / 10
     return {
         "runs": runs,
         # issue 21: a merge of 10x the traces takes at most 12x the time (linear, not moto's partition walk)
         "scaling": {
             "sizes": [small, large],
             "time_ratio": growth,
-            "target_ratio": MERGE_SCALING_TARGET * large / small / 10,
-            "met": growth <= MERGE_SCALING_TARGET * large / small / 10,
+            "target_ratio": target,
+            "met": growth <= target,
         },
         "no_merge_touchpoint": no_merge_overhead(stack, touchpoints, repeats),
         "note": "moto in-process. The absorbed profile's traces are seeded straight into its partition, encrypted "

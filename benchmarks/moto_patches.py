@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from benchmarks.harness import fmt
 from local_runner import moto_fixes, moto_speed
 
 
@@ -101,7 +102,7 @@ def measure(*, partition_size: int, repeats: int) -> dict[str, Any]:
     }
 
 
-def rows(m: dict[str, Any], fmt: Callable[..., str]) -> list[tuple[str, ...]]:
+def rows(m: dict[str, Any]) -> list[tuple[str, ...]]:
     labels = {
         "update_20_actions": "moto: UpdateItem, 20-action SET",
         "query_last_page_25": f"moto: Query, 25-item page at the end of {m['partition_size']:,} items",

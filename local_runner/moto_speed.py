@@ -330,21 +330,9 @@ def _query(original: Callable[..., Any]) -> Callable[..., Any]:
         if window is None:
             return original(self, *arguments, **keywords)
         with narrowing(self, window):
-            # moto's own loop over the window: it sorts it (already in order), pages, filters and projects
-            return original(
-                self,
-                hash_key,
-                range_comparison,
-                range_objs,
-                limit,
-                None,
-                scan_index_forward,
-                projection_expressions,
-                index_name,
-                consistent_read,
-                filter_expression,
-                **keywords,
-            )
+            # moto's own loop over the window, which starts after the start key: it sorts it (already in order),
+            # pages, filters and projects
+            return original(self, *arguments[:4], None, *arguments[5:], **keywords)
 
     return query
 
@@ -440,11 +428,16 @@ def _mirrorable(serializer: Any) -> bool:
     return not any(path.rsplit(".", 1)[-1] in _UNSAFE_TRANSFORM_ENDINGS for path in transformers)
 
 
-def _serialize_type_structure(original: Callable[..., Any]) -> Callable[..., Any]:
-    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
-        if key and value is not None and _is_attribute_value(shape) and _mirrorable(self):
+def _direct(
+    original: Callable[..., Any], applies: Callable[[Any, Any, str], bool], convert: Callable[[Any], Any]
+) -> Callable[..., Any]:
+    """moto's serializer method, except that where `applies(shape, value, key)` the value is written as `convert`
+    makes it, unless `convert` meets something it does not mirror."""
+
+    def serialize(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if applies(shape, value, key) and _mirrorable(self):
             try:
-                fast = attribute_value(value)
+                fast = convert(value)
             except _Generic:
                 pass
             else:
@@ -452,22 +445,19 @@ def _serialize_type_structure(original: Callable[..., Any]) -> Callable[..., Any
                 return
         original(self, serialized, value, shape, key)
 
-    return serialize_structure
+    return serialize
+
+
+def _serialize_type_structure(original: Callable[..., Any]) -> Callable[..., Any]:
+    return _direct(
+        original,
+        lambda shape, value, key: bool(key) and value is not None and _is_attribute_value(shape),
+        attribute_value,
+    )
 
 
 def _serialize_type_map(original: Callable[..., Any]) -> Callable[..., Any]:
-    def serialize_map(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
-        if _is_attribute_value(shape.value) and _mirrorable(self):
-            try:
-                fast = attribute_map(value)
-            except _Generic:
-                pass
-            else:
-                serialized[self.get_serialized_name(shape, key)] = fast
-                return
-        original(self, serialized, value, shape, key)
-
-    return serialize_map
+    return _direct(original, lambda shape, value, key: _is_attribute_value(shape.value), attribute_map)
 
 
 # ------------------------------------------------------------------------------------------- 5. the server

@@ -119,6 +119,19 @@ def fresh() -> Iterator[Twin]:
         yield twin
 
 
+def _hash_only_table(name: str, **extra: Any) -> Any:
+    """A client of the patched backend, with a table keyed by `pk` alone."""
+    client = boto3.client("dynamodb", region_name=PATCHED)
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+    return client
+
+
 # ----------------------------------------------------------------------------------------------- strategies
 PARTITIONS = st.sampled_from(["p1", "p2", "p3"])
 # Few letters: range keys collide, prefix one another and sort around each other's bounds
@@ -357,13 +370,8 @@ def test_items_stream_records_and_iterators_are_not_kept_for_ever() -> None:
     # Only the unpatched twin's instances were tracked: 30 items stored, their query copies and stream records
     assert after[0] - before[0] >= 30 and after[1] - before[1] == 30
     with mock_aws():
-        client = boto3.client("dynamodb", region_name=PATCHED)
-        client.create_table(
-            TableName="only-patched",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        client = _hash_only_table(
+            "only-patched", StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
         )
         start = [len(model.instances_tracked) for model in tracked]  # type: ignore[attr-defined]
         for n in range(30):
@@ -384,13 +392,7 @@ def test_a_twenty_action_set_runs_the_validators_at_the_root_only() -> None:
         return own(self, node)
 
     with mock_aws():
-        client = boto3.client("dynamodb", region_name=PATCHED)
-        client.create_table(
-            TableName="tbl",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        client = _hash_only_table("tbl")
         validators.ActionCountValidator.traverse = counting  # type: ignore[method-assign]
         try:
             names = list(string.ascii_lowercase[:20])
