@@ -1,5 +1,5 @@
 # Every developer task. README's two commands are `make demo` and `make test`;
-# `make build`, `make deploy` and `make smoke STACK=<name>` are README's "Deploy to AWS".
+# `make build`, `make deploy` and `make smoke STACK=<name>` are docs/operators.md's "Deploy to AWS".
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin

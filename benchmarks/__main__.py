@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         throughput,
     )
     from benchmarks.stack import endpoint_stack, moto_stack, running_endpoint
-    from local_runner import template as cfn
+    from local_runner.emulator import template as cfn
 
     quick = args.quick
     repeats = 1 if quick else 5

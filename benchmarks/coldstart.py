@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from local_runner import template as cfn
+from local_runner.emulator import template as cfn
 
 TARGET_RATIO = 1.3  # issue 14: a channel function imports in at most 1.3x `import boto3`
 REPO = Path(__file__).resolve().parent.parent

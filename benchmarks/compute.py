@@ -13,7 +13,8 @@ from touchpoints.channels import TouchpointBatch
 from touchpoints.channels.web import WebTouchpoint
 from touchpoints.consent import load_policy
 from touchpoints.errors import DuplicateTouchpoint
-from touchpoints.ingestion import IngestionService, ProfileWrite, SubjectSnapshot, TokenRecord, ingest_touchpoints
+from touchpoints.identity.subject import SubjectSnapshot, TokenRecord
+from touchpoints.ingestion import IngestionService, ProfileWrite, ingest_touchpoints
 from touchpoints.model import Channel
 from touchpoints.privacy.keyring import NewDataKey, SubjectKeyring
 from touchpoints.privacy.tokenizer import Tokenizer
@@ -114,7 +115,12 @@ def measure(*, people: int, ops: int, repeats: int) -> dict[str, Any]:
 
 def _whole_handler(service: IngestionService, people: int, ops: int, repeats: int) -> Timing:
     """The Lambda handler with the same in-memory service behind it: what Powertools and our API layer add."""
-    from touchpoints import container
+    from dataclasses import replace
+
+    from touchpoints.api.sdk import channel_app
+    from touchpoints.model import Channel
+    from touchpoints.observability import api_entrypoint
+    from touchpoints.wiring import channels, container
 
     os.environ.setdefault("CHANNEL_API_KEY_ID", "bench-web-key")
     os.environ.update(
@@ -127,14 +133,13 @@ def _whole_handler(service: IngestionService, people: int, ops: int, repeats: in
         }
     )
     container.reset()
-    from functions.channel_web.app import lambda_handler
+    # The web function's own app and handler, with the in-memory service in place of the per-container one
+    lambda_handler = api_entrypoint(channel_app(Channel.WEB, replace(channels.SERVICES, ingestion=lambda: service)))
 
     events = iter(
         [web_event(web_signup(i % people), os.environ["CHANNEL_API_KEY_ID"]) for i in range(ops * (repeats + 1))]
     )
     context = lambda_context()
-    original = container.ingestion_service
-    container.ingestion_service = lambda: service  # type: ignore[assignment]
     try:
 
         def handle(count: int) -> None:
@@ -145,5 +150,4 @@ def _whole_handler(service: IngestionService, people: int, ops: int, repeats: in
         with quiet_stdout():
             return time_per_op(handle, ops, repeats)
     finally:
-        container.ingestion_service = original  # type: ignore[assignment]
         container.reset()

@@ -75,14 +75,14 @@ def _summary(requests: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def measure(stack: Stack, *, audience: int) -> dict[str, Any]:
-    from local_runner import template as cfn
+    from local_runner.emulator import template as cfn
 
     email_spec = next(s for s in cfn.functions(cfn.load()) if s.logical_id == EMAIL_FUNCTION)
     stack.email_key_id = stack.provisioned.environment(email_spec, overrides={})["CHANNEL_API_KEY_ID"]  # type: ignore[attr-defined]
     # Given `audience` people met on the web, every one with marketing consent and an email
     stack.activate()
     web = stack.handler()
-    from local_runner.demo_data import stack_secret
+    from local_runner.commands.demo_data import stack_secret
     from tests.factories import subject_of
     from tests.people import person
     from touchpoints.privacy.tokenizer import Tokenizer

@@ -10,7 +10,7 @@ import boto3
 
 from benchmarks.harness import lambda_context, quiet_stdout, web_event, web_signup
 from benchmarks.stack import Stack
-from local_runner.demo_data import stack_secret
+from local_runner.commands.demo_data import stack_secret
 from tests.factories import seed_subject_events, subject_of
 from touchpoints.privacy.tokenizer import Tokenizer
 

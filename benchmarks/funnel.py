@@ -13,7 +13,7 @@ from typing import Any
 from benchmarks.calls import item_size, read_units, write_units
 from benchmarks.harness import lambda_context, quiet_stdout
 from benchmarks.stack import Stack
-from local_runner import template as cfn
+from local_runner.emulator import template as cfn
 
 CLASSIFIER = "ClassifierFunction"
 REPORT = "ProfileStateReportFunction"

@@ -26,8 +26,8 @@ def _post(stack: Stack, payload: dict[str, Any]) -> dict[str, Any]:
 
 def _as_worker(stack: Stack) -> None:
     """Switch the process to the merge worker's environment, as a new container of it."""
-    from local_runner import template as cfn
-    from touchpoints import container
+    from local_runner.emulator import template as cfn
+    from touchpoints.wiring import container
 
     spec = next(s for s in cfn.functions(cfn.load()) if s.logical_id == WORKER)
     os.environ.update(stack.provisioned.environment(spec, overrides={}))
@@ -36,7 +36,7 @@ def _as_worker(stack: Stack) -> None:
 
 
 def _merge_once(stack: Stack, n: int, traces: int) -> dict[str, Any]:
-    from local_runner.demo_data import stack_secret
+    from local_runner.commands.demo_data import stack_secret
     from tests.factories import seed_subject_events, sqs_event, subject_cipher, subject_of, vouched
     from touchpoints.privacy.tokenizer import Tokenizer
 
@@ -166,7 +166,7 @@ class _CapacityMeter:
 def stack_handler(stack: Stack) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     import importlib
 
-    from local_runner import template as cfn
+    from local_runner.emulator import template as cfn
 
     spec = next(s for s in cfn.functions(cfn.load()) if s.logical_id == WORKER)
     return getattr(importlib.import_module(spec.module), spec.attribute)  # type: ignore[no-any-return]
@@ -175,10 +175,10 @@ def stack_handler(stack: Stack) -> Callable[[dict[str, Any], Any], dict[str, Any
 def no_merge_overhead(stack: Stack, touchpoints: int, repeats: int) -> dict[str, Any]:
     """Seconds per touchpoint of a known person (nothing to merge) with identity resolution, and with its
     decision replaced by "single" (the pipeline as it was before merges), alternated in one run."""
-    from touchpoints import ingestion
+    from touchpoints.identity import placement
     from touchpoints.identity.resolution import IdentityDecision, IdentityOutcome
 
-    real = ingestion.decide
+    real = placement.decide
 
     def before_merges(touchpoint: Any, survivor: Any, *_: Any, **__: Any) -> IdentityDecision:
         return IdentityDecision(IdentityOutcome.SINGLE, survivor.subject_id)
@@ -195,7 +195,7 @@ def no_merge_overhead(stack: Stack, touchpoints: int, repeats: int) -> dict[str,
     variants = [("with_identity_resolution", real), ("before_merges", before_merges)]
     for repeat in range(repeats):
         for name, decide in variants if repeat % 2 == 0 else variants[::-1]:
-            ingestion.decide = decide  # type: ignore[assignment]
+            placement.decide = decide  # type: ignore[assignment]
             counter.reset()
             start = time.perf_counter()
             with quiet_stdout():
@@ -206,7 +206,7 @@ def no_merge_overhead(stack: Stack, touchpoints: int, repeats: int) -> dict[str,
             seconds = (time.perf_counter() - start) / touchpoints
             best[name] = min(best.get(name, seconds), seconds)
             requests[name] = counter.total() / touchpoints
-    ingestion.decide = real
+    placement.decide = real
     ratio = best["with_identity_resolution"] / best["before_merges"]
     return {
         "touchpoints": touchpoints,

@@ -1,6 +1,6 @@
 """What each moto_speed patch gains: the same calls against a patched and an unpatched backend, in one run.
 
-The upstream reports in the README quote these figures: a 20-action SET, a 25-item Query page at the end of a
+The upstream reports in docs/contributors.md quote these figures: a 20-action SET, a 25-item Query page at the end of a
 large partition, and a 250-item Query answer (serialization), each as ms per call and the unpatched/patched ratio.
 """
 
@@ -16,7 +16,7 @@ import boto3
 from moto import mock_aws
 
 from benchmarks.harness import fmt
-from local_runner import moto_fixes, moto_speed
+from local_runner.emulator import moto_fixes, moto_speed
 
 
 @contextmanager

@@ -14,9 +14,9 @@ from urllib.parse import urlparse
 
 import boto3
 
-from local_runner import template as cfn
-from local_runner.moto_fixes import install as install_moto_fixes
-from local_runner.provision import provision
+from local_runner.emulator import template as cfn
+from local_runner.emulator.moto_fixes import install as install_moto_fixes
+from local_runner.emulator.provision import provision
 
 WEB_FUNCTION = "WebChannelFunction"
 # Where a local emulator usually listens: moto server, LocalStack.
@@ -39,7 +39,7 @@ class Stack:
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
         """Any of the template's functions, in its own environment; switching function is a new container."""
-        from touchpoints import container
+        from touchpoints.wiring import container
 
         spec = next(s for s in cfn.functions(cfn.load()) if s.logical_id == logical_id)
         if self._current != logical_id:
@@ -53,7 +53,7 @@ class Stack:
 
     def activate(self) -> None:
         """Point the function at this backend, as a fresh container."""
-        from touchpoints import container
+        from touchpoints.wiring import container
 
         os.environ.update(self.environment)
         self._current = WEB_FUNCTION
@@ -87,7 +87,7 @@ def _web_spec() -> cfn.FunctionSpec:
 MOTO_NOTE = (
     "moto's TransactWriteItems deep-copies every table it touches before each transaction (to roll back on "
     "failure), so its cost grows with the table (~0.3 ms per stored item); DynamoDB has no such cost. The "
-    "benchmark runs moto with the local runner's fix (local_runner.moto_fixes: an undo journal of the items a "
+    "benchmark runs moto with the local runner's fix (local_runner.emulator.moto_fixes: an undo journal of the items a "
     "transaction names), which keeps moto's rollback."
 )
 

@@ -147,7 +147,7 @@ def _json_object(path: Path, option: str) -> dict[str, Any]:
 @contextlib.contextmanager
 def target_of(args: argparse.Namespace) -> Iterator[Target]:
     if args.local:
-        from local_runner.harness import served  # only in a checkout of the service
+        from local_runner.emulator.harness import served  # only in a checkout of the service
 
         say("starting a local runner (its data lives as long as this command)...")
         with served() as api:

@@ -32,7 +32,7 @@ class Target:
 
 
 def local_target(url: str, principal: str = LOCAL_OPERATOR) -> Target:
-    """The local runner verifies signatures made with its deterministic keys (see the README's local principals)."""
+    """The local runner verifies signatures made with its deterministic keys (docs/contributors.md)."""
     keys = Credentials(f"local-{principal}", f"local-secret-{principal}").get_frozen_credentials()
     return Target(url.rstrip("/"), LOCAL_REGION, keys, f"local principal {principal}")
 

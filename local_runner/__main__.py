@@ -11,10 +11,10 @@ import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
-from local_runner.provision import ENV_JSON
-from local_runner.runner import LocalRunner, log
-from local_runner.template import TEMPLATE_PATH
-from local_runner.template import load as cfn_load
+from local_runner.emulator.provision import ENV_JSON
+from local_runner.emulator.runner import LocalRunner, log
+from local_runner.emulator.template import TEMPLATE_PATH
+from local_runner.emulator.template import load as cfn_load
 
 STOP_DEADLINE_SECONDS = 4.0  # SIGINT/SIGTERM to exit, loaded or not (issue 21: under load it once never came)
 
@@ -52,7 +52,7 @@ def _runner(args: argparse.Namespace, **kwargs: Any) -> LocalRunner:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from local_runner.server import ApiServer
+    from local_runner.emulator.server import ApiServer
 
     runner = _runner(args, max_containers=args.max_containers).start()
     try:
@@ -123,8 +123,8 @@ def invoke(args: argparse.Namespace) -> int:
 
 def aws(args: argparse.Namespace) -> int:
     """Only the AWS side, e.g. for `sam local start-api --env-vars env.json` (Docker) to use."""
-    from local_runner.provision import provision
-    from local_runner.runner import LocalAws
+    from local_runner.emulator.provision import provision
+    from local_runner.emulator.runner import LocalAws
 
     local = LocalAws(host=args.host, port=args.port)
     try:
@@ -149,25 +149,25 @@ def aws(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from local_runner.demo import run
+    from local_runner.commands.demo import run
 
     return run(people=args.people)
 
 
 def smoke(args: argparse.Namespace) -> int:
-    from local_runner.smoke import run
+    from local_runner.commands.smoke import run
 
     return run(stack=args.stack, run_id=args.run_id, timeout=args.timeout)
 
 
 def load(args: argparse.Namespace) -> int:
-    from local_runner.load import main as load_main
+    from local_runner.commands.load import main as load_main
 
     return load_main(args)
 
 
 def openapi(args: argparse.Namespace) -> int:
-    from local_runner.openapi import write
+    from local_runner.commands.openapi import write
 
     text = write(args.output)
     if args.output is None:
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     smoke_parser.add_argument("--timeout", type=float, help="seconds to wait for each asynchronous step")
     smoke_parser.set_defaults(run=smoke)
 
-    from local_runner.load import add_arguments as load_arguments
+    from local_runner.commands.load import add_arguments as load_arguments
 
     load_parser = commands.add_parser("load", help="the runner under load from every channel, then verified")
     load_arguments(load_parser)
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     openapi_parser.set_defaults(run=openapi)
 
     args = parser.parse_args(argv)
-    from local_runner.endpoint_probe import EndpointUnfit
+    from local_runner.emulator.endpoint_probe import EndpointUnfit
 
     try:
         return int(args.run(args))

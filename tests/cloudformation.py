@@ -17,7 +17,7 @@ from samcli.yamlhelper import yaml_parse
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
-from local_runner.template import TEMPLATE_PATH
+from local_runner.emulator.template import TEMPLATE_PATH
 
 PSEUDO_PARAMETERS: dict[str, Any] = {
     "AWS::AccountId": "123456789012",

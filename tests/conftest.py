@@ -32,19 +32,19 @@ import boto3  # noqa: E402
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from local_runner import template as cfn  # noqa: E402
-from local_runner.demo_data import stack_secret  # noqa: E402
-from local_runner.moto_fixes import hold_api_keys, install  # noqa: E402
-from local_runner.provision import LOCAL_ACCOUNT, LOCAL_REGION, Provisioned, provision  # noqa: E402
+from local_runner.commands.demo_data import stack_secret  # noqa: E402
+from local_runner.emulator import template as cfn  # noqa: E402
+from local_runner.emulator.moto_fixes import hold_api_keys, install  # noqa: E402
+from local_runner.emulator.provision import LOCAL_ACCOUNT, LOCAL_REGION, Provisioned, provision  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.factories import CHANNEL_API_KEYS, CHANNEL_FUNCTIONS, api_event, lambda_context  # noqa: E402
 from tests.people import registered_pii  # noqa: E402
-from touchpoints import container  # noqa: E402
 from touchpoints.observability import logger  # noqa: E402
 from touchpoints.privacy.tokenizer import Tokenizer  # noqa: E402
+from touchpoints.wiring import container  # noqa: E402
 
 pytest_plugins = ["tests.reliability.tally"]
-install()  # the moto the runner and the benchmarks run (local_runner.moto_speed), held to moto's own by its tests
+install()  # the moto the runner and the benchmarks run (local_runner.emulator.moto_speed), held to moto's own by tests
 
 TEMPLATE = cfn.load()
 FUNCTIONS = {spec.logical_id: spec for spec in cfn.functions(TEMPLATE)}

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 
-from local_runner.filters import matches_any
+from local_runner.emulator.filters import matches_any
 
 
 def _lambda_json(value: Any) -> Any:

@@ -1,8 +1,5 @@
 """Ingestion endpoint of the contact center channel."""
 
-from touchpoints.api.sdk import channel_app
-from touchpoints.model import Channel
-from touchpoints.observability import api_entrypoint
+from touchpoints.wiring.channels import Channel, channel_function
 
-app = channel_app(Channel.CONTACT_CENTER)
-lambda_handler = api_entrypoint(app)
+app, lambda_handler = channel_function(Channel.CONTACT_CENTER)

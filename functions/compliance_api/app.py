@@ -1,7 +1,5 @@
 """Data-subject requests of the compliance team (IAM auth, compliance operator role only)."""
 
-from touchpoints.api.compliance import compliance_api
-from touchpoints.observability import api_entrypoint
+from touchpoints.wiring.compliance_api import compliance_function
 
-app = compliance_api()
-lambda_handler = api_entrypoint(app)
+app, lambda_handler = compliance_function()

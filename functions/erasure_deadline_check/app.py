@@ -1,5 +1,5 @@
 """Hourly: how many open erasures are near (or past) their legal deadline, as metrics for the ops alarm."""
 
-from touchpoints.compliance_worker import erasure_deadline_check
+from touchpoints.wiring.erasure import erasure_deadline_check
 
 lambda_handler = erasure_deadline_check()

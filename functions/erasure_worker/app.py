@@ -1,5 +1,5 @@
 """Carries erasures out from the erasure queue, resumably."""
 
-from touchpoints.compliance_worker import erasure_worker
+from touchpoints.wiring.erasure import erasure_worker
 
 lambda_handler = erasure_worker()

@@ -1,7 +1,5 @@
 """How many profiles sit in each state, per channel of origin: for business users, IAM-authenticated."""
 
-from touchpoints.api.state_report import state_report_api
-from touchpoints.observability import api_entrypoint
+from touchpoints.wiring.reports import report_function
 
-app = state_report_api()
-lambda_handler = api_entrypoint(app)
+app, lambda_handler = report_function()

@@ -14,10 +14,10 @@ import boto3
 import pytest
 import requests
 
-from local_runner.demo_data import stack_secret
-from local_runner.harness import RunnerFailed, ServedApi, clean_environment, served
-from local_runner.load import Table
-from local_runner.principals import LocalPrincipal, sign
+from local_runner.commands.demo_data import stack_secret
+from local_runner.commands.load import Table
+from local_runner.emulator.harness import RunnerFailed, ServedApi, clean_environment, served
+from local_runner.emulator.principals import LocalPrincipal, sign
 from tests import factories
 from tests.conftest import find_pii
 from touchpoints.privacy.tokenizer import Tokenizer

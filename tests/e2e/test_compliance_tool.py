@@ -23,8 +23,8 @@ import requests
 
 from compliance_cli.cli import main
 from compliance_cli.errors import Exit
-from local_runner.harness import RunnerFailed, clean_environment, served
-from local_runner.provision import load_env_json
+from local_runner.emulator.harness import RunnerFailed, clean_environment, served
+from local_runner.emulator.provision import load_env_json
 from tests import factories
 from tests.e2e.conftest import Runner, assert_no_pii
 from tests.people import Person, person
@@ -269,7 +269,7 @@ def test_refusals_each_have_a_clear_message_and_exit_code(tool: Tool, monkeypatc
 
 
 def test_the_tool_runs_as_a_module(runner: Runner) -> None:
-    # When run the way the README shows, as its own process
+    # When run the way docs/compliance.md shows, as its own process
     done = subprocess.run(
         [sys.executable, "-m", "compliance_cli", "--url", runner.url, "status", "dsr_" + "0" * 32],
         cwd=REPO_ROOT,

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local_runner.demo_data import stack_secret
+from local_runner.commands.demo_data import stack_secret
 from tests import factories
 from tests.e2e.conftest import Runner, assert_no_pii, wait_for
 from tests.people import person

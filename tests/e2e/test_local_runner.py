@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import requests
 
-from local_runner.demo_data import demo_person
-from local_runner.harness import clean_environment
-from local_runner.principals import sign
+from local_runner.commands.demo_data import demo_person
+from local_runner.emulator.harness import clean_environment
+from local_runner.emulator.principals import sign
 from tests import factories
 from tests.e2e.conftest import Runner, assert_no_pii, local_principal, wait_for
 from tests.people import person, register_pii

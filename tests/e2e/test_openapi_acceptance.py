@@ -20,7 +20,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from local_runner.openapi import build
+from local_runner.commands.openapi import build
 from tests import factories
 from tests.document_formats import within_time_bounds
 from tests.e2e.conftest import Runner

@@ -24,8 +24,8 @@ import pytest
 import requests
 import yaml
 
-from local_runner.harness import clean_environment, served
-from local_runner.template import REPO_ROOT
+from local_runner.emulator.harness import clean_environment, served
+from local_runner.emulator.template import REPO_ROOT
 
 SLEEPY_TIMEOUT_SECONDS = 3
 
@@ -114,7 +114,7 @@ def test_a_signal_stops_the_runner_and_its_busy_containers_within_seconds(tmp_pa
 
 def test_sigterm_stops_a_runner_under_load_from_sixteen_clients_within_five_seconds() -> None:
     """Under the load of every channel (the load command's own plan and clients), not one sleepy function."""
-    from local_runner.load import CHANNEL_KEYS, plan, send
+    from local_runner.commands.load import CHANNEL_KEYS, plan, send
 
     planned, _ = plan(2_000, retry_share=0.05, bad_share=0.03)
     with served(["--max-containers", "2"]) as api:
@@ -189,7 +189,7 @@ def endpoint_without_streams(request: pytest.FixtureRequest) -> Iterator[tuple[s
 def test_an_endpoint_without_streams_is_refused_in_one_line_before_anything_is_created(
     endpoint_without_streams: tuple[str, list[str], bool], command: str, variable: str
 ) -> None:
-    """However DynamoDB is pointed elsewhere (README: `AWS_ENDPOINT_URL_DYNAMODB=… make serve`, dynalite's case)."""
+    """However DynamoDB is pointed elsewhere (docs: `AWS_ENDPOINT_URL_DYNAMODB=… make serve`, dynalite's case)."""
     url, targets, with_ttl = endpoint_without_streams
     arguments = ["serve", "--port", "0"] if command == "serve" else [command]
     result = subprocess.run(

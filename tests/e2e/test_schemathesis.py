@@ -1,5 +1,5 @@
 """Property-based API tests: schemathesis generates requests from the OpenAPI document
-(local_runner/openapi.py, the functions' own resolvers) and sends them over HTTP to the local
+(local_runner/commands/openapi.py, the functions' own resolvers) and sends them over HTTP to the local
 runner. Every answer must be documented for its route and never a 5xx; channel routes get their
 own channel's key, IAM routes get no signature and must refuse.
 """
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from local_runner.openapi import build
+from local_runner.commands.openapi import build
 from tests.conftest import FUNCTIONS, find_pii
 from tests.e2e.conftest import Runner
 from tests.factories import CHANNEL_API_KEYS

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 
-from local_runner.harness import RunnerFailed, free_port, served
+from local_runner.emulator.harness import RunnerFailed, free_port, served
 from tests.e2e.conftest import REPO_ROOT, Runner, assert_no_pii, wait_for
 from tests.e2e.test_sdk_clients import consent, events_of, failed_events, table_text, traits, web_key
 from tests.factories import CHANNEL_API_KEYS

@@ -23,8 +23,8 @@ from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient
 
 import tests.document_formats  # noqa: F401  (the document's own formats, registered with schemathesis)
-from local_runner.load import Table
-from local_runner.openapi import build
+from local_runner.commands.load import Table
+from local_runner.commands.openapi import build
 from tests.e2e.conftest import REPO_ROOT, Runner, assert_no_pii
 from tests.factories import CHANNEL_API_KEYS
 from tests.people import Person, person

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from local_runner.demo_data import synthetic_person
-from local_runner.harness import clean_environment
-from local_runner.template import REPO_ROOT
+from local_runner.commands.demo_data import synthetic_person
+from local_runner.emulator.harness import clean_environment
+from local_runner.emulator.template import REPO_ROOT
 from tests.e2e.conftest import assert_no_pii
 from tests.people import register_pii
 

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local_runner.template import functions, load
+from local_runner.emulator.template import functions, load
 from tests import factories
 from tests.conftest import find_pii
 from tests.integration.compliance_helpers import (
@@ -23,12 +23,12 @@ from tests.integration.compliance_helpers import (
     status,
 )
 from tests.people import Person, person
-from touchpoints import container
 from touchpoints.ingestion import ingest_touchpoints, trace_details_field
 from touchpoints.items import consent as consent_item
 from touchpoints.items import event as event_item
 from touchpoints.model import Channel
 from touchpoints.privacy.cipher import DecryptionFailed, SubjectCipher
+from touchpoints.wiring import channels
 
 
 @pytest.fixture(autouse=True)
@@ -186,7 +186,7 @@ def test_touchpoints_during_an_erasure_are_refused_and_leave_nothing(lambdas, mo
     # Given a person whose channel container is warm (it cached the subject and its consents)
     p = person(112)
     lambdas.post("web", factories.web(p))
-    warm = container.ingestion_service()
+    warm = channels.ingestion_service()
     lambdas.post("web", factories.web(p, "page_view"))
     subject_id = lambdas.aws.subject_of("email", p.email)
     # and an erasure that crashes once its purge has started

@@ -22,8 +22,8 @@ from tests.integration.compliance_helpers import call, drain, erase, status
 from tests.integration.test_classifier_stream import Pipeline
 from tests.integration.test_reclassification_sweep import age, new_rules_without_name_or_rfc_identity, sweep
 from tests.people import Person, person
-from touchpoints import container
 from touchpoints.items import profile as profile_item
+from touchpoints.wiring import container
 
 CASE = {"regulation": "gdpr", "case_reference": "CASE-2026-1100"}
 
@@ -74,10 +74,10 @@ def reclassified_by_the_daily_sweep(pipeline: Pipeline, p: Person, _: Any) -> st
 
 
 def reclassified_after_new_rules(pipeline: Pipeline, p: Person, monkeypatch: pytest.MonkeyPatch) -> str:
-    from touchpoints import profile_states
+    from touchpoints.wiring import classifier as classifier_wiring
 
     subject_id = seen_across_channels(pipeline, p)
-    monkeypatch.setattr(profile_states, "load_rules", new_rules_without_name_or_rfc_identity)
+    monkeypatch.setattr(classifier_wiring, "load_rules", new_rules_without_name_or_rfc_identity)
     container.reset()
     answer = pipeline.lambdas.invoke("ReclassifierFunction", {"reclassify": "outdated_rules"})
     assert answer["complete"] and answer["outcomes"]["changed"] == 1

@@ -11,11 +11,11 @@ from tests import factories
 from tests.conftest import find_pii
 from tests.integration.compliance_helpers import call, erase, status
 from tests.people import person
-from touchpoints import container
 from touchpoints.channels import PAYLOAD_MODELS
 from touchpoints.ingestion import ingest_touchpoints
 from touchpoints.model import Channel
 from touchpoints.privacy.cipher import SubjectCipher
+from touchpoints.wiring import channels
 
 CASE = {"regulation": "gdpr", "case_reference": "CASE-2026-0100"}
 
@@ -115,7 +115,7 @@ def test_objection_is_honoured_by_the_next_touchpoint_even_in_a_warm_container(l
     # Given a person who consented to everything on the web, and a warm web container that cached it
     p = person(136)
     lambdas.post("web", factories.web(p))
-    warm = container.ingestion_service()
+    warm = channels.ingestion_service()
     lambdas.post("web", factories.web(p, "page_view"))
     # and a channel-specific yes to email marketing
     lambdas.post("email", factories.email(p, "open"))

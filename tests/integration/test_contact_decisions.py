@@ -16,10 +16,10 @@ from tests.contact_helpers import contact, daytime, decisions_body, zone_where_i
 from tests.integration.compliance_helpers import drain, erase, lean_transaction_backups
 from tests.people import person
 from tests.reliability import aws_hooks
-from touchpoints import container
 from touchpoints.contact.decide import DecisionRequest
 from touchpoints.contact.service import ContactService, Recipient
 from touchpoints.items import event as event_item
+from touchpoints.wiring import channels
 
 
 def decide(lambdas: Any, channel: str, recipients: list[dict[str, Any]], **extra: Any) -> list[dict[str, Any]]:
@@ -145,7 +145,7 @@ def test_an_unused_reservation_expires(lambdas, local_aws):
     profile_id(lambdas, "web", factories.web(p))
     lambdas.invoke("SmsChannelFunction", factories.api_event("GET", "/v1/sms/nothing", None))  # the sms container
     now = datetime.now(UTC)
-    live = container.contact_service()
+    live = channels.contact_service()
 
     def at(moment: datetime) -> ContactService:
         # The same store, policy and tokenizer as the function's, read at another moment

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local_runner.provision import _create_table
+from local_runner.emulator.provision import _create_table
 from tests import factories
 from tests.cloudformation import sam_template
 from tests.conftest import find_pii
@@ -148,7 +148,7 @@ def test_a_backup_restored_after_an_erasure_shows_nothing_of_what_the_person_did
         assert set(marker["Item"]) == {"pk", "sk", "entity", "suppressed", "erased_at"}, marker
     local_aws.dynamodb.delete_table(TableName=after)
     # The subject's own partition is still in the older copy, under its random id, but only an id from outside the
-    # copy (the erasure's request record in the compliance table) leads to it: see the README
+    # copy (the erasure's request record in the compliance table) leads to it: see docs/compliance.md
     found = local_aws.dynamodb.query(
         TableName=table,
         KeyConditionExpression="pk = :pk",
@@ -182,7 +182,7 @@ def test_a_backup_restored_after_an_erasure_shows_nothing_of_what_the_person_did
         for cipher in ciphers:
             with pytest.raises(DecryptionFailed):
                 cipher.decrypt(name, bytes(stored["M"]["v"]["B"]))
-    # What stays readable is the profile item, the stream classifier's input (README, "Backups after an erasure"):
+    # What stays readable is the profile item, the stream classifier's input (docs/compliance.md):
     # declared attributes, no personal value and no event, but the consent answers it classifies by, which fields
     # were held and when confirmed, the channels seen, trace counters, the last trace's time and the state.
     assert set(profile) <= profile_item.ATTRIBUTES

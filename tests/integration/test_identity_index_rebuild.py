@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from local_runner.provision import _create_table
+from local_runner.emulator.provision import _create_table
 from tests import factories
 from tests.cloudformation import sam_template
 from tests.integration.compliance_helpers import drain, erase, lean_transaction_backups

@@ -1,6 +1,6 @@
 """Given the stack as deployed, no copy of the key vault or the identity index can outlive an erasure: neither
 has point-in-time recovery, a stream or a replica, both carry the tag backup plans exclude them by, and no backup
-selection (the stack's own, or the one README tells operators to use) can include them."""
+selection (the stack's own, or the one docs/operators.md tells operators to use) can include them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from local_runner.template import REPO_ROOT
+from local_runner.emulator.template import REPO_ROOT
 from tests.cloudformation import references, transformed
 
 VAULT = "KeyVaultTable"
@@ -62,8 +62,8 @@ def selects(selection: Mapping[str, Any], arn: str, tags: Mapping[str, str], log
     )
 
 
-def readme_selection() -> dict[str, Any]:
-    blocks = re.findall(r"```json\n(.*?)```", (REPO_ROOT / "README.md").read_text(), flags=re.DOTALL)
+def documented_selection() -> dict[str, Any]:
+    blocks = re.findall(r"```json\n(.*?)```", (REPO_ROOT / "docs" / "operators.md").read_text(), flags=re.DOTALL)
     (block,) = [b for b in blocks if "aws:ResourceTag/backup" in b]
     return dict(json.loads(block))
 
@@ -95,8 +95,8 @@ def test_no_backup_selection_of_the_stack_can_include_the_vault_or_the_index(log
     assert not [name for name, r in resources.items() if r["Type"] == "AWS::DynamoDB::GlobalTable"]
 
 
-def test_the_selection_readme_gives_operators_backs_up_the_profile_table_but_never_the_vault_or_the_index():
-    selection = readme_selection()
+def test_the_selection_the_operators_page_gives_backs_up_the_profile_table_but_never_the_vault_or_the_index():
+    selection = documented_selection()
     assert not selects(selection, VAULT_ARN, NEVER)
     assert not selects(selection, INDEX_ARN, NEVER)
     assert selects(selection, PROFILE_ARN, {})

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from local_runner.template import REPO_ROOT, FunctionSpec
-from local_runner.workers import FunctionPool
+from local_runner.emulator.template import REPO_ROOT, FunctionSpec
+from local_runner.emulator.workers import FunctionPool
 
 MODULE = "tests/integration/"
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import boto3
 
-from local_runner.pollers import QueuePoller, StreamPoller
-from local_runner.provision import provision
-from local_runner.template import QueueSource, functions, load
-from local_runner.workers import Invocation
+from local_runner.emulator.pollers import QueuePoller, StreamPoller
+from local_runner.emulator.provision import provision
+from local_runner.emulator.template import QueueSource, functions, load
+from local_runner.emulator.workers import Invocation
 
 TEMPLATE = load()
 CLASSIFIER = next(spec for spec in functions(TEMPLATE) if spec.streams)

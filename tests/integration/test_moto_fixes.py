@@ -1,4 +1,4 @@
-"""The runner's embedded moto, patched (local_runner.moto_fixes), over HTTP with boto3 as the functions use it.
+"""The runner's embedded moto, patched (local_runner.emulator.moto_fixes), over HTTP with boto3 as the functions use it.
 
 A cancelled transaction must still leave no item and no stream record behind; trimming must keep
 sequence numbers and never drop a record a consumer has not read.
@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local_runner.provision import LOCAL_ACCOUNT, provision
-from local_runner.runner import LocalAws
-from local_runner.template import load
+from local_runner.emulator.provision import LOCAL_ACCOUNT, provision
+from local_runner.emulator.runner import LocalAws
+from local_runner.emulator.template import load
 
 TEMPLATE = load()
 

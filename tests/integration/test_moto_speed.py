@@ -1,4 +1,4 @@
-"""Differential tests of local_runner.moto_speed: the same randomized operations against patched and unpatched
+"""Differential tests of local_runner.emulator.moto_speed: the same randomized operations against patched and unpatched
 moto, answers compared exactly (raw response bodies: items, order, LastEvaluatedKey, Count, ScannedCount,
 errors and their messages). Two regions of one mock_aws are two independent backends; the unpatched one is
 driven inside `moto_speed.unpatched()`. A patch whose test fails is dropped, not loosened.
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from local_runner import moto_fixes, moto_speed
+from local_runner.emulator import moto_fixes, moto_speed
 
 moto_fixes.install()
 PATCHED, UNPATCHED = "us-east-1", "eu-west-1"

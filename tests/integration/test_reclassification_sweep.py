@@ -17,8 +17,8 @@ from tests import factories
 from tests.conftest import FUNCTIONS
 from tests.integration.test_classifier_stream import Pipeline, strings
 from tests.people import person
-from touchpoints import container
 from touchpoints.adapters import keys
+from touchpoints.wiring import container
 
 SWEEP = "ReclassifierFunction"
 SCHEDULED_EVENT = factories.load_event("reclassifier-daily.json")
@@ -214,12 +214,12 @@ def new_rules_without_name_or_rfc_identity() -> Any:
 def test_after_new_rules_are_deployed_every_profile_classified_under_the_old_ones_is_reclassified(
     pipeline, monkeypatch
 ):
-    from touchpoints import profile_states
+    from touchpoints.wiring import classifier as classifier_wiring
 
     # Given three web sign-ups classified A under the rules of 2026-11-01
     subjects = [signed_up(pipeline, n) for n in (710, 711, 712)]
     # When rules that only accept a CURP as identity are deployed, and the operator asks for the pass
-    monkeypatch.setattr(profile_states, "load_rules", new_rules_without_name_or_rfc_identity)
+    monkeypatch.setattr(classifier_wiring, "load_rules", new_rules_without_name_or_rfc_identity)
     monkeypatch.setenv("RECLASSIFY_TIME_RESERVE_MS", str(FUNCTIONS[SWEEP].timeout * 1000 + 1))
     short = pipeline.lambdas.invoke(SWEEP, {"reclassify": "outdated_rules"})
     monkeypatch.setenv("RECLASSIFY_TIME_RESERVE_MS", "0")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from local_runner.filters import matches_any
-from local_runner.template import apis, load
+from local_runner.emulator.filters import matches_any
+from local_runner.emulator.template import apis, load
 from tests.conftest import FUNCTIONS
 from tests.factories import EVENTS_DIR, load_event
 

@@ -9,8 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local_runner.smoke import SmokeFailed, channel_api_keys, stack_target
-from local_runner.template import load
+from local_runner.commands.smoke import SmokeFailed, channel_api_keys, stack_target
+from local_runner.emulator.template import load
 
 CHANNEL_KEYS = channel_api_keys(load())
 TRUST = {

@@ -15,14 +15,14 @@ from typing import Any
 
 import snapshot_restore_py
 
-from local_runner import snapstart
+from local_runner.emulator import snapstart
 from tests import factories
 from tests.conftest import LEAK_SINK, Lambdas
 from tests.people import Person, person
-from touchpoints import container
 from touchpoints.adapters import aws
 from touchpoints.privacy.cipher import SubjectCipher
 from touchpoints.privacy.tokenizer import Tokenizer
+from touchpoints.wiring import container
 
 
 def _secret_holders() -> list[str]:

@@ -62,7 +62,7 @@ ContainerFactory = Callable[[], IngestionService]
 
 @pytest.fixture
 def new_container(local_aws: LocalAws) -> ContainerFactory:
-    """A fresh Lambda container's IngestionService, built like touchpoints.container does, with its own
+    """A fresh Lambda container's IngestionService, built like touchpoints.wiring.channels does, with its own
     caches (token owners, consent snapshots, subject keys, tokenizer secret).
 
     The boto3 clients are shared: they are thread-safe and hold no state that changes the outcome,

@@ -13,7 +13,6 @@ from tests import factories
 from tests.conftest import FUNCTIONS, LocalAws
 from tests.contact_helpers import zone_where_it_is
 from tests.people import person
-from touchpoints import container
 from touchpoints.adapters import aws
 from touchpoints.adapters.contact_store import DynamoContactStore
 from touchpoints.adapters.profile_store import DynamoProfileStore
@@ -25,6 +24,7 @@ from touchpoints.contact.service import ContactService, PersonDecision, Recipien
 from touchpoints.model import IdentifierKind
 from touchpoints.settings import ChannelSettings
 from touchpoints.trust import load_trust_policy
+from touchpoints.wiring import container
 
 pytestmark = pytest.mark.usefixtures("atomic_aws_calls")
 
@@ -32,7 +32,7 @@ CONCURRENCY = 50
 
 
 def containers(local_aws: LocalAws, count: int) -> list[ContactService]:
-    """Fresh containers of the SMS and email functions' contact service, built as touchpoints.container does."""
+    """Fresh containers of the SMS and email functions' contact service, built as touchpoints.wiring.channels does."""
     environment = local_aws.provisioned.environment(FUNCTIONS["SmsChannelFunction"], overrides={})
     settings = ChannelSettings.model_validate({**environment, "AWS_REGION": "us-east-1"})
     session = boto3.session.Session()

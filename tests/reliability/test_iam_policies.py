@@ -18,10 +18,10 @@ from tests.conftest import FUNCTIONS, TEMPLATE
 from tests.factories import CHANNEL_API_KEYS, CHANNEL_FUNCTIONS
 from tests.people import person
 from tests.reliability import aws_hooks
-from touchpoints import container
 from touchpoints.contact.policy import load_contact_policy
 from touchpoints.model import Channel
 from touchpoints.sdk.policy import load_sdk_policy
+from touchpoints.wiring import container
 
 Grant = tuple[str, str]  # (action, resource logical id, e.g. "ProfileTable" or "ProfileTable/index/StateIndex")
 

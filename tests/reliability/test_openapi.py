@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from local_runner.openapi import build
-from local_runner.template import REPO_ROOT
+from local_runner.commands.openapi import build
+from local_runner.emulator.template import REPO_ROOT
 from tests.conftest import FUNCTIONS
 
 

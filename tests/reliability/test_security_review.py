@@ -21,10 +21,10 @@ from tests.reliability import aws_hooks
 from tests.reliability.test_iam_policies import granted, used
 from tests.unit.test_ingestion_service import InMemoryStore, ingest, service, touchpoint
 from tests.unit.test_privacy import CountingWrapper
-from touchpoints import container
 from touchpoints.ingestion import ProfileWrite
 from touchpoints.privacy.keyring import SubjectKeyring
 from touchpoints.trust import load_trust_policy
+from touchpoints.wiring import container
 
 CASE = {"regulation": "gdpr", "case_reference": "CASE-2026-1700"}
 

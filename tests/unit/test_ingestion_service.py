@@ -11,13 +11,8 @@ import pytest
 from tests.unit.test_privacy import CountingWrapper
 from touchpoints.consent import load_policy
 from touchpoints.errors import ConcurrentUpdate, DuplicateTouchpoint, StaleSubject, SubjectErased
-from touchpoints.ingestion import (
-    IngestionService,
-    IngestStatus,
-    ProfileWrite,
-    SubjectSnapshot,
-    TokenRecord,
-)
+from touchpoints.identity.subject import SubjectSnapshot, TokenRecord
+from touchpoints.ingestion import IngestionService, IngestStatus, ProfileWrite
 from touchpoints.model import Channel, ConsentGrant, IdentifierKind, PersonalField, Touchpoint, Trace, TraceKind
 from touchpoints.privacy.keyring import SubjectKeyring
 from touchpoints.privacy.tokenizer import Tokenizer, token_kind

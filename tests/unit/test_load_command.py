@@ -9,8 +9,8 @@ import json
 from collections import Counter
 from typing import Any
 
-from local_runner.demo_data import demo_person, journey
-from local_runner.load import Answer, Planned, plan, verify
+from local_runner.commands.demo_data import demo_person, journey
+from local_runner.commands.load import Answer, Planned, plan, verify
 
 
 def test_the_plan_covers_every_channel_with_new_and_known_people_retries_and_bad_input() -> None:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from local_runner.filters import InvalidFilterPattern, matches, matches_any, sqs_view
-from local_runner.template import functions, load
+from local_runner.emulator.filters import InvalidFilterPattern, matches, matches_any, sqs_view
+from local_runner.emulator.template import functions, load
 
 
 def _profile_record(event_name: str = "MODIFY", changed_by: str = "ingest", status: str = "active") -> dict:

@@ -8,10 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from local_runner.apigateway import FORBIDDEN, MISSING_TOKEN, Gateway, GatewayResponse, HttpRequest, RouteTable, to_http
-from local_runner.principals import AuthenticationFailed, LocalPrincipal, authenticate, local_principals, sign
-from local_runner.provision import Provisioned, local_api_key
-from local_runner.template import ApiRoute, FunctionSpec, Intrinsics, apis, functions, load
+from local_runner.emulator.apigateway import (
+    FORBIDDEN,
+    MISSING_TOKEN,
+    Gateway,
+    GatewayResponse,
+    HttpRequest,
+    RouteTable,
+    to_http,
+)
+from local_runner.emulator.principals import AuthenticationFailed, LocalPrincipal, authenticate, local_principals, sign
+from local_runner.emulator.provision import Provisioned, local_api_key
+from local_runner.emulator.template import ApiRoute, FunctionSpec, Intrinsics, apis, functions, load
 
 TEMPLATE = load()
 HOST = "127.0.0.1:3000"

@@ -125,7 +125,7 @@ def test_an_unproven_claim_on_an_identified_profile_keeps_its_trace_and_a_withdr
 
 
 def test_the_demos_back_end_signs_vouches_exactly_as_the_layer_checks_them():
-    from local_runner.demo_data import back_end_proof, vouching_keys
+    from local_runner.commands.demo_data import back_end_proof, vouching_keys
 
     secret = "a-tokenization-secret-of-at-least-32-bytes"
     tokenizer = Tokenizer(secret.encode())

@@ -185,8 +185,8 @@ class DynamoClassificationStore:
             sets.append("#counted = :state")
         same_count += _same_quality(write.quality, names, values, sets)
         condition = (
-            f"attribute_exists(pk) AND #ver = :v AND #cv = :cv AND #st = :active AND {same_state} AND {not_yet_done}"
-            f" AND {same_count}"
+            f"attribute_exists({profile_item.PK}) AND #ver = :v AND #cv = :cv AND #st = :active AND {same_state}"
+            f" AND {not_yet_done} AND {same_count}"
         )
         update = {
             "TableName": self._profiles,
@@ -540,8 +540,8 @@ class DynamoClassificationStore:
         cursor = item.get("Item", {}).get(counter_item.CURSOR)
         if cursor is None:
             return 0, None
-        start = cursor["M"].get("start")
-        return int(cursor["M"]["cell"]["N"]), (start["M"] if start else None)
+        start = cursor["M"].get(counter_item.CURSOR_START)
+        return int(cursor["M"][counter_item.CURSOR_CELL]["N"]), (start["M"] if start else None)
 
     def _save_checkpoint(self, cell: int, start: dict[str, Any] | None) -> None:
         """The position to go on from; removed once every cell is counted, so the next run starts over."""
@@ -550,9 +550,9 @@ class DynamoClassificationStore:
         if cell >= len(State) * len(ORIGIN_CHANNELS) * STATE_SHARDS:
             expression = "SET #e = :e REMOVE #cursor"
         else:
-            cursor: dict[str, Any] = {"cell": _n(cell)}
+            cursor: dict[str, Any] = {counter_item.CURSOR_CELL: _n(cell)}
             if start:
-                cursor["start"] = {"M": start}
+                cursor[counter_item.CURSOR_START] = {"M": start}
             values[":cursor"] = {"M": cursor}
             expression = "SET #e = :e, #cursor = :cursor"
         try:

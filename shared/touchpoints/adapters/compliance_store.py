@@ -24,6 +24,7 @@ from touchpoints.compliance.model import (
 from touchpoints.compliance.policy import Regulation
 from touchpoints.compliance.queue import QueuedRequest, queue_position
 from touchpoints.errors import StorageUnavailable
+from touchpoints.items import audit as audit_item
 from touchpoints.items import request as request_item
 from touchpoints.observability import logger
 
@@ -55,7 +56,9 @@ class DynamoRequestStore:
     def create(self, request: ComplianceRequest) -> None:
         try:
             self._db.put_item(
-                TableName=self._table, Item=self._item(request), ConditionExpression="attribute_not_exists(pk)"
+                TableName=self._table,
+                Item=self._item(request),
+                ConditionExpression=f"attribute_not_exists({request_item.PK})",
             )
         except SDK_ERRORS as error:
             raise _unavailable("compliance request write", error) from error
@@ -65,7 +68,7 @@ class DynamoRequestStore:
             self._db.put_item(
                 TableName=self._table,
                 Item=self._item(request),
-                ConditionExpression="revision = :previous",
+                ConditionExpression=f"{request_item.REVISION} = :previous",
                 ExpressionAttributeValues={":previous": _n(request.revision - 1)},
             )
         except SDK_ERRORS as error:
@@ -76,9 +79,8 @@ class DynamoRequestStore:
 
     def get(self, request_id: str) -> ComplianceRequest | None:
         try:
-            item = self._db.get_item(
-                TableName=self._table, Key={"pk": _s(request_pk(request_id)), "sk": _s(REQUEST_SK)}, ConsistentRead=True
-            ).get("Item")
+            key = {request_item.PK: _s(request_pk(request_id)), request_item.SK: _s(REQUEST_SK)}
+            item = self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
         except SDK_ERRORS as error:
             raise _unavailable("compliance request read", error) from error
         return None if item is None else self._request(item)
@@ -111,9 +113,9 @@ class DynamoRequestStore:
                 "L": [
                     {
                         "M": {
-                            "step": _s(s.step.value),
-                            "at": _s(s.at.isoformat()),
-                            "counts": {"M": {k: _n(v) for k, v in s.counts.items()}},
+                            r.RECORD_STEP: _s(s.step.value),
+                            r.RECORD_AT: _s(s.at.isoformat()),
+                            r.RECORD_COUNTS: {"M": {k: _n(v) for k, v in s.counts.items()}},
                         }
                     }
                     for s in request.steps
@@ -175,33 +177,34 @@ class DynamoRequestStore:
         def text(name: str) -> str | None:
             return item[name]["S"] if name in item else None
 
-        completed = text("completed_at")
-        step = text("step")
+        r = request_item
+        completed = text(r.COMPLETED_AT)
+        step = text(r.STEP)
         return ComplianceRequest(
-            request_id=item["request_id"]["S"],
-            kind=RequestKind(item["kind"]["S"]),
-            regulation=Regulation(item["regulation"]["S"]),
-            case_reference=item["case_reference"]["S"],
-            requested_by=item["requested_by"]["S"],
-            received_at=datetime.fromisoformat(item["received_at"]["S"]),
-            deadline=date.fromisoformat(item["deadline"]["S"]),
-            state=RequestState(item["state"]["S"]),
-            updated_at=datetime.fromisoformat(item["updated_at"]["S"]),
-            subject_id=text("subject_id"),
-            tokens=tuple(t["S"] for t in item.get("tokens", {}).get("L", [])),
-            suppress=item["suppress"]["BOOL"],
+            request_id=item[r.REQUEST_ID]["S"],
+            kind=RequestKind(item[r.KIND]["S"]),
+            regulation=Regulation(item[r.REGULATION]["S"]),
+            case_reference=item[r.CASE_REFERENCE]["S"],
+            requested_by=item[r.REQUESTED_BY]["S"],
+            received_at=datetime.fromisoformat(item[r.RECEIVED_AT]["S"]),
+            deadline=date.fromisoformat(item[r.DEADLINE]["S"]),
+            state=RequestState(item[r.STATE]["S"]),
+            updated_at=datetime.fromisoformat(item[r.UPDATED_AT]["S"]),
+            subject_id=text(r.SUBJECT_ID),
+            tokens=tuple(t["S"] for t in item.get(r.TOKENS, {}).get("L", [])),
+            suppress=item[r.SUPPRESS]["BOOL"],
             step=ErasureStep(step) if step else None,
-            counts={k: int(v["N"]) for k, v in item.get("counts", {}).get("M", {}).items()},
+            counts={k: int(v["N"]) for k, v in item.get(r.COUNTS, {}).get("M", {}).items()},
             completed_at=datetime.fromisoformat(completed) if completed else None,
-            failure=text("failure"),
-            revision=int(item["revision"]["N"]),
+            failure=text(r.FAILURE),
+            revision=int(item[r.REVISION]["N"]),
             steps=tuple(
                 StepRecord(
-                    ErasureStep(s["M"]["step"]["S"]),
-                    datetime.fromisoformat(s["M"]["at"]["S"]),
-                    {k: int(v["N"]) for k, v in s["M"]["counts"]["M"].items()},
+                    ErasureStep(s["M"][r.RECORD_STEP]["S"]),
+                    datetime.fromisoformat(s["M"][r.RECORD_AT]["S"]),
+                    {k: int(v["N"]) for k, v in s["M"][r.RECORD_COUNTS]["M"].items()},
                 )
-                for s in item.get(request_item.STEPS, {}).get("L", [])
+                for s in item.get(r.STEPS, {}).get("L", [])
             ),
         )
 
@@ -214,22 +217,23 @@ class DynamoAuditLog:
         self._table = table
 
     def record(self, entry: AuditEntry) -> None:
+        a = audit_item
         item: dict[str, Any] = {
-            "pk": _s(request_pk(entry.request_id)),
-            "sk": _s(f"{entry.at.isoformat()}#{uuid.uuid4().hex[:8]}"),
-            "request_id": _s(entry.request_id),
-            "action": _s(entry.action),
-            "actor": _s(entry.actor),
-            "at": _s(entry.at.isoformat()),
-            "kind": _s(entry.kind.value),
-            "regulation": _s(entry.regulation.value),
-            "outcome": _s(entry.outcome),
-            "counts": {"M": {k: _n(v) for k, v in entry.counts.items()}},
+            a.PK: _s(request_pk(entry.request_id)),
+            a.SK: _s(f"{entry.at.isoformat()}#{uuid.uuid4().hex[:8]}"),
+            a.REQUEST_ID: _s(entry.request_id),
+            a.ACTION: _s(entry.action),
+            a.ACTOR: _s(entry.actor),
+            a.AT: _s(entry.at.isoformat()),
+            a.KIND: _s(entry.kind.value),
+            a.REGULATION: _s(entry.regulation.value),
+            a.OUTCOME: _s(entry.outcome),
+            a.COUNTS: {"M": {k: _n(v) for k, v in entry.counts.items()}},
         }
         if entry.subject_id:
-            item["subject_id"] = _s(entry.subject_id)
+            item[a.SUBJECT_ID] = _s(entry.subject_id)
         if entry.tokens:
-            item["tokens"] = {"L": [_s(t) for t in entry.tokens]}
+            item[a.TOKENS] = {"L": [_s(t) for t in entry.tokens]}
         try:
             self._db.put_item(TableName=self._table, Item=item)
         except SDK_ERRORS as error:

@@ -15,7 +15,8 @@ from touchpoints.consent import ConsentRecord
 from touchpoints.contact.decide import ContactEntry, ContactHistory, PersonFacts, PersonStatus
 from touchpoints.contact.service import RecordOutcome
 from touchpoints.errors import StorageUnavailable
-from touchpoints.ingestion import SealedItem, TokenRecord
+from touchpoints.identity.subject import TokenRecord
+from touchpoints.ingestion import SealedItem
 from touchpoints.items import contact as contact_item
 from touchpoints.items import event as event_item
 from touchpoints.items import profile as profile_item
@@ -31,7 +32,7 @@ def _s(value: str) -> dict[str, str]:
 
 
 def counter_key(subject_id: str) -> dict[str, dict[str, str]]:
-    return {"pk": _s(keys.subject_pk(subject_id)), "sk": _s(contact_item.SK_VALUE)}
+    return {contact_item.PK: _s(keys.subject_pk(subject_id)), contact_item.SK: _s(contact_item.SK_VALUE)}
 
 
 def _entry_attribute(entry: ContactEntry) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def counter_put(
     if moments:
         # Once the newest entry is older than the history kept, nothing on the item counts: DynamoDB may drop it.
         item[contact_item.EXPIRES_AT] = {"N": str(int(max(moments).timestamp()) + 31 * 86400)}
-    condition = "attribute_not_exists(pk)" if expected_revision == 0 else "#rev = :rev"
+    condition = f"attribute_not_exists({contact_item.PK})" if expected_revision == 0 else "#rev = :rev"
     put: dict[str, Any] = {"TableName": table, "Item": item, "ConditionExpression": condition}
     if expected_revision:
         put["ExpressionAttributeNames"] = {"#rev": contact_item.REVISION}
@@ -126,7 +127,7 @@ class DynamoContactStore:
             "#sent": contact_item.SENT,
             "#res": contact_item.RESERVATIONS,
         }
-        projection = ["pk", "sk", "#st", "#c", "#rev", "#sent", "#res"]
+        projection = [keys.PK, keys.SK, "#st", "#c", "#rev", "#sent", "#res"]
         if contact_fields:
             names.update({"#f": profile_item.FIELDS, "#at": profile_item.FIELD_CONFIRMED_AT})
         for i, name in enumerate(sorted(contact_fields)):
@@ -155,8 +156,8 @@ class DynamoContactStore:
         profiles: dict[str, dict[str, Any]] = {}
         counters: dict[str, dict[str, Any]] = {}
         for item in items:
-            subject = keys.subject_id_of(item["pk"]["S"])
-            (profiles if item["sk"]["S"] == keys.PROFILE_SK else counters)[subject] = item
+            subject = keys.subject_id_of(item[keys.PK]["S"])
+            (profiles if item[keys.SK]["S"] == keys.PROFILE_SK else counters)[subject] = item
         people: dict[str, PersonFacts] = {}
         for subject in ids:
             profile = profiles.get(subject)
@@ -207,7 +208,13 @@ class DynamoContactStore:
             event_item.EXPIRES_AT: {"N": str(expires_at)},
         }
         items = [
-            {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": item,
+                    "ConditionExpression": f"attribute_not_exists({event_item.PK})",
+                }
+            },
             {"Put": self._counter_put(subject_id, expected_revision, history, now)},
             {
                 "ConditionCheck": {
@@ -240,7 +247,10 @@ class DynamoContactStore:
             try:
                 self._db.update_item(
                     TableName=self._table,
-                    Key={"pk": _s(contact_item.CAPS_PK_VALUE), "sk": _s(f"{day}#{channel}#{campaign}")},
+                    Key={
+                        contact_item.PK: _s(contact_item.CAPS_PK_VALUE),
+                        contact_item.SK: _s(f"{day}#{channel}#{campaign}"),
+                    },
                     UpdateExpression="SET #e = :e, #ch = :ch, #cp = :cp, #d = :d ADD #h :n",
                     ExpressionAttributeNames={
                         "#e": contact_item.ENTITY_ATTR,
@@ -290,7 +300,7 @@ class DynamoContactReports:
         """(channel, campaign) -> reserved decisions a cap refused, from `since` on."""
         query: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND sk >= :since",
+            "KeyConditionExpression": f"{contact_item.PK} = :pk AND {contact_item.SK} >= :since",
             "ExpressionAttributeValues": {":pk": _s(contact_item.CAPS_PK_VALUE), ":since": _s(since.isoformat())},
         }
         hits: dict[tuple[str, str], int] = {}

@@ -72,7 +72,7 @@ class DynamoSubjectEraser(ResumableStoreCalls):
                 Key=keys.token_key(token),
                 ConsistentRead=True,
             )
-            subject = item.get("Item", {}).get("subject_id", {}).get("S")
+            subject = item.get("Item", {}).get(token_item.SUBJECT_ID, {}).get("S")
             if subject:
                 found.add(subject)
         return found
@@ -88,7 +88,7 @@ class DynamoSubjectEraser(ResumableStoreCalls):
                 # Any status but "active" makes ingestion's conditional writes fail: no touchpoint lands from now on.
                 UpdateExpression="SET #st = :erasing, #er = :rid, #u = :now, #cb = :writer ADD #ver :one, #cv :one",
                 # A profile claimed by a merge is the survivor's to erase: its items are moving there.
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#mi)",
+                ConditionExpression=f"attribute_exists({profile_item.PK}) AND attribute_not_exists(#mi)",
                 ExpressionAttributeNames={
                     "#mi": profile_item.MERGED_INTO,
                     "#st": profile_item.STATUS,
@@ -120,10 +120,10 @@ class DynamoSubjectEraser(ResumableStoreCalls):
         none): the copy names neither the subject nor the request, so nothing in a backup leads from it to them.
         A resumed erasure finds its marker in place (the condition holds) and copies it again.
         """
-        condition = "attribute_not_exists(pk) OR suppressed = :yes"
+        condition = f"attribute_not_exists({token_item.PK}) OR {token_item.SUPPRESSED} = :yes"
         values: dict[str, Any] = {":yes": {"BOOL": True}}
         if subject_id:
-            condition += " OR subject_id = :sid"
+            condition += f" OR {token_item.SUBJECT_ID} = :sid"
             values[":sid"] = _s(subject_id)
         done = 0
         for token in tokens:
@@ -150,7 +150,8 @@ class DynamoSubjectEraser(ResumableStoreCalls):
 
     def release(self, tokens: Collection[str], subject_id: str) -> int:
         try:
-            return delete_tokens_where(self._db, self._index, tokens, "subject_id = :sid", {":sid": _s(subject_id)})
+            condition, values = f"{token_item.SUBJECT_ID} = :sid", {":sid": _s(subject_id)}
+            return delete_tokens_where(self._db, self._index, tokens, condition, values)
         except SDK_ERRORS as error:
             raise self._unavailable("token release", error) from error
 
@@ -173,15 +174,15 @@ class DynamoSubjectEraser(ResumableStoreCalls):
         for table in (self._index, self._profiles):
             query: dict[str, Any] = {
                 "TableName": table,
-                "KeyConditionExpression": "pk = :pk",
+                "KeyConditionExpression": f"{keys.PK} = :pk",
                 "ExpressionAttributeValues": {":pk": _s(keys.subject_pk(subject_id))},
-                "ProjectionExpression": "pk, sk",
+                "ProjectionExpression": f"{keys.PK}, {keys.SK}",
                 "ConsistentRead": True,
                 "Limit": page_size,
             }
             while True:
                 page = self._call("subject page read", self._db.query, **query)
-                batch = [item for item in page.get("Items", []) if item["sk"]["S"] != keys.PROFILE_SK]
+                batch = [item for item in page.get("Items", []) if item[keys.SK]["S"] != keys.PROFILE_SK]
                 if batch:  # every yield deletes something, so a run stopped after any yield still makes progress
                     self._delete(table, batch)
                     yield len(batch)

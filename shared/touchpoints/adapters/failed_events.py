@@ -44,7 +44,7 @@ class DynamoFailedEvents:
     def read(self, channel: str, day: str) -> Iterator[FailedEvent]:
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
+            "KeyConditionExpression": f"{item.PK} = :pk",
             "ExpressionAttributeValues": {":pk": {"S": item.pk(channel, day)}},
         }
         while True:

@@ -16,6 +16,7 @@ from touchpoints.errors import StorageUnavailable
 from touchpoints.identity.rebuild import LiveSubject, RebuildPage
 from touchpoints.items import profile as profile_item
 from touchpoints.items import token as token_item
+from touchpoints.items import vault as vault_item
 from touchpoints.observability import logger
 from touchpoints.privacy.tokenizer import token_kind
 
@@ -48,8 +49,8 @@ class DynamoIndexRebuildStore:
             "FilterExpression": "(#sk = :profile AND #st = :active) OR (begins_with(#pk, :token) AND #sup = :yes)",
             "ProjectionExpression": "#pk, #sk, #st, #f, #sup",
             "ExpressionAttributeNames": {
-                "#pk": "pk",
-                "#sk": "sk",
+                "#pk": keys.PK,
+                "#sk": keys.SK,
                 "#st": profile_item.STATUS,
                 "#f": profile_item.FIELDS,
                 "#sup": token_item.SUPPRESSED,
@@ -66,12 +67,14 @@ class DynamoIndexRebuildStore:
             scan["ExclusiveStartKey"] = json.loads(cursor)
         answer = self._call("profile table scan", self._db.scan, **scan)
         items = answer.get("Items", [])
-        suppressed = [i["pk"]["S"].removeprefix(keys.token_pk("")) for i in items if i["sk"]["S"] == keys.TOKEN_SK]
-        profiles = [i for i in items if i["sk"]["S"] == keys.PROFILE_SK]
-        wrapped = self._wrapped_keys([keys.subject_id_of(i["pk"]["S"]) for i in profiles])
+        suppressed = [
+            i[token_item.PK]["S"].removeprefix(keys.token_pk("")) for i in items if i[keys.SK]["S"] == keys.TOKEN_SK
+        ]
+        profiles = [i for i in items if i[keys.SK]["S"] == keys.PROFILE_SK]
+        wrapped = self._wrapped_keys([keys.subject_id_of(i[profile_item.PK]["S"]) for i in profiles])
         subjects = [
             LiveSubject(
-                subject_id=(subject_id := keys.subject_id_of(item["pk"]["S"])),
+                subject_id=(subject_id := keys.subject_id_of(item[profile_item.PK]["S"])),
                 fields={
                     name: bytes(value["M"][profile_item.FIELD_VALUE]["B"])
                     for name, value in item.get(profile_item.FIELDS, {}).get("M", {}).items()
@@ -111,7 +114,7 @@ class DynamoIndexRebuildStore:
                 self._db.put_item(
                     TableName=self._index,
                     Item=lookup["Item"],
-                    ConditionExpression="attribute_not_exists(pk) OR subject_id = :sid",
+                    ConditionExpression=f"attribute_not_exists({token_item.PK}) OR {token_item.SUBJECT_ID} = :sid",
                     ExpressionAttributeValues={":sid": _s(subject_id)},
                 )
             except SDK_ERRORS as error:
@@ -161,7 +164,7 @@ class DynamoIndexRebuildStore:
                     time.sleep(0.05 * 2**attempt)  # throttled: back off before asking for the rest
                 answer = self._call("key vault read", self._db.batch_get_item, RequestItems=request)
                 for item in answer.get("Responses", {}).get(self._vault, []):
-                    found[keys.subject_id_of(item["pk"]["S"])] = bytes(item["wrapped_key"]["B"])
+                    found[keys.subject_id_of(item[vault_item.PK]["S"])] = bytes(item[vault_item.WRAPPED_KEY]["B"])
                 request = answer.get("UnprocessedKeys") or {}
                 if not request:
                     break

@@ -49,7 +49,7 @@ class DynamoIdentityLog:
         prefix = f"{kind.upper()}#"
         query: dict[str, Any] = {
             "TableName": self._profiles,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :kind)",
+            "KeyConditionExpression": f"{log_item.PK} = :pk AND begins_with({log_item.SK}, :kind)",
             "ExpressionAttributeValues": {
                 ":pk": {"S": f"{log_item.PK_PREFIX}{day.isoformat()}"},
                 ":kind": {"S": prefix},
@@ -75,9 +75,9 @@ class DynamoIdentityLog:
     def _decode(token: str, day: date, prefix: str) -> dict[str, Any]:
         try:
             key = json.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
-            pk, sk = key["pk"]["S"], key["sk"]["S"]
+            pk, sk = key[log_item.PK]["S"], key[log_item.SK]["S"]
         except (binascii.Error, ValueError, KeyError, TypeError):
             raise InvalidLogToken("next_token is not one this API gave out") from None
         if pk != f"{log_item.PK_PREFIX}{day.isoformat()}" or not isinstance(sk, str) or not sk.startswith(prefix):
             raise InvalidLogToken("next_token belongs to another day or kind; ask again without it")
-        return {"pk": {"S": pk}, "sk": {"S": sk}}
+        return {log_item.PK: {"S": pk}, log_item.SK: {"S": sk}}

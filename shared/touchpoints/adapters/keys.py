@@ -9,7 +9,16 @@ key vault,      partition SUBJECT#<id>:  the subject's wrapped data key
 
 from __future__ import annotations
 
+from touchpoints.items import link as link_item
+from touchpoints.items import profile as profile_item
+from touchpoints.items import token as token_item
+from touchpoints.items import vault as vault_item
 from touchpoints.items.link import SK_PREFIX as LINK_PREFIX
+
+# The key attributes of every item of these tables, whatever its kind (each item's schema names the same two):
+# for reads that meet items of several kinds, e.g. a subject's partition or a scan
+PK = profile_item.PK
+SK = profile_item.SK
 
 PROFILE_SK = "PROFILE"
 TOKEN_SK = "TOKEN"
@@ -28,16 +37,16 @@ def token_pk(token: str) -> str:
 
 
 def link_key(subject_id: str, token: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": subject_pk(subject_id)}, "sk": {"S": f"{LINK_PREFIX}{token}"}}
+    return {link_item.PK: {"S": subject_pk(subject_id)}, link_item.SK: {"S": f"{LINK_PREFIX}{token}"}}
 
 
 def profile_key(subject_id: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": subject_pk(subject_id)}, "sk": {"S": PROFILE_SK}}
+    return {profile_item.PK: {"S": subject_pk(subject_id)}, profile_item.SK: {"S": PROFILE_SK}}
 
 
 def token_key(token: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": token_pk(token)}, "sk": {"S": TOKEN_SK}}
+    return {token_item.PK: {"S": token_pk(token)}, token_item.SK: {"S": TOKEN_SK}}
 
 
 def vault_key(subject_id: str) -> dict[str, dict[str, str]]:
-    return {"pk": {"S": subject_pk(subject_id)}}
+    return {vault_item.PK: {"S": subject_pk(subject_id)}}

@@ -31,6 +31,8 @@ from touchpoints.items import event as event_item
 from touchpoints.items import identity_log as log_item
 from touchpoints.items import link as link_item
 from touchpoints.items import profile as profile_item
+from touchpoints.items import token as token_item
+from touchpoints.items import vault as vault_item
 from touchpoints.items.profile import consent_attribute, consent_from_attribute
 
 _CONFLICT_ROUNDS = 6
@@ -55,6 +57,7 @@ _TOMBSTONE_KEEPS = frozenset(
 )
 # The survivor's counters the moved items add to (events by trace kind, links by identifier kind).
 _COUNTERS = frozenset({*profile_item.TRACE_COUNTERS.values(), *profile_item.LINK_COUNTERS.values()})
+_TRACE_COUNTER_OF = {kind.value: counter for kind, counter in profile_item.TRACE_COUNTERS.items()}  # by trace kind
 
 
 def _s(value: str) -> dict[str, str]:
@@ -112,7 +115,7 @@ class DynamoMergeStore(ResumableStoreCalls):
 
     def wrapped_key(self, subject_id: str) -> bytes | None:
         item = self._get(self._vault, keys.vault_key(subject_id))
-        return None if item is None else bytes(item["wrapped_key"]["B"])
+        return None if item is None else bytes(item[vault_item.WRAPPED_KEY]["B"])
 
     def page(self, absorbed: str, size: int) -> list[PartitionItem]:
         """The absorbed subject's links in the index first, then the items of its partition."""
@@ -121,12 +124,12 @@ class DynamoMergeStore(ResumableStoreCalls):
                 "merge page read",
                 self._db.query,
                 TableName=table,
-                KeyConditionExpression="pk = :pk",
+                KeyConditionExpression=f"{keys.PK} = :pk",
                 ExpressionAttributeValues={":pk": _s(keys.subject_pk(absorbed))},
                 ConsistentRead=True,
                 Limit=size,
             )
-            page = [_partition_item(item) for item in answer.get("Items", []) if item["sk"]["S"] != keys.PROFILE_SK]
+            page = [_partition_item(item) for item in answer.get("Items", []) if item[keys.SK]["S"] != keys.PROFILE_SK]
             if page:
                 return page
         return []
@@ -158,9 +161,9 @@ class DynamoMergeStore(ResumableStoreCalls):
                 {
                     "Delete": {
                         "TableName": table,
-                        "Key": {"pk": original["pk"], "sk": original["sk"]},
+                        "Key": {keys.PK: original[keys.PK], keys.SK: original[keys.SK]},
                         # Two deliveries of one merge never both move an item: the second finds it gone.
-                        "ConditionExpression": "attribute_exists(pk)",
+                        "ConditionExpression": f"attribute_exists({keys.PK})",
                     }
                 }
             )
@@ -186,8 +189,8 @@ class DynamoMergeStore(ResumableStoreCalls):
             ops.append({"Put": {"TableName": table, "Item": _moved_item(partition_item, target, survivor)}})
             if partition_item.kind is ItemKind.EVENT:
                 counts["events_moved"] += 1
-                counter = f"trace_{target.trace}"
-                if counter in _COUNTERS:
+                counter = _TRACE_COUNTER_OF.get(target.trace or "")
+                if counter is not None:
                     counts[counter] += 1
             elif partition_item.kind is ItemKind.LINK:
                 token = partition_item.sk.removeprefix(keys.LINK_PREFIX)
@@ -198,8 +201,8 @@ class DynamoMergeStore(ResumableStoreCalls):
                         "Update": {
                             "TableName": self._index,
                             "Key": keys.token_key(token),
-                            "UpdateExpression": "SET subject_id = :s",
-                            "ConditionExpression": "subject_id IN (:a, :s)",
+                            "UpdateExpression": f"SET {token_item.SUBJECT_ID} = :s",
+                            "ConditionExpression": f"{token_item.SUBJECT_ID} IN (:a, :s)",
                             "ExpressionAttributeValues": {":a": _s(absorbed), ":s": _s(survivor)},
                         }
                     }
@@ -296,7 +299,7 @@ class DynamoMergeStore(ResumableStoreCalls):
             TableName=self._profiles,
             Key=keys.profile_key(state.absorbed),
             UpdateExpression="SET #ms = :step",
-            ConditionExpression="attribute_exists(pk)",
+            ConditionExpression=f"attribute_exists({profile_item.PK})",
             ExpressionAttributeNames={"#ms": profile_item.MERGE_STEP},
             ExpressionAttributeValues={":step": _s(state.step.value)},
         )
@@ -369,13 +372,14 @@ class DynamoMergeStore(ResumableStoreCalls):
         return {"Update": {**update, "UpdateExpression": f"SET {', '.join(sets)}"}}
 
     def _survivor_has(self, survivor: str, sks: list[str]) -> set[str]:
-        wanted = [{"pk": _s(keys.subject_pk(survivor)), "sk": _s(sk)} for sk in sks]
-        items = self._batch_get(self._profiles, wanted, "sk")
-        return {item["sk"]["S"] for item in items}
+        wanted = [{keys.PK: _s(keys.subject_pk(survivor)), keys.SK: _s(sk)} for sk in sks]
+        items = self._batch_get(self._profiles, wanted, keys.SK)
+        return {item[keys.SK]["S"] for item in items}
 
     def _token_owners(self, tokens: list[str]) -> dict[str, str | None]:
-        items = self._batch_get(self._index, [keys.token_key(t) for t in tokens], "pk, subject_id")
-        return {i["pk"]["S"].removeprefix("TOKEN#"): i.get("subject_id", {}).get("S") for i in items}
+        projection = f"{token_item.PK}, {token_item.SUBJECT_ID}"
+        items = self._batch_get(self._index, [keys.token_key(t) for t in tokens], projection)
+        return {i[token_item.PK]["S"].removeprefix("TOKEN#"): i.get(token_item.SUBJECT_ID, {}).get("S") for i in items}
 
     def _batch_get(self, table: str, item_keys: list[dict[str, Any]], projection: str) -> list[dict[str, Any]]:
         if not item_keys:
@@ -415,7 +419,7 @@ class DynamoMergeStore(ResumableStoreCalls):
 
 
 def _partition_item(item: Mapping[str, Any]) -> PartitionItem:
-    sk = item["sk"]["S"]
+    sk = item[keys.SK]["S"]
     sealed = bytes(item[event_item.SEALED]["B"]) if event_item.SEALED in item else None
     if sk.startswith(event_item.SK_PREFIX):
         details = bytes(item[event_item.DETAILS]["B"]) if event_item.DETAILS in item else None
@@ -435,7 +439,7 @@ def _moved_item(source: PartitionItem, target: MovedItem, survivor: str) -> dict
     """The item written into the survivor's partition. Event and consent items are written whole, sealed: an
     item written before issue 17 leaves its clear attributes behind."""
     if source.kind is ItemKind.LINK:
-        return {**source.item, "pk": _s(keys.subject_pk(survivor))}
+        return {**source.item, link_item.PK: _s(keys.subject_pk(survivor))}
     schema = event_item if source.kind is ItemKind.EVENT else consent_item
     item: dict[str, Any] = {
         schema.PK: _s(keys.subject_pk(survivor)),

@@ -13,13 +13,15 @@ from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, THROTTLING_CODES, error_code
 from touchpoints.errors import DuplicateTouchpoint, ProfileTooLarge, StaleSubject, StorageUnavailable
 from touchpoints.identity.resolution import IdentityDecision, IdentityOutcome
-from touchpoints.identity.subject import SubjectSnapshot
-from touchpoints.ingestion import EncryptedField, ProfileWrite, SealedItem, TokenRecord, TraceRecord
+from touchpoints.identity.subject import SubjectSnapshot, TokenRecord
+from touchpoints.ingestion import EncryptedField, ProfileWrite, SealedItem, TraceRecord
 from touchpoints.items import consent as consent_item
 from touchpoints.items import event as event_item
 from touchpoints.items import identity_log as log_item
 from touchpoints.items import link as link_item
 from touchpoints.items import profile as profile_item
+from touchpoints.items import token as token_item
+from touchpoints.items import vault as vault_item
 from touchpoints.items.profile import consent_attribute, consent_from_attribute
 from touchpoints.observability import count_dependency_throttle, logger
 from touchpoints.privacy.tokenizer import token_kind
@@ -64,7 +66,12 @@ def token_claim(
 ) -> list[dict[str, Any]]:
     """A token given to a subject, in the identity index: its lookup item (only if nobody holds it) and its link."""
     kind = _s(token_kind(token))
-    lookup = {**keys.token_key(token), "entity": _s("token"), "subject_id": _s(subject_id), "created_at": _s(_iso(now))}
+    lookup = {
+        **keys.token_key(token),
+        token_item.ENTITY_ATTR: _s(token_item.ENTITY_HELD),
+        token_item.SUBJECT_ID: _s(subject_id),
+        token_item.CREATED_AT: _s(_iso(now)),
+    }
     link = {
         **keys.link_key(subject_id, token),
         link_item.ENTITY_ATTR: _s(link_item.ENTITY),
@@ -76,7 +83,7 @@ def token_claim(
             "Put": {
                 "TableName": index_table,
                 "Item": {**lookup, **extra},
-                "ConditionExpression": "attribute_not_exists(pk)",
+                "ConditionExpression": f"attribute_not_exists({token_item.PK})",
             }
         },
         {"Put": {"TableName": index_table, "Item": link}},
@@ -132,9 +139,9 @@ def subject_tokens(db: Any, index_table: str, subject_id: str) -> tuple[str, ...
     """Every token the subject holds, from its links in the identity index (pages of them, however many)."""
     query: dict[str, Any] = {
         "TableName": index_table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :link)",
+        "KeyConditionExpression": f"{link_item.PK} = :pk AND begins_with({link_item.SK}, :link)",
         "ExpressionAttributeValues": {":pk": _s(keys.subject_pk(subject_id)), ":link": _s(keys.LINK_PREFIX)},
-        "ProjectionExpression": "sk",
+        "ProjectionExpression": link_item.SK,
         "ConsistentRead": True,
     }
     tokens: list[str] = []
@@ -144,7 +151,7 @@ def subject_tokens(db: Any, index_table: str, subject_id: str) -> tuple[str, ...
         except SDK_ERRORS as error:
             logger.warning("subject tokens read failed", extra={"error_code": error_code(error)})
             raise StorageUnavailable("the profile store is unavailable; nothing was changed") from error
-        tokens.extend(item["sk"]["S"].removeprefix(keys.LINK_PREFIX) for item in page.get("Items", []))
+        tokens.extend(item[link_item.SK]["S"].removeprefix(keys.LINK_PREFIX) for item in page.get("Items", []))
         if "LastEvaluatedKey" not in page:
             return tuple(tokens)
         query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -175,14 +182,14 @@ class DynamoProfileStore:
                 self._index: {
                     "Keys": [keys.token_key(t) for t in unique[start : start + _BATCH_GET_LIMIT]],
                     "ConsistentRead": True,
-                    "ProjectionExpression": "pk, subject_id, suppressed",
+                    "ProjectionExpression": f"{token_item.PK}, {token_item.SUBJECT_ID}, {token_item.SUPPRESSED}",
                 }
             }
             for item in self._batch_get(request).get(self._index, []):
-                token = item["pk"]["S"].removeprefix("TOKEN#")
+                token = item[token_item.PK]["S"].removeprefix("TOKEN#")
                 found[token] = TokenRecord(
-                    subject_id=item.get("subject_id", {}).get("S"),
-                    suppressed=item.get("suppressed", {}).get("BOOL", False),
+                    subject_id=item.get(token_item.SUBJECT_ID, {}).get("S"),
+                    suppressed=item.get(token_item.SUPPRESSED, {}).get("BOOL", False),
                 )
         return found
 
@@ -211,7 +218,7 @@ class DynamoProfileStore:
             subject_id=subject_id,
             consents={k: consent_from_attribute(v) for k, v in consents.items()},
             consent_version=int(profile.get(profile_item.CONSENT_VERSION, {}).get("N", "0")),
-            wrapped_key=bytes(vault[0]["wrapped_key"]["B"]),
+            wrapped_key=bytes(vault[0][vault_item.WRAPPED_KEY]["B"]),
             link_counts={
                 kind: int(profile[name]["N"]) for kind, name in profile_item.LINK_COUNTERS.items() if name in profile
             },
@@ -245,7 +252,7 @@ class DynamoProfileStore:
                         "Key": keys.profile_key(absorbed),
                         "UpdateExpression": "SET #st = :merging, #mi = :survivor, #mid = :mid, #ms = :first, "
                         "#mc = :none, #ma = :now, #u = :now, #cb = :writer ADD #ver :one",
-                        "ConditionExpression": "attribute_exists(pk) AND #st = :active",
+                        "ConditionExpression": f"attribute_exists({profile_item.PK}) AND #st = :active",
                         "ExpressionAttributeNames": {
                             "#st": profile_item.STATUS,
                             "#mi": profile_item.MERGED_INTO,
@@ -356,7 +363,8 @@ class DynamoProfileStore:
             item[event_item.EXPIRES_AT] = _n(trace.expires_at)
             if trace.details is not None:
                 item[event_item.DETAILS] = {"B": trace.details}
-        return {"Put": {"TableName": self._profiles, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+        condition = f"attribute_not_exists({event_item.PK})"
+        return {"Put": {"TableName": self._profiles, "Item": item, "ConditionExpression": condition}}
 
     def _profile_create(self, change: ProfileWrite) -> dict[str, Any]:
         now = _s(_iso(change.written_at))
@@ -385,7 +393,8 @@ class DynamoProfileStore:
             item[profile_item.LAST_TRACE_AT] = _s(_iso(trace.occurred_at))
         for identifier_kind, count in Counter(token_kind(t) for t in change.claim_tokens).items():
             item[profile_item.LINK_COUNTERS[identifier_kind]] = _n(count)
-        return {"Put": {"TableName": self._profiles, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+        condition = f"attribute_not_exists({profile_item.PK})"
+        return {"Put": {"TableName": self._profiles, "Item": item, "ConditionExpression": condition}}
 
     def _profile_update(self, change: ProfileWrite) -> dict[str, Any]:
         names = {
@@ -420,7 +429,7 @@ class DynamoProfileStore:
         if verified := _verified_fields(change):
             values[":vf"] = verified[profile_item.VERIFIED_FIELDS]
             adds.append("#vf :vf")
-        condition = "attribute_exists(pk) AND #st = :active AND #cv = :cv"
+        condition = f"attribute_exists({profile_item.PK}) AND #st = :active AND #cv = :cv"
         for i, name in enumerate(name for name, value in change.fields.items() if not value.verified):
             # The snapshot left verified values out; a write that verified one since makes this one retry.
             values[f":uf{i}"] = _s(name)
@@ -464,5 +473,10 @@ class DynamoProfileStore:
         ]
 
     def _vault_put(self, subject_id: str, wrapped_key: bytes, now: datetime) -> dict[str, Any]:
-        item = {**keys.vault_key(subject_id), "wrapped_key": {"B": wrapped_key}, "created_at": _s(_iso(now))}
-        return {"Put": {"TableName": self._vault, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+        item = {
+            **keys.vault_key(subject_id),
+            vault_item.WRAPPED_KEY: {"B": wrapped_key},
+            vault_item.CREATED_AT: _s(_iso(now)),
+        }
+        condition = f"attribute_not_exists({vault_item.PK})"
+        return {"Put": {"TableName": self._vault, "Item": item, "ConditionExpression": condition}}

@@ -24,6 +24,8 @@ from touchpoints.errors import StaleSubject, StorageUnavailable
 from touchpoints.items import consent as consent_item
 from touchpoints.items import event as event_item
 from touchpoints.items import profile as profile_item
+from touchpoints.items import token as token_item
+from touchpoints.items import vault as vault_item
 from touchpoints.items.profile import consent_attribute, consent_from_attribute
 from touchpoints.observability import logger
 from touchpoints.privacy.tokenizer import token_kind
@@ -100,7 +102,8 @@ class DynamoSubjectRecords:
         vault = self._get(self._vault, keys.vault_key(subject_id))
         if profile is None or vault is None:
             return None
-        return _profile(profile, subject_tokens(self._db, self._index, subject_id)), bytes(vault["wrapped_key"]["B"])
+        tokens = subject_tokens(self._db, self._index, subject_id)
+        return _profile(profile, tokens), bytes(vault[vault_item.WRAPPED_KEY]["B"])
 
     def load_subject(self, subject_id: str) -> StoredSubject | None:
         vault = self._get(self._vault, keys.vault_key(subject_id))
@@ -109,14 +112,14 @@ class DynamoSubjectRecords:
         profile_item, events, history = None, [], []
         query: dict[str, Any] = {
             "TableName": self._profiles,
-            "KeyConditionExpression": "pk = :pk",
+            "KeyConditionExpression": f"{keys.PK} = :pk",
             "ExpressionAttributeValues": {":pk": _s(keys.subject_pk(subject_id))},
             "ConsistentRead": True,
         }
         while True:
             page = self._call("subject read", self._db.query, **query)
             for item in page.get("Items", []):
-                sk = item["sk"]["S"]
+                sk = item[keys.SK]["S"]
                 if sk == keys.PROFILE_SK:
                     profile_item = item
                 elif sk.startswith(event_item.SK_PREFIX):
@@ -129,12 +132,12 @@ class DynamoSubjectRecords:
         if profile_item is None:
             return None
         profile = _profile(profile_item, subject_tokens(self._db, self._index, subject_id))
-        return StoredSubject(profile, bytes(vault["wrapped_key"]["B"]), tuple(events), tuple(history))
+        return StoredSubject(profile, bytes(vault[vault_item.WRAPPED_KEY]["B"]), tuple(events), tuple(history))
 
     def lift_suppression(self, tokens: Collection[str]) -> int:
         """Markers deleted from the backed-up suppression list, then from the index, which ingestion reads: a
         failure in between leaves the identifier suppressed until the lift is retried."""
-        suppressed = "suppressed = :yes", {":yes": {"BOOL": True}}
+        suppressed = f"{token_item.SUPPRESSED} = :yes", {":yes": {"BOOL": True}}
         try:
             delete_tokens_where(self._db, self._profiles, tokens, *suppressed)
             return delete_tokens_where(self._db, self._index, tokens, *suppressed)
@@ -164,11 +167,11 @@ class DynamoSubjectRecords:
             sets.append(f"#f.#f{i} = :f{i}")
         # consent_version too: warm channel containers cache token owners per subject and must reload them.
         expression = f"SET {', '.join(sets)} ADD #ver :one, #cv :one"
-        condition = "attribute_exists(pk) AND #st = :active"
+        condition = f"attribute_exists({profile_item.PK}) AND #st = :active"
         if change.claim_tokens or change.release_tokens:
             # Tokens change hands as read: conditioned on the version the plan was made from.
             values[":ver"] = {"N": str(change.expected_version)}
-            condition = "attribute_exists(pk) AND #st = :active AND #ver = :ver"
+            condition = f"attribute_exists({profile_item.PK}) AND #st = :active AND #ver = :ver"
             moved = Counter(token_kind(t) for t in change.claim_tokens)
             moved.subtract(token_kind(t) for t in change.release_tokens)
             for i, (kind, count) in enumerate(k for k in moved.items() if k[1]):
@@ -192,16 +195,15 @@ class DynamoSubjectRecords:
                     "Delete": {
                         "TableName": self._index,
                         "Key": keys.token_key(token),
-                        "ConditionExpression": "subject_id = :sid",
+                        "ConditionExpression": f"{token_item.SUBJECT_ID} = :sid",
                         "ExpressionAttributeValues": {":sid": _s(change.subject_id)},
                     }
                 }
             )
             items.append({"Delete": {"TableName": self._index, "Key": keys.link_key(change.subject_id, token)}})
         for token in change.claim_tokens:
-            items.extend(
-                token_claim(self._index, change.subject_id, token, change.at, request_id=_s(change.request_id))
-            )
+            request_id = {token_item.REQUEST_ID: _s(change.request_id)}
+            items.extend(token_claim(self._index, change.subject_id, token, change.at, **request_id))
         reasons = self._transact(items)
         # A conflict with another transaction says nothing about who holds the identifiers: read again and retry.
         if reasons and (reasons[0] == "ConditionalCheckFailed" or "TransactionConflict" in reasons):
@@ -236,7 +238,7 @@ class DynamoSubjectRecords:
                     "Key": keys.profile_key(change.subject_id),
                     # +1: ingestion conditions every write on the consent version it cached, so warm containers reload.
                     "UpdateExpression": f"SET {', '.join(sets)} ADD #cv :one, #ver :one",
-                    "ConditionExpression": "attribute_exists(pk) AND #st = :active AND #cv = :cv",
+                    "ConditionExpression": f"attribute_exists({profile_item.PK}) AND #st = :active AND #cv = :cv",
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
                 }

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from touchpoints import container, snapshot
 from touchpoints.api import guards
+from touchpoints.api.channel_services import ChannelServices
 from touchpoints.api.ingest_answers import INGEST_ERRORS, IngestResponse
 from touchpoints.api.responses import (
     GuardedResolver,
@@ -24,7 +24,9 @@ from touchpoints.settings import channel_settings
 from touchpoints.trust import load_trust_policy
 
 
-def _respond(channel: Channel, touchpoints: list[Touchpoint], outcome: BatchOutcome) -> Response[IngestResponse]:
+def _respond(
+    channel: Channel, services: ChannelServices, touchpoints: list[Touchpoint], outcome: BatchOutcome
+) -> Response[IngestResponse]:
     metrics.add_dimension(name="channel", value=channel.value)
     for result in outcome.results:
         metrics.add_metric(
@@ -37,7 +39,7 @@ def _respond(channel: Channel, touchpoints: list[Touchpoint], outcome: BatchOutc
     public = load_trust_policy().is_public(channel)
     if public:
         pending = set(outcome.not_attempted) - set(outcome.refused)
-        service = container.ingestion_service()
+        service = services.ingestion()
         results = [service.accepted(t).as_dict() for t in touchpoints if t.event_id not in pending]
         not_stored = [t.event_id for t in touchpoints if t.event_id in pending]
     else:
@@ -55,12 +57,12 @@ def _respond(channel: Channel, touchpoints: list[Touchpoint], outcome: BatchOutc
     return json_response(200, body)
 
 
-def channel_api(channel: Channel) -> GuardedResolver:
+def channel_api(channel: Channel, services: ChannelServices) -> GuardedResolver:
     """The resolver a channel's Lambda handler serves."""
     payload_model = PAYLOAD_MODELS[channel]
     batch_model = TouchpointBatch[payload_model]  # type: ignore[valid-type]
-    snapshot.prime_before_snapshot(batch_model.model_rebuild)
-    snapshot.prime_before_snapshot(ConsentSubmission.model_rebuild)
+    services.prime_before_snapshot(batch_model.model_rebuild)
+    services.prime_before_snapshot(ConsentSubmission.model_rebuild)
     app = GuardedResolver(
         guards.all_of(
             guards.api_key(lambda: channel_settings().channel_api_key_id, f"channel {channel.value}"),
@@ -82,7 +84,7 @@ def channel_api(channel: Channel) -> GuardedResolver:
     def post_touchpoints(batch: Annotated[batch_model, Body()]) -> Response[IngestResponse]:  # type: ignore[valid-type]
         items: list[ChannelTouchpoint] = batch.touchpoints  # type: ignore[attr-defined]
         touchpoints = [item.to_touchpoint(channel) for item in items]
-        return _respond(channel, touchpoints, ingest_touchpoints(container.ingestion_service(), touchpoints))
+        return _respond(channel, services, touchpoints, ingest_touchpoints(services.ingestion(), touchpoints))
 
     @app.post(
         f"/v1/{channel.value}/consents",
@@ -92,10 +94,10 @@ def channel_api(channel: Channel) -> GuardedResolver:
     )
     def post_consents(submission: Annotated[ConsentSubmission, Body()]) -> Response[IngestResponse]:
         touchpoint = submission.to_touchpoint(channel)
-        return _respond(channel, [touchpoint], ingest_touchpoints(container.ingestion_service(), [touchpoint]))
+        return _respond(channel, services, [touchpoint], ingest_touchpoints(services.ingestion(), [touchpoint]))
 
     if channel in SENDING_CHANNELS:
         from touchpoints.api.contact import add_contact_routes  # only sending channels load it
 
-        add_contact_routes(app, channel)
+        add_contact_routes(app, channel, services.contact)
     return app

@@ -11,23 +11,26 @@ The caller is read from requestContext.identity.userArn: the role's ARN or a ses
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
-from touchpoints import compliance_container as wiring
 from touchpoints.api import guards
 from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
 from touchpoints.channels.common import Code, CustomerData, OpaqueId, Phone, Strict, SubjectIdentifiers
 from touchpoints.compliance.certificate import certificate_text, erasure_certificate
+from touchpoints.compliance.erasure import RequestStore
 from touchpoints.compliance.model import RequestNotFound
 from touchpoints.compliance.policy import Regulation, load_compliance_policy
-from touchpoints.compliance.queue import MAX_PAGE
-from touchpoints.compliance.rights import RequestMeta, SubjectRef
+from touchpoints.compliance.queue import MAX_PAGE, RequestQueue
+from touchpoints.compliance.rights import RequestMeta, SubjectRef, SubjectRights
+from touchpoints.compliance.settings import ComplianceApiSettings
 from touchpoints.errors import Forbidden
 from touchpoints.model import ALL_CHANNELS, Channel, PersonalField
 from touchpoints.observability import MetricUnit, metrics
@@ -138,12 +141,30 @@ def _count(action: str) -> None:
     metrics.add_metric(name=f"Compliance{action}", unit=MetricUnit.Count, value=1)
 
 
-def compliance_api() -> GuardedResolver:
+class IdentityLogPages(Protocol):
+    def page(self, day: date, kind: str, limit: int, next_token: str | None) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class ComplianceServices:
+    """What the compliance routes use, handed in by `touchpoints.wiring.compliance_api`: factories built once per
+    container, called on a request's first use."""
+
+    settings: Callable[[], ComplianceApiSettings]
+    subject_rights: Callable[[], SubjectRights]
+    idempotency_config: Callable[[], IdempotencyConfig]
+    erasure_intake: Callable[[], Callable[..., dict[str, Any]]]
+    request_queue: Callable[[], RequestQueue]
+    request_store: Callable[[], RequestStore]
+    identity_log: Callable[[], IdentityLogPages]
+
+
+def compliance_api(services: ComplianceServices) -> GuardedResolver:
     """The resolver of the compliance function."""
     app = GuardedResolver(
         guards.all_of(
-            operator_role(lambda: wiring.compliance_api_settings().operator_role_arn),
-            guards.json_body(lambda: wiring.compliance_api_settings().max_body_bytes),
+            operator_role(lambda: services.settings().operator_role_arn),
+            guards.json_body(lambda: services.settings().max_body_bytes),
         ),
         enable_validation=True,
     )
@@ -157,7 +178,7 @@ def compliance_api() -> GuardedResolver:
         tags=tags,
     )
     def post_erasure(body: Annotated[ErasureIn, Body()]) -> Response[dict[str, Any]]:
-        rights = wiring.subject_rights()
+        rights = services.subject_rights()
         subject_id, tokens = rights.locate(body.subject.ref())
         suppress = body.suppress
         if suppress is None:
@@ -169,8 +190,8 @@ def compliance_api() -> GuardedResolver:
             "tokens": sorted(tokens),
             "suppress": suppress,
         }
-        wiring.idempotency_config().register_lambda_context(app.lambda_context)
-        status = wiring.erasure_intake()(order=order, actor=_caller(app))
+        services.idempotency_config().register_lambda_context(app.lambda_context)
+        status = services.erasure_intake()(order=order, actor=_caller(app))
         _count("ErasureAccepted")
         return json_response(202, status, {"Location": f"{PREFIX}/requests/{status['request_id']}"})
 
@@ -191,7 +212,7 @@ def compliance_api() -> GuardedResolver:
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         next_token: Annotated[PageToken | None, Query()] = None,
     ) -> Response[dict[str, Any]]:
-        return json_response(200, wiring.request_queue().page(state, regulation, limit, next_token))
+        return json_response(200, services.request_queue().page(state, regulation, limit, next_token))
 
     @app.get(
         f"{PREFIX}/requests/<request_id>",
@@ -200,7 +221,7 @@ def compliance_api() -> GuardedResolver:
         tags=tags,
     )
     def get_request(request_id: Annotated[RequestId, Path()]) -> Response[dict[str, Any]]:
-        request = wiring.request_store().get(request_id)
+        request = services.request_store().get(request_id)
         if request is None:
             raise RequestNotFound("no such request")
         return json_response(200, request.status())
@@ -226,7 +247,7 @@ def compliance_api() -> GuardedResolver:
         request_id: Annotated[RequestId, Path()],
         format: Annotated[Literal["json", "text"], Query()] = "json",
     ) -> Response[Any]:
-        request = wiring.request_store().get(request_id)
+        request = services.request_store().get(request_id)
         if request is None:
             raise RequestNotFound("no such request")
         certificate = erasure_certificate(request)
@@ -253,7 +274,7 @@ def compliance_api() -> GuardedResolver:
         next_token: Annotated[PageToken | None, Query()] = None,
     ) -> Response[dict[str, Any]]:
         on = day or datetime.now(UTC).date()
-        return json_response(200, wiring.identity_log().page(on, kind, limit, next_token))
+        return json_response(200, services.identity_log().page(on, kind, limit, next_token))
 
     @app.post(
         f"{PREFIX}/exports",
@@ -269,7 +290,7 @@ def compliance_api() -> GuardedResolver:
         tags=tags,
     )
     def post_export(body: Annotated[RequestIn, Body()]) -> Response[dict[str, Any]]:
-        document = wiring.subject_rights().export(body.subject.ref(), _meta(app, body))
+        document = services.subject_rights().export(body.subject.ref(), _meta(app, body))
         _count("Export")
         # The document is personal data: it must not be cached on the way back.
         return json_response(200, document, {"Cache-Control": "no-store"})
@@ -281,7 +302,7 @@ def compliance_api() -> GuardedResolver:
         tags=tags,
     )
     def post_rectification(body: Annotated[RectificationIn, Body()]) -> Response[dict[str, Any]]:
-        status = wiring.subject_rights().rectify(body.subject.ref(), body.corrections.fields(), _meta(app, body))
+        status = services.subject_rights().rectify(body.subject.ref(), body.corrections.fields(), _meta(app, body))
         _count("Rectification")
         return json_response(200, status)
 
@@ -295,7 +316,7 @@ def compliance_api() -> GuardedResolver:
         objections = [
             (o.purpose, o.channel.value if isinstance(o.channel, Channel) else o.channel) for o in body.objections
         ]
-        status = wiring.subject_rights().object(body.subject.ref(), objections, _meta(app, body))
+        status = services.subject_rights().object(body.subject.ref(), objections, _meta(app, body))
         _count("Objection")
         return json_response(200, status)
 
@@ -307,7 +328,7 @@ def compliance_api() -> GuardedResolver:
         tags=tags,
     )
     def post_suppression_lift(body: Annotated[RequestIn, Body()]) -> Response[dict[str, Any]]:
-        status = wiring.subject_rights().lift_suppression(body.subject.ref(), _meta(app, body))
+        status = services.subject_rights().lift_suppression(body.subject.ref(), _meta(app, body))
         _count("SuppressionLift")
         return json_response(200, status)
 

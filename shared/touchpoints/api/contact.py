@@ -7,6 +7,7 @@ otherwise probe, by profile id or identifier, who is a customer and who asked to
 
 # No `from __future__ import annotations`: the event handler reads the route signatures at runtime.
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,7 +17,6 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
-from touchpoints import container
 from touchpoints.api.ingest_answers import INGEST_ERRORS
 from touchpoints.api.responses import ERROR_RESPONSES, ErrorBody, GuardedResolver, error_content, json_response
 from touchpoints.channels.common import (
@@ -31,7 +31,7 @@ from touchpoints.channels.common import (
 )
 from touchpoints.contact.decide import DecisionRequest
 from touchpoints.contact.policy import load_contact_policy
-from touchpoints.contact.service import MAX_AUDIENCE, ContactRecord, Recipient
+from touchpoints.contact.service import MAX_AUDIENCE, ContactRecord, ContactService, Recipient
 from touchpoints.errors import SubjectErased
 from touchpoints.model import Channel
 from touchpoints.observability import MetricUnit, metrics
@@ -150,7 +150,7 @@ def contacts_model(channel: Channel) -> type[ContactsIn]:
     return create_model(f"{name}ContactsIn", __base__=ContactsIn, contacts=(listed, ...))
 
 
-def add_contact_routes(app: GuardedResolver, channel: Channel) -> None:
+def add_contact_routes(app: GuardedResolver, channel: Channel, contact_service: Callable[[], ContactService]) -> None:
     """Register the two contact routes of a sending channel on its resolver."""
     channel_contacts = contacts_model(channel)
 
@@ -170,7 +170,7 @@ def add_contact_routes(app: GuardedResolver, channel: Channel) -> None:
     )
     def post_contact_decisions(body: Annotated[DecisionsIn, Body()]) -> Response[dict[str, Any]]:
         request = DecisionRequest(channel.value, body.purpose, body.campaign_id)
-        answers = container.contact_service().decide(request, [r.recipient() for r in body.recipients], body.reserve)
+        answers = contact_service().decide(request, [r.recipient() for r in body.recipients], body.reserve)
         metrics.add_dimension(name="channel", value=channel.value)
         allowed = sum(1 for a in answers if a.decision.allowed)
         metrics.add_metric(name="ContactsAllowed", unit=MetricUnit.Count, value=allowed)
@@ -202,7 +202,7 @@ def add_contact_routes(app: GuardedResolver, channel: Channel) -> None:
             )
             for c in sent
         ]
-        outcome = container.contact_service().record(channel.value, contacts)
+        outcome = contact_service().record(channel.value, contacts)
         answer: dict[str, Any] = {"channel": channel.value, "results": [r.as_dict() for r in outcome.results]}
         if outcome.refused:
             raise SubjectErased(

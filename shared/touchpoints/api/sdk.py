@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, cast
 
@@ -23,8 +23,8 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from touchpoints import container
 from touchpoints.api.channel import channel_api
+from touchpoints.api.channel_services import ChannelServices
 from touchpoints.api.guards import parse_json
 from touchpoints.api.responses import GuardedResolver, error_content
 from touchpoints.errors import (
@@ -132,7 +132,9 @@ def _check_caller(event: Mapping[str, Any], channel: Channel, browser: bool) -> 
         raise SdkRefusal(401, "invalid_write_key", f"this write key may not post as channel {channel.value}")
 
 
-def _check_browser_write_key(event: Mapping[str, Any], channel: Channel, document: Any) -> None:
+def _check_browser_write_key(
+    event: Mapping[str, Any], channel: Channel, document: Any, write_key: Callable[[], str]
+) -> None:
     """A browser route's key, from HTTP Basic or the body, against the channel's own (no authorizer saw it)."""
     try:
         presented = presented_write_key(event.get("headers"), document)
@@ -141,14 +143,16 @@ def _check_browser_write_key(event: Mapping[str, Any], channel: Channel, documen
             401, "invalid_write_key", "send the write key as HTTP Basic user or as `writeKey` in the body"
         ) from None
     try:
-        channel_key = container.channel_write_key()
+        channel_key = write_key()
     except WriteKeyUnavailable as error:
         raise SdkRefusal(503, error.code, "the channel's write key cannot be read; retry") from error
     if not is_write_key_of(presented, channel_key):
         raise SdkRefusal(401, "invalid_write_key", f"this write key may not post as channel {channel.value}")
 
 
-def collect(event: Mapping[str, Any], channel: Channel, call: SdkCall, browser: bool = False) -> Response:
+def collect(
+    event: Mapping[str, Any], channel: Channel, call: SdkCall, services: ChannelServices, browser: bool = False
+) -> Response:
     """Map every message, store the valid ones, record the invalid ones as failed events."""
     policy = load_sdk_policy()
     _check_caller(event, channel, browser)
@@ -157,10 +161,10 @@ def collect(event: Mapping[str, Any], channel: Channel, call: SdkCall, browser: 
     except (UnicodeDecodeError, MalformedJson):
         raise SdkRefusal(400, "malformed_json", "the body is not valid JSON") from None
     if browser:
-        _check_browser_write_key(event, channel, document)
+        _check_browser_write_key(event, channel, document, services.write_key)
     messages, sent_at = _messages(document, call, policy)
     received = Received(_received_at(event), sent_at)
-    service = container.ingestion_service()
+    service = services.ingestion()
     failed: list[FailedEvent] = []
     prepared = []
     for message in messages:
@@ -176,7 +180,7 @@ def collect(event: Mapping[str, Any], channel: Channel, call: SdkCall, browser: 
             failed.append(
                 failed_event(channel.value, error.problems, message_id(message, policy), received.received_at)
             )
-    container.failed_event_store().record(failed)
+    services.failed_events().record(failed)
     metrics.add_dimension(name="channel", value=channel.value)
     if failed:
         metrics.add_metric(name="SdkMessagesFailed", unit=MetricUnit.Count, value=len(failed))
@@ -193,7 +197,7 @@ def collect(event: Mapping[str, Any], channel: Channel, call: SdkCall, browser: 
     return sdk_answer(200)
 
 
-def sdk_api(channel: Channel) -> APIGatewayRestResolver:
+def sdk_api(channel: Channel, services: ChannelServices) -> APIGatewayRestResolver:
     """The resolver of the channel's SDK routes. Its handler reads the raw event: Segment bodies are validated per
     message (a bad message fails alone), so the documented schema describes them but does not gate them."""
     browser = load_sdk_policy().channels[channel].browser
@@ -230,10 +234,10 @@ def sdk_api(channel: Channel) -> APIGatewayRestResolver:
     def post_sdk_call(
         call: Annotated[SdkCall, Path()], body: Annotated[SDK_BODY | None, Body()] = None
     ) -> Response[SdkAnswer]:
-        return collect(app.current_event.raw_event, channel, call)
+        return collect(app.current_event.raw_event, channel, call, services)
 
     if browser:
-        _browser_routes(app, channel, cors)
+        _browser_routes(app, channel, cors, services)
 
     @app.exception_handler(SdkRefusal)
     def _refused(error: SdkRefusal) -> Response:
@@ -278,7 +282,9 @@ def _with_cors(response: Response, app: APIGatewayRestResolver, cors: CORSConfig
     return response
 
 
-def _browser_routes(app: APIGatewayRestResolver, channel: Channel, cors: CORSConfig | None) -> None:
+def _browser_routes(
+    app: APIGatewayRestResolver, channel: Channel, cors: CORSConfig | None, services: ChannelServices
+) -> None:
     """/sdk/<channel>/browser/<call>: what web pages post (analytics.js's apiHost), and its CORS preflight."""
     path = f"{SDK_PREFIX}{channel.value}/browser/<call>"
 
@@ -310,7 +316,7 @@ def _browser_routes(app: APIGatewayRestResolver, channel: Channel, cors: CORSCon
         if call not in BrowserCall.__args__:  # type: ignore[attr-defined]
             return _with_cors(sdk_answer(404, "not_found", "no such call"), app, cors)
         sdk_call = cast(SdkCall, BROWSER_CALLS.get(call, call))
-        return _with_cors(collect(app.current_event.raw_event, channel, sdk_call, browser=True), app, cors)
+        return _with_cors(collect(app.current_event.raw_event, channel, sdk_call, services, browser=True), app, cors)
 
     @app.route(
         path,
@@ -364,6 +370,6 @@ def _body_required(operation: dict[str, Any]) -> None:
             schema["anyOf"] = [option for option in schema["anyOf"] if option != {"type": "null"}]
 
 
-def channel_app(channel: Channel) -> ChannelApp:
+def channel_app(channel: Channel, services: ChannelServices) -> ChannelApp:
     """What a channel's Lambda handler serves."""
-    return ChannelApp(channel_api(channel), sdk_api(channel))
+    return ChannelApp(channel_api(channel, services), sdk_api(channel, services))

@@ -4,6 +4,8 @@ the data quality are read from the classifier's counters (their cost does not gr
 
 # No `from __future__ import annotations`: the event handler reads the route signatures at runtime.
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -11,12 +13,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, Field
 
-from touchpoints import profile_states
 from touchpoints.api import guards
 from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
-from touchpoints.classification import FunnelRangeInvalid
+from touchpoints.classification import FunnelRangeInvalid, FunnelReport, StateReport
 from touchpoints.errors import FieldProblem, InvalidTouchpoint
 from touchpoints.model import Channel
+from touchpoints.sdk.failed_events import FailedEventCount
 
 ROUTE = "/v1/reports/profile-states"
 FUNNEL_ROUTE = "/v1/reports/funnel"
@@ -95,7 +97,18 @@ class FailedEventsReport(BaseModel):
     failed_events: list[FailedEventCountOut]
 
 
-def state_report_api() -> GuardedResolver:
+@dataclass(frozen=True)
+class ReportSources:
+    """Where each report is read, handed in by `touchpoints.wiring.reports`."""
+
+    states: Callable[[], StateReport]
+    funnel: Callable[[date, date], FunnelReport]
+    data_quality: Callable[[date, date], dict[str, Any]]
+    contact_pressure: Callable[[], dict[str, Any]]
+    failed_events: Callable[[list[str], int], list[FailedEventCount]]
+
+
+def state_report_api(sources: ReportSources) -> GuardedResolver:
     """The resolver of the report function. Only IAM callers; a channel's API key is refused."""
     app = GuardedResolver(guards.iam_caller("the profile state report"), enable_validation=True)
 
@@ -107,7 +120,7 @@ def state_report_api() -> GuardedResolver:
         tags=["reports"],
     )
     def get_profile_states() -> Response[ProfileStateReport]:
-        return json_response(200, profile_states.report().as_dict())
+        return json_response(200, sources.states().as_dict())
 
     @app.get(
         FUNNEL_ROUTE,
@@ -126,7 +139,7 @@ def state_report_api() -> GuardedResolver:
         end = to_day or datetime.now(UTC).date()
         start = from_day or end - timedelta(days=DEFAULT_FUNNEL_DAYS - 1)
         try:
-            return json_response(200, profile_states.funnel(start, end).as_dict())
+            return json_response(200, sources.funnel(start, end).as_dict())
         except FunnelRangeInvalid as error:
             problem = FieldProblem(("query", "to"), "date_range", str(error))
             raise InvalidTouchpoint("the date range cannot be reported", [problem]) from None
@@ -149,7 +162,7 @@ def state_report_api() -> GuardedResolver:
         end = to_day or datetime.now(UTC).date()
         start = from_day or end - timedelta(days=DEFAULT_FUNNEL_DAYS - 1)
         try:
-            return json_response(200, profile_states.data_quality(start, end))
+            return json_response(200, sources.data_quality(start, end))
         except FunnelRangeInvalid as error:
             problem = FieldProblem(("query", "to"), "date_range", str(error))
             raise InvalidTouchpoint("the date range cannot be reported", [problem]) from None
@@ -165,7 +178,7 @@ def state_report_api() -> GuardedResolver:
         tags=["reports"],
     )
     def get_contact_pressure() -> Response[dict[str, Any]]:
-        return json_response(200, profile_states.contact_pressure_report())
+        return json_response(200, sources.contact_pressure())
 
     @app.get(
         FAILED_EVENTS_ROUTE,
@@ -183,7 +196,7 @@ def state_report_api() -> GuardedResolver:
         channel: Annotated[Channel | None, Query(description="One channel; all when absent")] = None,
     ) -> Response[FailedEventsReport]:
         channels = [channel.value] if channel is not None else [c.value for c in Channel]
-        counts = profile_states.failed_events_report(channels, days)
+        counts = sources.failed_events(channels, days)
         body = {
             "generated_at": datetime.now(UTC).isoformat(),
             "days": days,

@@ -26,7 +26,8 @@ from touchpoints.compliance.policy import CompliancePolicy, Regulation
 from touchpoints.compliance.records import Rectification, StoredProfile, StoredSubject, Withdrawal
 from touchpoints.consent import ConsentPolicy, ConsentRecord
 from touchpoints.errors import ConcurrentUpdate, DomainError, FieldProblem, InvalidTouchpoint, StaleSubject
-from touchpoints.ingestion import TokenRecord, sealed_consent
+from touchpoints.identity.subject import TokenRecord
+from touchpoints.ingestion import sealed_consent
 from touchpoints.model import ALL_CHANNELS, IdentifierKind, PersonalField
 from touchpoints.privacy.cipher import DecryptionFailed
 from touchpoints.privacy.keyring import SubjectKeyring

@@ -1,4 +1,4 @@
-"""Environment of the compliance functions (built once per container by touchpoints.compliance_container)."""
+"""Environment of the compliance functions, built once per container (touchpoints.wiring.compliance_api, .erasure)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ from touchpoints.contact.decide import (
 )
 from touchpoints.contact.policy import ContactPolicy
 from touchpoints.errors import ConcurrentUpdate, FieldProblem, InvalidTouchpoint
-from touchpoints.ingestion import SealedItem, TokenRecord
+from touchpoints.identity.subject import TokenRecord
+from touchpoints.ingestion import SealedItem
 from touchpoints.items import event as event_item
 from touchpoints.model import RESOLUTION_PRIORITY, IdentifierKind
 from touchpoints.privacy.cipher import SubjectCipher

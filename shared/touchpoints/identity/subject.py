@@ -1,5 +1,5 @@
-"""What the pipeline and identity resolution both read of a stored subject: its own module, so that neither
-imports the other for it."""
+"""What the ingestion pipeline and identity placement both read: a touchpoint with its tokens, who owns a token,
+and a stored subject's snapshot. Their own module, so that neither side imports the other for them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from touchpoints.consent import ConsentRecord
+from touchpoints.model import IdentifierKind, Touchpoint
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedTouchpoint:
+    touchpoint: Touchpoint
+    tokens: Mapping[IdentifierKind, str]
+    # The same values under the other kinds that share them (a phone number as WhatsApp): checked for suppression only.
+    same_value_tokens: tuple[str, ...] = ()
+    verified_tokens: frozenset[str] = frozenset()  # identifiers the channel vouched for, the vouch checked
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    subject_id: str | None
+    suppressed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,4 +14,6 @@ that a profile, as every writer leaves it, holds only attributes declared here.
 - `identity_log`: IDENTITY#<day> / <kind>#<at>#<id>, a merge or an identity conflict, for review
 - `contact`: SUBJECT#<id> / CONTACTS, a person's contact counter; CONTACT_CAPS / <day>#<channel>#<campaign>, cap hits
 - `request`: REQUEST#<id> / REQUEST in the compliance table, one per data-subject request
+- `audit`: REQUEST#<id> / <at>#<random> in the audit table, one per action on a request (append-only)
+- `vault`: SUBJECT#<id> in the key vault, the subject's data key wrapped by KMS (deleted to erase the subject)
 """

@@ -23,6 +23,8 @@ SK: Final = "sk"
 ENTITY_ATTR: Final = "entity"
 EXPIRES_AT: Final = "expires_at"  # epoch seconds (TTL), departure markers only
 CURSOR: Final = "cursor"  # checkpoint only: map {cell, start} (start: the index key to go on after)
+CURSOR_CELL: Final = "cell"  # member of the cursor: which StateIndex partition (state, origin, shard) is next
+CURSOR_START: Final = "start"  # member of the cursor, absent at a partition's start: the index key to go on after
 
 ENTITY_DISTRIBUTION: Final = "state_distribution"
 ENTITY_FUNNEL: Final = "funnel"

@@ -32,6 +32,11 @@ COMPLETED_AT: Final = "completed_at"
 FAILURE: Final = "failure"  # an error code, never a message
 STEPS: Final = "steps"  # list of maps {step, at, counts}: the erasure's certificate record
 
+# Members of a step record's map (STEPS)
+RECORD_STEP: Final = "step"
+RECORD_AT: Final = "at"
+RECORD_COUNTS: Final = "counts"  # map: name -> number
+
 # DeadlineIndex (sparse: only request items carry these)
 QUEUE_STATE: Final = "queue_state"  # = STATE
 QUEUE_DUE: Final = "queue_due"  # "<deadline>#<received at>#<request id>", the queue's order

@@ -1,7 +1,7 @@
 """The token item (pk TOKEN#<token>, sk TOKEN): who holds an identifier, or its suppression.
 
 Held in the identity index table, which has no backups. A suppression marker is also copied, without its
-request id, into the profile table: the backed-up suppression list, which names no subject (README, backups).
+request id, into the profile table: the backed-up suppression list, which names no subject (docs/compliance.md).
 """
 
 from __future__ import annotations

@@ -1,0 +1,156 @@
+"""The classifier (the profile stream) and the reclassifier (daily, or after a rules deploy): their settings, store and
+service, built once per container, and their handlers. The report function reads the same counters
+(`touchpoints.wiring.reports`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
+
+from touchpoints.adapters import aws, keys
+from touchpoints.adapters.classification_store import DynamoClassificationStore
+from touchpoints.classification import ClassifierService, ClassifyResult, Outcome, load_rules, state_report
+from touchpoints.observability import MetricUnit, count_with_dimensions, logger, metrics, tracer
+from touchpoints.settings import AwsSettings
+from touchpoints.wiring.container import LambdaHandler, per_container
+
+_HANDLED_EVENTS = ("INSERT", "MODIFY")
+_REMOVE = "REMOVE"
+
+
+class ProfileStateSettings(AwsSettings):
+    profile_table: str = Field(alias="PROFILE_TABLE_NAME", min_length=3)
+    counter_table: str = Field(alias="STATE_COUNTER_TABLE_NAME", min_length=3)
+    report_concurrency: int = Field(default=16, alias="REPORT_CONCURRENCY", ge=1, le=64)
+
+
+class SweepSettings(ProfileStateSettings):
+    # How many past days the daily sweep reads: profiles left over by missed runs are still found.
+    lookback_days: int = Field(default=30, alias="RECLASSIFY_LOOKBACK_DAYS", ge=0, le=366)
+    # The sweep takes no more profiles once this much of the invocation is left; the rest stay due.
+    reserve_ms: int = Field(default=30_000, alias="RECLASSIFY_TIME_RESERVE_MS", ge=0)
+    # Profiles reclassified at once: each waits on a read and a write, so threads multiply throughput.
+    concurrency: int = Field(default=16, alias="RECLASSIFY_CONCURRENCY", ge=1, le=64)
+
+
+@per_container
+def settings() -> ProfileStateSettings:
+    return ProfileStateSettings.model_validate(os.environ)
+
+
+@per_container
+def sweep_settings() -> SweepSettings:
+    return SweepSettings.model_validate(os.environ)
+
+
+@per_container
+def store() -> DynamoClassificationStore:
+    config = settings()
+    client = aws.client("dynamodb", config.endpoint_url, config.region)
+    return DynamoClassificationStore(client, config.profile_table, config.counter_table, config.report_concurrency)
+
+
+@per_container
+def classifier() -> ClassifierService:
+    return ClassifierService(store(), load_rules())
+
+
+def classify_record(record: DynamoDBRecord) -> None:
+    """Record handler of the classifier's batch: raising marks only this record as failed."""
+    stream = record.dynamodb
+    event_name = record.raw_event.get("eventName")
+    if stream is None or event_name not in (*_HANDLED_EVENTS, _REMOVE):
+        return
+    if (stream.raw_event.get("Keys", {}).get("sk") or {}).get("S") != keys.PROFILE_SK:
+        return  # the event source's filter drops these; a mapping without it must not misread them
+    new_image = None if event_name == _REMOVE else stream.new_image
+    result: ClassifyResult | None = classifier().leave(stream.old_image, new_image)
+    if result is None:
+        if new_image is None:
+            return
+        result = classifier().handle(new_image)
+    metrics.add_metric(name=f"Profiles{result.outcome.value.capitalize()}", unit=MetricUnit.Count, value=1)
+    if result.outcome is Outcome.CHANGED:
+        logger.info(
+            "profile state changed",
+            extra={
+                "subject_id": keys.subject_id_of(stream.raw_event["Keys"]["pk"]["S"]),
+                "previous_state": result.previous.value if result.previous else None,
+                "state": result.state.value if result.state else None,
+            },
+        )
+
+
+OUTDATED_RULES = "outdated_rules"
+COUNT_EXISTING = "count_existing"
+
+
+def reclassify(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The daily run reclassifies the profiles time has changed; `{"reclassify": "outdated_rules"}`, sent by an
+    operator after new rules are deployed, those classified under other rules. Answers the outcome counts, and
+    whether the run got through everything (`complete`) or stopped for time. `{"reclassify": "count_existing"}`,
+    once after the counters are deployed on a table that holds profiles, counts each in the distribution."""
+    config = sweep_settings()
+    service = classifier()
+
+    def keep_going() -> bool:
+        return context.get_remaining_time_in_millis() > config.reserve_ms
+
+    if event.get("reclassify") == COUNT_EXISTING:
+        counted = service.count_existing(keep_going)
+        logger.info("existing profiles counted", extra={"counted": counted.counted, "already": counted.already})
+        return {"counted": counted.counted, "already": counted.already, "complete": counted.complete}
+    if event.get("reclassify") == OUTDATED_RULES:
+        result = service.reclassify_outdated(keep_going, config.concurrency)
+    else:
+        result = service.sweep(config.lookback_days, keep_going, config.concurrency)
+    for subject_id in result.malformed:
+        logger.warning(
+            "profile not reclassified: its item cannot be read as a profile", extra={"subject_id": subject_id}
+        )
+    counts = {outcome.value: result.outcomes.get(outcome, 0) for outcome in Outcome if outcome is not Outcome.LEFT}
+    for outcome, count in result.outcomes.items():
+        metrics.add_metric(name=f"Swept{outcome.value.title().replace('_', '')}", unit=MetricUnit.Count, value=count)
+    logger.info("reclassification done", extra={"outcomes": counts, "complete": result.complete})
+    publish_state_distribution()
+    return {"outcomes": counts, "complete": result.complete}
+
+
+def publish_state_distribution() -> None:
+    """Profiles per state (metric ProfilesInState, dimension `state`), every state even when empty: the
+    dashboard's distribution over time. Read from the counters, like the report."""
+    for state, count in state_report(store(), load_rules()).as_dict()["by_state"].items():
+        count_with_dimensions("ProfilesInState", {"state": state}, count)
+
+
+def classifier_handler() -> LambdaHandler:
+    """The Lambda handler of the classifier: a batch of the profile stream, each failed record reported alone."""
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+    @logger.inject_lambda_context
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return process_partial_response(  # type: ignore[return-value]
+            event=event, record_handler=classify_record, processor=processor, context=context
+        )
+
+    return lambda_handler
+
+
+def reclassifier_handler() -> LambdaHandler:
+    """The Lambda handler of the reclassifier (see `reclassify`)."""
+
+    @logger.inject_lambda_context
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return reclassify(event, context)
+
+    return lambda_handler
