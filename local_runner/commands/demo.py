@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -86,6 +87,7 @@ class Request:
     body: str
     api_key: str
     as_write_key: bool = False  # an SDK's request: the key is HTTP Basic's user, as the SDK API's authorizer reads it
+    after_settled: bool = False  # sent once the stream and queues have settled (Touch.later)
 
     def headers(self) -> dict[str, str]:
         if self.as_write_key:
@@ -131,7 +133,12 @@ def journey_requests(runner: LocalRunner, people: int) -> list[Request]:
     vouching_key = vouching_keys(stack_secret(runner.aws.client("secretsmanager")))
     return [
         Request(
-            f"person {n} {touch.channel}", "POST", touch.path, json.dumps(touch.signed(vouching_key)), key_for(touch)
+            f"person {n} {touch.channel}",
+            "POST",
+            touch.path,
+            json.dumps(touch.signed(vouching_key)),
+            key_for(touch),
+            after_settled=touch.later,
         )
         for n in range(people)
         for touch in journey(demo_person(n))
@@ -146,11 +153,13 @@ def _functions_used(runner: LocalRunner, batch: list[Request]) -> list[str]:
     return sorted(routed | streams | ({report[0].function} if report else set()))
 
 
-def send_all(base_url: str, batch: list[Request], out: IO[str]) -> Counter[str]:
+def send_all(base_url: str, batch: list[Request], out: IO[str], settle: Callable[[], object]) -> Counter[str]:
     progress = Progress("posting touchpoints", len(batch), out)
     by_channel: Counter[str] = Counter()
     with requests.Session() as http:
         for done, request in enumerate(batch, 1):
+            if request.after_settled:
+                settle()
             response = http.request(
                 request.method,
                 base_url + request.path,
@@ -360,7 +369,7 @@ def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
             try:
                 print(f"  API on {server.url}; AWS: {runner.aws.describe()}", file=out)
                 print(f"  functions: {len(runner.specs)}; function logs: {log_path}", file=out)
-                by_channel = send_all(server.url, batch, out)
+                by_channel = send_all(server.url, batch, out, settle=runner.wait_until_idle)
                 items = wait_for_classifier(runner, out)
                 by_state, source = state_report(runner, server.url, items)
                 resolutions = identity_log(runner, server.url)

@@ -173,6 +173,8 @@ class Touch:
     resource: str  # "touchpoints" or "consents"
     body: dict[str, Any]
     vouch_email: str | None = None  # the channel's back end vouches for this email (a login, a confirmation)
+    # Sent once what came before is classified, as a visit minutes later finds it in production
+    later: bool = False
 
     @property
     def path(self) -> str:
@@ -227,7 +229,7 @@ def journey(p: DemoPerson) -> list[Touch]:
                 "touchpoints",
                 _web(p, "page_view", customer=None, consent=[{"purpose": "analytics", "granted": True}]),
             ),
-            Touch("app", "touchpoints", _app(p), vouch_email=p.email),  # the app's login
+            Touch("app", "touchpoints", _app(p), vouch_email=p.email, later=True),  # the app's login
             Touch("web", "touchpoints", _web(p, "purchase"), vouch_email=p.email),  # logged in at the checkout
         ]
     if kind == 4:  # subscribes to the newsletter, then records consent in the preference centre
