@@ -25,12 +25,49 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--endpoint", help="also measure throughput against this running emulator (moto server, LocalStack)"
     )
     parser.add_argument("--no-endpoint", action="store_true", help="do not look for a running local emulator")
+    parser.add_argument(
+        "--peak", type=float, default=3000.0, help="touchpoints/s the hot keys are extrapolated to (default 3,000)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=300.0, help="touchpoints/s the all-in cost is a month of (default 300)"
+    )
+    parser.add_argument("--population", type=int, default=20_000_000, help="people, for the cost (default 20M)")
+    parser.add_argument(
+        "--only",
+        choices=("hot_keys",),
+        help="hot_keys: only the hot keys and the all-in cost (a realistic mix through the local runner)",
+    )
     return parser.parse_args(argv)
+
+
+def _meta(quick: bool) -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": quick,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "machine_speed_us": machine_speed_us(),
+        "machine_speed_note": "best of 5 timings of sum(range(1000)) in µs: absolute figures (the pure-compute "
+        "target is one) move with it; ratios measured in the same run do not",
+    }
+
+
+def hot_keys_and_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """The realistic mix through the local runner, every write recorded: hot keys at the peak, and the all-in
+    cost of a month at the daily rate."""
+    from benchmarks import cost, hot_keys
+    from local_runner.emulator import template as cfn
+
+    mix = hot_keys.measure(touchpoints=150 if args.quick else 1000, peak=args.peak)
+    return {"hot_keys": mix, "cost_all_in": cost.all_in(mix, cfn.load(), rate=args.rate, people=args.population)}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     lambda_like_environment()
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+    if args.only == "hot_keys":
+        return {"meta": _meta(args.quick), "metrics": hot_keys_and_cost(args)}
     from moto import mock_aws
 
     from benchmarks import (
@@ -97,27 +134,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     channels = sum(1 for s in cfn.functions(cfn.load()) if s.logical_id.endswith("ChannelFunction"))
     metrics["cost"] = cost.model(metrics, web.memory_size, channels)
     metrics["layer"] = layer.measure()
-    return {
-        "meta": {
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "quick": quick,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "machine_speed_us": machine_speed_us(),
-            "machine_speed_note": "best of 5 timings of sum(range(1000)) in µs: absolute figures (the pure-compute "
-            "target is one) move with it; ratios measured in the same run do not",
-        },
-        "metrics": metrics,
-    }
+    # Last, outside any mock_aws: the local runner's embedded moto in this process
+    metrics.update(hot_keys_and_cost(args))
+    return {"meta": _meta(quick), "metrics": metrics}
 
 
 def machine_speed_us() -> float:
     return min(timeit.repeat("sum(range(1000))", number=10_000, repeat=5)) / 10_000 * 1e6
 
 
+def _aligned(rows: list[tuple[str, str, str, str, str, str]]) -> str:
+    header = ("metric", "ours", "baseline", "ratio", "target", "met")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(6)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def hot_keys_rows(m: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    from benchmarks import cost, hot_keys
+
+    return [*hot_keys.rows(m["hot_keys"]), *cost.all_in_rows(m["cost_all_in"])]
+
+
 def table(results: dict[str, Any]) -> str:
     m = results["metrics"]
+    if "throughput" not in m:  # --only hot_keys
+        return _aligned(hot_keys_rows(m))
     rows: list[tuple[str, str, str, str, str, str]] = []
 
     def met(flag: bool) -> str:
@@ -358,16 +401,15 @@ def table(results: dict[str, Any]) -> str:
             rows.append((f"$ per 1M touchpoints: {name}, {batching}", f"${dollars['total']:.2f}", parts, "", "", ""))
     biggest = ", ".join(f"{name} {mb:.1f}" for name, mb in list(m["layer"]["mb"].items())[:4])
     rows.append(("layer, unzipped (MB)", f"{m['layer']['total_mb']:.1f} MB", biggest, "", "", ""))
-    header = ("metric", "ours", "baseline", "ratio", "target", "met")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(6)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    rows.extend(hot_keys_rows(m))
+    return _aligned(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     results = run(args)
+    if args.only and args.out == RESULTS:  # a part of the metrics: not over the whole run's file
+        args.out = RESULTS.with_name(f"{args.only}.json")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(dumps(results) + "\n")
     meta = results["meta"]

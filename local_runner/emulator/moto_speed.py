@@ -27,6 +27,15 @@ functions for the duration of a block (the differential tests compare both in on
    read only by the /moto-api dashboard and S3's reset. DynamoDB items (and every copy moto takes of one), stream
    records and iterators and SQS messages are made without it: the runner's memory no longer grows ~0.2 MB a
    touchpoint with what it has already thrown away.
+
+And one of fidelity, guarded and switched off by `unpatched()` the same way (tests/integration/
+test_moto_request_tokens.py holds it to DynamoDB's documented behaviour):
+
+7. `DynamoHandler.transact_write_items`: moto ignores ClientRequestToken, so a TransactWriteItems that botocore
+   retries after a lost answer (a read timeout after the commit) was applied twice, and the pipeline took its
+   own touchpoint for a resend (`duplicate`, issue 23). As DynamoDB documents it: within 10 minutes of a
+   request that succeeded, the same token with identical parameters answers as it did without applying anything,
+   and with other parameters raises IdempotentParameterMismatchException. A request that failed holds no token.
 """
 
 from __future__ import annotations
@@ -34,8 +43,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import inspect
+import json
 import threading
+import time
 from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -496,6 +508,84 @@ def _base_model_new(original: Callable[..., Any]) -> Callable[..., Any]:
     return new
 
 
+# ------------------------------------------------------------------------------------- 7. ClientRequestToken
+TOKEN_WINDOW_SECONDS = 600.0  # DynamoDB: a token is valid for 10 minutes after the first request that used it
+token_clock: Callable[[], float] = time.monotonic  # the window's clock (a test moves it)
+
+
+@dataclass(frozen=True)
+class _Answered:
+    parameters: bytes  # a digest of every parameter of the request but its token
+    at: float
+    result: Any  # moto's answer, given again to a repeat
+
+
+class RequestTokens:
+    """Per DynamoDB backend: the tokens of the transactions it applied in the last 10 minutes, oldest first."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.answered: OrderedDict[str, _Answered] = OrderedDict()
+
+    def expire(self, now: float) -> None:
+        while self.answered:
+            oldest = next(iter(self.answered.values()))
+            if now - oldest.at < TOKEN_WINDOW_SECONDS:
+                return
+            self.answered.popitem(last=False)
+
+
+def request_tokens(backend: Any) -> RequestTokens:
+    found = backend.__dict__.get("_request_tokens")
+    if found is None:
+        found = backend.__dict__["_request_tokens"] = RequestTokens()
+    return found  # type: ignore[no-any-return]
+
+
+def _request_parameters(body: Any) -> bytes:
+    parameters = {key: value for key, value in dict(body).items() if key != "ClientRequestToken"}
+    text = json.dumps(parameters, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return hashlib.sha256(text.encode()).digest()
+
+
+def _json_default(value: Any) -> str:
+    return value.hex() if isinstance(value, bytes | bytearray) else repr(value)
+
+
+def _transact_write_items(original: Callable[..., Any]) -> Callable[..., Any]:
+    from moto.dynamodb.exceptions import DynamodbException
+
+    class IdempotentParameterMismatch(DynamodbException):
+        error_type = "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException"
+
+        def __init__(self) -> None:
+            super().__init__(
+                self.error_type,
+                message="The request uses the same client token as a previous, but non-identical request.",
+            )
+
+    def transact_write_items(self: Any) -> Any:
+        token = self.body.get("ClientRequestToken")
+        if not isinstance(token, str) or not token:
+            return original(self)
+        tokens = request_tokens(self.dynamodb_backend)
+        parameters = _request_parameters(self.body)
+        with tokens.lock:
+            tokens.expire(token_clock())
+            seen = tokens.answered.get(token)
+        if seen is not None:
+            if seen.parameters != parameters:
+                raise IdempotentParameterMismatch()
+            return seen.result  # applied once already: the same answer, nothing written
+        result = original(self)  # raises when cancelled or refused: the token is not held then
+        with tokens.lock:
+            tokens.answered[token] = _Answered(parameters, token_clock(), result)
+            tokens.answered.move_to_end(token)
+        return result
+
+    return transact_write_items
+
+
 def patches() -> list[Patch]:
     from moto import backends
     from moto.core.common_models import BaseModel
@@ -503,6 +593,7 @@ def patches() -> list[Patch]:
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
     from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+    from moto.dynamodb.responses import DynamoHandler
 
     return [
         Patch(UpdateExpressionParser, "make", "2c00ed96d6e1", _make),
@@ -515,6 +606,7 @@ def patches() -> list[Patch]:
         Patch(BaseJSONSerializer, "_serialize_type_map", "faa32d1fa9a8", _serialize_type_map),
         Patch(backends, "list_of_moto_modules", "4f741a10b065", _list_of_moto_modules),
         Patch(BaseModel, "__new__", "08cf0ef20e88", _base_model_new),
+        Patch(DynamoHandler, "transact_write_items", "61c163fff213", _transact_write_items),
     ]
 
 

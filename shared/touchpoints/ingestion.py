@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -87,7 +87,9 @@ class ProfileWrite:
     consent_history: tuple[SealedItem, ...]  # one per consent answer (items.consent)
     new_subject_key: bytes | None = None  # wrapped key: set only when the subject is created
     expected_consent_version: int = 0
-    # Move last_trace_at only forward; the store conditions on it, so a late, older touchpoint retries without it.
+    # Set last_trace_at to this trace's time: only when the subject's snapshot holds an earlier one (or none). The
+    # store conditions the move on the stored time being no later; a touchpoint older than the snapshot's time is
+    # written without touching it (the stored time only moves forward), in one transaction.
     advance_last_trace: bool = True
     # Per kind claimed: how many tokens of it the subject may hold; the store conditions the claim on it.
     link_limits: Mapping[str, int] = field(default_factory=dict)
@@ -234,8 +236,7 @@ class IngestionService:
         new_subject: list[tuple[str, NewDataKey, SubjectCipher]] = []
         for attempt in range(_MAX_ATTEMPTS):
             try:
-                # A write refused twice with fresh data is most likely a late touchpoint older than the last trace.
-                return self._attempt(prepared, new_subject, fresh=attempt > 0, advance_last_trace=attempt < 2)
+                return self._attempt(prepared, new_subject, fresh=attempt > 0)
             except StaleSubject:
                 continue
         raise ConcurrentUpdate("the profile kept changing under this touchpoint; retry it")
@@ -246,7 +247,6 @@ class IngestionService:
         new_subject: list[tuple[str, NewDataKey, SubjectCipher]],
         *,
         fresh: bool,
-        advance_last_trace: bool,
     ) -> IngestOutcome:
         touchpoint = prepared.touchpoint
         placement = self._placement.place(prepared, fresh=fresh)
@@ -264,8 +264,6 @@ class IngestionService:
             subject_id, wrapped_key = snapshot.subject_id, None
             cipher = self._keyring.cipher_from_wrapped(snapshot.subject_id, snapshot.wrapped_key)
         change = self._profile_write(prepared, plan, subject_id, cipher, claims, placement, wrapped_key)
-        if not advance_last_trace:
-            change = replace(change, advance_last_trace=False)
         try:
             self._store.write(change)
         except DuplicateTouchpoint:
@@ -287,6 +285,7 @@ class IngestionService:
             consents=change.consents,
             fields={name: value.verified for name, value in change.fields.items()},
             new_wrapped_key=wrapped_key,
+            last_trace_at=change.trace.occurred_at if change.trace and change.advance_last_trace else None,
         )
         decision = placement.decision
         return IngestOutcome(
@@ -330,6 +329,7 @@ class IngestionService:
             for grant in plan.consent_changes
         }
         trace = self._trace_record(touchpoint, plan, cipher)
+        known_trace = snapshot.last_trace_at if snapshot else None
         written_at = self._clock()
         return ProfileWrite(
             subject_id=subject_id,
@@ -348,6 +348,7 @@ class IngestionService:
             ),
             new_subject_key=wrapped_key,
             expected_consent_version=snapshot.consent_version if snapshot else 0,
+            advance_last_trace=trace is not None and (known_trace is None or trace.occurred_at > known_trace),
             identity=placement.decision,
         )
 

@@ -24,7 +24,7 @@ def test_kms_unavailable_for_a_new_person_stores_nothing(lambdas, local_aws, fau
     }
     assert body["not_stored"] and body["results"] == []
     assert _written(local_aws) == 0
-    assert faults.calls["GenerateDataKey"] == 4  # the first try and three retries, then the error
+    assert faults.calls["GenerateDataKey"] == 3  # the first try and two retries (SDK_CONFIG), then the error
 
 
 def test_kms_unavailable_for_a_known_person_on_a_cold_container_stores_nothing(lambdas, local_aws, faults):

@@ -15,13 +15,16 @@ from touchpoints.observability import count_dependency_throttle, logger, tracer
 
 tracer.patch(("botocore",))  # X-Ray subsegments for every SDK call (a no-op when tracing is disabled)
 
-# Bounded retries with backoff, short timeouts: a Lambda must answer well within API Gateway's 29 s.
+# Bounded retries with backoff, short timeouts: a Lambda must answer well within API Gateway's 29 s. botocore's
+# max_attempts counts retries: 2 is 3 attempts, so one call's worst case is 3 x (2 s connect + 5 s read) + up to
+# 1 + 2 s of backoff = 24 s, under the API functions' 28 s timeout (tests/unit/test_capacity_template.py); 3 retries
+# would be 35 s, past API Gateway.
 # Requests are built by our adapters, never from caller input, and DynamoDB validates them again: botocore's
 # client-side walk of every nested attribute value (~0.5 ms per touchpoint transaction) buys nothing.
 # The pool holds a connection per thread of the widest fan-out (a 1,000-person contact decision writes 16 at a
 # time, reports and sweeps up to 64): botocore's default of 10 would discard and re-open TLS connections.
 SDK_CONFIG = Config(
-    retries={"max_attempts": 3, "mode": "standard"},
+    retries={"max_attempts": 2, "mode": "standard"},
     connect_timeout=2,
     read_timeout=5,
     parameter_validation=False,

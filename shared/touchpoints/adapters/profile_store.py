@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 import random
 import time
 from collections import Counter
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
+
+from botocore.exceptions import ClientError, HTTPClientError
 
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, THROTTLING_CODES, error_code
@@ -30,6 +34,16 @@ _BATCH_GET_LIMIT = 100
 _BATCH_GET_ROUNDS = 5
 _MAX_TOMBSTONES_FOLLOWED = 8
 _UNPROCESSED_BACKOFF_SECONDS = 0.05
+_TOKEN_LENGTH = 32  # hex digits of the request digest; DynamoDB takes a ClientRequestToken of up to 36 characters
+_LOST_ANSWER_REPLAYS = 1
+# A replay is one more SDK call, whose worst case (aws.SDK_CONFIG: 3 attempts, 24 s) must still fit the API
+# functions' 28 s: only a failure that came back within 3 s is asked again.
+_REPLAY_WITHIN_SECONDS = 3.0
+_REPLAY_PAUSE_SECONDS = 0.1
+# The answer that leaves a transaction's outcome unknown, besides a timeout or a dropped connection: botocore's
+# attempts under the token ended while the first was still being applied. (A 500 that botocore's three attempts
+# all met is an outage: replaying would double the load on it.)
+_UNKNOWN_OUTCOME_CODES = frozenset({"TransactionInProgressException"})
 
 
 def _s(value: str) -> dict[str, str]:
@@ -42,6 +56,10 @@ def _n(value: int) -> dict[str, str]:
 
 def _iso(value: datetime) -> str:
     return value.isoformat()
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def _action_of(change: ProfileWrite) -> str:
@@ -97,7 +115,7 @@ def merge_id(absorbed: str) -> str:
 
 def identity_log_key(kind: str, at: datetime, log_id: str) -> dict[str, dict[str, str]]:
     return {
-        log_item.PK: _s(f"{log_item.PK_PREFIX}{at.date().isoformat()}"),
+        log_item.PK: _s(log_item.partition(at.date().isoformat(), log_id)),
         log_item.SK: _s(f"{kind}#{_iso(at)}#{log_id}"),
     }
 
@@ -167,6 +185,51 @@ def consent_history_item(subject_id: str, sealed: SealedItem) -> dict[str, Any]:
     }
 
 
+def request_token(change: ProfileWrite, items: list[dict[str, Any]]) -> str:
+    """The ClientRequestToken of a touchpoint's transaction: a digest of whose, which event, and every parameter sent.
+
+    DynamoDB answers a TransactWriteItems repeated under the same token with identical parameters, within 10 minutes
+    of the first, with success and without applying it again; the same token with other parameters is refused
+    (IdempotentParameterMismatchException). So a token names exactly one request, and only that request is ever
+    sent under it: botocore's own retries and the replay in `_transact` send it again as it was, and a commit whose
+    answer was lost is answered `stored`. A token derived from the event alone would be reused by requests that
+    differ: the pipeline's retry after a cancelled transaction (a fresh read, other conditions, a new clock, new
+    nonces: nothing was committed under the first) and a channel's resend would each meet a mismatch, and a
+    resend would then need telling from a lost answer. Here both are new requests under new tokens: the retry is
+    applied, and the resend finds the event item and is answered `duplicate`, as before.
+    """
+    digest = hashlib.sha256(f"{change.subject_id}\0{change.channel}\0{change.event_id}\0".encode())
+    # The parameters as pickle writes them (~20 us a touchpoint; canonical JSON costs ~90): equal bytes are equal
+    # parameters, so a token never names two different requests, and the request replayed is the same object.
+    digest.update(pickle.dumps(items, protocol=5))
+    return digest.hexdigest()[:_TOKEN_LENGTH]
+
+
+def _outcome_unknown(error: Exception) -> bool:
+    """The request may have reached DynamoDB and committed, but its answer was lost."""
+    if isinstance(error, HTTPClientError):  # sent: a read timeout, a connection dropped before the answer
+        return True
+    return isinstance(error, ClientError) and error_code(error) in _UNKNOWN_OUTCOME_CODES
+
+
+def _raise_write_failure(error: Exception) -> NoReturn:
+    code = error_code(error)
+    if code == "ValidationException" and "item size" in str(error).lower():
+        logger.warning("profile write over the item size limit", extra={"error_code": code})
+        raise ProfileTooLarge("the profile cannot take this change; retrying will not help") from None
+    if code == "TransactionCanceledException" and isinstance(error, ClientError):
+        reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            raise DuplicateTouchpoint from None
+        if any(r in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons):
+            raise StaleSubject from None
+        if any(r in THROTTLING_CODES or r == "ThrottlingError" for r in reasons):
+            code = "ThrottlingError"
+            count_dependency_throttle("dynamodb")  # a cancelled transaction never reaches the SDK's retries
+    logger.warning("profile write failed", extra={"error_code": code})
+    raise StorageUnavailable("the profile store is unavailable; nothing was stored") from error
+
+
 class DynamoProfileStore:
     def __init__(self, dynamodb_client: Any, profile_table: str, key_vault_table: str, identity_index: str) -> None:
         self._db = dynamodb_client
@@ -198,12 +261,15 @@ class DynamoProfileStore:
             self._profiles: {
                 "Keys": [keys.profile_key(subject_id)],
                 "ConsistentRead": True,
-                "ProjectionExpression": ", ".join(["#st", "#c", "#cv", "#vf", *profile_item.LINK_COUNTERS.values()]),
+                "ProjectionExpression": ", ".join(
+                    ["#st", "#c", "#cv", "#vf", "#lt", *profile_item.LINK_COUNTERS.values()]
+                ),
                 "ExpressionAttributeNames": {
                     "#st": profile_item.STATUS,
                     "#c": profile_item.CONSENTS,
                     "#cv": profile_item.CONSENT_VERSION,
                     "#vf": profile_item.VERIFIED_FIELDS,
+                    "#lt": profile_item.LAST_TRACE_AT,
                 },
             },
             self._vault: {"Keys": [keys.vault_key(subject_id)], "ConsistentRead": True},
@@ -223,6 +289,7 @@ class DynamoProfileStore:
                 kind: int(profile[name]["N"]) for kind, name in profile_item.LINK_COUNTERS.items() if name in profile
             },
             verified_fields=frozenset(profile.get(profile_item.VERIFIED_FIELDS, {}).get("SS", ())),
+            last_trace_at=_time(profile.get(profile_item.LAST_TRACE_AT, {}).get("S")),
         )
 
     def write(self, change: ProfileWrite) -> None:
@@ -235,7 +302,7 @@ class DynamoProfileStore:
             items.extend(self._identity_items(change, change.identity))
         if change.new_subject_key:
             items.append(self._vault_put(change.subject_id, change.new_subject_key, change.written_at))
-        self._transact(items)
+        self._transact(items, request_token(change, items))
 
     def survivor_of(self, subject_id: str) -> str | None:
         return survivor_of(self._db, self._profiles, subject_id)
@@ -306,25 +373,31 @@ class DynamoProfileStore:
             item[log_item.STATE] = _s(log_item.CLAIMED)
         return {"Put": {"TableName": self._profiles, "Item": item}}
 
-    def _transact(self, items: list[dict[str, Any]]) -> None:
-        try:
-            self._db.transact_write_items(TransactItems=items)
-        except SDK_ERRORS as error:
-            code = error_code(error)
-            if code == "ValidationException" and "item size" in str(error).lower():
-                logger.warning("profile write over the item size limit", extra={"error_code": code})
-                raise ProfileTooLarge("the profile cannot take this change; retrying will not help") from None
-            if code == "TransactionCanceledException":
-                reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]  # type: ignore[union-attr]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    raise DuplicateTouchpoint from None
-                if any(r in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons):
-                    raise StaleSubject from None
-                if any(r in THROTTLING_CODES or r == "ThrottlingError" for r in reasons):
-                    code = "ThrottlingError"
-                    count_dependency_throttle("dynamodb")  # a cancelled transaction never reaches the SDK's retries
-            logger.warning("profile write failed", extra={"error_code": code})
-            raise StorageUnavailable("the profile store is unavailable; nothing was stored") from error
+    def _transact(self, items: list[dict[str, Any]], token: str) -> None:
+        """One TransactWriteItems under `token` (see request_token).
+
+        botocore's own attempts already go under this token. When the answer is still lost after them (a dropped
+        connection or a timeout they could not retry, their retry quota spent under load; a transaction still in
+        progress), the write may have committed: the identical request is sent once more under the same token, and
+        DynamoDB answers a committed one with success without applying it again, so the touchpoint is `stored`,
+        not `duplicate`. Only when that failure came back quickly (_REPLAY_WITHIN_SECONDS): later, there is no time
+        left for another call, and the channel is told to retry (503); its resend is then `duplicate`.
+        """
+        started = time.monotonic()
+        for replay in range(_LOST_ANSWER_REPLAYS + 1):
+            try:
+                self._db.transact_write_items(TransactItems=items, ClientRequestToken=token)
+                return
+            except SDK_ERRORS as error:
+                if (
+                    replay < _LOST_ANSWER_REPLAYS
+                    and _outcome_unknown(error)
+                    and time.monotonic() - started < _REPLAY_WITHIN_SECONDS
+                ):
+                    logger.info("profile write answer lost; asking again", extra={"error_code": error_code(error)})
+                    time.sleep(random.random() * _REPLAY_PAUSE_SECONDS)  # noqa: S311
+                    continue
+                _raise_write_failure(error)
 
     def batch_get(self, request: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """BatchGetItem until every key is answered, backing off while DynamoDB leaves keys unprocessed."""
@@ -452,6 +525,12 @@ class DynamoProfileStore:
             names["#tc"] = profile_item.TRACE_COUNTERS[change.trace.kind]
             adds.append("#tc :one")
             if change.advance_last_trace:
+                # "The later of the two", which no update expression can say (there is no max()): the pipeline
+                # asks to move it only when its snapshot holds an earlier time, and this condition holds that
+                # knowledge true. A touchpoint no later than the snapshot's time neither sets nor conditions on it
+                # (the stored time only moves forward, so it is later still): an out-of-order touchpoint is one
+                # transaction, and only a concurrent writer that moved the time past this one cancels it (StaleSubject:
+                # the fresh read then finds the later time and writes without touching it).
                 names["#lt"], values[":lt"] = profile_item.LAST_TRACE_AT, _s(_iso(change.trace.occurred_at))
                 sets.append("#lt = :lt")
                 condition += " AND (attribute_not_exists(#lt) OR #lt <= :lt)"

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Protocol
 
 from touchpoints.consent import ConsentRecord, StoragePlan
@@ -162,9 +163,11 @@ class IdentityPlacement:
         consents: Mapping[str, ConsentRecord],
         fields: Mapping[str, bool],
         new_wrapped_key: bytes | None,
+        last_trace_at: datetime | None = None,
     ) -> None:
         """After the write to `subject_id`: the touchpoint's tokens lead there, and its snapshot has what was written
-        (`consents` given, `fields` by name, each verified or not, `claims` linked, the key of a new subject)."""
+        (`consents` given, `fields` by name, each verified or not, `claims` linked, the key of a new subject, the
+        trace time `last_trace_at` the write moved the profile's to)."""
         absorbed = placement.decision.absorbed if placement.decision else ()
         owned = (*placement.owned, *(t for t in prepared.tokens.values() if placement.owners.get(t) in absorbed))
         for token in (*owned, *claims):
@@ -176,9 +179,9 @@ class IdentityPlacement:
         verified = frozenset(name for name, is_verified in fields.items() if is_verified)
         if snapshot is None:
             written = SubjectSnapshot(
-                subject_id, dict(consents), 1 if consents else 0, new_wrapped_key or b"", links, verified
+                subject_id, dict(consents), 1 if consents else 0, new_wrapped_key or b"", links, verified, last_trace_at
             )
-        elif consents or claims or fields:
+        elif consents or claims or fields or last_trace_at:
             written = SubjectSnapshot(
                 subject_id,
                 {**snapshot.consents, **consents},
@@ -186,6 +189,7 @@ class IdentityPlacement:
                 snapshot.wrapped_key,
                 links,
                 snapshot.verified_fields | verified,
+                last_trace_at or snapshot.last_trace_at,
             )
         else:
             return

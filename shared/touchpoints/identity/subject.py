@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from touchpoints.consent import ConsentRecord
 from touchpoints.model import IdentifierKind, Touchpoint
@@ -35,3 +36,6 @@ class SubjectSnapshot:
     wrapped_key: bytes
     link_counts: Mapping[str, int] = field(default_factory=dict)  # identifier kind -> tokens held of it
     verified_fields: frozenset[str] = frozenset()  # fields whose value came from a trusted source (trust.yaml)
+    # The profile's last_trace_at when read. It only ever moves forward, so a snapshot's (cached) value is never
+    # later than the stored one: a touchpoint no later than it need not, and does not, touch last_trace_at.
+    last_trace_at: datetime | None = None
