@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -184,7 +184,7 @@ def test_counting_existing_profiles_after_deploying_stops_for_time_resumes_and_c
     # When the count runs out of time part-way, then the operator runs it again until it completes
     budget = iter([True] * 40)
     store = DynamoClassificationStore(pipeline.aws.dynamodb, table, counters)
-    first = store.count_existing(lambda: next(budget, False))
+    first = store.count_existing(lambda: next(budget, False), datetime.now(UTC) + timedelta(minutes=1))
     assert not first.complete
     second = pipeline.lambdas.invoke(RECLASSIFIER, factories.load_event("reclassifier-count-existing.json"))
     assert second["complete"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ from touchpoints.classification import (
     load_rules,
     parse_rules,
 )
+from touchpoints.classification.counts import Tally, TallyKind
 from touchpoints.consent import load_policy
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -106,7 +108,10 @@ class TestRulesFile:
 
         from touchpoints.classification.rules import resources
 
-        data = yaml.safe_load(resources.files("touchpoints.policies").joinpath("classification.yaml").read_text())
+        text = resources.files("touchpoints.policies").joinpath("classification.yaml").read_text()
+        # Plain dicts: samcli, loaded by other tests in the same process, makes safe_load build OrderedDicts,
+        # which safe_dump refuses
+        data = json.loads(json.dumps(yaml.safe_load(text)))
         section, key = path.split(".")
         data[section][key] = value
         with pytest.raises(ValueError, match=message):
@@ -253,8 +258,15 @@ class FakeStore:
         self.writes.append(write)
         return self.answer
 
+    def load(self, subject_id: str):
+        return None  # refused because the profile went away
+
     def distribution(self):
         return {}
+
+
+def tally() -> Tally:
+    return Tally.open(TallyKind.STREAM, NOW + timedelta(minutes=1))
 
 
 class TestService:
@@ -263,7 +275,7 @@ class TestService:
 
     def test_first_classification_is_a_change_from_nothing(self):
         store = FakeStore()
-        result = self.service(store).handle(profile(visit=1, last_trace_days=1))
+        result = self.service(store).handle(profile(visit=1, last_trace_days=1), tally())
         assert (result.outcome, result.previous, result.state) == (Outcome.CHANGED, None, State.G)
         assert store.writes[0].expected_version == 3
         assert store.writes[0].expected_state is None
@@ -278,7 +290,7 @@ class TestService:
             classified_consent_version=Decimal(1),
             rules_version=RULES.version,
         )
-        assert self.service(store).handle(item).outcome is Outcome.CURRENT
+        assert self.service(store).handle(item, tally()).outcome is Outcome.CURRENT
         assert store.writes == []
 
     def test_new_rules_reclassify_the_same_revision(self):
@@ -286,15 +298,15 @@ class TestService:
         item = profile(
             state="G", classified_version=Decimal(3), classified_consent_version=Decimal(1), rules_version="old"
         )
-        result = self.service(store).handle(item)
+        result = self.service(store).handle(item, tally())
         assert (result.outcome, result.previous, result.state) == (Outcome.CHANGED, State.G, State.U)
 
     def test_a_refused_write_is_a_stale_record_not_a_failure(self):
-        assert self.service(FakeStore(answer=False)).handle(profile()).outcome is Outcome.STALE
+        assert self.service(FakeStore(answer=False)).handle(profile(), tally()).outcome is Outcome.STALE
 
     def test_a_profile_being_erased_is_left_alone(self):
         store = FakeStore()
-        assert self.service(store).handle(profile(status="erasing")).outcome is Outcome.INACTIVE
+        assert self.service(store).handle(profile(status="erasing"), tally()).outcome is Outcome.INACTIVE
         assert store.writes == []
 
 

@@ -41,6 +41,14 @@ def _int(value: Any, default: int | None = None) -> int:
     raise MalformedProfile("a number has the wrong type")
 
 
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MalformedProfile("a text has the wrong type")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class ProfileFacts:
     """What classification reads of a profile item: names, times and counters, no personal values."""
@@ -66,6 +74,9 @@ class ProfileFacts:
     last_action: str | None = None
     quality_version: int | None = None  # the revision the data-quality counters last counted (None: never)
     quality_counted: Mapping[str, datetime] = field(default_factory=dict)  # field -> confirmed at, as counted
+    classified_at: datetime | None = None
+    counts_by: str | None = None  # the tally that counts the last classification (classification/counts.py)
+    counts_pending: str | None = None  # counts parked on the profile until their tally commits
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> ProfileFacts:
@@ -118,6 +129,9 @@ class ProfileFacts:
                 last_action=item.get(profile_item.LAST_ACTION),
                 quality_version=None if quality_version is None else _int(quality_version),
                 quality_counted=quality_counted,
+                classified_at=_time(item.get(profile_item.CLASSIFIED_AT)),
+                counts_by=_text(item.get(profile_item.COUNTS_BY)),
+                counts_pending=_text(item.get(profile_item.COUNTS_PENDING)),
             )
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, MalformedProfile):

@@ -1,7 +1,7 @@
 """The migration funnel: which profiles moved from which state to which, on which day, and what moved them.
 
-Pure: the classifier derives each move from the profile images it reads; the counters are kept by the
-ClassificationStore in the same write as the classification, so a replayed record can never count twice.
+Pure: the classifier derives each move from the profile images it reads; the tally of the classification's write
+carries it to the counters (classification/counts.py), so a replayed record can never count twice.
 """
 
 from __future__ import annotations

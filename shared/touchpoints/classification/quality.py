@@ -2,9 +2,9 @@
 field is across profiles (the data update program's dashboard).
 
 Pure: the classifier derives a QualityChange from the profile image it classifies, by comparing each field's
-confirmation time with what the counters hold of the profile (`quality_counted`); the ClassificationStore
-writes it in the same transaction as the classification, conditioned on the revision counted before, so a
-replayed record counts nothing twice. Field names, channels, actions, days and counts only: no value.
+confirmation time with what the counters hold of the profile (`quality_counted`); the classification's write is
+conditioned on the revision counted before, so a replayed record counts nothing twice, and its tally carries the
+counts to the counters (classification/counts.py). Field names, channels, actions, days and counts only: no value.
 """
 
 from __future__ import annotations
@@ -47,24 +47,31 @@ class QualityChange:
 
     @property
     def counts(self) -> bool:
-        """Any counter changes: then the store writes the counters in the classification's transaction."""
+        """Any counter changes with this classification."""
         return self.touchpoint is not None or any(self.ages.values())
 
     @property
+    def measures(self) -> tuple[str, ...]:
+        """What the touchpoint counts for (items/counter.py): every touchpoint, and those that confirmed an identity
+        field, a contact field, each field. Empty when the revision was no touchpoint."""
+        if self.touchpoint is None:
+            return ()
+        categories = {_category(name) for name in self.confirmed}
+        measures = [counter_item.TOUCHPOINTS]
+        if DataCategory.IDENTITY in categories:
+            measures.append(counter_item.CONFIRMED_IDENTITY)
+        if DataCategory.CONTACT in categories:
+            measures.append(counter_item.CONFIRMED_CONTACT)
+        measures += [counter_item.field_measure(name) for name in self.confirmed]
+        return tuple(measures)
+
+    @property
     def touchpoint_counts(self) -> dict[str, int]:
-        """The quality counters of the touchpoint (items/counter.py), empty when the revision was no touchpoint."""
+        """The touchpoint's measures by the name each had in one counter per channel and action."""
         if self.touchpoint is None:
             return {}
         channel, action = self.touchpoint.channel, self.touchpoint.action
-        categories = {_category(name) for name in self.confirmed}
-        counts = {counter_item.quality_counter(counter_item.TOUCHPOINTS, channel, action): 1}
-        if DataCategory.IDENTITY in categories:
-            counts[counter_item.quality_counter(counter_item.CONFIRMED_IDENTITY, channel, action)] = 1
-        if DataCategory.CONTACT in categories:
-            counts[counter_item.quality_counter(counter_item.CONFIRMED_CONTACT, channel, action)] = 1
-        for name in self.confirmed:
-            counts[counter_item.quality_counter(counter_item.field_measure(name), channel, action)] = 1
-        return counts
+        return {counter_item.quality_counter(measure, channel, action): 1 for measure in self.measures}
 
 
 def quality_change(

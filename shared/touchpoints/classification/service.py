@@ -1,11 +1,13 @@
 """Keeping each profile's classification current, and the state distribution report.
 
 Storage is reached through the ClassificationStore port; the DynamoDB adapter is in
-touchpoints.adapters.classification_store.
+touchpoints.adapters.classification_store. How each classification's counts reach the counters once, without a
+transaction: touchpoints.classification.counts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +18,18 @@ from itertools import islice
 from typing import Any, Protocol
 
 from touchpoints.classification.classify import Classification, MalformedProfile, ProfileFacts, classify
+from touchpoints.classification.counts import (
+    Counts,
+    Fate,
+    Tally,
+    TallyKind,
+    Token,
+    decode,
+    encode,
+    of_departure,
+    of_write,
+    total,
+)
 from touchpoints.classification.funnel import (
     MAX_FUNNEL_DAYS,
     NONE,
@@ -31,7 +45,16 @@ from touchpoints.classification.funnel import (
 )
 from touchpoints.classification.quality import DataQualityReport, QualityChange, of_facts
 from touchpoints.classification.rules import ClassificationRules, State
+from touchpoints.errors import StorageUnavailable
 from touchpoints.model import Channel
+
+# A refused write is looked into and planned again (the classifier's own bookkeeping may have moved beside the
+# revision) at most this often; then the record fails, and Lambda retries it.
+_PLANS = 3
+# The longest a Lambda invocation runs: the deadline of a tally whose caller did not say.
+_LONGEST_INVOCATION = timedelta(minutes=15)
+# How long DynamoDB Streams keeps a record: no retry of a record comes later than this.
+STREAM_RETENTION = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +74,12 @@ class ClassificationWrite:
     counted_state: State | None = None
     cause: Cause = UNKNOWN
     quality: QualityChange | None = None
+    # The counts' bookkeeping on the profile (classification/counts.py), each as read (the write holds only if it
+    # is still that) and as written: the tally that counts this write, and the counts parked on the profile.
+    counts_by_seen: str | None = None
+    counts_by: str | None = None
+    pending_seen: str | None = None
+    pending: str | None = None
 
     @property
     def counts_quality(self) -> bool:
@@ -62,8 +91,7 @@ class ClassificationWrite:
 
     @property
     def moves_the_counts(self) -> bool:
-        """The distribution or the funnel changes with this write (the store then writes them in the same
-        transaction as the profile, so the profile's revision condition makes a replay count nothing)."""
+        """The distribution or the funnel changes with this write."""
         return self.state_changed or self.counted_state is not self.result.state
 
     @property
@@ -74,13 +102,51 @@ class ClassificationWrite:
         return Move(self.classified_at.date(), before, self.result.state.value, self.cause)
 
 
+@dataclass(frozen=True, slots=True)
+class DepartureMarker:
+    """The marker a departure leaves (one per profile): the tally that counts it, and when it was taken."""
+
+    counts_by: str | None
+    at: datetime
+
+
 class ClassificationStore(Protocol):
     def save(self, write: ClassificationWrite) -> bool:
-        """Store it if the profile is still at that revision and not yet classified there.
+        """Store it if the profile is still at that revision, not yet classified there, and its counts'
+        bookkeeping is as read. False when it is not: nothing changed. Raises StorageUnavailable."""
+        ...
 
-        False when it is not (a replayed, reordered or already handled record): nothing changed.
-        Raises StorageUnavailable when the store cannot answer.
-        """
+    def retag(self, subject_id: str, counted_by: str, now_by: str) -> bool:
+        """Move the profile's last classification from the tally that counted it to another, if it is still that
+        one's. Raises StorageUnavailable."""
+        ...
+
+    def record_departure(self, departure: Departure, counts_by: str) -> bool:
+        """Leave the profile's departure marker, counted by this tally, unless one is there (False: a replayed
+        record). Raises StorageUnavailable."""
+        ...
+
+    def departure_marker(self, subject_id: str) -> DepartureMarker | None:
+        """The departure marker as it stands (None: none). Raises StorageUnavailable."""
+        ...
+
+    def retag_departure(self, subject_id: str, counted_by: str, now_by: str) -> bool:
+        """`retag` for a departure marker."""
+        ...
+
+    def fate(self, token: str, abort: bool) -> Fate:
+        """A tally's fate; when it is OPEN and `abort`, first make it ABORTED (unless it commits first).
+        Raises StorageUnavailable."""
+        ...
+
+    def commit(self, tally: Tally) -> None:
+        """Record the tally COMMITTED with what it counted, and apply that to the counters; what a counter refuses
+        is applied by a later `settle`. Raises StorageUnavailable when the commit could not be recorded."""
+        ...
+
+    def settle(self, deadline: datetime) -> int:
+        """Apply what earlier tallies left for later (their counters refused, their invocation died), while the
+        caller runs until `deadline`. How many tallies it settled; never raises."""
         ...
 
     def distribution(self) -> Mapping[tuple[State, str], int]:
@@ -99,12 +165,7 @@ class ClassificationStore(Protocol):
         """Active profiles per (field, day it was last confirmed), from the counters."""
         ...
 
-    def record_departure(self, departure: Departure) -> bool:
-        """Take the profile out of the distribution and count its move to `gone`, once: False when this
-        departure was counted already (a replayed record). Raises StorageUnavailable."""
-        ...
-
-    def count_existing(self, keep_going: Callable[[], bool]) -> CountExistingResult:
+    def count_existing(self, keep_going: Callable[[], bool], deadline: datetime) -> CountExistingResult:
         """Count in the distribution every classified profile not counted yet (those classified before the
         counters existed), going on from where the last run stopped. Idempotent: a profile counts once."""
         ...
@@ -126,7 +187,7 @@ class Outcome(StrEnum):
     CHANGED = "changed"  # written, and the state moved
     REFRESHED = "refreshed"  # written, same state (new freshness, recommendations...)
     CURRENT = "current"  # this revision was already classified: nothing to do
-    STALE = "stale"  # the profile moved on, or another record got there first: nothing to do
+    STALE = "stale"  # the profile moved on, another record got there first, or its counts are busy: nothing now
     NOT_DUE = "not_due"  # swept, but time has not changed its classification yet
     MALFORMED = "malformed"  # swept, but the item cannot be read as a profile: skipped, logged by subject id
     INACTIVE = "inactive"  # being erased: not classified
@@ -154,8 +215,27 @@ class CountExistingResult:
     complete: bool  # False: stopped for time; the next run goes on from the checkpoint
 
 
+def _beside(facts: ProfileFacts, current: ProfileFacts) -> ProfileFacts:
+    """The revision read, with what the classifier family keeps beside it as it stands now."""
+    return dataclasses.replace(
+        facts,
+        state=current.state,
+        classified_version=current.classified_version,
+        classified_consent_version=current.classified_consent_version,
+        rules_version=current.rules_version,
+        reclassify_at=current.reclassify_at,
+        counted_state=current.counted_state,
+        quality_version=current.quality_version,
+        quality_counted=current.quality_counted,
+        classified_at=current.classified_at,
+        counts_by=current.counts_by,
+        counts_pending=current.counts_pending,
+    )
+
+
 class ClassifierService:
-    """Classifies a changed profile and writes the result back, at most once per profile revision."""
+    """Classifies a changed profile and writes the result back, at most once per profile revision; each
+    classification is counted by the tally of its unit of work (a stream batch, a sweep group)."""
 
     def __init__(
         self,
@@ -167,7 +247,17 @@ class ClassifierService:
         self._rules = rules
         self._clock = clock
 
-    def handle(self, image: Mapping[str, Any]) -> ClassifyResult:
+    def open_tally(self, deadline: datetime, kind: TallyKind = TallyKind.STREAM) -> Tally:
+        """The tally of a unit of work that ends by `deadline` at the latest (a Lambda invocation's)."""
+        return Tally.open(kind, deadline)
+
+    def close(self, tally: Tally) -> None:
+        """Commit what the tally counted, then settle what earlier tallies left. Raises StorageUnavailable when
+        the commit could not be recorded: the unit of work must then be retried (its records delivered again)."""
+        self._store.commit(tally)
+        self._store.settle(tally.token.deadline)
+
+    def handle(self, image: Mapping[str, Any], tally: Tally) -> ClassifyResult:
         """Classify one profile image from the stream. Raises MalformedProfile or StorageUnavailable."""
         facts = ProfileFacts.from_item(image)
         if not facts.active:
@@ -175,24 +265,53 @@ class ClassifierService:
         if facts.is_classified_under(self._rules.version):
             # The classifier's own write, delivered anyway: writing again would loop.
             return ClassifyResult(Outcome.CURRENT, facts.state, facts.state)
-        return self._classify(facts, self._clock(), cause=cause_of(facts))
+        return self._classify(facts, self._clock(), cause_of(facts), tally)
 
-    def leave(self, old_image: Mapping[str, Any], new_image: Mapping[str, Any] | None) -> ClassifyResult | None:
+    def leave(
+        self, old_image: Mapping[str, Any], new_image: Mapping[str, Any] | None, tally: Tally
+    ) -> ClassifyResult | None:
         """A profile item changed or went away: if it left the counts (erased, merged away, deleted), take it
         out of the distribution and count its move to `gone`, once. None when the change is no departure."""
-        gone = departure(old_image, new_image, self._clock())
+        now = self._clock()
+        gone = departure(old_image, new_image, now)
         if gone is None:
             return None
         before = State(gone.move.from_state)
-        if not self._store.record_departure(gone):
+        parked = self._parked_with(ProfileFacts.from_item(old_image), tally, now)
+        tally.named = True
+        for _ in range(_PLANS):
+            if self._store.record_departure(gone, tally.token.value):
+                tally.add(total(of_departure(gone), parked))
+                return ClassifyResult(Outcome.LEFT, before)
+            marker = self._store.departure_marker(gone.subject_id)
+            if marker is None:
+                continue  # refused, yet no marker: write it again
+            by = marker.counts_by
+            if by is not None and by != tally.token.value and self._fate(by, tally, abort=True) is Fate.ABORTED:
+                # Its tally died before committing: count it as that one took it.
+                taken = departure(old_image, new_image, marker.at)
+                if taken is not None and self._store.retag_departure(gone.subject_id, by, tally.token.value):
+                    tally.add(total(of_departure(taken), parked))
             return ClassifyResult(Outcome.CURRENT, before)
-        return ClassifyResult(Outcome.LEFT, before)
+        raise StorageUnavailable("the departure marker could not be written; the record is retried")
 
-    def count_existing(self, keep_going: Callable[[], bool]) -> CountExistingResult:
+    def _parked_with(self, facts: ProfileFacts, tally: Tally, now: datetime) -> Counts:
+        """The counts parked on a departing profile that it takes along: those whose tally died without committing
+        (one still running commits them itself)."""
+        if facts.counts_pending is None:
+            return Counter()
+        fate, parked = self._parked(facts.counts_pending, tally, now)
+        return parked if fate is Fate.ABORTED else Counter()
+
+    def count_existing(self, keep_going: Callable[[], bool], deadline: datetime | None = None) -> CountExistingResult:
         """After the counters are deployed on a table that holds profiles already: count each once."""
-        return self._store.count_existing(keep_going)
+        return self._store.count_existing(keep_going, deadline or self._clock() + _LONGEST_INVOCATION)
 
-    def reclassify_due(self, image: Mapping[str, Any]) -> ClassifyResult:
+    def settle(self, deadline: datetime) -> int:
+        """Apply what earlier tallies left for later (see ClassificationStore.settle)."""
+        return self._store.settle(deadline)
+
+    def reclassify_due(self, image: Mapping[str, Any], tally: Tally) -> ClassifyResult:
         """Classify again a profile no touchpoint changed, because time did (stale data, traces ageing out)."""
         facts = ProfileFacts.from_item(image)
         if not facts.active:
@@ -200,45 +319,52 @@ class ClassifierService:
         now = self._clock()
         if facts.reclassify_at is None or facts.reclassify_at > now:
             return ClassifyResult(Outcome.NOT_DUE, facts.state, facts.state)
-        return self._classify(facts, now, due_at=facts.reclassify_at, cause=TIME)
+        return self._classify(facts, now, TIME, tally, due_at=facts.reclassify_at)
 
-    def sweep(self, lookback_days: int, keep_going: Callable[[], bool], concurrency: int = 1) -> SweepResult:
+    def sweep(
+        self, lookback_days: int, keep_going: Callable[[], bool], concurrency: int = 1, deadline: datetime | None = None
+    ) -> SweepResult:
         """Reclassify every profile due by now, oldest day first, while `keep_going()`; what is left stays due."""
         today = self._clock().date()
         days = [today - timedelta(days=back) for back in range(lookback_days, -1, -1)]
-        return self._each(self._store.due(days), self.reclassify_due, keep_going, concurrency)
+        return self._each(self._store.due(days), self.reclassify_due, keep_going, concurrency, deadline)
 
-    def reclassify_outdated(self, keep_going: Callable[[], bool], concurrency: int = 1) -> SweepResult:
+    def reclassify_outdated(
+        self, keep_going: Callable[[], bool], concurrency: int = 1, deadline: datetime | None = None
+    ) -> SweepResult:
         """After new rules are deployed: classify again every profile classified under other rules.
 
         Run it until `complete`: a profile done is no longer listed, so each run goes on where the last stopped.
         """
-        return self._each(self._store.outdated(self._rules.version), self.reclassify_now, keep_going, concurrency)
+        outdated = self._store.outdated(self._rules.version)
+        return self._each(outdated, self.reclassify_now, keep_going, concurrency, deadline)
 
-    def reclassify_now(self, image: Mapping[str, Any]) -> ClassifyResult:
+    def reclassify_now(self, image: Mapping[str, Any], tally: Tally) -> ClassifyResult:
         facts = ProfileFacts.from_item(image)
         if not facts.active:
             return ClassifyResult(Outcome.INACTIVE, facts.state)
         if facts.rules_version == self._rules.version:
             return ClassifyResult(Outcome.CURRENT, facts.state, facts.state)
-        return self._classify(facts, self._clock(), cause=RULES)
+        return self._classify(facts, self._clock(), RULES, tally)
 
     def _each(
         self,
         subject_ids: Iterable[str],
-        reclassify: Callable[[Mapping[str, Any]], ClassifyResult],
+        reclassify: Callable[[Mapping[str, Any], Tally], ClassifyResult],
         keep_going: Callable[[], bool],
         concurrency: int,
+        deadline: datetime | None,
     ) -> SweepResult:
         """Profiles are taken `concurrency` at a time (each a read and a conditional write, mostly waiting on the
-        store); `keep_going()` is asked before each group."""
+        store); `keep_going()` is asked before each group, whose counts are committed together."""
+        until = deadline or self._clock() + _LONGEST_INVOCATION
 
-        def one(subject_id: str) -> Outcome:
+        def one(subject_id: str, tally: Tally) -> Outcome:
             image = self._store.load(subject_id)
             if image is None:
                 return Outcome.INACTIVE  # erased since the index was read
             try:
-                return reclassify(image).outcome
+                return reclassify(image, tally).outcome
             except MalformedProfile:
                 return Outcome.MALFORMED  # one unreadable profile must not stop every later one, run after run
 
@@ -247,16 +373,44 @@ class ClassifierService:
         pending = iter(subject_ids)
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             while (going := keep_going()) and (group := list(islice(pending, concurrency))):
-                for subject_id, outcome in zip(group, pool.map(one, group), strict=True):
+                tally = self.open_tally(until, TallyKind.PARKED)
+                done = list(pool.map(one, group, [tally] * len(group)))
+                self._store.commit(tally)
+                for subject_id, outcome in zip(group, done, strict=True):
                     outcomes[outcome] += 1
                     if outcome is Outcome.MALFORMED:
                         malformed.append(subject_id)
+        self._store.settle(until)
         return SweepResult(outcomes, malformed, complete=going)
 
     def _classify(
-        self, facts: ProfileFacts, now: datetime, cause: Cause, due_at: datetime | None = None
+        self, facts: ProfileFacts, now: datetime, cause: Cause, tally: Tally, due_at: datetime | None = None
     ) -> ClassifyResult:
-        write = ClassificationWrite(
+        for _ in range(_PLANS):
+            planned = self._plan(facts, now, cause, tally, due_at)
+            if planned is None:
+                return ClassifyResult(Outcome.STALE, facts.state)
+            write, taken = planned
+            if self._store.save(write):
+                tally.add(taken)
+                return ClassifyResult(
+                    Outcome.CHANGED if write.state_changed else Outcome.REFRESHED, facts.state, write.result.state
+                )
+            current = self._current(facts.subject_id)
+            if (
+                current is None
+                or not current.active
+                or (current.version, current.consent_version) != (facts.version, facts.consent_version)
+                or (due_at is not None and current.reclassify_at != due_at)
+            ):
+                return ClassifyResult(Outcome.STALE, facts.state)  # the profile moved on: its own record classifies it
+            if due_at is None and current.is_classified_under(self._rules.version):
+                return self._recount(facts, current, cause, tally)
+            facts = _beside(facts, current)  # only the classifier's bookkeeping moved: plan again from it
+        raise StorageUnavailable("the profile's classification kept being refused; the record is retried")
+
+    def _write(self, facts: ProfileFacts, now: datetime, cause: Cause, due_at: datetime | None) -> ClassificationWrite:
+        return ClassificationWrite(
             subject_id=facts.subject_id,
             origin_channel=facts.origin_channel,
             expected_version=facts.version,
@@ -268,12 +422,86 @@ class ClassifierService:
             counted_state=facts.counted_state,
             cause=cause,
             quality=of_facts(facts, now, cause),
+            counts_by_seen=facts.counts_by,
+            pending_seen=facts.counts_pending,
         )
-        if not self._store.save(write):
-            return ClassifyResult(Outcome.STALE, facts.state)
-        return ClassifyResult(
-            Outcome.CHANGED if write.state_changed else Outcome.REFRESHED, facts.state, write.result.state
-        )
+
+    def _plan(
+        self, facts: ProfileFacts, now: datetime, cause: Cause, tally: Tally, due_at: datetime | None
+    ) -> tuple[ClassificationWrite, Counts] | None:
+        """The write, with the bookkeeping of its counts, and what the tally takes if it holds. None when the
+        profile's counts are busy with another tally (a sweep leaves the profile due; the stream never waits)."""
+        write = self._write(facts, now, cause, due_at)
+        own = of_write(write)
+        parked: Counts = Counter()
+        pending = facts.counts_pending
+        if pending is not None:
+            fate, counts = self._parked(pending, tally, now)
+            if fate is Fate.OPEN and tally.parks:
+                return None  # one tally's counts park on a profile at a time
+            if fate is not Fate.OPEN:
+                parked, pending = (counts if fate is Fate.ABORTED else Counter()), None
+        if tally.parks:
+            if facts.counts_by is not None and not self._settled(facts.counts_by, tally, now):
+                return None  # a stream batch's counts still open: only the retry of its record can take them
+            taken = total(own, parked)
+            park = encode(tally.token.value, taken) if taken else None
+            if park is not None:
+                tally.named = tally.parked = True
+            return dataclasses.replace(write, counts_by=None, pending=park), taken
+        if parked:
+            pending = encode(tally.token.value, parked)  # taken over: kept on the profile until this tally commits
+            tally.named = tally.parked = True
+        by = tally.token.value if own else None
+        tally.named = tally.named or by is not None
+        return dataclasses.replace(write, counts_by=by, pending=pending), total(own, parked)
+
+    def _settled(self, counts_by: str, tally: Tally, now: datetime) -> bool:
+        """Whether a writer other than the stream may replace the profile's `counts_by`: its tally committed, or
+        no retry of its records can come any more (the stream keeps them STREAM_RETENTION; after that, counts of
+        a batch that failed every retry are the known gap of classification/counts.py)."""
+        token = Token.parse(counts_by)
+        retried = token is not None and not token.over(now - STREAM_RETENTION)
+        return self._fate(counts_by, tally, abort=not retried) is Fate.COMMITTED or not retried
+
+    def _parked(self, pending: str, tally: Tally, now: datetime) -> tuple[Fate, Counts]:
+        """The fate of counts parked on a profile, and the counts; a tally past its deadline is aborted first."""
+        try:
+            value, counts = decode(pending)
+        except (ValueError, KeyError, TypeError):
+            return Fate.COMMITTED, Counter()  # not ours to read: nothing to take
+        token = Token.parse(value)
+        if token is None:
+            return Fate.COMMITTED, Counter()
+        return self._fate(value, tally, abort=token.over(now)), counts
+
+    def _fate(self, token: str, tally: Tally, abort: bool) -> Fate:
+        known = tally.fates.get(token)
+        if known is None or known is Fate.OPEN:
+            known = tally.fates[token] = self._store.fate(token, abort)
+        return known
+
+    def _current(self, subject_id: str) -> ProfileFacts | None:
+        item = self._store.load(subject_id)
+        try:
+            return None if item is None else ProfileFacts.from_item(item)
+        except MalformedProfile:
+            return None
+
+    def _recount(self, facts: ProfileFacts, current: ProfileFacts, cause: Cause, tally: Tally) -> ClassifyResult:
+        """This revision is classified already (a replay, a retry). If the tally that counted it died before
+        committing, count it as that tally did: the same image, at the time it was classified."""
+        result = ClassifyResult(Outcome.CURRENT, current.state, current.state)
+        by = current.counts_by
+        if tally.parks or by is None or by == tally.token.value or current.classified_at is None:
+            return result
+        if self._fate(by, tally, abort=True) is not Fate.ABORTED:
+            return result  # its own tally counted it
+        write = self._write(facts, current.classified_at, cause, None)
+        tally.named = True
+        if write.result.state is current.state and self._store.retag(facts.subject_id, by, tally.token.value):
+            tally.add(of_write(write))
+        return result
 
 
 ORIGIN_CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)

@@ -69,6 +69,11 @@ COUNTED_STATE: Final = "counted_state"  # the state the StateCounterTable counts
 # field's confirmation time as counted in the field-age histogram (map: field name -> ISO time)
 QUALITY_VERSION: Final = "quality_version"
 QUALITY_COUNTED: Final = "quality_counted"
+# Whose counts hold this profile's last classification (touchpoints.classification.counts): the token of the tally
+# (a stream batch) that counts it; absent when that classification counted nothing or parked its counts
+COUNTS_BY: Final = "counts_by"
+# Counts a sweep or a count of existing profiles parked here until its tally commits: "<token> <cells as JSON>"
+COUNTS_PENDING: Final = "counts_pending"
 
 # Written by the eraser (adapters/erasure_store.py)
 ERASURE_REQUEST: Final = "erasure_request"
@@ -123,6 +128,8 @@ ATTRIBUTES: Final = frozenset(
         COUNTED_STATE,
         QUALITY_VERSION,
         QUALITY_COUNTED,
+        COUNTS_BY,
+        COUNTS_PENDING,
         ERASURE_REQUEST,
         MERGED_INTO,
         MERGE_ID,

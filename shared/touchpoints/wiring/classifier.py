@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
@@ -16,6 +18,7 @@ from pydantic import Field
 from touchpoints.adapters import aws, keys
 from touchpoints.adapters.classification_store import DynamoClassificationStore
 from touchpoints.classification import ClassifierService, ClassifyResult, Outcome, load_rules, state_report
+from touchpoints.classification.counts import Tally
 from touchpoints.observability import MetricUnit, count_with_dimensions, logger, metrics, tracer
 from touchpoints.settings import AwsSettings
 from touchpoints.wiring.container import LambdaHandler, per_container
@@ -61,8 +64,9 @@ def classifier() -> ClassifierService:
     return ClassifierService(store(), load_rules())
 
 
-def classify_record(record: DynamoDBRecord) -> None:
-    """Record handler of the classifier's batch: raising marks only this record as failed."""
+def classify_record(record: DynamoDBRecord, tally: Tally) -> None:
+    """Record handler of the classifier's batch: raising marks only this record as failed. What the record counts
+    joins the batch's tally, committed once the batch is done."""
     stream = record.dynamodb
     event_name = record.raw_event.get("eventName")
     if stream is None or event_name not in (*_HANDLED_EVENTS, _REMOVE):
@@ -70,11 +74,11 @@ def classify_record(record: DynamoDBRecord) -> None:
     if (stream.raw_event.get("Keys", {}).get("sk") or {}).get("S") != keys.PROFILE_SK:
         return  # the event source's filter drops these; a mapping without it must not misread them
     new_image = None if event_name == _REMOVE else stream.new_image
-    result: ClassifyResult | None = classifier().leave(stream.old_image, new_image)
+    result: ClassifyResult | None = classifier().leave(stream.old_image, new_image, tally)
     if result is None:
         if new_image is None:
             return
-        result = classifier().handle(new_image)
+        result = classifier().handle(new_image, tally)
     metrics.add_metric(name=f"Profiles{result.outcome.value.capitalize()}", unit=MetricUnit.Count, value=1)
     if result.outcome is Outcome.CHANGED:
         logger.info(
@@ -98,18 +102,19 @@ def reclassify(event: Mapping[str, Any], context: LambdaContext) -> dict[str, An
     once after the counters are deployed on a table that holds profiles, counts each in the distribution."""
     config = sweep_settings()
     service = classifier()
+    deadline = _deadline(context)
 
     def keep_going() -> bool:
         return context.get_remaining_time_in_millis() > config.reserve_ms
 
     if event.get("reclassify") == COUNT_EXISTING:
-        counted = service.count_existing(keep_going)
+        counted = service.count_existing(keep_going, deadline)
         logger.info("existing profiles counted", extra={"counted": counted.counted, "already": counted.already})
         return {"counted": counted.counted, "already": counted.already, "complete": counted.complete}
     if event.get("reclassify") == OUTDATED_RULES:
-        result = service.reclassify_outdated(keep_going, config.concurrency)
+        result = service.reclassify_outdated(keep_going, config.concurrency, deadline)
     else:
-        result = service.sweep(config.lookback_days, keep_going, config.concurrency)
+        result = service.sweep(config.lookback_days, keep_going, config.concurrency, deadline)
     for subject_id in result.malformed:
         logger.warning(
             "profile not reclassified: its item cannot be read as a profile", extra={"subject_id": subject_id}
@@ -122,6 +127,11 @@ def reclassify(event: Mapping[str, Any], context: LambdaContext) -> dict[str, An
     return {"outcomes": counts, "complete": result.complete}
 
 
+def _deadline(context: LambdaContext) -> datetime:
+    """When Lambda stops this invocation at the latest: a tally opened in it can commit no later."""
+    return datetime.now(UTC) + timedelta(milliseconds=context.get_remaining_time_in_millis())
+
+
 def publish_state_distribution() -> None:
     """Profiles per state (metric ProfilesInState, dimension `state`), every state even when empty: the
     dashboard's distribution over time. Read from the counters, like the report."""
@@ -130,16 +140,25 @@ def publish_state_distribution() -> None:
 
 
 def classifier_handler() -> LambdaHandler:
-    """The Lambda handler of the classifier: a batch of the profile stream, each failed record reported alone."""
+    """The Lambda handler of the classifier: a batch of the profile stream, each failed record reported alone.
+
+    The batch's counts are committed once every record is handled (a counter refusing them never fails the batch);
+    when the commit itself cannot be recorded the invocation fails, and Lambda delivers the batch again, bisected:
+    the retry counts what this invocation classified (touchpoints.classification.counts)."""
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
     @logger.inject_lambda_context
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return process_partial_response(  # type: ignore[return-value]
-            event=event, record_handler=classify_record, processor=processor, context=context
-        )
+        service = classifier()
+        tally = service.open_tally(_deadline(context))
+        try:
+            with processor(event.get("Records", []), partial(classify_record, tally=tally), context):
+                processor.process()
+        finally:
+            service.close(tally)
+        return processor.response()  # type: ignore[return-value]
 
     return lambda_handler
 
