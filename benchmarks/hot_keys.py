@@ -27,8 +27,7 @@ is one key shared by all traffic, so its units per touchpoint scale with the pea
 single instance, at one person's burst (`PERSON_BURST` touchpoints in one second: an SDK batch of 25 about
 one person) times that instance's units per touchpoint that wrote it (`hot_keys`).
 
-The same recorder runs in `python -m local_runner load --hot-keys`'s own runner (`serve_recorded`), and the
-containers' CPU time per invocation is read from /proc, for the all-in cost (`benchmarks.cost.all_in`).
+The containers' CPU time per invocation is read from /proc, for the all-in cost (`benchmarks.cost.all_in`).
 """
 
 from __future__ import annotations
@@ -47,7 +46,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from benchmarks.calls import item_size, read_units, write_units
@@ -547,29 +545,6 @@ class Recorder:
                 elif written.table in self.schemas:
                     self.charges.extend(price(written, self.schemas[written.table]))
         return answer
-
-    def state(self, invocations: Mapping[str, _Invocations]) -> dict[str, Any]:
-        """What was recorded (charges, not writes), as JSON: for a process that recorded on another's behalf."""
-        return {
-            "charges": [[c.target, c.key, c.units, c.function, c.request, c.wasted] for c in self.charges],
-            "reads": [[r.table, r.units, r.function] for r in self.reads],
-            "transactions": self.transactions,
-            "requests": [[function, operation, n] for (function, operation), n in self.requests.items()],
-            "moto_seconds": dict(self.moto_seconds),
-            "errors": dict(self.errors),
-            "invocations": {name: vars(seen) for name, seen in invocations.items()},
-        }
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> tuple[Recorder, dict[str, _Invocations]]:
-        recorder = cls({})
-        recorder.charges = [Charge(*c) for c in state["charges"]]
-        recorder.reads = [Read(*r) for r in state["reads"]]
-        recorder.transactions = [(f, bool(c)) for f, c in state["transactions"]]
-        recorder.requests = Counter({(f, o): n for f, o, n in state["requests"]})
-        recorder.moto_seconds = Counter(state["moto_seconds"])
-        recorder.errors = Counter(state["errors"])
-        return recorder, {name: _Invocations(**seen) for name, seen in state["invocations"].items()}
 
     @staticmethod
     def _targets(operation: str, body: Mapping[str, Any], backend: Any) -> list[_Target]:
@@ -1184,90 +1159,3 @@ def rows(m: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
             )
         )
     return out
-
-
-# -- the same recorder in `python -m local_runner load`'s own runner (a separate process)
-
-
-def serve_recorded(record: Path, arguments: list[str]) -> int:
-    """`python -m local_runner serve ARGUMENTS` with the recorder on its embedded moto (the functions told apart
-    by their User-Agent, writes priced as they come); when the runner stops, what was recorded goes to `record`."""
-    from local_runner.__main__ import main as local_runner_main
-    from local_runner.emulator.runner import LocalRunner
-
-    recorder = Recorder({})
-    invocations: dict[str, _Invocations] = defaultdict(_Invocations)
-    environment, start, stop = LocalRunner.environment, LocalRunner.start, LocalRunner.stop
-
-    def tagged(runner: Any, spec: Any) -> dict[str, str]:
-        return {**environment(runner, spec), "AWS_SDK_UA_APP_ID": spec.logical_id}
-
-    def started(runner: Any) -> Any:
-        start(runner)
-        recorder.tables = {physical: logical for logical, physical in runner.provisioned.tables.items()}
-        recorder.schemas = schemas_from_template(runner.template)
-        return runner
-
-    def stopped(runner: Any) -> None:
-        stop(runner)
-        with recorder._lock:
-            record.write_text(json.dumps(recorder.state(invocations)))
-
-    LocalRunner.environment, LocalRunner.start, LocalRunner.stop = tagged, started, stopped  # type: ignore[method-assign]
-    with recorder.installed(), _measured_containers(invocations):
-        return local_runner_main(["serve", *arguments])
-
-
-@contextmanager
-def served_recorded(
-    arguments: list[str], record: Path, log: Path | None = None, ready_timeout: float = 90.0
-) -> Iterator[Any]:
-    """`local_runner.emulator.harness.served`, the runner recording (`serve_recorded`); `record` is written when
-    it stops, at the end of the block."""
-    import subprocess
-    import tempfile
-    import urllib.error
-    import urllib.request
-
-    from local_runner.emulator.harness import RunnerFailed, ServedApi, clean_environment, free_port, stop
-    from local_runner.emulator.template import REPO_ROOT
-
-    port = free_port()
-    log = log or Path(tempfile.mkdtemp(prefix="local-runner-")) / "serve.log"
-    command = [sys.executable, "-m", "benchmarks.hot_keys", "--record", str(record), "serve", "--port", str(port)]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*command, *arguments],
-            cwd=REPO_ROOT,
-            env=clean_environment(),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        api = ServedApi(process, f"http://127.0.0.1:{port}", log)
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{api.url}/__health", timeout=2) as response:
-                    api.health = dict(json.loads(response.read()))
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RunnerFailed(f"the recording runner did not start:\n{api.output()[-3000:]}")
-            time.sleep(0.2)
-        yield api
-    finally:
-        stop(process)
-
-
-def _main(argv: list[str]) -> int:
-    if len(argv) < 3 or argv[0] != "--record" or argv[2] != "serve":
-        print("usage: python -m benchmarks.hot_keys --record OUT.json serve [local_runner serve's options]")
-        return 2
-    return serve_recorded(Path(argv[1]), argv[3:])
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

@@ -518,40 +518,20 @@ def _answer_violations(answers: list[Answer]) -> list[str]:
 
 
 @contextmanager
-def _runner(url: str | None, max_containers: int, log: Path | None, record: Path | None = None) -> Iterator[str]:
+def _runner(url: str | None, max_containers: int, log: Path | None) -> Iterator[str]:
     if url:
         yield url.rstrip("/")
         return
     from local_runner.emulator.harness import served
 
     arguments = ["--quiet", "--warm", "--max-containers", str(max_containers)]
-    if record is not None:  # every DynamoDB write recorded by the runner: benchmarks/hot_keys.py
-        from benchmarks.hot_keys import served_recorded
-
-        starting = served_recorded(arguments, record, log=log)
-    else:
-        starting = served(arguments, log=log)
-    with starting as api:
+    with served(arguments, log=log) as api:
         print(f"  started a runner on {api.url}; its output: {api.log}", file=sys.stderr)
         yield api.url
 
 
-def hot_keys(record: Path, touchpoints: int, peak: float) -> dict[str, Any]:
-    """What the recording runner wrote to `record` when it stopped: hot keys at the peak, units per touchpoint."""
-    from benchmarks.hot_keys import Recorder, figures
-    from local_runner.emulator import template as cfn
-
-    recorder, invocations = Recorder.from_state(json.loads(record.read_text()))
-    return figures(recorder, invocations, cfn.load(), touchpoints, peak=peak)
-
-
 def run(args: argparse.Namespace, out: IO[str] = sys.stdout) -> dict[str, Any]:
-    record = None
-    if args.hot_keys and not args.url:
-        import tempfile
-
-        record = Path(tempfile.mkdtemp(prefix="load-hot-keys-")) / "recorded.json"
-    with _runner(args.url, args.max_containers, args.log, record) as url:
+    with _runner(args.url, args.max_containers, args.log) as url:
         health = requests.get(url + "/__health", timeout=30).json()
         keys = {name: str(value) for name, value in health["api_keys"].items()}
         table = Table(health)
@@ -602,8 +582,6 @@ def run(args: argparse.Namespace, out: IO[str] = sys.stdout) -> dict[str, Any]:
             f"median latency grew {results['latency_growth_last_vs_first_fifth']}x from the first to the last fifth"
             f" (at most {args.max_latency_growth}x allowed)"
         )
-    if record is not None:
-        results["hot_keys"] = hot_keys(record, len(answers), args.peak)
     print_summary(results, out)
     return results
 
@@ -641,11 +619,6 @@ def print_summary(results: dict[str, Any], out: IO[str]) -> None:
             f"memory {row['memory_mb']} MB",
             file=out,
         )
-    if "hot_keys" in results:
-        from benchmarks.hot_keys import rows
-
-        for row in rows({"touchpoints": results["touchpoints"], **results["hot_keys"]}):
-            print("  ".join(cell for cell in row if cell), file=out)
     if results["violations"]:
         print("VIOLATIONS:", file=out)
         for violation in results["violations"]:
@@ -671,13 +644,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scenario", choices=("channels", "web-signups"), default="channels", help="web-signups: only new web sign-ups"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here (for make bench)")
-    parser.add_argument(
-        "--hot-keys",
-        action="store_true",
-        help="record every DynamoDB write in the runner started: the hottest keys at --peak and the write units per "
-        "touchpoint, in the summary and as `hot_keys` in --json (benchmarks/hot_keys.py; slows moto a little)",
-    )
-    parser.add_argument("--peak", type=float, default=3000.0, help="touchpoints/s for --hot-keys (default 3,000)")
     parser.add_argument("--log", type=Path, help="where the started runner's output goes")
     parser.add_argument(
         "--max-latency-growth",

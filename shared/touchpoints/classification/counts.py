@@ -53,12 +53,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from touchpoints.classification.funnel import Departure, Move
-
-if TYPE_CHECKING:
-    from touchpoints.classification.service import ClassificationWrite
+from touchpoints.classification.write import ClassificationWrite
 
 
 class StateCell(NamedTuple):

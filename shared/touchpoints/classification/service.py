@@ -17,7 +17,7 @@ from enum import StrEnum
 from itertools import islice
 from typing import Any, Protocol
 
-from touchpoints.classification.classify import Classification, MalformedProfile, ProfileFacts, classify
+from touchpoints.classification.classify import MalformedProfile, ProfileFacts, classify
 from touchpoints.classification.counts import (
     Counts,
     Fate,
@@ -32,19 +32,17 @@ from touchpoints.classification.counts import (
 )
 from touchpoints.classification.funnel import (
     MAX_FUNNEL_DAYS,
-    NONE,
     RULES,
     TIME,
-    UNKNOWN,
     Cause,
     Departure,
     FunnelReport,
-    Move,
     cause_of,
     departure,
 )
-from touchpoints.classification.quality import DataQualityReport, QualityChange, of_facts
+from touchpoints.classification.quality import DataQualityReport, of_facts
 from touchpoints.classification.rules import ClassificationRules, State
+from touchpoints.classification.write import ClassificationWrite
 from touchpoints.errors import StorageUnavailable
 from touchpoints.model import Channel
 
@@ -55,51 +53,6 @@ _PLANS = 3
 _LONGEST_INVOCATION = timedelta(minutes=15)
 # How long DynamoDB Streams keeps a record: no retry of a record comes later than this.
 STREAM_RETENTION = timedelta(hours=24)
-
-
-@dataclass(frozen=True, slots=True)
-class ClassificationWrite:
-    """A classification to store, valid only for the profile revision it was computed from."""
-
-    subject_id: str
-    origin_channel: str
-    expected_version: int
-    expected_consent_version: int
-    expected_state: State | None  # the state the profile holds now (None: never classified)
-    result: Classification
-    classified_at: datetime
-    # Set by the sweep: the profile's due time as read; the write holds only if nobody reclassified since.
-    due_at: datetime | None = None
-    # The state the counters hold the profile in, as read; the write holds only if it is still that one.
-    counted_state: State | None = None
-    cause: Cause = UNKNOWN
-    quality: QualityChange | None = None
-    # The counts' bookkeeping on the profile (classification/counts.py), each as read (the write holds only if it
-    # is still that) and as written: the tally that counts this write, and the counts parked on the profile.
-    counts_by_seen: str | None = None
-    counts_by: str | None = None
-    pending_seen: str | None = None
-    pending: str | None = None
-
-    @property
-    def counts_quality(self) -> bool:
-        return self.quality is not None and self.quality.counts
-
-    @property
-    def state_changed(self) -> bool:
-        return self.expected_state is not self.result.state
-
-    @property
-    def moves_the_counts(self) -> bool:
-        """The distribution or the funnel changes with this write."""
-        return self.state_changed or self.counted_state is not self.result.state
-
-    @property
-    def move(self) -> Move | None:
-        if not self.state_changed:
-            return None
-        before = self.expected_state.value if self.expected_state else NONE
-        return Move(self.classified_at.date(), before, self.result.state.value, self.cause)
 
 
 @dataclass(frozen=True, slots=True)
