@@ -227,6 +227,44 @@ def _parts_from(attribute: Mapping[str, Any]) -> dict[ItemKey, dict[str, int]]:
     return parts
 
 
+def _update_retried(
+    db: Any,
+    table: str,
+    failure: str,
+    unavailable: str,
+    sleep: Callable[[float], None],
+    attempts: int,
+    request: Mapping[str, Any],
+) -> bool:
+    """An UpdateItem asked up to `attempts` times while it fails (the SDK retries only throttling; a refused condition
+    the request does not have is taken for a failure): False when its condition failed. Raises StorageUnavailable."""
+    for attempt in range(attempts):
+        try:
+            db.update_item(TableName=table, **request)
+        except SDK_ERRORS as error:
+            code = error_code(error)
+            if code == "ConditionalCheckFailedException" and "ConditionExpression" in request:
+                return False
+            logger.warning(failure, extra={"error_code": code})
+            if attempt + 1 == attempts:
+                raise StorageUnavailable(unavailable) from error
+            sleep(_BACKOFF_SECONDS * 2**attempt)
+        else:
+            return True
+    return False
+
+
+def _take_over(move: Callable[[], bool], holder: Callable[[], str | None], counted_by: str) -> bool:
+    """Moves a count from the tally `counted_by` to another (`move`, an update conditioned on `counted_by` holding it),
+    read again (`holder`) when refused: False once another took it over or the item went away."""
+    for _ in range(_ATTEMPTS):
+        if move():
+            return True
+        if holder() != counted_by:
+            return False
+    raise StorageUnavailable("the takeover kept being refused; the record is retried")
+
+
 class TallyLedger:
     """The tallies' fates and work items, and their sums applied to the counter items (see the module docstring)."""
 
@@ -249,23 +287,9 @@ class TallyLedger:
         self._leaked: dict[ItemKey, list[str]] = {}
 
     def update(self, failure: str, attempts: int = _ATTEMPTS, **kwargs: Any) -> bool:
-        """An UpdateItem of the counter table, asked up to `attempts` times while it fails (the SDK retries only
-        throttling; a refused condition the request does not have is taken for a failure): False when its
-        condition failed. Raises StorageUnavailable."""
-        for attempt in range(attempts):
-            try:
-                self._db.update_item(TableName=self._counters, **kwargs)
-            except SDK_ERRORS as error:
-                code = error_code(error)
-                if code == "ConditionalCheckFailedException" and "ConditionExpression" in kwargs:
-                    return False
-                logger.warning(failure, extra={"error_code": code})
-                if attempt + 1 == attempts:
-                    raise StorageUnavailable("the counter store is unavailable; the counts wait") from error
-                self._sleep(_BACKOFF_SECONDS * 2**attempt)
-            else:
-                return True
-        return False
+        """An UpdateItem of the counter table (`_update_retried`)."""
+        unavailable = "the counter store is unavailable; the counts wait"
+        return _update_retried(self._db, self._counters, failure, unavailable, self._sleep, attempts, kwargs)
 
     def get(self, key: ItemKey, failure: str, projection: str, names: dict[str, str]) -> dict[str, Any] | None:
         """A strongly consistent read of some attributes of a counter table item (None: no item)."""
@@ -628,40 +652,27 @@ class DynamoClassificationStore:
         )
 
     def _update_profile(self, failure: str, **kwargs: Any) -> bool:
-        """An UpdateItem of a profile, asked again while it fails (the SDK retries only throttling; a conflict with a
-        transaction of ingestion's is as passing): False when its condition failed. Raises StorageUnavailable."""
-        for attempt in range(_ATTEMPTS):
-            try:
-                self._db.update_item(TableName=self._profiles, **kwargs)
-            except SDK_ERRORS as error:
-                code = error_code(error)
-                if code == "ConditionalCheckFailedException":
-                    return False
-                logger.warning(failure, extra={"error_code": code})
-                if attempt + 1 == _ATTEMPTS:
-                    raise StorageUnavailable(
-                        "the profile store is unavailable; the classification was not stored"
-                    ) from error
-                time.sleep(_BACKOFF_SECONDS * 2**attempt)
-            else:
-                return True
-        return False
+        """A conditional UpdateItem of a profile (`_update_retried`; a conflict with a transaction of ingestion's is
+        as passing)."""
+        unavailable = "the profile store is unavailable; the classification was not stored"
+        return _update_retried(self._db, self._profiles, failure, unavailable, time.sleep, _ATTEMPTS, kwargs)
 
     def retag(self, subject_id: str, counted_by: str, now_by: str) -> bool:
-        for _ in range(_ATTEMPTS):
-            if self._update_profile(
+        def move() -> bool:
+            return self._update_profile(
                 "classification count takeover failed",
                 Key=keys.profile_key(subject_id),
                 UpdateExpression="SET #cby = :now",
                 ConditionExpression="#cby = :was",
                 ExpressionAttributeNames={"#cby": profile_item.COUNTS_BY},
                 ExpressionAttributeValues={":now": _s(now_by), ":was": _s(counted_by)},
-            ):
-                return True
+            )
+
+        def holder() -> str | None:
             current = self.load(subject_id)
-            if current is None or current.get(profile_item.COUNTS_BY) != counted_by:
-                return False  # another took it over, or the profile went away
-        raise StorageUnavailable("the takeover kept being refused; the record is retried")
+            return None if current is None else current.get(profile_item.COUNTS_BY)
+
+        return _take_over(move, holder, counted_by)
 
     def record_departure(self, departure: Departure, counts_by: str) -> bool:
         expires_at = _epoch(self._clock()) + counter_item.DEPARTURE_TTL_SECONDS
@@ -700,20 +711,21 @@ class DynamoClassificationStore:
         return DepartureMarker(by, at)
 
     def retag_departure(self, subject_id: str, counted_by: str, now_by: str) -> bool:
-        for _ in range(_ATTEMPTS):
-            if self._ledger.update(
+        def move() -> bool:
+            return self._ledger.update(
                 "departure count takeover failed",
                 Key=self._departure_key(subject_id),
                 UpdateExpression="SET #cby = :now",
                 ConditionExpression="#cby = :was",
                 ExpressionAttributeNames={"#cby": counter_item.COUNTS_BY},
                 ExpressionAttributeValues={":now": _s(now_by), ":was": _s(counted_by)},
-            ):
-                return True
+            )
+
+        def holder() -> str | None:
             marker = self.departure_marker(subject_id)
-            if marker is None or marker.counts_by != counted_by:
-                return False  # another took it over
-        raise StorageUnavailable("the takeover kept being refused; the record is retried")
+            return None if marker is None else marker.counts_by
+
+        return _take_over(move, holder, counted_by)
 
     @staticmethod
     def _departure_key(subject_id: str) -> dict[str, Any]:

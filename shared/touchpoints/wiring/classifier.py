@@ -15,13 +15,13 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from touchpoints.adapters import aws, keys
+from touchpoints.adapters import keys
 from touchpoints.adapters.classification_store import DynamoClassificationStore
 from touchpoints.classification import ClassifierService, ClassifyResult, Outcome, load_rules, state_report
 from touchpoints.classification.counts import Tally
 from touchpoints.observability import MetricUnit, count_with_dimensions, logger, metrics, tracer
 from touchpoints.settings import AwsSettings
-from touchpoints.wiring.container import LambdaHandler, per_container
+from touchpoints.wiring.container import LambdaHandler, client, per_container
 
 _HANDLED_EVENTS = ("INSERT", "MODIFY")
 _REMOVE = "REMOVE"
@@ -55,8 +55,9 @@ def sweep_settings() -> SweepSettings:
 @per_container
 def store() -> DynamoClassificationStore:
     config = settings()
-    client = aws.client("dynamodb", config.endpoint_url, config.region)
-    return DynamoClassificationStore(client, config.profile_table, config.counter_table, config.report_concurrency)
+    return DynamoClassificationStore(
+        client(config, "dynamodb"), config.profile_table, config.counter_table, config.report_concurrency
+    )
 
 
 @per_container

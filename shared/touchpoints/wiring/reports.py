@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from touchpoints.adapters import aws
 from touchpoints.adapters.contact_store import DynamoContactReports
 from touchpoints.adapters.failed_events import DynamoFailedEvents
 from touchpoints.api.responses import GuardedResolver
@@ -25,7 +24,7 @@ from touchpoints.observability import api_entrypoint
 from touchpoints.sdk import failed_events
 from touchpoints.sdk.failed_events import FailedEventCount
 from touchpoints.wiring.classifier import settings, store
-from touchpoints.wiring.container import LambdaHandler, per_container
+from touchpoints.wiring.container import LambdaHandler, client, per_container
 
 
 def states() -> StateReport:
@@ -43,7 +42,7 @@ def data_quality(start: date, end: date) -> dict[str, Any]:
 @per_container
 def contact_reports() -> DynamoContactReports:
     config = settings()
-    return DynamoContactReports(aws.client("dynamodb", config.endpoint_url, config.region), config.profile_table)
+    return DynamoContactReports(client(config, "dynamodb"), config.profile_table)
 
 
 def contact_pressure_report() -> dict[str, Any]:
@@ -53,7 +52,7 @@ def contact_pressure_report() -> dict[str, Any]:
 @per_container
 def failed_event_store() -> DynamoFailedEvents:
     config = settings()
-    return DynamoFailedEvents(aws.client("dynamodb", config.endpoint_url, config.region), config.profile_table)
+    return DynamoFailedEvents(client(config, "dynamodb"), config.profile_table)
 
 
 def failed_events_report(channels: list[str], days: int) -> list[FailedEventCount]:
