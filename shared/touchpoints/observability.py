@@ -4,7 +4,8 @@ Never log an event body, a personal value or key material: log tokens, subject i
 Metric dimensions are few-valued (channel, error code, state, dependency), never an id or a value.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -26,7 +27,9 @@ __all__ = [
     "count_with_dimensions",
     "logger",
     "metrics",
+    "record_keys",
     "tracer",
+    "worker_entrypoint",
 ]
 
 
@@ -40,6 +43,22 @@ def api_entrypoint(app: Any) -> Callable[[dict[str, Any], LambdaContext], dict[s
         return app.resolve(event, context)  # type: ignore[no-any-return]
 
     return lambda_handler
+
+
+def worker_entrypoint(handler: Callable[[dict[str, Any], LambdaContext], Any]) -> Callable[..., Any]:
+    """The Lambda handler of a worker (queue, stream, schedule): context in the logs, trace, metrics flush; and
+    no log key left over from an earlier invocation of the same warm container."""
+    return logger.inject_lambda_context(clear_state=True)(tracer.capture_lambda_handler(metrics.log_metrics(handler)))
+
+
+@contextmanager
+def record_keys(**keys: str) -> Iterator[None]:
+    """Log keys for the records of one message only: the next message of the batch starts without them."""
+    logger.append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.remove_keys(list(keys))
 
 
 def count_with_dimensions(name: str, dimensions: Mapping[str, str], value: float = 1) -> None:

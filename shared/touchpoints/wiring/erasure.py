@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from touchpoints.compliance.deadlines import check_erasure_deadlines
 from touchpoints.compliance.erasure import ErasureService, ErasureSuperseded
 from touchpoints.compliance.policy import load_compliance_policy
 from touchpoints.compliance.settings import DeadlineCheckSettings, ErasureWorkerSettings
-from touchpoints.observability import MetricUnit, logger, metrics, tracer
+from touchpoints.observability import MetricUnit, logger, metrics, record_keys, worker_entrypoint
 from touchpoints.wiring.container import LambdaHandler, client, per_container
 
 
@@ -41,6 +42,21 @@ def erasure_queue() -> SqsErasureQueue:
 
 
 @per_container
+def token_lineage() -> Callable[[Collection[str]], tuple[str, ...]]:
+    """Each token with its successors in later secret versions (Tokenizer.lineage), the secret read lazily."""
+    from touchpoints.adapters.secrets import TokenizerSource
+
+    settings = erasure_worker_settings()
+    source = TokenizerSource(client(settings, "secretsmanager"), settings.tokenization_secret_id)
+
+    def lineage(tokens: Collection[str]) -> tuple[str, ...]:
+        tokenizer = source()
+        return tuple(dict.fromkeys(t for token in tokens for t in tokenizer.lineage(token)))
+
+    return lineage
+
+
+@per_container
 def erasure_service() -> ErasureService:
     settings = erasure_worker_settings()
     db = client(settings, "dynamodb")
@@ -51,6 +67,7 @@ def erasure_service() -> ErasureService:
         queue=erasure_queue(),
         eraser=DynamoSubjectEraser(db, settings.profile_table, settings.key_vault_table, settings.identity_index_table),
         page_size=settings.page_size,
+        lineage=token_lineage(),
     )
 
 
@@ -74,21 +91,21 @@ def handle_erasure_message(record: SQSRecord, lambda_context: LambdaContext | No
     def out_of_time() -> bool:
         return lambda_context is not None and lambda_context.get_remaining_time_in_millis() < settings.reserve_ms
 
-    logger.append_keys(request_id=request_id)
-    try:
-        finished = service.run(request_id, should_stop=out_of_time)
-    except ErasureSuperseded:
-        logger.info("another delivery of this erasure is ahead; stopping")
-        return
-    except Exception as error:
-        if int(record.attributes.approximate_receive_count) >= settings.max_receives:
-            service.fail(request_id, type(error).__name__)
-        raise
-    if finished:
-        metrics.add_metric(name="ErasuresCompleted", unit=MetricUnit.Count, value=1)
-    else:
-        erasure_queue().send(request_id)  # a fresh invocation continues from the checkpoint
-        logger.info("erasure continues in a new invocation")
+    with record_keys(request_id=request_id):
+        try:
+            finished = service.run(request_id, should_stop=out_of_time)
+        except ErasureSuperseded:
+            logger.info("another delivery of this erasure is ahead; stopping")
+            return
+        except Exception as error:
+            if int(record.attributes.approximate_receive_count) >= settings.max_receives:
+                service.fail(request_id, type(error).__name__)
+            raise
+        if finished:
+            metrics.add_metric(name="ErasuresCompleted", unit=MetricUnit.Count, value=1)
+        else:
+            erasure_queue().send(request_id)  # a fresh invocation continues from the checkpoint
+            logger.info("erasure continues in a new invocation")
 
 
 def erasure_worker() -> LambdaHandler:
@@ -96,9 +113,7 @@ def erasure_worker() -> LambdaHandler:
     # A failed record is reported, not raised, even when it is the only one: the answer keeps one shape.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-    @logger.inject_lambda_context
-    @tracer.capture_lambda_handler
-    @metrics.log_metrics
+    @worker_entrypoint
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return process_partial_response(  # type: ignore[return-value]
             event=event, record_handler=handle_erasure_message, processor=processor, context=context
@@ -110,9 +125,7 @@ def erasure_worker() -> LambdaHandler:
 def erasure_deadline_check() -> LambdaHandler:
     """The Lambda handler of the hourly deadline check: ErasuresNearDeadline, and OpenErasures by days left."""
 
-    @logger.inject_lambda_context
-    @tracer.capture_lambda_handler
-    @metrics.log_metrics
+    @worker_entrypoint
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         warn_days = load_compliance_policy().erasure.warn_days_before_deadline
         check = check_erasure_deadlines(deadline_index(), warn_days, datetime.now(UTC).date())

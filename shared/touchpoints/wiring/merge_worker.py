@@ -25,7 +25,7 @@ from touchpoints.errors import StorageUnavailable
 from touchpoints.identity.merge import MergeService
 from touchpoints.identity.policy import load_identity_policy
 from touchpoints.items import profile as profile_item
-from touchpoints.observability import MetricUnit, logger, metrics, tracer
+from touchpoints.observability import MetricUnit, logger, metrics, record_keys, worker_entrypoint
 from touchpoints.settings import PrivacySettings
 from touchpoints.wiring.container import LambdaHandler, client, keyring, per_container
 
@@ -74,12 +74,12 @@ def handle_merge_message(record: SQSRecord, lambda_context: LambdaContext | None
     def out_of_time() -> bool:
         return lambda_context is not None and lambda_context.get_remaining_time_in_millis() < settings.reserve_ms
 
-    logger.append_keys(absorbed_subject=absorbed)
-    if merge_service().run(absorbed, should_stop=out_of_time):
-        metrics.add_metric(name="MergesCompleted", unit=MetricUnit.Count, value=1)
-    else:
-        queue_merge(absorbed)  # a fresh invocation continues from the checkpoint
-        logger.info("merge continues in a new invocation")
+    with record_keys(absorbed_subject=absorbed):
+        if merge_service().run(absorbed, should_stop=out_of_time):
+            metrics.add_metric(name="MergesCompleted", unit=MetricUnit.Count, value=1)
+        else:
+            queue_merge(absorbed)  # a fresh invocation continues from the checkpoint
+            logger.info("merge continues in a new invocation")
 
 
 def merge_worker() -> LambdaHandler:
@@ -88,9 +88,7 @@ def merge_worker() -> LambdaHandler:
     stream = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
     queue = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-    @logger.inject_lambda_context
-    @tracer.capture_lambda_handler
-    @metrics.log_metrics
+    @worker_entrypoint
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         records = event.get("Records") or [{}]
         if records[0].get("eventSource") == "aws:dynamodb":
