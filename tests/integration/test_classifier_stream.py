@@ -13,6 +13,7 @@ from tests import factories, streams
 from tests.conftest import FUNCTIONS
 from tests.people import person
 from touchpoints.classification import State
+from touchpoints.wiring.classifier import superseded_records
 
 CLASSIFIER = "ClassifierFunction"
 SOURCE = FUNCTIONS[CLASSIFIER].streams[0]
@@ -219,3 +220,32 @@ def test_only_profile_changes_pass_the_filter(pipeline):
     assert [r["dynamodb"]["Keys"]["sk"]["S"] for r in passed] == ["PROFILE"]
     removed = {**passed[0], "eventName": "REMOVE"}
     assert streams.passing(SOURCE.filters, [removed]) == []
+
+
+def test_a_revision_replaced_in_the_same_batch_is_not_classified(pipeline):
+    """Three revisions of one profile in one batch: only the latest is classified (the older two would be written
+    on a revision the profile has left, a conditional write sure to fail); a profile alone in the batch is not
+    skipped."""
+    p = person(33)
+    subject = pipeline.post("store", factories.store(None, folio="F-8101"))
+    pipeline.post(
+        "web",
+        factories.web(
+            p,
+            action="ticket_registration",
+            ticket={"store_id": "TDA-042", "folio": "F-8101"},
+            customer={"given_name": p.given_name, "family_name": p.family_name, "email": p.email},
+        ),
+    )
+    pipeline.post("email", factories.email(p, event="unsubscribe", occurred_at=factories.occurred(10)))
+    other = pipeline.post("app", factories.app(person(34)))
+    ingested = streams.passing(SOURCE.filters, pipeline.stream.read())
+    ours = [r["dynamodb"]["SequenceNumber"] for r in ingested if r["dynamodb"]["Keys"]["pk"]["S"].endswith(subject)]
+    assert len(ours) == 3 and len(ingested) == 4
+
+    assert superseded_records(ingested) == frozenset(ours[:2])
+    assert superseded_records(list(reversed(ingested))) == frozenset(ours[:2])  # by revision, not by position
+    assert pipeline.deliver(ingested) == []
+    settled = pipeline.profile(subject)
+    assert settled["state"]["S"] == "C" and int(settled["classified_version"]["N"]) == 3
+    assert "state" in pipeline.profile(other)

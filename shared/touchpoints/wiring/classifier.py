@@ -5,6 +5,7 @@ service, built once per container, and their handlers. The report function reads
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -19,6 +20,7 @@ from touchpoints.adapters import keys
 from touchpoints.adapters.classification_store import DynamoClassificationStore
 from touchpoints.classification import ClassifierService, ClassifyResult, Outcome, load_rules, state_report
 from touchpoints.classification.counts import Tally
+from touchpoints.items import profile as profile_item
 from touchpoints.observability import MetricUnit, count_with_dimensions, logger, metrics, tracer
 from touchpoints.settings import AwsSettings
 from touchpoints.wiring.container import LambdaHandler, client, per_container
@@ -65,7 +67,38 @@ def classifier() -> ClassifierService:
     return ClassifierService(store(), load_rules())
 
 
-def classify_record(record: DynamoDBRecord, tally: Tally) -> None:
+def _revision(image: Mapping[str, Any] | None) -> tuple[int, int] | None:
+    if not image or profile_item.VERSION not in image:
+        return None
+    return int(image[profile_item.VERSION]["N"]), int(image.get(profile_item.CONSENT_VERSION, {}).get("N", 0))
+
+
+def superseded_records(records: list[dict[str, Any]]) -> frozenset[str]:
+    """The sequence numbers of records whose image another record of the same profile in this batch replaced with
+    a later revision. Their classification would be written on a condition that can no longer hold (the profile's
+    revision moved on before the batch was read): a conditional write sure to fail, then a read, for nothing. The
+    later record classifies the profile; a departure is still seen on every record."""
+    revisions: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    for raw in records:
+        stream = raw.get("dynamodb") or {}
+        if (revision := _revision(stream.get("NewImage"))) is not None:
+            revisions[str(stream.get("Keys", {}).get("pk"))].add(revision)
+    superseded = set()
+    for raw in records:
+        stream = raw.get("dynamodb") or {}
+        if (revision := _revision(stream.get("NewImage"))) is None:
+            continue
+        later = (
+            other
+            for other in revisions[str(stream.get("Keys", {}).get("pk"))]
+            if other != revision and other[0] >= revision[0] and other[1] >= revision[1]
+        )
+        if any(later):
+            superseded.add(str(stream.get("SequenceNumber")))
+    return frozenset(superseded)
+
+
+def classify_record(record: DynamoDBRecord, tally: Tally, superseded: frozenset[str] = frozenset()) -> None:
     """Record handler of the classifier's batch: raising marks only this record as failed. What the record counts
     joins the batch's tally, committed once the batch is done."""
     stream = record.dynamodb
@@ -78,6 +111,9 @@ def classify_record(record: DynamoDBRecord, tally: Tally) -> None:
     result: ClassifyResult | None = classifier().leave(stream.old_image, new_image, tally)
     if result is None:
         if new_image is None:
+            return
+        if stream.sequence_number in superseded:
+            metrics.add_metric(name="ProfilesSuperseded", unit=MetricUnit.Count, value=1)
             return
         result = classifier().handle(new_image, tally)
     metrics.add_metric(name=f"Profiles{result.outcome.value.capitalize()}", unit=MetricUnit.Count, value=1)
@@ -154,8 +190,10 @@ def classifier_handler() -> LambdaHandler:
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         service = classifier()
         tally = service.open_tally(_deadline(context))
+        records = event.get("Records", [])
+        handle = partial(classify_record, tally=tally, superseded=superseded_records(records))
         try:
-            with processor(event.get("Records", []), partial(classify_record, tally=tally), context):
+            with processor(records, handle, context):
                 processor.process()
         finally:
             service.close(tally)
