@@ -9,7 +9,7 @@ export PYTHONPATH := .:shared
 RUNTIME_PYTHON := python3.12
 STACK ?=
 
-.PHONY: setup browser demo serve load compliance test unit integration e2e lint format bench openapi build deploy smoke clean
+.PHONY: setup browser demo serve load compliance report test unit integration e2e lint format bench openapi build deploy smoke clean
 
 # The JavaScript SDKs the end-to-end tests drive (tests/node), where Node is installed.
 NODE_SDKS := tests/node/node_modules/.installed
@@ -46,6 +46,9 @@ load: setup             ## the runner under load (10,000 touchpoints, 8 clients)
 
 compliance: setup       ## the compliance operator tool: make compliance ARGS="--url http://127.0.0.1:3000 queue"
 	$(BIN)/python -m compliance_cli $(ARGS)
+
+report: setup           ## the HTML report from `make serve`'s runner (STACK=<name>: a deployed stack, your IAM identity)
+	$(BIN)/python -m report_cli html $(if $(filter-out local,$(STACK)),--stack $(STACK),--local) --out $(or $(REPORT),report.html) --force $(REPORT_ARGS)
 
 test: setup browser     ## the whole suite: unit, integration, end-to-end
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30

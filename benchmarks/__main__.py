@@ -34,8 +34,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--population", type=int, default=20_000_000, help="people, for the cost (default 20M)")
     parser.add_argument(
         "--only",
-        choices=("hot_keys",),
-        help="hot_keys: only the hot keys and the all-in cost (a realistic mix through the local runner)",
+        choices=("hot_keys", "audiences", "kms_calls", "token_rotation"),
+        help="hot_keys: only the hot keys and the all-in cost (a realistic mix through the local runner); "
+        "token_rotation: the tokenization secret's rotation over --items identity-index items (not in the full run: "
+        "about 20 minutes at 100,000 on moto)",
+    )
+    parser.add_argument(
+        "--items", type=int, default=100_000, help="identity-index items of --only token_rotation (default 100,000)"
     )
     return parser.parse_args(argv)
 
@@ -63,17 +68,47 @@ def hot_keys_and_cost(args: argparse.Namespace) -> dict[str, Any]:
     return {"hot_keys": mix, "cost_all_in": cost.all_in(mix, cfn.load(), rate=args.rate, people=args.population)}
 
 
+def audience_pages(quick: bool) -> dict[str, Any]:
+    """An audience page at 100 and 2,000 members (80 and 400 quick: each more than a page) and a Scan for them."""
+    from benchmarks import audiences
+    from benchmarks.stack import moto_stack
+
+    with moto_stack() as stack:
+        return audiences.measure(
+            stack, small=80 if quick else 100, large=400 if quick else 2_000, repeats=1 if quick else 5
+        )
+
+
+def kms_call_counts(quick: bool) -> dict[str, Any]:
+    """KMS calls of 1,000 known and 1,000 new people on new containers (50 quick), before and with the key hierarchy."""
+    from benchmarks import kms_calls
+    from benchmarks.stack import moto_stack
+
+    with moto_stack() as stack:
+        return kms_calls.measure(stack, people=50 if quick else 1_000)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     lambda_like_environment()
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     if args.only == "hot_keys":
         return {"meta": _meta(args.quick), "metrics": hot_keys_and_cost(args)}
+    if args.only == "audiences":
+        return {"meta": _meta(args.quick), "metrics": {"audiences": audience_pages(args.quick)}}
+    if args.only == "kms_calls":
+        return {"meta": _meta(args.quick), "metrics": {"kms_calls": kms_call_counts(args.quick)}}
+    if args.only == "token_rotation":
+        from benchmarks import token_rotation
+
+        items = 2_000 if args.quick else args.items
+        return {"meta": _meta(args.quick), "metrics": {"token_rotation": token_rotation.measure(items)}}
     from moto import mock_aws
 
     from benchmarks import (
         calls,
         coldstart,
         compute,
+        contact_pressure,
         contacts,
         cost,
         datamasking,
@@ -83,6 +118,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         load,
         merge,
         moto_patches,
+        programs,
         sdk_batch,
         throughput,
     )
@@ -115,6 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     metrics["moto_patches"] = moto_patches.measure(partition_size=200 if quick else 10_000, repeats=3 if quick else 20)
     with moto_stack() as stack:
         metrics["erasure"] = erasure.measure(stack, (20, 100) if quick else (1_000, 10_000))
+    metrics["contact_pressure"] = contact_pressure.measure(small=20 if quick else 100, large=100 if quick else 2_000)
     with moto_stack() as stack:
         metrics["merge"] = merge.measure(
             stack, (20, 100) if quick else (1_000, 10_000), touchpoints=20 if quick else 200, repeats=repeats
@@ -128,7 +165,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             repeats=repeats,
         )
     with moto_stack() as stack:
+        metrics["programs"] = programs.measure(
+            stack, small=5 if quick else 100, large=20 if quick else 2_000, records=10, repeats=repeats
+        )
+    with moto_stack() as stack:
         metrics["contacts"] = contacts.measure(stack, audience=10 if quick else 1_000)
+    metrics["audiences"] = audience_pages(quick)
+    metrics["kms_calls"] = kms_call_counts(quick)
     metrics["load"] = load.figures()
     web = next(s for s in cfn.functions(cfn.load()) if s.logical_id == "WebChannelFunction")
     channels = sum(1 for s in cfn.functions(cfn.load()) if s.logical_id.endswith("ChannelFunction"))
@@ -159,8 +202,16 @@ def hot_keys_rows(m: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]
 
 def table(results: dict[str, Any]) -> str:
     m = results["metrics"]
-    if "throughput" not in m:  # --only hot_keys
-        return _aligned(hot_keys_rows(m))
+    if "throughput" not in m:  # --only hot_keys, --only audiences, --only kms_calls
+        from benchmarks import audiences, kms_calls
+
+        if "kms_calls" in m:
+            return _aligned(kms_calls.rows(m["kms_calls"]))
+        if "token_rotation" in m:
+            from benchmarks import token_rotation
+
+            return _aligned(token_rotation.rows(m["token_rotation"]))
+        return _aligned(audiences.rows(m["audiences"]) if "audiences" in m else hot_keys_rows(m))
     rows: list[tuple[str, str, str, str, str, str]] = []
 
     def met(flag: bool) -> str:
@@ -384,12 +435,20 @@ def table(results: dict[str, Any]) -> str:
             met(n["met"]),
         )
     )
-    from benchmarks import contacts, funnel, load, moto_patches
+    from benchmarks import contact_pressure, contacts, funnel, load, moto_patches, programs
 
     rows.extend(funnel.rows(m["funnel"]))
+    rows.extend(programs.rows(m["programs"]))
     rows.extend(contacts.rows(m["contacts"]))
+    rows.extend(contact_pressure.rows(m["contact_pressure"]))
+    from benchmarks import audiences
+
+    rows.extend(audiences.rows(m["audiences"]))
     rows.extend(load.rows(m["load"]))
     rows.extend(moto_patches.rows(m["moto_patches"]))
+    from benchmarks import kms_calls
+
+    rows.extend(kms_calls.rows(m["kms_calls"]))
     costs = m["cost"]["dollars_per_million_touchpoints"]
     for name, figures in costs.items():
         for batching, dollars in figures.items():

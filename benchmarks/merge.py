@@ -240,6 +240,7 @@ def measure(stack: Stack, sizes: tuple[int, ...], *, touchpoints: int, repeats: 
         "note": "moto in-process. The absorbed profile's traces are seeded straight into its partition, encrypted "
         "under its key; the login that finds both profiles claims the merge (claim_seconds), then the merge worker "
         "moves the traces in pages of policies/identity.yaml's page_size, re-encrypting each under the survivor's "
-        "key (merge_seconds). KMS: the two subject keys unwrapped once each. Capacity units are priced from the "
+        "key (merge_seconds). KMS: the branch key both subject keys are wrapped under, unwrapped once (two "
+        "Decrypts, one per subject key, before issue 24). Capacity units are priced from the "
         "requests' parameters (see _CapacityMeter): moto reports none for transactions.",
     }

@@ -16,7 +16,7 @@ import boto3
 
 from local_runner.emulator import template as cfn
 from local_runner.emulator.moto_fixes import install as install_moto_fixes
-from local_runner.emulator.provision import provision
+from local_runner.emulator.provision import first_branch_key, provision
 
 WEB_FUNCTION = "WebChannelFunction"
 # Where a local emulator usually listens: moto server, LocalStack.
@@ -164,7 +164,7 @@ def endpoint_stack(url: str) -> Iterator[Stack]:
     make = lambda service: session.client(service, endpoint_url=url, region_name=os.environ["AWS_REGION"])  # noqa: E731
     dynamodb, kms, secrets = make("dynamodb"), make("kms"), make("secretsmanager")
     tables = {}
-    for logical in ("ProfileTable", "KeyVaultTable", "IdentityIndexTable"):
+    for logical in ("ProfileTable", "KeyVaultTable", "IdentityIndexTable", "BranchKeyTable"):
         name = f"bench-{suffix}-{logical}"
         props = template["Resources"][logical]["Properties"]
         request = {k: props[k] for k in ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes") if k in props}
@@ -172,11 +172,13 @@ def endpoint_stack(url: str) -> Iterator[Stack]:
         dynamodb.get_waiter("table_exists").wait(TableName=name)
         tables[logical] = name
     key_id = kms.create_key(Description=f"bench {suffix}")["KeyMetadata"]["KeyId"]
+    first_branch_key(dynamodb, kms, tables["BranchKeyTable"], key_id)
     secret_id = f"bench-{suffix}-TokenizationSecret"
     secrets.create_secret(Name=secret_id, SecretString=uuid.uuid4().hex + uuid.uuid4().hex)
     environment = {
         "PROFILE_TABLE_NAME": tables["ProfileTable"],
         "KEY_VAULT_TABLE_NAME": tables["KeyVaultTable"],
+        "BRANCH_KEY_TABLE_NAME": tables["BranchKeyTable"],
         "IDENTITY_INDEX_TABLE_NAME": tables["IdentityIndexTable"],
         "DATA_KEY_ID": key_id,
         "TOKENIZATION_SECRET_ID": secret_id,

@@ -120,6 +120,8 @@ class LocalAws:
         self.provisioned = provisioned
         self.dynamodb = boto3.client("dynamodb")
         self.kms = boto3.client("kms")
+        # What provisioning put there (the stack's first branch key, as its operator would): the stack's, not data
+        self._provisioned_items = {logical: self.scan(logical) for logical in provisioned.tables}
 
     def table(self, logical_id: str) -> str:
         return self.provisioned.tables[logical_id]
@@ -151,7 +153,11 @@ class LocalAws:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def all_items(self) -> dict[str, list[dict[str, Any]]]:
-        return {logical: self.scan(logical) for logical in self.provisioned.tables}
+        """Every item written since the stack was provisioned, by table."""
+        return {
+            logical: [i for i in self.scan(logical) if i not in self._provisioned_items[logical]]
+            for logical in self.provisioned.tables
+        }
 
 
 @pytest.fixture

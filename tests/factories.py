@@ -6,6 +6,8 @@ import base64
 import json
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,10 +19,13 @@ import boto3
 from tests.people import Person
 from touchpoints import normalize
 from touchpoints.adapters import keys
+from touchpoints.adapters.branch_keys import DynamoBranchKeys
+from touchpoints.adapters.kms import KmsKeyWrapper
 from touchpoints.ingestion import TraceRecord, sealed_event, trace_details_field
 from touchpoints.items import consent as consent_item
 from touchpoints.items import event as event_item
 from touchpoints.model import IdentifierKind, TraceKind
+from touchpoints.privacy.branch_keys import BranchKeyCache, HierarchicalKeyWrapper
 from touchpoints.privacy.cipher import SubjectCipher
 from touchpoints.privacy.tokenizer import Tokenizer, vouch_proof
 
@@ -293,11 +298,46 @@ def seed_subject_events(
         assert not dynamodb.batch_write_item(RequestItems={table: batch}).get("UnprocessedItems")
 
 
+def data_key_wrapper(dynamodb: Any = None, kms: Any = None) -> HierarchicalKeyWrapper:
+    """What the functions unwrap a data key with: its branch key version (read and unwrapped with KMS), or KMS itself
+    for a data key from before the hierarchy. On the local stack's names (env.json)."""
+    dynamodb, kms = dynamodb or boto3.client("dynamodb"), kms or boto3.client("kms")
+    source = DynamoBranchKeys(dynamodb, kms, "BranchKeyTable", "alias/DataKey")
+    return HierarchicalKeyWrapper(BranchKeyCache(source), KmsKeyWrapper(kms, "alias/DataKey"))
+
+
+@contextmanager
+def before_first_branch_key(aws: Any) -> Iterator[None]:
+    """The stack as deployed before the key hierarchy, or before its operator's first `keys branch-keys start`: its
+    branch keys put aside (and back after), each side of it a new container."""
+    from tests.reliability.aws_hooks import unrecorded
+    from touchpoints.wiring import container
+
+    table = aws.table("BranchKeyTable")
+    with unrecorded():
+        kept = aws.scan("BranchKeyTable")
+        for item in kept:
+            aws.dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    container.reset()
+    try:
+        yield
+    finally:
+        with unrecorded():
+            for item in kept:
+                aws.dynamodb.put_item(TableName=table, Item=item)
+        container.reset()
+
+
+def unwrapped_key(subject_id: str, wrapped: bytes) -> bytes:
+    """A vault item's data key, unwrapped as the functions do."""
+    return data_key_wrapper().unwrap(subject_id, bytes(wrapped))
+
+
 def subject_cipher(dynamodb: Any, kms: Any, vault_table: str, subject_id: str) -> SubjectCipher:
-    """The subject's own cipher, its data key unwrapped from the vault with KMS, as the functions do."""
+    """The subject's own cipher, its data key unwrapped from the vault as the functions do."""
     vault = dynamodb.get_item(TableName=vault_table, Key=keys.vault_key(subject_id))["Item"]
-    key = kms.decrypt(CiphertextBlob=bytes(vault["wrapped_key"]["B"]), EncryptionContext={"subject_id": subject_id})
-    return SubjectCipher(subject_id, bytes(key["Plaintext"]))
+    key = data_key_wrapper(dynamodb, kms).unwrap(subject_id, bytes(vault["wrapped_key"]["B"]))
+    return SubjectCipher(subject_id, key)
 
 
 def opened_items(aws: Any, entity: str, subject_id: str | None = None) -> list[dict[str, Any]]:

@@ -5,9 +5,10 @@ posts every sample in events/ and a multi-channel journey for each generated per
 with each channel's API key, waits until the classifier has caught up with the profile table's
 stream, then prints each profile (subject id, token count, channels, state, missing dimensions,
 top recommendation), the state distribution and the migration funnel (who moved from which state to
-which, by which channel and action). It ends with an email campaign asking for contact decisions for
-every profile, recording what it sent, and the contact-pressure report. Personal data is posted,
-never printed.
+which, by which channel and action). Then the program loop (demo_programs): a program's audience pulled,
+contact decisions within the caps, the emails recorded with program and campaign, some of the invited signing
+up, the programs report; an email campaign to every profile and the contact-pressure report; and it writes the
+HTML report (report_cli) next to the function logs. Personal data is posted, never printed.
 """
 
 from __future__ import annotations
@@ -25,12 +26,18 @@ from typing import IO, Any
 
 import requests
 
+from compliance_cli.credentials import local_target
+from compliance_cli.errors import ToolError
 from local_runner.commands.demo_contacts import CampaignFailed, run_campaign
-from local_runner.commands.demo_data import Touch, demo_person, journey, stack_secret, vouching_keys
+from local_runner.commands.demo_data import DemoPerson, Touch, demo_person, journey, stack_secret, vouching_keys
+from local_runner.commands.demo_programs import run_program_loop
 from local_runner.emulator.principals import DEVELOPER, sign
 from local_runner.emulator.runner import LocalRunner
 from local_runner.emulator.server import ApiServer
 from local_runner.emulator.template import REPO_ROOT
+from report_cli.fetch import fetch_reports
+from report_cli.html_report import write_report
+from report_cli.render_html import render
 
 EVENTS_DIR = REPO_ROOT / "events"
 REPORT_ROUTE = "/v1/reports/profile-states"
@@ -88,6 +95,7 @@ class Request:
     api_key: str
     as_write_key: bool = False  # an SDK's request: the key is HTTP Basic's user, as the SDK API's authorizer reads it
     after_settled: bool = False  # sent once the stream and queues have settled (Touch.later)
+    person: int | None = None  # the demo person it is about (demo_data.demo_person)
 
     def headers(self) -> dict[str, str]:
         if self.as_write_key:
@@ -139,6 +147,7 @@ def journey_requests(runner: LocalRunner, people: int) -> list[Request]:
             json.dumps(touch.signed(vouching_key)),
             key_for(touch),
             after_settled=touch.later,
+            person=n,
         )
         for n in range(people)
         for touch in journey(demo_person(n))
@@ -153,9 +162,16 @@ def _functions_used(runner: LocalRunner, batch: list[Request]) -> list[str]:
     return sorted(routed | streams | ({report[0].function} if report else set()))
 
 
-def send_all(base_url: str, batch: list[Request], out: IO[str], settle: Callable[[], object]) -> Counter[str]:
+@dataclass
+class Sent:
+    by_channel: Counter[str]
+    people_of: dict[str, DemoPerson]  # the demo people by the profile id a private channel answered for them
+
+
+def send_all(base_url: str, batch: list[Request], out: IO[str], settle: Callable[[], object]) -> Sent:
     progress = Progress("posting touchpoints", len(batch), out)
     by_channel: Counter[str] = Counter()
+    people_of: dict[str, DemoPerson] = {}
     with requests.Session() as http:
         for done, request in enumerate(batch, 1):
             if request.after_settled:
@@ -173,9 +189,13 @@ def send_all(base_url: str, batch: list[Request], out: IO[str], settle: Callable
                     f"{request.name}: {request.method} {request.path} answered {response.status_code} {code}"
                 )
             by_channel[request.path.split("/")[2]] += 1
+            if request.person is not None:
+                for result in response.json().get("results", []):
+                    if result.get("profile_id"):
+                        people_of[result["profile_id"]] = demo_person(request.person)
             progress.update(done, request.path.split("/")[2])
     progress.finish()
-    return by_channel
+    return Sent(by_channel, people_of)
 
 
 def _error_code(response: requests.Response) -> str:
@@ -355,6 +375,12 @@ def print_profiles_and_distribution(
     print_distribution(by_state, source, out)
 
 
+def write_html_report(base_url: str, path: Path) -> Path:
+    """What `python -m report_cli html` writes, from the demo's runner, read as the local developer."""
+    reports = fetch_reports(local_target(base_url, DEVELOPER))
+    return write_report(path, render(reports.as_dict()), replace=True)
+
+
 def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
     """Run the demo; 0 when every touchpoint was stored and every profile classified."""
     started = time.monotonic()
@@ -369,19 +395,22 @@ def run(people: int = 6, out: IO[str] = sys.stdout) -> int:
             try:
                 print(f"  API on {server.url}; AWS: {runner.aws.describe()}", file=out)
                 print(f"  functions: {len(runner.specs)}; function logs: {log_path}", file=out)
-                by_channel = send_all(server.url, batch, out, settle=runner.wait_until_idle)
+                sent = send_all(server.url, batch, out, settle=runner.wait_until_idle)
                 items = wait_for_classifier(runner, out)
                 by_state, source = state_report(runner, server.url, items)
                 resolutions = identity_log(runner, server.url)
                 moves = funnel_report(runner, server.url)
-                print_profiles_and_distribution(items, by_channel, by_state, source, out)
+                print_profiles_and_distribution(items, sent.by_channel, by_state, source, out)
                 print_identity_log(resolutions, out)
                 print_funnel(moves, out)
+                run_program_loop(runner, server.url, sent.people_of, runner.wait_until_idle, out)
                 run_campaign(runner, server.url, sorted(i["subject_id"]["S"] for i in items), out)
+                report = write_html_report(server.url, log_path.parent / "report.html")
             finally:
                 server.stop()
-    except (DemoFailed, CampaignFailed, requests.RequestException, OSError) as failure:
+    except (DemoFailed, CampaignFailed, ToolError, requests.RequestException, OSError) as failure:
         print(f"\nDEMO FAILED: {failure}\nFunction logs: {log_path}", file=sys.stderr)
         return 1
     print(f"\nDone in {time.monotonic() - started:.1f} s.", file=out)
+    print(f"HTML report (the I/C/T diagram, funnel, programs, data quality, contact pressure): {report}", file=out)
     return 0

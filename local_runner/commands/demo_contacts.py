@@ -24,11 +24,12 @@ class CampaignFailed(Exception):
     """A contact route did not answer as it should; the message holds codes, never data."""
 
 
-def _email_key(runner: LocalRunner) -> str:
+def channel_key(runner: LocalRunner, route: str) -> str:
+    """The API key of the channel whose function serves `route`."""
     assert runner.provisioned is not None and runner.gateway is not None
-    matched = runner.gateway.routes.match("POST", DECISIONS_ROUTE)
+    matched = runner.gateway.routes.match("POST", route)
     if matched is None:
-        raise CampaignFailed(f"the template has no route for {DECISIONS_ROUTE}")
+        raise CampaignFailed(f"the template has no route for {route}")
     key_id = runner.provisioned.environment(runner.specs[matched[0].function], overrides={})["CHANNEL_API_KEY_ID"]
     return next(key.value for key in runner.provisioned.api_keys.values() if key.key_id == key_id)
 
@@ -74,7 +75,7 @@ def _decide_and_send(
 
 def run_campaign(runner: LocalRunner, base_url: str, subject_ids: list[str], out: IO[str]) -> None:
     """Ask, send, count; then print the contact-pressure report."""
-    key = _email_key(runner)
+    key = channel_key(runner, DECISIONS_ROUTE)
     with requests.Session() as http:
         # Receipts of store purchases (digital tickets) are service messages: no consent, caps or quiet hours.
         receipts, _ = _decide_and_send(http, base_url, key, subject_ids, "service", "digital-ticket", "email")

@@ -350,3 +350,10 @@ def _consent(p: DemoPerson) -> dict[str, Any]:
         "subject": {"email": p.email},
         "consent": [{"purpose": "marketing", "channel": "email", "granted": True}],
     }
+
+
+def program_registration(p: DemoPerson, program: str, campaign_id: str) -> Touch:
+    """A person invited by a program's campaign signs up on the web through the emailed link: the site's back end
+    vouches for the email the link was sent to, and the touchpoint names the program and campaign it answers."""
+    body = _web(p, "sign_up", program=program, campaign_id=campaign_id)
+    return Touch("web", "touchpoints", body, vouch_email=p.email)

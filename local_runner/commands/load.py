@@ -296,6 +296,8 @@ class Table:
     def __init__(self, health: dict[str, Any]) -> None:
         self.name = health["tables"]["ProfileTable"]
         self.vault = health["tables"]["KeyVaultTable"]
+        self.branch_keys = health["tables"]["BranchKeyTable"]
+        self._wrapper: Any = None
         endpoint = {
             "endpoint_url": health["aws_endpoint"],
             "region_name": health["region"],
@@ -345,12 +347,16 @@ class Table:
         return opened
 
     def _cipher(self, subject_id: str, vault: dict[str, Any]) -> Any:
+        """The subject's cipher, its data key unwrapped as the functions do (under its branch key, or by KMS)."""
+        from touchpoints.adapters.branch_keys import DynamoBranchKeys
+        from touchpoints.adapters.kms import KmsKeyWrapper
+        from touchpoints.privacy.branch_keys import BranchKeyCache, HierarchicalKeyWrapper
         from touchpoints.privacy.cipher import SubjectCipher
 
-        key = self.kms.decrypt(
-            CiphertextBlob=bytes(vault["wrapped_key"]["B"]), EncryptionContext={"subject_id": subject_id}
-        )
-        return SubjectCipher(subject_id, bytes(key["Plaintext"]))
+        if self._wrapper is None:
+            source = DynamoBranchKeys(self.client, self.kms, self.branch_keys, "alias/DataKey")
+            self._wrapper = HierarchicalKeyWrapper(BranchKeyCache(source), KmsKeyWrapper(self.kms, "alias/DataKey"))
+        return SubjectCipher(subject_id, self._wrapper.unwrap(subject_id, bytes(vault["wrapped_key"]["B"])))
 
 
 def _merged_into(item: dict[str, Any]) -> str | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import secrets
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +107,8 @@ def provision(
         key = _create_key(kms, name, resource["Properties"])
         refs[name], attributes[(name, "Arn")], attributes[(name, "KeyId")] = key["KeyId"], key["Arn"], key["KeyId"]
 
+    _first_branch_key(client, result)
+
     secretsmanager = client("secretsmanager")
     for name, resource in resources_of_type(template, "AWS::SecretsManager::Secret").items():
         arn = _create_secret(secretsmanager, name, resource.get("Properties", {}), result.intrinsics)
@@ -136,6 +141,36 @@ def provision(
         refs[name] = key.key_id
         result.api_keys[name] = key
     return result
+
+
+def _first_branch_key(client: ClientFactory, result: Provisioned) -> None:
+    table, kms_key = result.tables.get("BranchKeyTable"), result.intrinsics.refs.get("DataKey")
+    if table and kms_key:
+        first_branch_key(client("dynamodb"), client("kms"), table, kms_key)
+
+
+def first_branch_key(dynamodb: Any, kms: Any, table: str, kms_key: str) -> None:
+    """What an operator's first `keys branch-keys start` makes on a deployed stack (docs/keys.md), here at once (no
+    function has run yet): a branch key version, sealed by KMS, and active. Nothing if the stack has one."""
+    item = _layer_module("touchpoints.items.branch_key")
+    if "Item" in dynamodb.get_item(TableName=table, Key=item.key(item.ACTIVE_SK)):
+        return
+    version = item.new_version()
+    made = kms.generate_data_key_without_plaintext(
+        KeyId=kms_key, KeySpec="AES_256", EncryptionContext=item.encryption_context(version)
+    )
+    enc = bytes(made["CiphertextBlob"])
+    dynamodb.put_item(TableName=table, Item=item.version_item(version, enc, datetime.now(UTC)))
+    dynamodb.put_item(TableName=table, Item=item.active_item(version, enc))
+
+
+def _layer_module(name: str) -> Any:
+    """One of the layer's item schemas (they import nothing of the layer): the runner's own process has no layer on
+    its path, the functions do."""
+    layer = str(REPO_ROOT / "shared")
+    if layer not in sys.path:
+        sys.path.append(layer)
+    return importlib.import_module(name)
 
 
 def local_role_id(logical_id: str) -> str:

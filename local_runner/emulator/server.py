@@ -2,6 +2,7 @@
 
 Paths are the template's (no stage prefix, as with sam local). `GET /__health` is the runner's own:
 it reports readiness, the local AWS endpoint, tables and queues, and whether all work has settled.
+`GET /reports` is the runner's too: the HTML report (report_cli) drawn live from its own report routes.
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+from compliance_cli.credentials import local_target
+from compliance_cli.errors import ToolError
 from local_runner.emulator.apigateway import BAD_GATEWAY, TIMEOUT, GatewayResponse, HttpRequest, to_http
+from local_runner.emulator.principals import DEVELOPER
 from local_runner.emulator.runner import LocalRunner, log
+from report_cli.fetch import DEFAULT_DAYS, fetch_reports
+from report_cli.render_html import render
 
 HEALTH_PATH = "/__health"
+REPORTS_PATH = "/reports"
 
 
 class _Server(ThreadingHTTPServer):
@@ -60,6 +67,9 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             )
             return
+        if url.path == REPORTS_PATH and self.command in ("GET", "HEAD"):
+            self._send(_report_page(f"http://{self._host()}", url.query))
+            return
         try:
             body = self._read_body()
         except ValueError:
@@ -70,8 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         runner = self.server.runner
         assert runner.gateway is not None
-        host = f"{self.server.server_address[0]}:{self.server.server_address[1]}"
-        prepared = runner.gateway.prepare(request, host)
+        prepared = runner.gateway.prepare(request, self._host())
         function = "-"
         if isinstance(prepared, GatewayResponse):
             response = prepared
@@ -98,6 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.access_log:
             elapsed = (time.monotonic() - started) * 1000
             log(f"{self.command} {url.path} {response.status} {function} {elapsed:.0f} ms")
+
+    def _host(self) -> str:
+        return f"{self.server.server_address[0]}:{self.server.server_address[1]}"
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -127,6 +139,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+
+def _report_page(base_url: str, query: str) -> GatewayResponse:
+    """The report from this runner's own routes, signed as the local developer, as `report_cli html` draws it."""
+    days = (parse_qs(query).get("days") or [str(DEFAULT_DAYS)])[0]
+    if not days.isdigit() or not 1 <= int(days) <= 366:
+        return GatewayResponse(400, [("Content-Type", "text/plain")], b"days: a number of days from 1 to 366\n")
+    try:
+        reports = fetch_reports(local_target(base_url, DEVELOPER), days=int(days))
+    except ToolError as error:
+        return GatewayResponse(502, [("Content-Type", "text/plain")], f"{error.message}\n".encode())
+    page = render(reports.as_dict()).encode()
+    return GatewayResponse(200, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")], page)
 
 
 class ApiServer:

@@ -96,6 +96,12 @@ class ProfileWrite:
     # Other profiles found to be this person: each is claimed (status merging, merged into this subject) in
     # the same transaction, and the merge worker moves its items; or why they were left apart (a conflict).
     identity: IdentityDecision | None = None
+    # During a secret rotation: the claimed identifiers' tokens in the other live version, each required absent.
+    claim_guards: tuple[str, ...] = ()
+    # The program and campaign the touchpoint belongs to: the profile remembers the last touchpoint's, and the
+    # classifier credits a state move to them (absent: the move is credited to no program)
+    program: str | None = None
+    campaign_id: str | None = None
 
 
 class ProfileStore(OwnerDirectory, Protocol):
@@ -195,14 +201,21 @@ class IngestionService:
             )
         check_declared(touchpoint, self._policy)
         tokenizer = self._tokenizer()
-        tokens = {kind: tokenizer.token(kind, value) for kind, value in touchpoint.identifiers.items()}
+        tokens: dict[IdentifierKind, str] = {}
+        aliases: dict[str, tuple[str, ...]] = {}
+        for kind, value in touchpoint.identifiers.items():
+            versions = tokenizer.tokens(kind, value)  # more than one only during a secret rotation
+            tokens[kind] = versions[0]
+            if len(versions) > 1:
+                aliases[versions[0]] = versions[1:]
         same_value = {
             token
             for kind, value in touchpoint.identifiers.items()
             for token in self._trust.value_tokens(tokenizer, kind, value)[1:]
         }
         verified = self._vouched_tokens(touchpoint, tokenizer, tokens)
-        return PreparedTouchpoint(touchpoint, tokens, tuple(sorted(same_value - set(tokens.values()))), verified)
+        others = tuple(sorted(same_value - set(tokens.values())))
+        return PreparedTouchpoint(touchpoint, tokens, others, verified, aliases)
 
     def _vouched_tokens(
         self, touchpoint: Touchpoint, tokenizer: Tokenizer, tokens: Mapping[IdentifierKind, str]
@@ -349,7 +362,10 @@ class IngestionService:
             new_subject_key=wrapped_key,
             expected_consent_version=snapshot.consent_version if snapshot else 0,
             advance_last_trace=trace is not None and (known_trace is None or trace.occurred_at > known_trace),
+            program=touchpoint.program,
+            campaign_id=touchpoint.campaign_id if touchpoint.program else None,
             identity=placement.decision,
+            claim_guards=tuple(a for t in claims for a in prepared.aliases.get(t, ())),
         )
 
     def _trace_record(self, touchpoint: Touchpoint, plan: StoragePlan, cipher: SubjectCipher) -> TraceRecord | None:

@@ -125,3 +125,7 @@ class Touchpoint:
     # The channel asserts its identifiers are one person (an authenticated login naming the anonymous id it
     # replaces, like Segment's alias): an explicit link, not an inference from shared identifiers.
     alias: bool = False
+    # The migration program (policies/classification.yaml) and campaign it belongs to: a state move it causes is
+    # credited to them (issue 25)
+    program: str | None = None
+    campaign_id: str | None = None

@@ -32,6 +32,10 @@ class PrivacySettings(AwsSettings):
     data_key_id: str = Field(alias="DATA_KEY_ID", min_length=1)
     tokenization_secret_id: str = Field(alias="TOKENIZATION_SECRET_ID", min_length=1)
     data_key_cache_seconds: int = Field(default=900, alias="DATA_KEY_CACHE_SECONDS", ge=0, le=3600)
+    # The branch keys that wrap the data keys (touchpoints.privacy.branch_keys), each read once per this long: a
+    # rotation's new version reaches every container within it (touchpoints.privacy.rotation.DEFAULT_SETTLE).
+    branch_key_table: str = Field(alias="BRANCH_KEY_TABLE_NAME", min_length=3)
+    branch_key_cache_seconds: int = Field(default=600, alias="BRANCH_KEY_CACHE_SECONDS", ge=0, le=600)
 
 
 class ChannelSettings(PrivacySettings):

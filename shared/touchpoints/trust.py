@@ -85,8 +85,9 @@ class TrustPolicy(BaseModel):
         return (kind, *(k for k in group if k is not kind))
 
     def value_tokens(self, tokenizer: Tokenizer, kind: IdentifierKind, value: str) -> tuple[str, ...]:
-        """The tokens of one normalized value under every kind that shares it, its own kind's first."""
-        return tuple(tokenizer.token(k, value) for k in self.same_value_kinds(kind))
+        """The tokens of one normalized value under every kind that shares it, its own kind's first (in the version
+        written now); during a secret rotation, in both live versions."""
+        return tuple(t for k in self.same_value_kinds(kind) for t in tokenizer.tokens(k, value))
 
 
 @lru_cache(maxsize=1)

@@ -59,14 +59,18 @@ def test_a_campaign_asks_sends_is_capped_and_an_erased_person_is_suppressed(runn
     assert first[0]["allowed"] and first[0]["reservation_id"].startswith("rsv_")
     assert [d.get("reason") for d in first[1:]] == ["not_contactable_on_channel", "no_consent"]
 
-    # When the channel sends the SMS and records it with its reservation
-    sent = contact({"phone": subscriber.phone}, "sms", reservation_id=first[0]["reservation_id"])
+    # When the channel sends the SMS and records it with its reservation, for a program (issue 25)
+    sent = contact({"phone": subscriber.phone}, "sms", reservation_id=first[0]["reservation_id"], program="loyalty")
     response = runner.post("sms", {"contacts": [sent]}, resource="contacts")
-    assert response.status_code == 200 and response.json()["results"][0]["status"] == "stored", response.text
+    assert response.json()["results"] == [{"event_id": sent["event_id"], "status": "stored"}], response.text
+    # and a program classification.yaml does not have is refused, naming the field
+    wrong = runner.post("sms", {"contacts": [{**sent, "event_id": "snt-wrong", "program": "x"}]}, resource="contacts")
+    assert wrong.status_code == 422 and "unknown_program" in wrong.text, wrong.text
 
     # Then a second campaign the same day is held by the daily SMS cap, and told when it may send
     second = decisions(runner, "sms", [daytime({"profile_id": signed_up})], reserve=True, campaign="flash-sale")
     assert (second[0]["profile_id"], second[0]["reason"]) == (signed_up, "frequency_cap")
+    assert "allowed_at_because" not in second[0]  # the reservation became a contact: no reservation to expire
     allowed_at = datetime.fromisoformat(second[0]["allowed_at"])
     assert datetime.now(UTC) + timedelta(hours=23) < allowed_at < datetime.now(UTC) + timedelta(days=1, hours=10)
     # while email, capped separately, may still be used
@@ -85,6 +89,8 @@ def test_a_campaign_asks_sends_is_capped_and_an_erased_person_is_suppressed(runn
     assert signed_up not in report.text
     body = report.json()
     assert body["people_contacted"]["last_7_days"] >= 1
+    last_week = body["people_by_contacts"]["last_7_days"]
+    assert sum(last_week.values()) == body["people_contacted"]["last_7_days"], body
     assert {"channel": "sms", "campaign_id": "flash-sale", "hits": 1} in body["cap_hits"]["by_channel_and_campaign"]
     assert runner.post("sms", {}, resource="contact-decisions").status_code == 422
     assert len(counters_of(runner, signed_up)) == 1

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 
 from tests import factories
@@ -20,10 +19,7 @@ from touchpoints.privacy.cipher import SubjectCipher
 
 def _subject_cipher(aws: Any, subject_id: str) -> SubjectCipher:
     vault = aws.dynamodb.get_item(TableName=aws.table("KeyVaultTable"), Key=keys.vault_key(subject_id))["Item"]
-    plaintext = boto3.client("kms").decrypt(
-        CiphertextBlob=vault["wrapped_key"]["B"], EncryptionContext={"subject_id": subject_id}
-    )["Plaintext"]
-    return SubjectCipher(subject_id, plaintext)
+    return SubjectCipher(subject_id, factories.unwrapped_key(subject_id, vault["wrapped_key"]["B"]))
 
 
 def _profile(aws: Any, subject_id: str) -> dict[str, Any]:
@@ -152,11 +148,7 @@ def test_ciphertexts_are_bound_to_their_subject_and_field(lambdas, local_aws):
 
 def _raw_key(aws: Any, subject_id: str) -> bytes:
     vault = aws.dynamodb.get_item(TableName=aws.table("KeyVaultTable"), Key=keys.vault_key(subject_id))["Item"]
-    return bytes(
-        boto3.client("kms").decrypt(
-            CiphertextBlob=vault["wrapped_key"]["B"], EncryptionContext={"subject_id": subject_id}
-        )["Plaintext"]
-    )
+    return factories.unwrapped_key(subject_id, vault["wrapped_key"]["B"])
 
 
 def test_tokens_match_for_the_same_person_across_channels(lambdas, local_aws):

@@ -232,4 +232,6 @@ def test_the_report_routes_are_iam_authenticated_in_the_template():
         ("GET", "/v1/reports/contact-pressure", "iam"),
         ("GET", "/v1/reports/data-quality", "iam"),
         ("GET", "/v1/reports/failed-events", "iam"),
+        ("GET", "/v1/reports/programs", "iam"),
+        ("GET", "/v1/reports/audiences", "iam"),
     }

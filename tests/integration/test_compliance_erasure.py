@@ -6,7 +6,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
 import pytest
 
 from local_runner.emulator.template import functions, load
@@ -83,12 +82,12 @@ def ciphertexts(items: list[dict[str, Any]], ciphers: Mapping[str, SubjectCipher
 
 
 def vault_ciphers(aws: Any) -> list[tuple[str, SubjectCipher]]:
-    kms = boto3.client("kms")
     ciphers = []
     for item in aws.scan("KeyVaultTable"):
         subject_id = item["pk"]["S"].removeprefix("SUBJECT#")
-        key = kms.decrypt(CiphertextBlob=bytes(item["wrapped_key"]["B"]), EncryptionContext={"subject_id": subject_id})
-        ciphers.append((subject_id, SubjectCipher(subject_id, key["Plaintext"])))
+        ciphers.append(
+            (subject_id, SubjectCipher(subject_id, factories.unwrapped_key(subject_id, item["wrapped_key"]["B"])))
+        )
     return ciphers
 
 

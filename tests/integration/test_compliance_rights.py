@@ -21,15 +21,15 @@ CASE = {"regulation": "gdpr", "case_reference": "CASE-2026-0100"}
 
 
 def field_value(lambdas, subject_id: str, name: str) -> str:
-    dynamodb, kms = boto3.client("dynamodb"), boto3.client("kms")
+    dynamodb = boto3.client("dynamodb")
     profile = dynamodb.get_item(
         TableName=lambdas.aws.table("ProfileTable"), Key={"pk": {"S": f"SUBJECT#{subject_id}"}, "sk": {"S": "PROFILE"}}
     )["Item"]
     vault = dynamodb.get_item(TableName=lambdas.aws.table("KeyVaultTable"), Key={"pk": {"S": f"SUBJECT#{subject_id}"}})[
         "Item"
     ]
-    key = kms.decrypt(CiphertextBlob=bytes(vault["wrapped_key"]["B"]), EncryptionContext={"subject_id": subject_id})
-    return SubjectCipher(subject_id, key["Plaintext"]).decrypt(name, bytes(profile["fields"]["M"][name]["M"]["v"]["B"]))
+    key = factories.unwrapped_key(subject_id, vault["wrapped_key"]["B"])
+    return SubjectCipher(subject_id, key).decrypt(name, bytes(profile["fields"]["M"][name]["M"]["v"]["B"]))
 
 
 def test_export_gives_everything_held_decrypted(lambdas):

@@ -9,6 +9,7 @@ checked against AWS_METRICS instead.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from tests import factories
 from tests.cloudformation import transformed
 from tests.integration.compliance_helpers import drain, erase, status
 from tests.integration.test_classifier_stream import Pipeline
+from tests.integration.test_token_secret_rotation import rotation
 from tests.people import person
 from tests.template_metrics import (
     MetricReference,
@@ -26,7 +28,10 @@ from tests.template_metrics import (
     resources_of_type,
     widget_metrics,
 )
+from touchpoints.adapters import aws
+from touchpoints.adapters.token_rotation_store import CloudWatchRotationMetrics
 from touchpoints.trust import load_trust_policy
+from touchpoints.wiring import container
 
 # The AWS service metrics the template may name: dimension keys as AWS publishes them, and the kind of
 # resource each dimension must name (AWS docs: Lambda, API Gateway "detailed metrics", SQS, DynamoDB).
@@ -57,7 +62,8 @@ def run_every_emitting_path(pipeline: Pipeline, faults: Any) -> None:
         wrong_key = next(key for other, key in factories.CHANNEL_API_KEYS.items() if other != channel)
         assert lambdas.post(channel, body, api_key=wrong_key)[0] == 403  # refused: forbidden
 
-    faults.fail("kms", "GenerateDataKey", "ThrottlingException", times=1)
+    container.reset()  # a new container: it unwraps the active branch key first
+    faults.fail("kms", "Decrypt", "ThrottlingException", times=1)
     faults.fail("dynamodb", "TransactWriteItems", "ProvisionedThroughputExceededException", times=1)
     assert lambdas.post("web", factories.web(person(420)))[0] == 200  # both throttles retried by the SDK
     faults.clear()
@@ -77,6 +83,23 @@ def run_every_emitting_path(pipeline: Pipeline, faults: Any) -> None:
     assert check["open"] == 1
     drain(lambdas)
     assert status(lambdas, accepted["request_id"])["state"] == "completed"
+
+    # A tokenization secret rotation, as `keys token-secret start` and `run` make it: the functions see it open,
+    # the move job reports what it scanned (PutMetricData, read back from CloudWatch below)
+    job = rotation(lambdas, metrics=CloudWatchRotationMetrics(aws.session().client("cloudwatch")))
+    job.start(propagation=timedelta(0))
+    container.reset()
+    assert lambdas.post("web", factories.web(person(430)))[0] == 200
+    job.run()
+
+
+def put_metrics() -> set[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """(namespace, metric, dimensions) of every metric sent to CloudWatch with PutMetricData (the operator's jobs)."""
+    listed = aws.session().client("cloudwatch").list_metrics()["Metrics"]
+    return {
+        (m["Namespace"], m["MetricName"], tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"])))
+        for m in listed
+    }
 
 
 def check_aws_metric(template: dict[str, Any], metric: MetricReference) -> list[str]:
@@ -130,7 +153,7 @@ def check_own_metric(metric: MetricReference, emitted: set[Any]) -> list[str]:
 def test_every_alarm_and_dashboard_widget_names_a_metric_the_code_emits(pipeline, faults, capsys):
     # Given the code run through every path that emits a metric
     run_every_emitting_path(pipeline, faults)
-    emitted = emitted_metrics(capsys.readouterr().out)
+    emitted = emitted_metrics(capsys.readouterr().out) | put_metrics()
     # and the template as CloudFormation receives it
     template = transformed()
     named = [*alarm_metrics(template), *widget_metrics(template)]

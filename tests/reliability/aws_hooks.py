@@ -74,6 +74,7 @@ class _State:
 
 
 _STATE = _State()
+_SCENE = threading.local()  # set while a test's own calls set a scene (unrecorded)
 
 
 def _operation(event_name: str) -> tuple[str, str]:
@@ -105,6 +106,8 @@ def _before_send(request: Any, event_name: str, **_: Any) -> AWSResponse | None:
 
 
 def _before_parameter_build(params: dict[str, Any], event_name: str, **_: Any) -> None:
+    if getattr(_SCENE, "setting", False):
+        return
     service, operation = _operation(event_name)
     with _STATE.lock:
         for calls in _STATE.recorders:
@@ -158,3 +161,14 @@ def recording() -> Iterator[list[Call]]:
     finally:
         with _STATE.lock:
             _STATE.recorders.remove(calls)
+
+
+@contextmanager
+def unrecorded() -> Iterator[None]:
+    """The calls a test makes itself to set a scene, in this thread: kept out of every recording, which is of the
+    code under test."""
+    _SCENE.setting = True
+    try:
+        yield
+    finally:
+        _SCENE.setting = False

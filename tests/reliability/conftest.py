@@ -15,6 +15,7 @@ from moto.core import models as moto_models
 from tests.conftest import FUNCTIONS, LocalAws
 from tests.reliability import aws_hooks
 from touchpoints.adapters import aws
+from touchpoints.adapters.branch_keys import DynamoBranchKeys
 from touchpoints.adapters.kms import KmsKeyWrapper
 from touchpoints.adapters.profile_store import DynamoProfileStore
 from touchpoints.adapters.secrets import TokenizerSource
@@ -22,6 +23,7 @@ from touchpoints.channels import PAYLOAD_MODELS
 from touchpoints.consent import load_policy
 from touchpoints.ingestion import IngestionService
 from touchpoints.model import Channel, Touchpoint
+from touchpoints.privacy.branch_keys import BranchKeyCache, HierarchicalKeyWrapper
 from touchpoints.privacy.keyring import SubjectKeyring
 from touchpoints.settings import ChannelSettings
 
@@ -80,7 +82,13 @@ def new_container(local_aws: LocalAws) -> ContainerFactory:
         store = DynamoProfileStore(
             clients["dynamodb"], settings.profile_table, settings.key_vault_table, settings.identity_index_table
         )
-        keyring = SubjectKeyring(KmsKeyWrapper(clients["kms"], settings.data_key_id))
+        branch_keys = DynamoBranchKeys(
+            clients["dynamodb"], clients["kms"], settings.branch_key_table, settings.data_key_id
+        )
+        wrapper = HierarchicalKeyWrapper(
+            BranchKeyCache(branch_keys), KmsKeyWrapper(clients["kms"], settings.data_key_id)
+        )
+        keyring = SubjectKeyring(wrapper)
         tokenizer = TokenizerSource(clients["secretsmanager"], settings.tokenization_secret_id)
         return IngestionService(store, keyring, tokenizer, load_policy())
 

@@ -82,9 +82,17 @@ def test_no_function_has_wildcard_actions_or_resources(logical_id):
 def test_channel_functions_cannot_delete_scan_or_encrypt(logical_id):
     for action, resource in granted(logical_id):
         assert not action.startswith(CHANNEL_FORBIDDEN_PREFIXES), f"{logical_id}: {action} on {resource}"
-        assert resource in {"ProfileTable", "KeyVaultTable", "IdentityIndexTable", "DataKey", "TokenizationSecret"} or (
-            (action, resource) == ("apigateway:GET", f"{logical_id.removesuffix('ChannelFunction')}ApiKey")
-        ), (action, resource)
+        assert resource in {
+            "ProfileTable",
+            "KeyVaultTable",
+            "BranchKeyTable",
+            "IdentityIndexTable",
+            "DataKey",
+            "TokenizationSecret",
+        } or ((action, resource) == ("apigateway:GET", f"{logical_id.removesuffix('ChannelFunction')}ApiKey")), (
+            action,
+            resource,
+        )
 
 
 def used(calls: Iterable[aws_hooks.Call], provisioned: Any) -> set[Grant]:
@@ -117,8 +125,11 @@ def used(calls: Iterable[aws_hooks.Call], provisioned: Any) -> set[Grant]:
 
 
 def every_kind_of_request(lambdas: Any, channel: str) -> None:
-    """New person, known person in a cold container, duplicate, consent change, batch."""
+    """New person (also on a stack before its first branch key), known person in a cold container, duplicate,
+    consent change, batch."""
     builder = factories.CHANNEL_PAYLOADS[channel]
+    with factories.before_first_branch_key(lambdas.aws):  # data keys made by KMS, as before the key hierarchy
+        assert lambdas.post(channel, builder(person(860 + list(CHANNEL_FUNCTIONS).index(channel))))[0] == 200
     p = person(800 + list(CHANNEL_FUNCTIONS).index(channel))
     first = builder(p)
     assert lambdas.post(channel, first)[0] == 200
@@ -168,6 +179,7 @@ def test_classifier_and_reclassifier_policies_grant_exactly_what_they_call(lambd
     monkeypatch.setenv("RECLASSIFY_LOOKBACK_DAYS", "366")
     pipeline = Pipeline(lambdas, local_aws)
     first = pipeline.post("web", factories.web(person(820)))
+    leaving = pipeline.post("web", factories.web(person(822)))
     with aws_hooks.recording() as calls:
         pipeline.pump()
         # Delivered again (a retried batch): the classifier reads back the profile and the fate of the batch
@@ -175,14 +187,28 @@ def test_classifier_and_reclassifier_policies_grant_exactly_what_they_call(lambd
         assert pipeline.deliver(streams.passing(SOURCE.filters, pipeline.read)) == []
     # Reading the stream is the event source mapping's work (Lambda's service role), not the function's.
     classifier_calls = [call for call in calls if call.service == "dynamodb"]
+    # A person who leaves (an erasure froze the profile) leaves every audience: the classifier deletes memberships.
+    local_aws.dynamodb.update_item(
+        TableName=local_aws.table("ProfileTable"),
+        Key={"pk": {"S": f"SUBJECT#{leaving}"}, "sk": {"S": "PROFILE"}},
+        UpdateExpression="SET #st = :erasing",
+        ExpressionAttributeNames={"#st": "status"},
+        ExpressionAttributeValues={":erasing": {"S": "erasing"}},
+    )
+    with aws_hooks.recording() as left:
+        pipeline.pump()
+    classifier_calls += [call for call in left if call.service == "dynamodb"]
 
+    dropped = pipeline.post("app", factories.app(person(823)))
+    pipeline.pump()
+    age(pipeline, dropped, 400)  # due: changed, its trace gone, and so its audience of a program that needs one
     age(pipeline, first, 366)  # due: refreshed
     age(pipeline, signed_up(pipeline, 821), 400)  # due: changed
     with aws_hooks.recording() as sweep_calls:
         outcomes = sweep(pipeline)
         after_a_rules_deploy = lambdas.invoke("ReclassifierFunction", {"reclassify": "outdated_rules"})
         counted = lambdas.invoke("ReclassifierFunction", {"reclassify": "count_existing"})
-    assert outcomes["refreshed"] == outcomes["changed"] == 1
+    assert outcomes["refreshed"] == 1 and outcomes["changed"] == 2
     assert after_a_rules_deploy["complete"] and counted["complete"]
 
     for logical_id, recorded in (("ClassifierFunction", classifier_calls), ("ReclassifierFunction", sweep_calls)):

@@ -422,6 +422,9 @@ def context_keys_allowed(statement: dict[str, Any], context_keys: Collection[str
     return required is None or bool(set(context_keys) & set(required))
 
 
+BRANCH_CONTEXT = ("branch_key_id", "branch_key_version")
+
+
 def test_kms_grants_require_the_subject_encryption_context(lambdas, local_aws):
     from tests.conftest import FUNCTIONS
 
@@ -430,24 +433,40 @@ def test_kms_grants_require_the_subject_encryption_context(lambdas, local_aws):
     for logical_id in kms_users:
         for statement in _kms_statements(logical_id):
             # A key without the person's context (or with another context key) is refused. S3 asks for an
-            # export object's key under the object's own context (SSE-KMS), never the person's.
-            expected = (
-                "aws:s3:arn"
-                if "kms:ViaService" in statement.get("Condition", {}).get("StringEquals", {})
-                else "subject_id"
-            )
+            # export object's key under the object's own context (SSE-KMS), never the person's; a branch key is
+            # unwrapped under its own context (branch key id and version), which opens no person's data key.
+            equals = statement.get("Condition", {}).get("StringEquals", {})
+            if "kms:ViaService" in equals:
+                expected = ["aws:s3:arn"]
+            elif "kms:EncryptionContext:branch_key_id" in equals:
+                expected = list(BRANCH_CONTEXT)
+                assert not context_keys_allowed(statement, ["subject_id"]), (
+                    f"{logical_id}: a branch grant opens data keys"
+                )
+                assert not context_keys_allowed(statement, ["subject_id", "branch_key_version"]), logical_id
+            else:
+                expected = ["subject_id"]
+                assert not context_keys_allowed(statement, list(BRANCH_CONTEXT)), f"{logical_id}: opens branch keys"
             assert not context_keys_allowed(statement, []), f"{logical_id}: no context is allowed"
             assert not context_keys_allowed(statement, ["tenant"]), f"{logical_id}: any context is allowed"
-            assert context_keys_allowed(statement, [expected]), logical_id
-    # and the code always sends exactly that context
+            assert context_keys_allowed(statement, expected), logical_id
+    # and the code always sends exactly one of those contexts: a branch key's, or (a stack before its first branch
+    # key, or a data key from before the hierarchy) the person's
     with aws_hooks.recording() as calls:
         p = person(1718)
         assert lambdas.post("web", factories.web(p))[0] == 200
         container.reset()
         assert lambdas.post("web", factories.web(p, "page_view"))[0] == 200
+        with factories.before_first_branch_key(local_aws):
+            assert lambdas.post("web", factories.web(person(1721)))[0] == 200
     kms_calls = [c for c in calls if c.service == "kms"]
     assert {c.operation for c in kms_calls} == {"GenerateDataKey", "Decrypt"}
-    assert all(set(c.params["EncryptionContext"]) == {"subject_id"} for c in kms_calls)
+    contexts = {frozenset(c.params["EncryptionContext"]) for c in kms_calls}
+    assert contexts == {frozenset({"subject_id"}), frozenset(BRANCH_CONTEXT)}
+    branch_contexts = [
+        c.params["EncryptionContext"] for c in kms_calls if "branch_key_id" in c.params["EncryptionContext"]
+    ]
+    assert all(context["branch_key_id"] == "subject-data-keys" for context in branch_contexts)
 
 
 def test_the_compliance_function_is_granted_only_what_it_calls(lambdas, local_aws):

@@ -43,12 +43,15 @@ from boto3.dynamodb.types import TypeDeserializer
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
 from touchpoints.classification import ClassificationWrite, CountExistingResult, Departure, State
+from touchpoints.classification.attribution import Contact
 from touchpoints.classification.counts import (
     DEADLINE_MARGIN,
     AgeCell,
     Cell,
+    ContactedMoveCell,
     Fate,
     MoveCell,
+    ProgramMoveCell,
     StateCell,
     Tally,
     TallyKind,
@@ -59,6 +62,7 @@ from touchpoints.classification.counts import (
 )
 from touchpoints.classification.service import ORIGIN_CHANNELS, DepartureMarker
 from touchpoints.errors import StorageUnavailable
+from touchpoints.items import contact as contact_item
 from touchpoints.items import counter as counter_item
 from touchpoints.items import profile as profile_item
 from touchpoints.observability import logger
@@ -178,6 +182,14 @@ def _place(cell: Cell, shard: int) -> tuple[ItemKey, str]:
     if isinstance(cell, MoveCell):
         sk = counter_item.day_action_sk(cell.day.isoformat(), cell.channel, cell.action)
         return (counter_item.funnel_pk(shard), sk), counter_item.move_counter(cell.from_state, cell.to_state)
+    if isinstance(cell, ProgramMoveCell):
+        sk = counter_item.program_action_sk(
+            cell.day.isoformat(), cell.channel, cell.action, cell.program, cell.campaign
+        )
+        return (counter_item.funnel_pk(shard), sk), counter_item.move_counter(cell.from_state, cell.to_state)
+    if isinstance(cell, ContactedMoveCell):
+        sk = counter_item.contacted_sk(cell.day.isoformat(), cell.program, cell.campaign, cell.channel)
+        return (counter_item.contacted_pk(shard), sk), counter_item.move_counter(cell.from_state, cell.to_state)
     if isinstance(cell, TouchpointCell):
         sk = counter_item.day_action_sk(cell.day.isoformat(), cell.channel, cell.action)
         return (counter_item.quality_pk(shard), sk), cell.measure
@@ -188,6 +200,7 @@ def _place(cell: Cell, shard: int) -> tuple[ItemKey, str]:
 _ENTITIES = {
     "STATES": counter_item.ENTITY_DISTRIBUTION,
     "FUNNEL": counter_item.ENTITY_FUNNEL,
+    "CONTACTED": counter_item.ENTITY_CONTACTED,
     "QUALITY": counter_item.ENTITY_QUALITY,
     "FIELD_AGE": counter_item.ENTITY_FIELD_AGE,
 }
@@ -638,6 +651,13 @@ class DynamoClassificationStore:
             sets.append("#counted = :state")
         same_count += _same_quality(write, names, values, sets)
         same_count += _bookkeeping(write, names, values, sets, removes)
+        if write.audiences is not None:  # the audiences' summary moves with the classification, in the same write
+            names["#aud"] = profile_item.AUDIENCES
+            if write.audiences:
+                values[":aud"] = _s(write.audiences)
+                sets.append("#aud = :aud")
+            else:
+                removes.append("#aud")
         condition = (
             f"attribute_exists({profile_item.PK}) AND #ver = :v AND #cv = :cv AND #st = :active AND {same_state}"
             f" AND {not_yet_done} AND {same_count}"
@@ -778,6 +798,49 @@ class DynamoClassificationStore:
                 day, *move = cell
                 total[(date.fromisoformat(day), move[0], move[1], move[2], move[3])] += n
         return total
+
+    def program_moves(self, start: date, end: date) -> Mapping[tuple[date, str, str, str, str, str, str | None], int]:
+        total: Counter[tuple[date, str, str, str, str, str, str | None]] = Counter()
+        for sk, name, n in self._counter_cells(counter_item.funnel_pk, start.isoformat(), end.isoformat()):
+            if (cell := counter_item.parse_program_funnel_cell(sk, name)) is not None:
+                day, from_state, to_state, channel, action, program, campaign = cell
+                total[(date.fromisoformat(day), from_state, to_state, channel, action, program, campaign or None)] += n
+        return total
+
+    def contacted_moves(self, start: date, end: date) -> Mapping[tuple[date, str, str | None, str, str, str], int]:
+        total: Counter[tuple[date, str, str | None, str, str, str]] = Counter()
+        for sk, name, n in self._counter_cells(counter_item.contacted_pk, start.isoformat(), end.isoformat()):
+            if (cell := counter_item.parse_contacted_cell(sk, name)) is not None:
+                day, program, campaign, channel, from_state, to_state = cell
+                total[(date.fromisoformat(day), program, campaign or None, channel, from_state, to_state)] += n
+        return total
+
+    def contacts(self, subject_id: str) -> list[Contact]:
+        """The contacts the person was sent, from their contact history (items/contact.py): one GetItem of a few
+        hundred bytes (0.5 RCU), eventually consistent (a contact recorded a second before the move may be missed)."""
+        key = {contact_item.PK: _s(keys.subject_pk(subject_id)), contact_item.SK: _s(contact_item.SK_VALUE)}
+        try:
+            answer = self._db.get_item(
+                TableName=self._profiles,
+                Key=key,
+                ProjectionExpression="#sent",
+                ExpressionAttributeNames={"#sent": contact_item.SENT},
+            )
+        except SDK_ERRORS as error:
+            logger.warning("contact history read failed", extra={"error_code": error_code(error)})
+            raise StorageUnavailable("the profile store is unavailable; the record is retried") from error
+        contacts = []
+        for entry in answer.get("Item", {}).get(contact_item.SENT, {}).get("L", []):
+            members = entry.get("M", {})
+            try:
+                at = datetime.fromisoformat(members[contact_item.ENTRY_AT]["S"])
+                channel = members[contact_item.ENTRY_CHANNEL]["S"]
+            except (KeyError, ValueError):
+                continue  # an entry this reader cannot place credits nothing
+            program = members.get(contact_item.ENTRY_PROGRAM, {}).get("S")
+            campaign = members.get(contact_item.ENTRY_CAMPAIGN, {}).get("S")
+            contacts.append(Contact(at if at.tzinfo else at.replace(tzinfo=UTC), channel, program, campaign or None))
+        return contacts
 
     def touchpoint_quality(self, start: date, end: date) -> Mapping[tuple[str, str, str], int]:
         total: Counter[tuple[str, str, str]] = Counter()

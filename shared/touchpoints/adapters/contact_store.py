@@ -1,11 +1,15 @@
-"""Contact counters in the profile table: batched reads of people, conditional writes, the report's reads."""
+"""Contact counters in the profile table: batched reads of people, conditional writes, the reports' reads."""
 
 from __future__ import annotations
 
-import zlib
+import hashlib
+import pickle
+import random
+import secrets
+import time
 from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from touchpoints.adapters import keys
@@ -13,6 +17,7 @@ from touchpoints.adapters.aws import SDK_ERRORS, error_code
 from touchpoints.adapters.profile_store import DynamoProfileStore
 from touchpoints.consent import ConsentRecord
 from touchpoints.contact.decide import ContactEntry, ContactHistory, PersonFacts, PersonStatus
+from touchpoints.contact.pressure import ContactTally
 from touchpoints.contact.service import RecordOutcome
 from touchpoints.errors import StorageUnavailable
 from touchpoints.identity.subject import TokenRecord
@@ -25,6 +30,9 @@ from touchpoints.observability import logger
 
 _KEYS_PER_BATCH_GET = 100
 _READ_CONCURRENCY = 8
+_COUNT_ATTEMPTS = 5
+_BACKOFF_SECONDS = 0.05
+_TOKEN_LENGTH = 32  # DynamoDB takes a ClientRequestToken of up to 36 characters
 
 
 def _s(value: str) -> dict[str, str]:
@@ -44,6 +52,8 @@ def _entry_attribute(entry: ContactEntry) -> dict[str, Any]:
     }
     if entry.kind:
         members[contact_item.ENTRY_KIND] = _s(entry.kind)
+    if entry.program:
+        members[contact_item.ENTRY_PROGRAM] = _s(entry.program)
     if entry.reservation_id:
         members[contact_item.ENTRY_RESERVATION] = _s(entry.reservation_id)
     if entry.expires_at is not None:
@@ -62,6 +72,7 @@ def entry_from_attribute(value: Mapping[str, Any]) -> ContactEntry:
         kind=m.get(contact_item.ENTRY_KIND, {}).get("S", ""),
         reservation_id=m.get(contact_item.ENTRY_RESERVATION, {}).get("S", ""),
         expires_at=datetime.fromisoformat(expires) if expires else None,
+        program=m.get(contact_item.ENTRY_PROGRAM, {}).get("S", ""),
     )
 
 
@@ -73,11 +84,6 @@ def history_from_item(item: Mapping[str, Any] | None) -> ContactHistory:
         sent=tuple(entry_from_attribute(v) for v in item.get(contact_item.SENT, {}).get("L", [])),
         reservations=tuple(entry_from_attribute(v) for v in item.get(contact_item.RESERVATIONS, {}).get("L", [])),
     )
-
-
-def index_day(subject_id: str, day: str) -> str:
-    """The ContactIndex key: the day of the last contact sent, and a shard that spreads a busy day's writes."""
-    return f"{day}#{zlib.crc32(subject_id.encode()) % contact_item.INDEX_SHARDS}"
 
 
 def counter_put(
@@ -94,9 +100,6 @@ def counter_put(
         contact_item.UPDATED_AT: _s(now.isoformat()),
     }
     moments = [e.at for e in history.sent] + [e.expires_at for e in history.reservations if e.expires_at]
-    if history.sent:
-        last = max(e.at for e in history.sent)
-        item[contact_item.CONTACT_DAY] = _s(index_day(subject_id, last.date().isoformat()))
     if moments:
         # Once the newest entry is older than the history kept, nothing on the item counts: DynamoDB may drop it.
         item[contact_item.EXPIRES_AT] = {"N": str(int(max(moments).timestamp()) + 31 * 86400)}
@@ -226,8 +229,11 @@ class DynamoContactStore:
                 }
             },
         ]
+        # A commit whose answer was lost and that botocore sends again is answered as it was (stored, and counted),
+        # not found a duplicate of itself (see profile_store.request_token).
+        token = hashlib.sha256(pickle.dumps(items, protocol=5)).hexdigest()[:_TOKEN_LENGTH]
         try:
-            self._db.transact_write_items(TransactItems=items)
+            self._db.transact_write_items(TransactItems=items, ClientRequestToken=token)
         except SDK_ERRORS as error:
             if error_code(error) == "TransactionCanceledException":
                 reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]  # type: ignore[union-attr]
@@ -271,30 +277,158 @@ class DynamoContactStore:
                 # A lost count on a dashboard must not fail the decisions already reserved.
                 logger.warning("cap hit count failed", extra={"error_code": error_code(error)})
 
+    def count_contacts(self, tally: ContactTally) -> None:
+        """One marked update per counter item the request moved (its pressure item, one per day, channel, program
+        and campaign sent), on one shard picked for the request. Each counter item holds the request's marker while
+        it is updated, so an update retried after a lost answer is refused by its condition and adds nothing."""
+        token = secrets.token_hex(8)
+        shard = random.randrange(contact_item.COUNTER_SHARDS)  # noqa: S311 - spreading writes, not security
+        recorded = tally.today
+        pressure = tally.nonzero_pressure()
+        if pressure:
+            key = (contact_item.pressure_pk(recorded.isoformat(), shard), contact_item.PRESSURE_SK_VALUE)
+            fixed = {
+                contact_item.ENTITY_ATTR: _s(contact_item.PRESSURE_ENTITY),
+                contact_item.PRESSURE_DAY: _s(recorded.isoformat()),
+                contact_item.EXPIRES_AT: {"N": str(_epoch(recorded, contact_item.PRESSURE_TTL_DAYS))},
+            }
+            cells = {
+                contact_item.pressure_cell((target - recorded).days, window, n): moved
+                for (target, window, n), moved in pressure.items()
+            }
+            self._apply_once(key, fixed, cells, token)
+        for (day, channel, program, campaign), count in tally.sent.items():
+            if not count:
+                continue
+            key = (contact_item.sent_pk(shard), contact_item.sent_sk(day.isoformat(), channel, program, campaign))
+            fixed = {
+                contact_item.ENTITY_ATTR: _s(contact_item.SENT_ENTITY),
+                contact_item.SENT_DAY: _s(day.isoformat()),
+                contact_item.SENT_CHANNEL: _s(channel),
+                contact_item.SENT_CAMPAIGN: _s(campaign),
+                contact_item.EXPIRES_AT: {"N": str(_epoch(day, contact_item.SENT_TTL_DAYS))},
+            }
+            if program:
+                fixed[contact_item.SENT_PROGRAM] = _s(program)
+            self._apply_once(key, fixed, {contact_item.SENT_COUNT: count}, token)
+
+    def _apply_once(self, key: tuple[str, str], fixed: Mapping[str, Any], cells: Mapping[str, int], token: str) -> None:
+        names = {"#m": contact_item.applied_marker(token)}
+        values: dict[str, Any] = {":m": _s(token)}
+        sets = ["#m = :m"]
+        for i, (name, value) in enumerate(fixed.items()):
+            names[f"#f{i}"], values[f":f{i}"] = name, value
+            sets.append(f"#f{i} = :f{i}")
+        adds = []
+        for i, (name, moved) in enumerate(cells.items()):
+            names[f"#c{i}"], values[f":c{i}"] = name, {"N": str(moved)}
+            adds.append(f"#c{i} :c{i}")
+        item_key = {contact_item.PK: _s(key[0]), contact_item.SK: _s(key[1])}
+        update = {
+            "TableName": self._table,
+            "Key": item_key,
+            "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}",
+            "ConditionExpression": "attribute_not_exists(#m)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        for attempt in range(_COUNT_ATTEMPTS):
+            try:
+                self._db.update_item(**update)
+                break
+            except SDK_ERRORS as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    break  # the marker is there: an attempt whose answer was lost applied it
+                logger.warning("contact count failed", extra={"error_code": error_code(error)})
+                if attempt + 1 == _COUNT_ATTEMPTS:
+                    # The contacts are stored: a request failed now would be retried, find duplicates and count
+                    # nothing either. The report lags by these counts (logged, as a lost cap hit is).
+                    logger.error("contact counts lost", extra={"error_code": error_code(error)})
+                    return
+                time.sleep(_BACKOFF_SECONDS * 2**attempt)
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=item_key,
+                UpdateExpression="REMOVE #m",
+                ExpressionAttributeNames={"#m": names["#m"]},
+            )
+        except SDK_ERRORS as error:
+            # A marker left behind is a few bytes on a counter item; its token is never used again.
+            logger.warning("contact count marker left", extra={"error_code": error_code(error)})
+
+
+def _epoch(day: date, days_after: int) -> int:
+    return int(datetime.combine(day + timedelta(days=days_after), datetime.min.time(), tzinfo=UTC).timestamp())
+
 
 class DynamoContactReports:
-    """The contact-pressure report's reads: the sparse ContactIndex by day, and the cap-hit counters."""
+    """The contact reports' reads: the pressure items of the last 30 days, the cap-hit and contacts-sent counters."""
 
     def __init__(self, dynamodb_client: Any, profile_table: str) -> None:
         self._db = dynamodb_client
         self._table = profile_table
 
-    def recent_contacts(self, days: list[date]) -> Iterator[tuple[ContactEntry, ...]]:
-        """The sent contacts of every person whose last contact fell on one of these days."""
-        for day in days:
-            for shard in range(contact_item.INDEX_SHARDS):
-                query: dict[str, Any] = {
-                    "TableName": self._table,
-                    "IndexName": contact_item.CONTACT_INDEX,
-                    "KeyConditionExpression": "#d = :d",
-                    "ExpressionAttributeNames": {"#d": contact_item.CONTACT_DAY, "#sent": contact_item.SENT},
-                    "ExpressionAttributeValues": {":d": _s(f"{day.isoformat()}#{shard}")},
-                    "ProjectionExpression": "#sent",
-                }
-                yield from (
-                    tuple(entry_from_attribute(v) for v in item.get(contact_item.SENT, {}).get("L", []))
-                    for item in self._pages(query)
-                )
+    def pressure_cells(self, days: list[date]) -> dict[tuple[date, int, int], int]:
+        """(target day, window, contacts) -> people moved, summed over what was recorded on these days."""
+        keys_wanted = [
+            {
+                contact_item.PK: _s(contact_item.pressure_pk(day.isoformat(), shard)),
+                contact_item.SK: _s(contact_item.PRESSURE_SK_VALUE),
+            }
+            for day in days
+            for shard in range(contact_item.COUNTER_SHARDS)
+        ]
+        cells: dict[tuple[date, int, int], int] = {}
+        for item in self._batch_get(keys_wanted):
+            recorded = date.fromisoformat(item[contact_item.PRESSURE_DAY]["S"])
+            for name, value in item.items():
+                if (cell := contact_item.parse_pressure_cell(name)) is None:
+                    continue
+                offset, window, n = cell
+                key = (recorded + timedelta(days=offset), window, n)
+                cells[key] = cells.get(key, 0) + int(value["N"])
+        return cells
+
+    def contacts_sent(self, from_day: date, to_day: date) -> dict[tuple[str, str | None, str], int]:
+        """(program, campaign id, channel) -> contacts sent for that program on the days `from_day`..`to_day`
+        (UTC days sent). Contacts that named no program are counted too, but not returned: no program to credit."""
+        sent: dict[tuple[str, str | None, str], int] = {}
+        for shard in range(contact_item.COUNTER_SHARDS):
+            query: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :from AND :to",
+                "ExpressionAttributeNames": {"#pk": contact_item.PK, "#sk": contact_item.SK},
+                "ExpressionAttributeValues": {
+                    ":pk": _s(contact_item.sent_pk(shard)),
+                    ":from": _s(from_day.isoformat()),
+                    ":to": _s(f"{to_day.isoformat()}~"),  # sorts after every <to_day>#... key
+                },
+            }
+            for item in self._pages(query):
+                program = item.get(contact_item.SENT_PROGRAM, {}).get("S")
+                if program is None:
+                    continue
+                key = (program, item[contact_item.SENT_CAMPAIGN]["S"], item[contact_item.SENT_CHANNEL]["S"])
+                sent[key] = sent.get(key, 0) + int(item[contact_item.SENT_COUNT]["N"])
+        return sent
+
+    def _batch_get(self, wanted: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for start in range(0, len(wanted), _KEYS_PER_BATCH_GET):
+            request: dict[str, Any] = {self._table: {"Keys": wanted[start : start + _KEYS_PER_BATCH_GET]}}
+            for attempt in range(_COUNT_ATTEMPTS * 2):
+                try:
+                    page = self._db.batch_get_item(RequestItems=request)
+                except SDK_ERRORS as error:
+                    logger.warning("contact report read failed", extra={"error_code": error_code(error)})
+                    raise StorageUnavailable("the profile store is unavailable") from error
+                yield from page.get("Responses", {}).get(self._table, [])
+                request = page.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(_BACKOFF_SECONDS * 2 ** min(attempt, 4))
+            else:
+                raise StorageUnavailable("the profile store kept throttling the report's reads")
 
     def cap_hits(self, since: date) -> dict[tuple[str, str], int]:
         """(channel, campaign) -> reserved decisions a cap refused, from `since` on."""

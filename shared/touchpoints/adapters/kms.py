@@ -1,4 +1,5 @@
-"""KMS envelope encryption of per-subject data keys."""
+"""KMS envelope encryption of per-subject data keys: how data keys were made and wrapped before the key hierarchy
+(touchpoints.privacy.branch_keys), and still are on a stack before its first branch key."""
 
 from __future__ import annotations
 

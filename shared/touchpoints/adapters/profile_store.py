@@ -69,6 +69,33 @@ def _action_of(change: ProfileWrite) -> str:
     return "consent_update" if change.consents else "data_update"
 
 
+def _attribution(change: ProfileWrite) -> dict[str, Any]:
+    """The program and campaign the touchpoint belongs to, as the profile remembers them (none: neither)."""
+    attributes = {}
+    if change.program:
+        attributes[profile_item.LAST_PROGRAM] = _s(change.program)
+        if change.campaign_id:
+            attributes[profile_item.LAST_CAMPAIGN] = _s(change.campaign_id)
+    return attributes
+
+
+def _attribution_update(
+    change: ProfileWrite, names: dict[str, str], values: dict[str, Any], sets: list[str]
+) -> list[str]:
+    """The sets of the touchpoint's program and campaign, and what to remove: the profile remembers the last
+    touchpoint's, like its channel, so a later touchpoint that names none is not credited to an earlier one's."""
+    attribution = _attribution(change)
+    unset = []
+    for name, attribute in (("#lpg", profile_item.LAST_PROGRAM), ("#lcp", profile_item.LAST_CAMPAIGN)):
+        names[name] = attribute
+        if attribute in attribution:
+            values[f":{name[1:]}"] = attribution[attribute]
+            sets.append(f"{name} = :{name[1:]}")
+        else:
+            unset.append(name)
+    return unset
+
+
 def _field_attribute(value: EncryptedField) -> dict[str, Any]:
     return profile_item.field_attribute(value.ciphertext, value.confirmed_at, value.channel)
 
@@ -297,6 +324,16 @@ class DynamoProfileStore:
         items.append(self._profile_create(change) if change.new_subject_key else self._profile_update(change))
         for token in change.claim_tokens:
             items.extend(token_claim(self._index, change.subject_id, token, change.written_at))
+        for token in change.claim_guards:  # a secret rotation's other version: nobody may hold it (no split)
+            items.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self._index,
+                        "Key": keys.token_key(token),
+                        "ConditionExpression": f"attribute_not_exists({token_item.PK})",
+                    }
+                }
+            )
         items.extend(self._consent_history(change))
         if change.identity is not None:
             items.extend(self._identity_items(change, change.identity))
@@ -459,6 +496,7 @@ class DynamoProfileStore:
             profile_item.CHANGED_BY: _s(profile_item.WRITER_INGEST),
             profile_item.LAST_CHANNEL: _s(change.channel),
             profile_item.LAST_ACTION: _s(_action_of(change)),
+            **_attribution(change),
         }
         for kind, counter in profile_item.TRACE_COUNTERS.items():
             item[counter] = _n(1 if trace and trace.kind is kind else 0)
@@ -492,6 +530,7 @@ class DynamoProfileStore:
         }
         sets = ["#u = :now", "#cb = :writer", "#lch = :lch", "#lac = :lac"]
         adds = ["#ver :one", "#chs :ch"]
+        unset = _attribution_update(change, names, values, sets)
         if change.fields:
             names["#f"] = profile_item.FIELDS
         for i, (name, value) in enumerate(change.fields.items()):
@@ -538,7 +577,8 @@ class DynamoProfileStore:
             "Update": {
                 "TableName": self._profiles,
                 "Key": keys.profile_key(change.subject_id),
-                "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}",
+                "UpdateExpression": f"SET {', '.join(sets)} ADD {', '.join(adds)}"
+                + (f" REMOVE {', '.join(unset)}" if unset else ""),
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
@@ -554,7 +594,7 @@ class DynamoProfileStore:
     def _vault_put(self, subject_id: str, wrapped_key: bytes, now: datetime) -> dict[str, Any]:
         item = {
             **keys.vault_key(subject_id),
-            vault_item.WRAPPED_KEY: {"B": wrapped_key},
+            **vault_item.wrapped_key_attributes(wrapped_key),
             vault_item.CREATED_AT: _s(_iso(now)),
         }
         condition = f"attribute_not_exists({vault_item.PK})"

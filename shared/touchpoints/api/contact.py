@@ -29,6 +29,7 @@ from touchpoints.channels.common import (
     SubjectIdentifiers,
     names_one_of,
 )
+from touchpoints.classification.rules import load_rules
 from touchpoints.contact.decide import DecisionRequest
 from touchpoints.contact.policy import load_contact_policy
 from touchpoints.contact.service import MAX_AUDIENCE, ContactRecord, ContactService, Recipient
@@ -58,12 +59,30 @@ Purpose = Annotated[
     ),
 ]
 ReservationId = Annotated[str, StringConstraints(pattern=r"^rsv_[0-9a-f]{32}$", strict=True)]
+Program = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z_]{1,64}$", strict=True),
+    Documented.of(
+        {
+            "enum": lambda: sorted(load_rules().programs),
+            "description": "The program of policies/classification.yaml this contact served (another: 422 "
+            "unknown_program); counted per program and campaign",
+        }
+    ),
+]
 
 
 class RecordedContact(BaseModel):
     event_id: str
     status: Literal["stored", "duplicate", "unknown_person"] = Field(
         description="unknown_person: nobody holds the identifiers, so nothing was stored"
+    )
+    reservation: Literal["expired", "unknown"] | None = Field(
+        default=None,
+        description="Only on a stored contact whose `reservation_id` held nothing (absent: no reservation named, or "
+        "it became this contact). expired: its time had passed (unused, or used by another contact); unknown: it "
+        "was never issued to this person, or another contact used it. The contact is stored and counted all the "
+        "same (it was sent), but no reservation held its place under the caps: the person may be over a cap.",
     )
 
 
@@ -133,6 +152,7 @@ class ContactIn(Strict):
     purpose: Purpose
     campaign_id: Code
     reservation_id: ReservationId | None = None
+    program: Program | None = None
 
 
 class ContactsIn(Strict):
@@ -161,7 +181,11 @@ def add_contact_routes(app: GuardedResolver, channel: Channel, contact_service: 
             f"Up to {MAX_AUDIENCE} recipients, by profile id or identifiers. The answer: `decisions`, one per "
             "recipient in the request's order: `index`, `allowed`, `profile_id` (only if the request named it), and "
             "when refused `reason` (no_consent, suppressed, not_contactable_on_channel, frequency_cap, quiet_hours) "
-            "and `allowed_at` (when time alone will allow it, else null). No personal data. With `reserve: true` "
+            "and `allowed_at` (when time alone will allow it, else null). A frequency_cap whose `allowed_at` holds "
+            "only if a live reservation of this person expires unused also says `allowed_at_because: "
+            "live_reservations_expire_unused` and `allowed_at_if_reservations_used` (when it is allowed if those "
+            "reservations are recorded as contacts): ask again at `allowed_at`, not a day later, only if you know "
+            "they will not be recorded. No personal data. With `reserve: true` "
             "every allowed contact is counted at once, atomically per person (`reservation_id`, "
             "`reservation_expires_at`): record the contact with it, or it expires unused."
         ),
@@ -189,7 +213,13 @@ def add_contact_routes(app: GuardedResolver, channel: Channel, contact_service: 
     @app.post(
         f"/v1/{channel.value}/contacts",
         summary=f"Record contacts sent on {channel.value} (kind, purpose, campaign; never the content)",
-        description="Up to 25 under `contacts`. A retried event_id is a duplicate and counts once.",
+        description=(
+            "Up to 25 under `contacts`. A retried event_id is a duplicate and counts once. `program` (optional, "
+            "a program of classification.yaml) and `campaign_id` are kept on the person's contact history and "
+            "counted per day, program, campaign and channel. A stored contact whose `reservation_id` held nothing "
+            "says why in `reservation` (expired or unknown): stored and counted all the same (it was sent), but "
+            "no reservation held its place under the caps."
+        ),
         responses={200: {"description": "Each contact stored, duplicate or of an unknown person"}, **RECORD_ERRORS},
         tags=[channel.value],
     )
@@ -198,7 +228,9 @@ def add_contact_routes(app: GuardedResolver, channel: Channel, contact_service: 
         contacts = [
             (
                 c.subject.recipient(),
-                ContactRecord(c.event_id, c.occurred_at, c.kind, c.purpose, c.campaign_id, c.reservation_id or ""),
+                ContactRecord(
+                    c.event_id, c.occurred_at, c.kind, c.purpose, c.campaign_id, c.reservation_id or "", c.program
+                ),
             )
             for c in sent
         ]

@@ -1,10 +1,10 @@
-"""GET /v1/reports/profile-states, /v1/reports/funnel, /v1/reports/data-quality and
+"""GET /v1/reports/profile-states, /v1/reports/funnel, /v1/reports/data-quality, /v1/reports/programs and
 /v1/reports/contact-pressure: counts only, for business users (IAM). The state distribution, the funnel and
 the data quality are read from the classifier's counters (their cost does not grow with the profiles)."""
 
 # No `from __future__ import annotations`: the event handler reads the route signatures at runtime.
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -15,7 +15,11 @@ from pydantic import BaseModel, Field
 
 from touchpoints.api import guards
 from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
+from touchpoints.channels.common import Code
 from touchpoints.classification import FunnelRangeInvalid, FunnelReport, StateReport
+from touchpoints.classification.attribution import ProgramsReport
+from touchpoints.classification.audience import MAX_PAGE
+from touchpoints.classification.service import check_report_range
 from touchpoints.errors import FieldProblem, InvalidTouchpoint
 from touchpoints.model import Channel
 from touchpoints.sdk.failed_events import FailedEventCount
@@ -26,6 +30,12 @@ DEFAULT_FUNNEL_DAYS = 30
 CONTACT_PRESSURE_ROUTE = "/v1/reports/contact-pressure"
 DATA_QUALITY_ROUTE = "/v1/reports/data-quality"
 FAILED_EVENTS_ROUTE = "/v1/reports/failed-events"
+PROGRAMS_ROUTE = "/v1/reports/programs"
+AUDIENCES_ROUTE = "/v1/reports/audiences"
+
+
+ContactsSent = Mapping[tuple[str, str | None, str], int]
+AudiencePulled = Mapping[tuple[str, str | None], int]
 
 
 class ProfileStateReport(BaseModel):
@@ -97,6 +107,36 @@ class FailedEventsReport(BaseModel):
     failed_events: list[FailedEventCountOut]
 
 
+class ProgramMove(BaseModel):
+    from_state: str = Field(alias="from", description="State letter before, or `none` for a new profile")
+    to_state: str = Field(alias="to", description="A more complete state letter after")
+    channel: str = Field(description="Channel of the program's touchpoint that moved it")
+    count: int
+
+
+class ProgramEffect(BaseModel):
+    program: str = Field(description="A program of policies/classification.yaml")
+    campaign_id: str | None = Field(description="The campaign, or null for the program's touchpoints without one")
+    audience_pulled: int = Field(description="Profiles pulled into the program's audiences for this campaign")
+    contacts_sent: int = Field(description="Contacts recorded as sent for this program and campaign")
+    contacts_by_channel: dict[str, int] = Field(description="Channel -> contacts sent")
+    moved: int = Field(description="Moves to a more complete state by the program's touchpoints (moves, not people)")
+    moves: list[ProgramMove] = Field(description="Those moves by from, to and the touchpoint's channel")
+    moved_after_contact: int = Field(
+        description="Moves to a more complete state within attribution_days after a contact of this program and "
+        "campaign (credited to the latest such contact)"
+    )
+    moved_after_contact_by_channel: dict[str, int] = Field(description="Channel of that latest contact -> moves")
+
+
+class ProgramsReportBody(BaseModel):
+    generated_at: str
+    from_day: str = Field(alias="from")
+    to_day: str = Field(alias="to")
+    attribution_days: int = Field(description="policies/attribution.yaml: the window after a contact")
+    programs: list[ProgramEffect] = Field(description="Per program and campaign with anything to count")
+
+
 @dataclass(frozen=True)
 class ReportSources:
     """Where each report is read, handed in by `touchpoints.wiring.reports`."""
@@ -106,6 +146,13 @@ class ReportSources:
     data_quality: Callable[[date, date], dict[str, Any]]
     contact_pressure: Callable[[], dict[str, Any]]
     failed_events: Callable[[list[str], int], list[FailedEventCount]]
+    # The programs report: the classifier's counters, given the contacts sent per (program or None, campaign id,
+    # channel) and the audience pulled per (program, campaign id) between two days, read from their own counters
+    programs: Callable[[date, date, ContactsSent, AudiencePulled], ProgramsReport]
+    contacts_sent: Callable[[date, date], ContactsSent]
+    audience_pulled: Callable[[date, date], AudiencePulled]
+    # (program, channel, purpose, cursor, limit, campaign id) -> a page of the audience
+    audience: Callable[[str, str, str, str | None, int, str | None], dict[str, Any]]
 
 
 def state_report_api(sources: ReportSources) -> GuardedResolver:
@@ -168,6 +215,32 @@ def state_report_api(sources: ReportSources) -> GuardedResolver:
             raise InvalidTouchpoint("the date range cannot be reported", [problem]) from None
 
     @app.get(
+        PROGRAMS_ROUTE,
+        summary="Program effectiveness: audience, contacts and the moves credited, per program and campaign",
+        description=(
+            "Per migration program and campaign between two days (UTC, inclusive; default the last 30 days, at most "
+            "366): the audience pulled, the contacts sent by channel, the moves to a more complete state by the "
+            "program's touchpoints, and those within attribution_days after a contact of it. Read from counters: "
+            "its cost does not grow with the profiles. Counts only. IAM (SigV4) auth."
+        ),
+        responses={200: {"description": "The report"}, **ERROR_RESPONSES},
+        tags=["reports"],
+    )
+    def get_programs(
+        from_day: Annotated[date | None, Query(alias="from")] = None,
+        to_day: Annotated[date | None, Query(alias="to")] = None,
+    ) -> Response[ProgramsReportBody]:
+        end = to_day or datetime.now(UTC).date()
+        start = from_day or end - timedelta(days=DEFAULT_FUNNEL_DAYS - 1)
+        try:
+            check_report_range(start, end)
+        except FunnelRangeInvalid as error:
+            problem = FieldProblem(("query", "to"), "date_range", str(error))
+            raise InvalidTouchpoint("the date range cannot be reported", [problem]) from None
+        sent, pulled = sources.contacts_sent(start, end), sources.audience_pulled(start, end)
+        return json_response(200, sources.programs(start, end, sent, pulled).as_dict())
+
+    @app.get(
         CONTACT_PRESSURE_ROUTE,
         summary="Contact pressure: people by contacts received in the last 7 and 30 days; cap hits",
         description=(
@@ -203,5 +276,29 @@ def state_report_api(sources: ReportSources) -> GuardedResolver:
             "failed_events": [c.as_dict() for c in counts],
         }
         return json_response(200, body)
+
+    @app.get(
+        AUDIENCES_ROUTE,
+        summary="A program's audience: the people it is recommended for, reachable on a channel for a purpose",
+        description=(
+            "Profile ids only, paged: the live profiles the classifier recommends `program` for that contact decisions "
+            "would not refuse on `channel` for `purpose` for consent or a missing contact field (caps and quiet hours "
+            "are decided when the campaign asks). Read from a sparse index the classifier keeps: each page costs one "
+            "query per index shard, whatever the audience's size. A page may hold fewer than `limit` ids, even none, "
+            "while `next_cursor` is set; give it back as `cursor` for the next page. With `campaign_id`, the ids "
+            "served are counted for that campaign (the programs report). IAM (SigV4) auth."
+        ),
+        responses={200: {"description": "One page of profile ids"}, **ERROR_RESPONSES},
+        tags=["reports"],
+    )
+    def get_audience(
+        program: Annotated[str, Query(pattern=r"^[a-z_]{1,64}$", description="A program of classification.yaml")],
+        channel: Annotated[str, Query(pattern=r"^[a-z\-]{1,32}$", description="A sending channel")],
+        purpose: Annotated[str, Query(pattern=r"^[a-z_]{1,32}$", description="A purpose of contact.yaml")],
+        cursor: Annotated[str | None, Query(max_length=4096, description="The last page's next_cursor")] = None,
+        limit: Annotated[int, Query(ge=8, le=MAX_PAGE, description="Ids per page, at most (multiple of 8)")] = MAX_PAGE,
+        campaign_id: Annotated[Code | None, Query(description="Count the ids pulled for this campaign")] = None,
+    ) -> Response[dict[str, Any]]:
+        return json_response(200, sources.audience(program, channel, purpose, cursor, limit, campaign_id))
 
     return app

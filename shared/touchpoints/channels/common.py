@@ -161,6 +161,33 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$", strict=True)]
 PagePath = Annotated[str, StringConstraints(pattern=r"^/[^?#\s]{0,511}$", strict=True)]
 
 
+def _programs() -> list[str]:
+    from touchpoints.classification.rules import load_rules
+
+    return list(load_rules().programs)
+
+
+def _known_program(value: str) -> str:
+    if value not in _programs():
+        raise PydanticCustomError("unknown_program", "not a program of policies/classification.yaml")
+    return value
+
+
+# A migration program of policies/classification.yaml, and a campaign of it: a state move the touchpoint causes is
+# credited to them. A campaign id is a code (no `#`, `|` or `>`: the counters' keys separate with those).
+ProgramName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z_]{1,64}$", strict=True),
+    AfterValidator(_known_program),
+    Documented.of({"enum": _programs, "description": "A program of policies/classification.yaml"}),
+]
+CampaignId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$", strict=True),
+    Documented.of({"description": "The campaign of the program this touchpoint answers (e.g. bf-2026)"}),
+]
+
+
 def _declarable_purposes() -> list[str]:
     from touchpoints.consent import load_policy
 
@@ -378,6 +405,8 @@ class ChannelTouchpoint(Strict):
     occurred_at: PastTimestamp
     consent: Annotated[list[ConsentIn], Field(max_length=20)] | None = None
     verified: Annotated[list[VerifiedIdentifier], Field(max_length=len(IdentifierKind))] | None = None
+    program: ProgramName | None = None
+    campaign_id: CampaignId | None = None
 
     def to_touchpoint(self, channel: Channel) -> Touchpoint:
         raise NotImplementedError
@@ -404,6 +433,8 @@ class ChannelTouchpoint(Strict):
             consents=grants + implied_consents,
             consent_declared=self.consent is not None,
             verified={v.kind: v.proof for v in self.verified or ()},
+            program=self.program,
+            campaign_id=self.campaign_id,
         )
 
     def _marketing(self, channel: Channel, granted: bool) -> tuple[ConsentGrant, ...]:

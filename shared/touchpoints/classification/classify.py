@@ -77,6 +77,7 @@ class ProfileFacts:
     classified_at: datetime | None = None
     counts_by: str | None = None  # the tally that counts the last classification (classification/counts.py)
     counts_pending: str | None = None  # counts parked on the profile until their tally commits
+    audiences: str | None = None  # the audiences it is kept in, as stored (classification/audience.py)
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> ProfileFacts:
@@ -132,6 +133,7 @@ class ProfileFacts:
                 classified_at=_time(item.get(profile_item.CLASSIFIED_AT)),
                 counts_by=_text(item.get(profile_item.COUNTS_BY)),
                 counts_pending=_text(item.get(profile_item.COUNTS_PENDING)),
+                audiences=_text(item.get(profile_item.AUDIENCES)),
             )
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, MalformedProfile):

@@ -49,12 +49,13 @@ import json
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
+from touchpoints.classification.attribution import ContactCredit, more_complete
 from touchpoints.classification.funnel import Departure, Move
 from touchpoints.classification.write import ClassificationWrite
 
@@ -76,6 +77,31 @@ class MoveCell(NamedTuple):
     action: str
 
 
+class ProgramMoveCell(NamedTuple):
+    """Profiles that moved on a day by a channel's action, of touchpoints that named a program (and campaign, or
+    empty): the funnel's move, split by program (issue 25)."""
+
+    day: date
+    from_state: str
+    to_state: str
+    channel: str
+    action: str
+    program: str
+    campaign: str
+
+
+class ContactedMoveCell(NamedTuple):
+    """Profiles that moved to a more complete state on a day within the attribution window of a contact of a
+    program and campaign (or empty), on the channel of its latest contact."""
+
+    day: date
+    from_state: str
+    to_state: str
+    program: str
+    campaign: str
+    channel: str
+
+
 class TouchpointCell(NamedTuple):
     """Touchpoints of a channel's action classified on a day: all, or those that confirmed a kind of field."""
 
@@ -92,20 +118,52 @@ class AgeCell(NamedTuple):
     field: str
 
 
-Cell = StateCell | MoveCell | TouchpointCell | AgeCell
+Cell = StateCell | MoveCell | ProgramMoveCell | ContactedMoveCell | TouchpointCell | AgeCell
 Counts = Counter[Cell]
 
-_KINDS: dict[str, type[StateCell] | type[MoveCell] | type[TouchpointCell] | type[AgeCell]] = {
+_KINDS: dict[
+    str,
+    type[StateCell]
+    | type[MoveCell]
+    | type[ProgramMoveCell]
+    | type[ContactedMoveCell]
+    | type[TouchpointCell]
+    | type[AgeCell],
+] = {
     "s": StateCell,
     "m": MoveCell,
+    "p": ProgramMoveCell,
+    "c": ContactedMoveCell,
     "t": TouchpointCell,
     "a": AgeCell,
 }
 _KIND_OF = {kind: letter for letter, kind in _KINDS.items()}
 
 
-def _move(move: Move) -> MoveCell:
-    return MoveCell(move.day, move.from_state, move.to_state, move.cause.channel, move.cause.action)
+def _move(move: Move) -> MoveCell | ProgramMoveCell:
+    cause = move.cause
+    if cause.program:
+        return ProgramMoveCell(
+            move.day,
+            move.from_state,
+            move.to_state,
+            cause.channel,
+            cause.action,
+            cause.program,
+            cause.campaign_id or "",
+        )
+    return MoveCell(move.day, move.from_state, move.to_state, cause.channel, cause.action)
+
+
+def of_contacts(move: Move | None, credits: Iterable[ContactCredit]) -> Counts:
+    """What a move adds to the moves after a contact: one per program and campaign credited (attribution.credited),
+    on its latest contact's channel; a move to a state no more complete adds nothing."""
+    if move is None or not more_complete(move.from_state, move.to_state):
+        return Counter()
+    return Counter(
+        ContactedMoveCell(move.day, move.from_state, move.to_state, c.program, c.campaign_id or "", c.channel)
+        for c in credits
+    )
 
 
 def of_write(write: ClassificationWrite) -> Counts:

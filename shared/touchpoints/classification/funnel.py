@@ -25,10 +25,14 @@ MAX_FUNNEL_DAYS = 366
 
 @dataclass(frozen=True, slots=True)
 class Cause:
-    """What moved a profile: a channel and its action, or time, new rules, compliance, a merge."""
+    """What moved a profile: a channel and its action, or time, new rules, compliance, a merge; and the program and
+    campaign the touchpoint named, credited with the move (issue 25). A touchpoint's channel and action say which
+    touchpoint it was (data quality compares them); the program is what it is credited to, not part of that."""
 
     channel: str
     action: str
+    program: str | None = field(default=None, compare=False)
+    campaign_id: str | None = field(default=None, compare=False)
 
 
 UNKNOWN = Cause("unknown", "unknown")
@@ -39,13 +43,20 @@ MERGE = Cause("identity", "merge")
 DELETED = Cause("profile", "deleted")  # the item went away while active (no erasure froze it)
 
 
-def cause_of(facts: ProfileFacts) -> Cause:
-    """What made the revision being classified: the touchpoint ingestion last wrote, or the other writer."""
+def cause_of(facts: ProfileFacts, image: Mapping[str, Any] | None = None) -> Cause:
+    """What made the revision being classified: the touchpoint ingestion last wrote (with the program and campaign
+    it named, read from the profile `image`), or the other writer."""
     if facts.changed_by == profile_item.WRITER_INGEST:
-        return Cause(facts.last_channel or "unknown", facts.last_action or "unknown")
+        program = _text((image or {}).get(profile_item.LAST_PROGRAM))
+        campaign = _text((image or {}).get(profile_item.LAST_CAMPAIGN)) if program else None
+        return Cause(facts.last_channel or "unknown", facts.last_action or "unknown", program, campaign)
     if facts.changed_by == profile_item.WRITER_COMPLIANCE:
         return Cause("compliance", "request")
     return Cause(facts.changed_by or "unknown", "update")
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,18 @@ from enum import StrEnum
 from itertools import islice
 from typing import Any, Protocol
 
+from touchpoints.classification.attribution import (
+    AttributionPolicy,
+    Contact,
+    ContactCredit,
+    ProgramsReport,
+    credited,
+    load_attribution_policy,
+    more_complete,
+)
+from touchpoints.classification.audience import Audiences
+from touchpoints.classification.audience import decode as decode_audiences
+from touchpoints.classification.audience import encode as encode_audiences
 from touchpoints.classification.classify import MalformedProfile, ProfileFacts, classify
 from touchpoints.classification.counts import (
     Counts,
@@ -26,12 +38,14 @@ from touchpoints.classification.counts import (
     Token,
     decode,
     encode,
+    of_contacts,
     of_departure,
     of_write,
     total,
 )
 from touchpoints.classification.funnel import (
     MAX_FUNNEL_DAYS,
+    NONE,
     RULES,
     TIME,
     Cause,
@@ -110,6 +124,20 @@ class ClassificationStore(Protocol):
         """Moves per (day, from, to, channel, action) between these days (inclusive), from the counters."""
         ...
 
+    def program_moves(self, start: date, end: date) -> Mapping[tuple[date, str, str, str, str, str, str | None], int]:
+        """Moves of touchpoints that named a program, per (day, from, to, channel, action, program, campaign or
+        None) between these days (inclusive), from the funnel's counters."""
+        ...
+
+    def contacted_moves(self, start: date, end: date) -> Mapping[tuple[date, str, str | None, str, str, str], int]:
+        """Moves to a more complete state within the attribution window of a contact, per (day, program, campaign
+        or None, contact channel, from, to) between these days (inclusive), from the counters."""
+        ...
+
+    def contacts(self, subject_id: str) -> list[Contact]:
+        """The contacts the person was sent, as their contact history keeps them. Raises StorageUnavailable."""
+        ...
+
     def touchpoint_quality(self, start: date, end: date) -> Mapping[tuple[str, str, str], int]:
         """Touchpoints per (measure, channel, action) classified between these days (inclusive), from the counters."""
         ...
@@ -183,6 +211,7 @@ def _beside(facts: ProfileFacts, current: ProfileFacts) -> ProfileFacts:
         classified_at=current.classified_at,
         counts_by=current.counts_by,
         counts_pending=current.counts_pending,
+        audiences=current.audiences,
     )
 
 
@@ -195,10 +224,15 @@ class ClassifierService:
         store: ClassificationStore,
         rules: ClassificationRules,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        attribution: AttributionPolicy | None = None,
+        audiences: Audiences | None = None,
     ) -> None:
         self._store = store
         self._rules = rules
         self._clock = clock
+        self._audiences = audiences  # None: no audience is kept (the wiring hands them in)
+        # None: no move is credited to the programs that contacted the person (the wiring hands the policy in)
+        self._attribution_days = attribution.attribution_days if attribution is not None else 0
 
     def open_tally(self, deadline: datetime, kind: TallyKind = TallyKind.STREAM) -> Tally:
         """The tally of a unit of work that ends by `deadline` at the latest (a Lambda invocation's)."""
@@ -218,7 +252,7 @@ class ClassifierService:
         if facts.is_classified_under(self._rules.version):
             # The classifier's own write, delivered anyway: writing again would loop.
             return ClassifyResult(Outcome.CURRENT, facts.state, facts.state)
-        return self._classify(facts, self._clock(), cause_of(facts), tally)
+        return self._classify(facts, self._clock(), cause_of(facts, image), tally)
 
     def leave(
         self, old_image: Mapping[str, Any], new_image: Mapping[str, Any] | None, tally: Tally
@@ -229,6 +263,8 @@ class ClassifierService:
         gone = departure(old_image, new_image, now)
         if gone is None:
             return None
+        if self._audiences is not None:
+            self._audiences.store.sync(gone.subject_id, {})  # an erased or merged person leaves every audience
         before = State(gone.move.from_state)
         parked = self._parked_with(ProfileFacts.from_item(old_image), tally, now)
         tally.named = True
@@ -339,13 +375,15 @@ class ClassifierService:
     def _classify(
         self, facts: ProfileFacts, now: datetime, cause: Cause, tally: Tally, due_at: datetime | None = None
     ) -> ClassifyResult:
+        contacted: dict[datetime, tuple[ContactCredit, ...]] = {}  # read once per move, whatever the plans
         for _ in range(_PLANS):
-            planned = self._plan(facts, now, cause, tally, due_at)
+            planned = self._plan(facts, now, cause, tally, due_at, contacted)
             if planned is None:
                 return ClassifyResult(Outcome.STALE, facts.state)
             write, taken = planned
             if self._store.save(write):
                 tally.add(taken)
+                self._keep_audiences(write)
                 return ClassifyResult(
                     Outcome.CHANGED if write.state_changed else Outcome.REFRESHED, facts.state, write.result.state
                 )
@@ -363,7 +401,7 @@ class ClassifierService:
         raise StorageUnavailable("the profile's classification kept being refused; the record is retried")
 
     def _write(self, facts: ProfileFacts, now: datetime, cause: Cause, due_at: datetime | None) -> ClassificationWrite:
-        return ClassificationWrite(
+        write = ClassificationWrite(
             subject_id=facts.subject_id,
             origin_channel=facts.origin_channel,
             expected_version=facts.version,
@@ -378,14 +416,54 @@ class ClassifierService:
             counts_by_seen=facts.counts_by,
             pending_seen=facts.counts_pending,
         )
+        if self._audiences is None:
+            return write
+        members = self._audiences.rules.membership(
+            write.result.recommendations, facts.consents, frozenset(facts.field_confirmed_at), now
+        )
+        return dataclasses.replace(write, audiences_seen=facts.audiences, audiences=encode_audiences(members))
+
+    def _keep_audiences(self, write: ClassificationWrite) -> None:
+        """After the profile took the write: its membership items, only when they change. A crash before they are
+        written leaves the record to be retried, and its retry finds the profile classified (`_recount`)."""
+        if self._audiences is None or write.audiences is None:
+            return
+        if write.audiences != (write.audiences_seen or ""):
+            self._audiences.store.sync(write.subject_id, decode_audiences(write.audiences))
+
+    def _credits(
+        self, write: ClassificationWrite, contacted: dict[datetime, tuple[ContactCredit, ...]]
+    ) -> tuple[ContactCredit, ...]:
+        """The programs and campaigns that contacted the person before this write's move (policies/attribution.yaml):
+        the contact history is read only for a move to a more complete state, once per move."""
+        move, days = write.move, self._attribution_days
+        if move is None or not days or not more_complete(move.from_state, move.to_state):
+            return ()
+        if move.from_state == NONE:
+            return ()  # a profile classified for the first time: no contact can have named it yet
+        if write.classified_at not in contacted:
+            history = self._store.contacts(write.subject_id)
+            contacted[write.classified_at] = credited(history, write.classified_at, days)
+        return contacted[write.classified_at]
+
+    def _counts(self, write: ClassificationWrite, contacted: dict[datetime, tuple[ContactCredit, ...]]) -> Counts:
+        """What the write adds to the counters if it holds, its move's credits to programs contacting the person
+        included."""
+        return total(of_write(write), of_contacts(write.move, self._credits(write, contacted)))
 
     def _plan(
-        self, facts: ProfileFacts, now: datetime, cause: Cause, tally: Tally, due_at: datetime | None
+        self,
+        facts: ProfileFacts,
+        now: datetime,
+        cause: Cause,
+        tally: Tally,
+        due_at: datetime | None,
+        contacted: dict[datetime, tuple[ContactCredit, ...]],
     ) -> tuple[ClassificationWrite, Counts] | None:
         """The write, with the bookkeeping of its counts, and what the tally takes if it holds. None when the
         profile's counts are busy with another tally (a sweep leaves the profile due; the stream never waits)."""
         write = self._write(facts, now, cause, due_at)
-        own = of_write(write)
+        own = self._counts(write, contacted)
         parked: Counts = Counter()
         pending = facts.counts_pending
         if pending is not None:
@@ -445,6 +523,8 @@ class ClassifierService:
         """This revision is classified already (a replay, a retry). If the tally that counted it died before
         committing, count it as that tally did: the same image, at the time it was classified."""
         result = ClassifyResult(Outcome.CURRENT, current.state, current.state)
+        if self._audiences is not None:
+            self._audiences.store.sync(current.subject_id, decode_audiences(current.audiences))
         by = current.counts_by
         if tally.parks or by is None or by == tally.token.value or current.classified_at is None:
             return result
@@ -453,7 +533,7 @@ class ClassifierService:
         write = self._write(facts, current.classified_at, cause, None)
         tally.named = True
         if write.result.state is current.state and self._store.retag(facts.subject_id, by, tally.token.value):
-            tally.add(of_write(write))
+            tally.add(self._counts(write, {}))
         return result
 
 
@@ -494,6 +574,14 @@ class FunnelRangeInvalid(ValueError):
     """The funnel's date range is reversed or wider than MAX_FUNNEL_DAYS."""
 
 
+def check_report_range(start: date, end: date) -> None:
+    """A report's range of days: raises FunnelRangeInvalid when it is reversed or wider than MAX_FUNNEL_DAYS."""
+    if end < start:
+        raise FunnelRangeInvalid("the range ends before it starts")
+    if (end - start).days + 1 > MAX_FUNNEL_DAYS:
+        raise FunnelRangeInvalid(f"the range is wider than {MAX_FUNNEL_DAYS} days")
+
+
 def funnel_report(
     store: ClassificationStore,
     start: date,
@@ -506,6 +594,38 @@ def funnel_report(
     if (end - start).days + 1 > MAX_FUNNEL_DAYS:
         raise FunnelRangeInvalid(f"the range is wider than {MAX_FUNNEL_DAYS} days")
     return FunnelReport(start, end, clock(), dict(store.funnel(start, end)))
+
+
+def programs_report(
+    store: ClassificationStore,
+    start: date,
+    end: date,
+    contacts_sent: Mapping[tuple[str, str | None, str], int],
+    audience_pulled: Mapping[tuple[str, str | None], int],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    attribution: AttributionPolicy | None = None,
+) -> ProgramsReport:
+    """Per program and campaign from `start` to `end` (inclusive): the audience pulled and the contacts sent (read
+    by the caller from their counters; contacts that named no program are left out), and the moves credited to it,
+    from the classifier's counters. Its cost grows with the days, programs and campaigns, never with the profiles."""
+    check_report_range(start, end)
+    sent: Counter[tuple[str, str | None, str]] = Counter()
+    for (program, campaign, channel), n in contacts_sent.items():
+        if program:
+            sent[(program, campaign or None, channel)] += n
+    pulled: Counter[tuple[str, str | None]] = Counter()
+    for (program, campaign), n in audience_pulled.items():
+        pulled[(program, campaign or None)] += n
+    return ProgramsReport(
+        start=start,
+        end=end,
+        generated_at=clock(),
+        attribution_days=(attribution or load_attribution_policy()).attribution_days,
+        moves=dict(store.program_moves(start, end)),
+        after_contact=dict(store.contacted_moves(start, end)),
+        contacts_sent=dict(sent),
+        audience_pulled=dict(pulled),
+    )
 
 
 def data_quality_report(

@@ -35,6 +35,9 @@ class ClassificationWrite:
     counts_by: str | None = None
     pending_seen: str | None = None
     pending: str | None = None
+    # The audiences' summary (classification/audience.py) as read and as written; None: audiences not kept.
+    audiences_seen: str | None = None
+    audiences: str | None = None
 
     @property
     def counts_quality(self) -> bool:

@@ -96,6 +96,7 @@ class ErasureService:
         eraser: SubjectEraser | None = None,
         page_size: int | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lineage: Callable[[Collection[str]], tuple[str, ...]] = tuple,
     ) -> None:
         self._requests = requests
         self._audit = audit
@@ -104,6 +105,8 @@ class ErasureService:
         self._eraser = eraser
         self._page_size = page_size or policy.erasure.page_size
         self._clock = clock
+        # A token recorded before a secret rotation, with its successors: suppressed and released in every version.
+        self._lineage = lineage
 
     def submit(self, order: ErasureOrder, actor: str) -> ComplianceRequest:
         """Record the request and queue it; the caller answers 202 with its id."""
@@ -164,7 +167,7 @@ class ErasureService:
             subject_id = request.subject_id
             if subject_id is None:
                 # Named by identifiers nobody held at submission: someone may hold them by now.
-                owners = self._eraser.owners(request.tokens)
+                owners = self._eraser.owners(self._lineage(request.tokens))
                 subject_id = min(owners) if len(owners) == 1 else None
             tokens = None
             # A merged-away profile is a tombstone: the person is the survivor now, and the whole of it is erased.
@@ -175,7 +178,7 @@ class ErasureService:
                 tokens = self._eraser.freeze(subject_id, request.request_id, now)
                 if tokens is not None or self._eraser.survivor_of(subject_id) in (None, subject_id):
                     break
-            all_tokens = tuple(dict.fromkeys((*request.tokens, *(tokens or ()))))
+            all_tokens = self._lineage(tuple(dict.fromkeys((*request.tokens, *(tokens or ())))))
             counts = {"profiles_frozen": int(tokens is not None)}
             request = self._save(
                 request.advance(
@@ -190,10 +193,12 @@ class ErasureService:
         elif request.step is ErasureStep.SUPPRESS:
             if request.suppress:
                 name = "tokens_suppressed"
-                done = self._eraser.suppress(request.tokens, request.subject_id, request.request_id, now)
+                tokens = self._lineage(request.tokens)  # a rotation may have begun since the freeze
+                done = self._eraser.suppress(tokens, request.subject_id, request.request_id, now)
             else:
                 name = "tokens_released"
-                done = self._eraser.release(request.tokens, request.subject_id) if request.subject_id else 0
+                tokens = self._lineage(request.tokens)
+                done = self._eraser.release(tokens, request.subject_id) if request.subject_id else 0
             request = self._save(
                 request.advance(
                     now,

@@ -122,7 +122,8 @@ class SubjectRights:
         a merged-away profile stands for its survivor. Suppressed identifiers (an erased person) own nothing.
         """
         tokenizer = self._tokenizer()
-        tokens = tuple(tokenizer.token(kind, value) for kind, value in ref.identifiers.items())
+        # Both versions during a secret rotation: the person may be held in either, and both are erased.
+        tokens = tuple(t for kind, value in ref.identifiers.items() for t in tokenizer.tokens(kind, value))
         owners = {r.subject_id for r in self._directory.find_tokens(tokens).values() if r.subject_id}
         if ref.subject_id:
             owners.add(ref.subject_id)

@@ -34,6 +34,8 @@ class ErasureWorkerSettings(AwsSettings):
     compliance_table: str = Field(alias="COMPLIANCE_TABLE_NAME", min_length=3)
     audit_table: str = Field(alias="AUDIT_TABLE_NAME", min_length=3)
     erasure_queue_url: str = Field(alias="ERASURE_QUEUE_URL", min_length=1)
+    # Tokens recorded before a secret rotation are suppressed in its new version too (Tokenizer.lineage).
+    tokenization_secret_id: str = Field(alias="TOKENIZATION_SECRET_ID", min_length=1)
     page_size: int | None = Field(default=None, alias="ERASURE_PAGE_SIZE", gt=0, le=10_000)
     # Must match the queue's RedrivePolicy: the last attempt marks the request failed before the DLQ takes it.
     max_receives: int = Field(default=5, alias="ERASURE_MAX_RECEIVES", gt=0)
@@ -48,3 +50,4 @@ class ErasureWorkerSettings(AwsSettings):
 
 class DeadlineCheckSettings(AwsSettings):
     compliance_table: str = Field(alias="COMPLIANCE_TABLE_NAME", min_length=3)
+    branch_key_table: str = Field(alias="BRANCH_KEY_TABLE_NAME", min_length=3)  # the rotation record's heartbeat

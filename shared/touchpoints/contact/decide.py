@@ -6,9 +6,10 @@ history) and the policy; no personal value, no AWS.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,8 @@ from touchpoints.consent import ConsentRecord, is_allowed
 from touchpoints.contact.policy import ContactPolicy, Limit, QuietHours
 
 _MAX_ROUNDS = 16
+_RESERVATION_PREFIX = "rsv_"
+_EXPIRY_DIGITS = 8  # hex digits of a reservation id that carry its expiry (epoch seconds)
 
 
 class Reason(StrEnum):
@@ -24,6 +27,26 @@ class Reason(StrEnum):
     NOT_CONTACTABLE_ON_CHANNEL = "not_contactable_on_channel"
     FREQUENCY_CAP = "frequency_cap"
     QUIET_HOURS = "quiet_hours"
+
+
+class ReservationState(StrEnum):
+    USED = "used"  # it was live: it became the contact recorded
+    EXPIRED = "expired"  # its time had passed (unused, or used by another contact): nothing held this one's place
+    UNKNOWN = "unknown"  # not issued to this person, or used already by another contact
+
+
+def new_reservation_id(expires_at: datetime) -> str:
+    """rsv_ + its expiry (8 hex digits of epoch seconds) + 24 random hex digits: a late contact can be told it
+    expired after the history has dropped it."""
+    return f"{_RESERVATION_PREFIX}{int(expires_at.timestamp()):0{_EXPIRY_DIGITS}x}{secrets.token_hex(12)}"
+
+
+def reservation_expiry(reservation_id: str) -> datetime | None:
+    digits = reservation_id.removeprefix(_RESERVATION_PREFIX)[:_EXPIRY_DIGITS]
+    try:
+        return datetime.fromtimestamp(int(digits, 16), UTC)
+    except ValueError:
+        return None
 
 
 class PersonStatus(StrEnum):
@@ -43,6 +66,7 @@ class ContactEntry:
     kind: str = ""
     reservation_id: str = ""
     expires_at: datetime | None = None
+    program: str = ""  # sent entries: the program of classification.yaml the contact was for, if named
 
     @property
     def reserved(self) -> bool:
@@ -72,6 +96,23 @@ class ContactHistory:
             sent=tuple(e for e in self.sent if e.at > now - keep),
             reservations=tuple(e for e in self.reservations if e.expires_at is None or e.expires_at > now),
         )
+
+    def reservation_state(self, reservation_id: str, now: datetime) -> ReservationState:
+        """What a recorded contact's reservation is on this history: live (so used now), expired, or unknown.
+
+        An expired reservation leaves the history on its next write, so one not found is told by the expiry its id
+        carries: past, it expired (or another contact used it before); to come, it was never this person's."""
+        for entry in self.reservations:
+            if entry.reservation_id == reservation_id:
+                live = entry.expires_at is None or entry.expires_at > now
+                return ReservationState.USED if live else ReservationState.EXPIRED
+        expiry = reservation_expiry(reservation_id)
+        return ReservationState.EXPIRED if expiry is not None and expiry <= now else ReservationState.UNKNOWN
+
+    def live_reservations_used(self, now: datetime) -> ContactHistory:
+        """This history as it would be if every live reservation were recorded as a contact (none expires)."""
+        used = tuple(replace(e, expires_at=None) for e in self.reservations if e.expires_at and e.expires_at > now)
+        return replace(self, sent=(*self.sent, *used), reservations=())
 
     def with_reservation(self, entry: ContactEntry) -> ContactHistory:
         return replace(self, reservations=(*self.reservations, entry))
@@ -111,6 +152,9 @@ class DecisionRequest:
 class Decision:
     reason: Reason | None  # None: allowed now
     allowed_at: datetime | None = None  # when it will be allowed, if time alone will allow it
+    # Set when `allowed_at` holds only if the person's live reservations expire unused: when it is allowed if
+    # they are all recorded as contacts instead.
+    allowed_at_if_reservations_used: datetime | None = None
 
     @property
     def allowed(self) -> bool:
@@ -188,7 +232,20 @@ def decide(  # noqa: PLR0911 - one return per reason, in the order they are chec
     if any(limit.max == 0 for limit, _ in _limits(policy, request)):
         return Decision(Reason.FREQUENCY_CAP)  # a purpose closed on this channel: time will not open it
     zone = ZoneInfo(request.time_zone or policy.default_time_zone)
-    entries = person.history.entries()
+    capped_until, moment = _free_at(person.history.entries(), policy, request, now, zone)
+    if capped_until > now:
+        # Caps count a live reservation until it expires; one recorded as a contact counts for its whole window.
+        _, if_used = _free_at(person.history.live_reservations_used(now).entries(), policy, request, now, zone)
+        return Decision(Reason.FREQUENCY_CAP, moment, if_used if if_used > moment else None)
+    if moment > now:
+        return Decision(Reason.QUIET_HOURS, moment)
+    return Decision(None)
+
+
+def _free_at(
+    entries: tuple[ContactEntry, ...], policy: ContactPolicy, request: DecisionRequest, now: datetime, zone: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """When the caps alone allow one more contact, and when the caps and the quiet hours both do."""
     capped_until = cap_free_at(entries, policy, request, now)
     moment = capped_until
     for _ in range(_MAX_ROUNDS):  # the end of the quiet hours may fall in another cap window, and so on
@@ -197,8 +254,4 @@ def decide(  # noqa: PLR0911 - one return per reason, in the order they are chec
         if settled == moment:
             break
         moment = settled
-    if capped_until > now:
-        return Decision(Reason.FREQUENCY_CAP, moment)
-    if moment > now:
-        return Decision(Reason.QUIET_HOURS, moment)
-    return Decision(None)
+    return capped_until, moment

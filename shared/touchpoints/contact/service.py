@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from touchpoints.classification.rules import load_rules
 from touchpoints.contact.decide import (
     ContactEntry,
     ContactHistory,
@@ -25,9 +25,12 @@ from touchpoints.contact.decide import (
     PersonFacts,
     PersonStatus,
     Reason,
+    ReservationState,
     decide,
+    new_reservation_id,
 )
 from touchpoints.contact.policy import ContactPolicy
+from touchpoints.contact.pressure import ContactTally
 from touchpoints.errors import ConcurrentUpdate, FieldProblem, InvalidTouchpoint
 from touchpoints.identity.subject import TokenRecord
 from touchpoints.ingestion import SealedItem
@@ -54,6 +57,7 @@ class ContactRecord:
     purpose: str
     campaign_id: str
     reservation_id: str = ""
+    program: str | None = None  # a program of classification.yaml, when the channel names the one it serves
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,10 @@ class ContactStore(Protocol):
 
     def count_cap_hits(self, day: str, hits: Mapping[tuple[str, str], int]) -> None: ...
 
+    def count_contacts(self, tally: ContactTally) -> None:
+        """Apply a request's sums to the pressure and contacts-sent counters, each item once, exactly once."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PersonDecision:
@@ -117,6 +125,9 @@ class PersonDecision:
             answer["reason"] = self.decision.reason.value
             at = self.decision.allowed_at
             answer["allowed_at"] = at.isoformat() if at is not None else None
+            if (if_used := self.decision.allowed_at_if_reservations_used) is not None:
+                answer["allowed_at_because"] = "live_reservations_expire_unused"
+                answer["allowed_at_if_reservations_used"] = if_used.isoformat()
         if self.reservation is not None:
             answer["reservation_id"] = self.reservation.reservation_id
             assert self.reservation.expires_at is not None
@@ -128,19 +139,19 @@ class PersonDecision:
 class RecordResult:
     event_id: str
     status: str  # stored, duplicate, unknown_person (nobody holds the identifiers: nothing stored)
+    reservation: ReservationState | None = None  # a stored contact whose reservation did not hold: why
 
     def as_dict(self) -> dict[str, str]:
-        return {"event_id": self.event_id, "status": self.status}
+        answer = {"event_id": self.event_id, "status": self.status}
+        if self.reservation is not None:
+            answer["reservation"] = self.reservation.value
+        return answer
 
 
 @dataclass(frozen=True, slots=True)
 class RecordBatch:
     results: tuple[RecordResult, ...]
     refused: tuple[str, ...] = ()  # event ids naming an erased person
-
-
-def new_reservation_id() -> str:
-    return f"rsv_{uuid.uuid4().hex}"
 
 
 class ContactService:
@@ -156,7 +167,9 @@ class ContactService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         *,
         keyring: SubjectKeyring,
+        programs: Collection[str] | None = None,
     ) -> None:
+        self._programs = frozenset(programs) if programs is not None else None
         self._store = store
         self._keyring = keyring
         self._tokenizer = tokenizer
@@ -165,15 +178,22 @@ class ContactService:
         self._trust = trust
         self._clock = clock
 
-    def check(self, channel: str, purpose: str, kind: str | None = None) -> None:
-        """Refuse (422) a purpose or contact kind the policy does not know on this channel."""
+    def check(self, channel: str, purpose: str, kind: str | None = None, program: str | None = None) -> None:
+        """Refuse (422) a purpose, contact kind or program the policies do not know on this channel."""
         problems = []
         if purpose not in self._policy.purposes:
             problems.append(FieldProblem(("purpose",), "unknown_purpose", "purpose is not in the contact policy"))
         if kind is not None and kind not in self._policy.channels.get(channel, ()):  # type: ignore[call-overload]
             problems.append(FieldProblem(("kind",), "unknown_contact_kind", "this channel does not send this kind"))
+        if program is not None and program not in self._known_programs():
+            problems.append(FieldProblem(("program",), "unknown_program", "program is not in classification.yaml"))
         if problems:
             raise InvalidTouchpoint("the contact policy does not allow this request", problems)
+
+    def _known_programs(self) -> frozenset[str]:
+        if self._programs is None:
+            self._programs = frozenset(load_rules().programs)
+        return self._programs
 
     def decide(self, request: DecisionRequest, recipients: Sequence[Recipient], reserve: bool) -> list[PersonDecision]:
         """One decision per recipient, in order. With `reserve`, every allowed contact is counted before answering."""
@@ -206,25 +226,32 @@ class ContactService:
         """Count each contact sent on its person's counter (its reservation, if named, becomes the contact)."""
         for position, (_, contact) in enumerate(contacts):
             try:
-                self.check(channel, contact.purpose, contact.kind)
+                self.check(channel, contact.purpose, contact.kind, contact.program)
             except InvalidTouchpoint as error:
                 problems = [FieldProblem(("contacts", position, *p.loc), p.code, p.message) for p in error.problems]
                 raise InvalidTouchpoint(error.message, problems) from None
         subjects, statuses = self._resolve([r for r, _ in contacts])
         results: list[RecordResult] = []
         refused: list[str] = []
-        for (_, contact), subject, status in zip(contacts, subjects, statuses, strict=True):
-            if subject is None:
-                if status is PersonStatus.SUPPRESSED:
+        tally = ContactTally(self._clock().astimezone(UTC).date())
+        try:
+            for (_, contact), subject, status in zip(contacts, subjects, statuses, strict=True):
+                if subject is None:
+                    if status is PersonStatus.SUPPRESSED:
+                        refused.append(contact.event_id)
+                    else:
+                        results.append(RecordResult(contact.event_id, "unknown_person"))
+                    continue
+                outcome, reservation = self._record_one(subject, channel, contact, tally)
+                if outcome is RecordOutcome.SUPPRESSED:
                     refused.append(contact.event_id)
                 else:
-                    results.append(RecordResult(contact.event_id, "unknown_person"))
-                continue
-            outcome = self._record_one(subject, channel, contact)
-            if outcome is RecordOutcome.SUPPRESSED:
-                refused.append(contact.event_id)
-            else:
-                results.append(RecordResult(contact.event_id, outcome.value))
+                    results.append(RecordResult(contact.event_id, outcome.value, reservation))
+        finally:
+            # Even when a later contact fails the request: the ones stored are counted now, since a retry of the
+            # request finds them duplicates and counts nothing.
+            if not tally.empty:
+                self._store.count_contacts(tally)
         return RecordBatch(tuple(results), tuple(refused))
 
     def _for(self, request: DecisionRequest, recipient: Recipient) -> DecisionRequest:
@@ -297,13 +324,14 @@ class ContactService:
                 decision = decide(person, person_request, now, self._policy, self._fields)
                 if not decision.allowed:
                     return PersonDecision(answer.index, decision, answer.profile_id)
+                expires_at = now + self._policy.reservation_time
                 entry = ContactEntry(
                     at=now,
                     channel=request.channel,
                     purpose=request.purpose,
                     campaign_id=request.campaign_id,
-                    reservation_id=new_reservation_id(),
-                    expires_at=now + self._policy.reservation_time,
+                    reservation_id=new_reservation_id(expires_at),
+                    expires_at=expires_at,
                 )
                 history = person.history.pruned(now, self._policy.history).with_reservation(entry)
                 if self._store.save_history(subject, person.history.revision, history, now):
@@ -313,7 +341,10 @@ class ContactService:
         with ThreadPoolExecutor(max_workers=_WRITE_CONCURRENCY) as pool:
             return list(pool.map(reserve_one, answers))
 
-    def _record_one(self, subject: str, channel: str, contact: ContactRecord) -> RecordOutcome:
+    def _record_one(
+        self, subject: str, channel: str, contact: ContactRecord, tally: ContactTally
+    ) -> tuple[RecordOutcome, ReservationState | None]:
+        """Store one contact; a stored one's counts join the request's tally, from the history its write held on."""
         now = self._clock()
         entry = ContactEntry(
             at=contact.occurred_at.astimezone(UTC),
@@ -321,23 +352,30 @@ class ContactService:
             purpose=contact.purpose,
             campaign_id=contact.campaign_id,
             kind=contact.kind,
+            program=contact.program or "",
         )
         retention_end = contact.occurred_at + timedelta(days=self._policy.contact_retention_days)
         expires_at = int(retention_end.timestamp()) // _DAY * _DAY  # rounded down as every event's TTL is
         wrapped = self._store.wrapped_key(subject)
         if wrapped is None:
-            return RecordOutcome.SUPPRESSED
+            return RecordOutcome.SUPPRESSED, None
         event = sealed_contact_event(self._keyring.cipher_from_wrapped(subject, wrapped), channel, contact, now)
         for attempt in range(_WRITE_ATTEMPTS):
             if attempt:
                 time.sleep(random.random() * 0.01 * min(attempt, 8))  # noqa: S311 - jitter, not security
             person = self._store.load_people([subject], ()).get(subject)
             if person is None or person.status is not PersonStatus.ACTIVE:
-                return RecordOutcome.SUPPRESSED
+                return RecordOutcome.SUPPRESSED, None
             history = person.history.pruned(now, self._policy.history).with_contact(entry, contact.reservation_id)
             outcome = self._store.record(subject, event, expires_at, person.history.revision, history, now)
+            if outcome is RecordOutcome.STORED:
+                tally.add(person.history.sent, entry)
+                if not contact.reservation_id:
+                    return outcome, None
+                state = person.history.reservation_state(contact.reservation_id, now)
+                return outcome, None if state is ReservationState.USED else state
             if outcome is not RecordOutcome.CONFLICT:
-                return outcome
+                return outcome, None
         raise ConcurrentUpdate("this person's contacts kept changing under the contact; retry")
 
 

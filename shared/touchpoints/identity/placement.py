@@ -196,8 +196,8 @@ class IdentityPlacement:
         self._snapshots.put(subject_id, written)
 
     def forget(self, subject_id: str, tokens: Collection[str] = ()) -> None:
+        # The data key stays: the keyring reuses it only for the same wrapped bytes, so a re-read needs no unwrap.
         self._snapshots.drop(subject_id)
-        self._forget_key(subject_id)
         for token in tokens:
             self._subject_of_token.drop(token)
 
@@ -216,10 +216,14 @@ class IdentityPlacement:
             else:
                 owners[token] = str(cached)
         if unknown:
-            for token, record in self._directory.find_tokens([*unknown, *prepared.same_value_tokens]).items():
-                if record.suppressed:
-                    raise SubjectErased("this person asked to be erased; the touchpoint was not stored")
-                if token in unknown:
+            aliases = [a for t in unknown for a in prepared.aliases.get(t, ())]
+            found = self._directory.find_tokens([*unknown, *aliases, *prepared.same_value_tokens])
+            if any(record.suppressed for record in found.values()):
+                raise SubjectErased("this person asked to be erased; the touchpoint was not stored")
+            for token in unknown:
+                # Mid-rotation a person may be held in either version: whichever is found names them.
+                versions = (token, *prepared.aliases.get(token, ()))
+                if record := next((found[t] for t in versions if t in found), None):
                     owners[token] = record.subject_id
         return owners
 
@@ -232,6 +236,7 @@ class IdentityPlacement:
             snapshot = self._snapshot(subject_id, fresh=fresh)
             if snapshot is None:
                 self.forget(subject_id, prepared.tokens.values())
+                self._forget_key(subject_id)
                 if not fresh:
                     # A warm container's cached owner was erased or merged: its identifiers may have been released,
                     # lifted or re-pointed since, so the tokens are read again before anything is decided.

@@ -18,6 +18,9 @@ class PreparedTouchpoint:
     # The same values under the other kinds that share them (a phone number as WhatsApp): checked for suppression only.
     same_value_tokens: tuple[str, ...] = ()
     verified_tokens: frozenset[str] = frozenset()  # identifiers the channel vouched for, the vouch checked
+    # During a tokenization secret rotation only: a token -> the same identifier's token in the other live version.
+    # Its holder is the token's holder, and a claim of the token is refused while the other exists.
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,5 +15,7 @@ that a profile, as every writer leaves it, holds only attributes declared here.
 - `contact`: SUBJECT#<id> / CONTACTS, a person's contact counter; CONTACT_CAPS / <day>#<channel>#<campaign>, cap hits
 - `request`: REQUEST#<id> / REQUEST in the compliance table, one per data-subject request
 - `audit`: REQUEST#<id> / <at>#<random> in the audit table, one per action on a request (append-only)
-- `vault`: SUBJECT#<id> in the key vault, the subject's data key wrapped by KMS (deleted to erase the subject)
+- `vault`: SUBJECT#<id> in the key vault, the subject's data key wrapped under a branch key (deleted to erase the
+  subject)
+- `branch_key`: the branch key table's versions, active pointer and rotation record (keys that wrap data keys)
 """

@@ -9,7 +9,11 @@ update is priced on the whole item, in 1 KB units.
 - distribution: pk STATES#<shard>, sk STATES; one number per `<state>|<origin channel>` (profiles in it); at most
   8 states x 7 origins, ~0.7 KB
 - funnel: pk FUNNEL#<shard>, sk <day>#<channel>#<action>; one number per `<from>><to>` (moves that day); at most
-  9 x 9 moves, ~0.1 KB as seen
+  9 x 9 moves, ~0.1 KB as seen. The moves of touchpoints that named a program (issue 25) are split by it too:
+  sk <day>#<channel>#<action>#<program>#<campaign id, empty for none>, the same numbers
+- moves after a contact: pk CONTACTED#<shard>, sk <day>#<program>#<campaign id or empty>#<contact channel>; one
+  number per `<from>><to>`: people who moved to a more complete state that day within the attribution window of a
+  contact of that program and campaign (the latest one, its channel); a few moves, ~0.1 KB
 - touchpoint quality: pk QUALITY#<shard>, sk <day>#<channel>#<action>; one number per measure: touchpoints
   classified, those that confirmed an identity field, a contact field, and each field (`field.<name>`); ~0.4 KB
 - field age: pk FIELD_AGE#<shard>, sk <day>; one number per field name (profiles whose field was last confirmed
@@ -46,6 +50,7 @@ LEASE_UNTIL: Final = "lease_until"  # tally work: epoch seconds; until then its 
 
 ENTITY_DISTRIBUTION: Final = "state_distribution"
 ENTITY_FUNNEL: Final = "funnel"
+ENTITY_CONTACTED: Final = "contacted_moves"
 ENTITY_DEPARTURE: Final = "departure"
 ENTITY_QUALITY: Final = "touchpoint_quality"
 ENTITY_FIELD_AGE: Final = "field_age"
@@ -88,6 +93,10 @@ def funnel_pk(shard: int) -> str:
     return f"FUNNEL#{shard}"
 
 
+def contacted_pk(shard: int) -> str:
+    return f"CONTACTED#{shard}"
+
+
 def quality_pk(shard: int) -> str:
     return f"QUALITY#{shard}"
 
@@ -105,9 +114,42 @@ def day_action_sk(day: str, channel: str, action: str) -> str:
     return f"{day}{_KEY_PARTS}{channel}{_KEY_PARTS}{action}"
 
 
+def program_action_sk(day: str, channel: str, action: str, program: str, campaign: str) -> str:
+    """The sort key of a funnel item of a program's touchpoints: one day of one channel's action, program and
+    campaign (empty: none)."""
+    return _KEY_PARTS.join((day, channel, action, program, campaign))
+
+
+def contacted_sk(day: str, program: str, campaign: str, channel: str) -> str:
+    """The sort key of a moves-after-a-contact item: a day, a program, its campaign (empty: none), a channel."""
+    return _KEY_PARTS.join((day, program, campaign, channel))
+
+
+def parse_contacted_cell(sk: str, name: str) -> tuple[str, str, str, str, str, str] | None:
+    """(day, program, campaign, channel, from, to) of a number in a moves-after-a-contact item; None for another
+    attribute."""
+    parts = sk.split(_KEY_PARTS)
+    from_state, separator, to_state = name.partition(_MOVE)
+    if len(parts) != 4 or not separator or name.startswith(_APPLIED):
+        return None
+    return parts[0], parts[1], parts[2], parts[3], from_state, to_state
+
+
 def _day_action(sk: str) -> tuple[str, str, str] | None:
-    parts = sk.split(_KEY_PARTS, 2)
-    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else None
+    """(day, channel, action) of a funnel or quality item's sort key; a program's funnel item's too."""
+    parts = sk.split(_KEY_PARTS)
+    return (parts[0], parts[1], parts[2]) if len(parts) in (3, 5) else None
+
+
+def parse_program_funnel_cell(sk: str, name: str) -> tuple[str, str, str, str, str, str, str] | None:
+    """(day, from, to, channel, action, program, campaign) of a number in a program's funnel item; None for any
+    other attribute or item."""
+    parts = sk.split(_KEY_PARTS)
+    from_state, separator, to_state = name.partition(_MOVE)
+    if len(parts) != 5 or not separator or name.startswith(_APPLIED):
+        return None
+    day, channel, action, program, campaign = parts
+    return day, from_state, to_state, channel, action, program, campaign
 
 
 def applied_marker(token: str) -> str:

@@ -45,6 +45,9 @@ TRACE_COUNTERS: Final[Mapping[TraceKind, str]] = {kind: f"trace_{kind.value}" fo
 # The channel and action of the last touchpoint written: what the funnel credits when the state moves
 LAST_CHANNEL: Final = "last_channel"
 LAST_ACTION: Final = "last_action"
+# The program and campaign of the last touchpoint written (absent when it named none): what the funnel credits too
+LAST_PROGRAM: Final = "last_program"
+LAST_CAMPAIGN: Final = "last_campaign"
 
 # Written by the classifier and the reclassifier (adapters/classification_store.py)
 STATE: Final = "state"
@@ -74,6 +77,9 @@ QUALITY_COUNTED: Final = "quality_counted"
 COUNTS_BY: Final = "counts_by"
 # Counts a sweep or a count of existing profiles parked here until its tally commits: "<token> <cells as JSON>"
 COUNTS_PENDING: Final = "counts_pending"
+# The audiences the classifier keeps this profile in (items/audience.py), as `classification.audience.encode` writes
+# them: "<program>=<channel>:<purpose>,...;..."; absent for none. The classifier's alone.
+AUDIENCES: Final = "audiences"
 
 # Written by the eraser (adapters/erasure_store.py)
 ERASURE_REQUEST: Final = "erasure_request"
@@ -108,6 +114,8 @@ ATTRIBUTES: Final = frozenset(
         *TRACE_COUNTERS.values(),
         LAST_CHANNEL,
         LAST_ACTION,
+        LAST_PROGRAM,
+        LAST_CAMPAIGN,
         STATE,
         PREVIOUS_STATE,
         STATE_CHANGED_AT,
@@ -130,6 +138,7 @@ ATTRIBUTES: Final = frozenset(
         QUALITY_COUNTED,
         COUNTS_BY,
         COUNTS_PENDING,
+        AUDIENCES,
         ERASURE_REQUEST,
         MERGED_INTO,
         MERGE_ID,

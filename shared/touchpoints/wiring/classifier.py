@@ -17,8 +17,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
 from touchpoints.adapters import keys
+from touchpoints.adapters.audience_store import DynamoAudienceStore
 from touchpoints.adapters.classification_store import DynamoClassificationStore
 from touchpoints.classification import ClassifierService, ClassifyResult, Outcome, load_rules, state_report
+from touchpoints.classification.attribution import load_attribution_policy
+from touchpoints.classification.audience import AudienceRules, Audiences
 from touchpoints.classification.counts import Tally
 from touchpoints.items import profile as profile_item
 from touchpoints.observability import MetricUnit, count_with_dimensions, logger, metrics, tracer
@@ -63,8 +66,15 @@ def store() -> DynamoClassificationStore:
 
 
 @per_container
+def audience_store() -> DynamoAudienceStore:
+    config = settings()
+    return DynamoAudienceStore(client(config, "dynamodb"), config.profile_table, config.counter_table)
+
+
+@per_container
 def classifier() -> ClassifierService:
-    return ClassifierService(store(), load_rules())
+    audiences = Audiences(AudienceRules.load(), audience_store())
+    return ClassifierService(store(), load_rules(), attribution=load_attribution_policy(), audiences=audiences)
 
 
 def _revision(image: Mapping[str, Any] | None) -> tuple[int, int] | None:

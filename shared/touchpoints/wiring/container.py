@@ -47,10 +47,22 @@ def client(settings: AwsSettings, service: str) -> Any:
     return aws.client(service, settings.endpoint_url, settings.region)
 
 
+@lru_cache(maxsize=1)
 def keyring(settings: PrivacySettings) -> SubjectKeyring:
+    """The container's one keyring, whichever of its services asks first: one cache of data keys and of the branch
+    keys that wrap them (a person's key unwrapped for a touchpoint serves their contact decision too)."""
+    from touchpoints.adapters.branch_keys import DynamoBranchKeys
     from touchpoints.adapters.kms import KmsKeyWrapper
+    from touchpoints.privacy.branch_keys import BranchKeyCache, HierarchicalKeyWrapper
     from touchpoints.privacy.keyring import SubjectKeyring
 
-    return SubjectKeyring(
-        KmsKeyWrapper(client(settings, "kms"), settings.data_key_id), ttl_seconds=settings.data_key_cache_seconds
+    kms = client(settings, "kms")
+    source = DynamoBranchKeys(client(settings, "dynamodb"), kms, settings.branch_key_table, settings.data_key_id)
+    wrapper = HierarchicalKeyWrapper(
+        BranchKeyCache(source, ttl_seconds=settings.branch_key_cache_seconds),
+        KmsKeyWrapper(kms, settings.data_key_id),
     )
+    return SubjectKeyring(wrapper, ttl_seconds=settings.data_key_cache_seconds)
+
+
+_FACTORIES.append(keyring)

@@ -43,7 +43,8 @@ def erasure_queue() -> SqsErasureQueue:
 
 @per_container
 def token_lineage() -> Callable[[Collection[str]], tuple[str, ...]]:
-    """Each token with its successors in later secret versions (Tokenizer.lineage), the secret read lazily."""
+    """Each token in the versions read now (Tokenizer.live): a token recorded before a secret rotation reaches the
+    new version too. The secret is read lazily."""
     from touchpoints.adapters.secrets import TokenizerSource
 
     settings = erasure_worker_settings()
@@ -51,7 +52,7 @@ def token_lineage() -> Callable[[Collection[str]], tuple[str, ...]]:
 
     def lineage(tokens: Collection[str]) -> tuple[str, ...]:
         tokenizer = source()
-        return tuple(dict.fromkeys(t for token in tokens for t in tokenizer.lineage(token)))
+        return tuple(dict.fromkeys(t for token in tokens for t in tokenizer.live(token)))
 
     return lineage
 
@@ -80,6 +81,14 @@ def deadline_check_settings() -> DeadlineCheckSettings:
 def deadline_index() -> DynamoRequestStore:
     settings = deadline_check_settings()
     return DynamoRequestStore(client(settings, "dynamodb"), settings.compliance_table)
+
+
+def branch_key_rotation_stalled() -> bool:
+    from touchpoints.adapters.branch_key_admin import rotation_record
+
+    settings = deadline_check_settings()
+    record = rotation_record(client(settings, "dynamodb"), settings.branch_key_table)
+    return record is not None and record.stalled(datetime.now(UTC))
 
 
 def handle_erasure_message(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
@@ -123,7 +132,8 @@ def erasure_worker() -> LambdaHandler:
 
 
 def erasure_deadline_check() -> LambdaHandler:
-    """The Lambda handler of the hourly deadline check: ErasuresNearDeadline, and OpenErasures by days left."""
+    """The Lambda handler of the hourly deadline check: ErasuresNearDeadline, OpenErasures by days left, and
+    BranchKeyRotationStalled."""
 
     @worker_entrypoint
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -142,6 +152,15 @@ def erasure_deadline_check() -> LambdaHandler:
                 metric.add_dimension(name="days_left", value=bucket)
         answer = {"near_deadline": check.near_deadline, "open": check.open, "by_days_left": check.by_days_left}
         logger.info("erasure deadlines checked", extra={**answer, "warn_days": warn_days})
+        # The same hour's other overdue operator work: a branch key rotation whose re-wrap job stopped writing.
+        with single_metric(
+            name="BranchKeyRotationStalled",
+            unit=MetricUnit.Count,
+            value=int(branch_key_rotation_stalled()),
+            namespace=metrics.namespace,
+            default_dimensions=metrics.default_dimensions,
+        ):
+            pass  # a metric set of its own, flushed as the block ends
         return answer
 
     return lambda_handler

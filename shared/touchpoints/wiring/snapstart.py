@@ -3,8 +3,8 @@
 With SnapStart, Lambda runs a function's init once, when it publishes a version, snapshots the
 memory, and starts many execution environments from that one snapshot. Whatever init left in memory
 is in all of them and in the stored snapshot. So before the snapshot this module drops everything a
-container builds that holds a secret, a key or a connection (the ingestion service with its keyring
-of unwrapped data keys and its tokenization secret, the SDK session with its credentials, the SDK
+container builds that holds a secret, a key or a connection (the keyring with its unwrapped data keys
+and branch keys, the tokenization secret, the SDK session with its credentials, the SDK
 clients with their connection pools); after each restore it reseeds `random` (the SDK's and our retry
 jitter: identical copies would back off in lockstep) and drops them again. Everything is rebuilt on
 first use, as in a new container. Before that, it loads what requests would otherwise load on first
@@ -30,9 +30,11 @@ from touchpoints.wiring import container
 _FIRST_USE_MODULES = (
     "touchpoints.adapters.aws",
     "touchpoints.adapters.kms",
+    "touchpoints.adapters.branch_keys",
     "touchpoints.adapters.profile_store",
     "touchpoints.adapters.secrets",
     "touchpoints.privacy.keyring",
+    "touchpoints.privacy.branch_keys",
     "touchpoints.ingestion",
     "touchpoints.adapters.contact_store",
     "touchpoints.contact.service",

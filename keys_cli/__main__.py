@@ -1,0 +1,3 @@
+from keys_cli.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""`python -m report_cli`: the reports tool for business users and campaign teams (see cli.py)."""

@@ -1,0 +1,3 @@
+from report_cli.cli import main
+
+raise SystemExit(main())
