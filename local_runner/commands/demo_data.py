@@ -353,7 +353,13 @@ def _consent(p: DemoPerson) -> dict[str, Any]:
 
 
 def program_registration(p: DemoPerson, program: str, campaign_id: str) -> Touch:
-    """A person invited by a program's campaign signs up on the web through the emailed link: the site's back end
-    vouches for the email the link was sent to, and the touchpoint names the program and campaign it answers."""
-    body = _web(p, "sign_up", program=program, campaign_id=campaign_id)
+    """A person invited by a program's campaign answers on the web through the emailed link: registers the ticket
+    of a store purchase (ticket registration) or signs up (any other program), with their name. The site's back end
+    vouches for the email the link was sent to; the touchpoint names the program and campaign it answers."""
+    extra: dict[str, Any] = {"program": program, "campaign_id": campaign_id}
+    if program == "ticket_registration":
+        ticket = {"store_id": "TDA-017", "folio": f"F-{uuid.uuid4().hex[:8].upper()}"}
+        body = _web(p, "ticket_registration", ticket=ticket, **extra)
+    else:
+        body = _web(p, "sign_up", **extra)
     return Touch("web", "touchpoints", body, vouch_email=p.email)

@@ -28,7 +28,7 @@ CONTACTS_ROUTE = "/v1/email/contacts"
 REGISTRATIONS_ROUTE = "/v1/web/touchpoints"
 CAMPAIGN = "buen-fin-2026-registro"
 # The programs that fill what the demo's people lack, in the order the team tries them: the first with an audience
-PROGRAMS = ("digital_registration", "digital_draw", "ticket_registration", "subscription", "data_update")
+PROGRAMS = ("ticket_registration", "digital_registration", "digital_draw", "subscription", "data_update")
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def run_program_loop(
         for start in range(0, len(sent), 25):
             _post(http, base_url + CONTACTS_ROUTE, email_key, {"contacts": sent[start : start + 25]})
         settle()
-        # Half of the invited (at least one) answer the campaign: they sign up through the emailed link.
+        # Half of the invited (at least one) answer the campaign through the emailed link.
         invited = [people_of[d["profile_id"]] for d in allowed if d["profile_id"] in people_of]
         answering = invited[: max(1, len(invited) // 2)] if invited else []
         for person in answering:
@@ -140,7 +140,7 @@ def print_loop(result: LoopResult, out: IO[str]) -> None:
     print(f"\nProgram loop: {result.program}, campaign {CAMPAIGN}:", file=out)
     print(f"  audience (GET {AUDIENCES_ROUTE}, email, marketing): {result.audience} profiles", file=out)
     print(f"  contact decisions allowed {result.allowed}; emails recorded with the program: {result.allowed}", file=out)
-    print(f"  invited people who signed up through the link: {result.registered}", file=out)
+    print(f"  invited people who answered through the link ({result.program}): {result.registered}", file=out)
     rows = [r for r in result.report["programs"] if r["program"] == result.program and r["campaign_id"] == CAMPAIGN]
     print(f"  programs report (GET {PROGRAMS_ROUTE}, today):", file=out)
     for row in rows:

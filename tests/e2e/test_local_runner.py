@@ -225,6 +225,19 @@ def test_the_demo_sends_every_channel_and_prints_states_without_personal_data() 
     assert set(outcomes) <= reasons and sum(map(int, outcomes.values())) == len(linked)
     contacted = re.search(r"people by contacts sent, last 7 days: (.+)$", result.stdout, re.MULTILINE)
     assert contacted and contacted[1] != "none"
+    # ... and before it the program loop: the audience pulled, the emails its decisions allowed recorded with the
+    # program, the invited who answered moving to a more complete state, each credited to the program's campaign
+    audience = re.search(r"audience \(GET /v1/reports/audiences, email, marketing\): (\d+) profiles", result.stdout)
+    allowed = re.search(r"contact decisions allowed (\d+); emails recorded with the program: (\d+)", result.stdout)
+    answered = re.search(r"invited people who answered through the link \(\w+\): (\d+)", result.stdout)
+    credited = re.search(r"pulled (\d+), sent (\d+), moved (\d+) .*of a contact (\d+)$", result.stdout, re.MULTILINE)
+    assert audience and allowed and answered and credited, result.stdout[-2500:]
+    assert int(audience[1]) >= 1 and int(answered[1]) >= 1
+    assert int(credited[1]) == int(audience[1]) and int(credited[2]) == int(allowed[2]) == int(allowed[1])
+    assert int(credited[3]) == int(credited[4]) == int(answered[1])
+    report = re.search(r"^HTML report .*: (\S+)$", result.stdout, re.MULTILINE)
+    assert report and Path(report[1]).is_file()
+    assert_no_pii(Path(report[1]).read_text(), "the demo's HTML report")
     assert_no_pii(result.stdout + result.stderr, "the demo's output")
     logs = re.search(r"function logs: (\S+)", result.stdout)
     assert logs is not None
