@@ -20,6 +20,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from touchpoints.adapters.secrets import REFRESH_SECONDS
+from touchpoints.settings import PrivacySettings
+
 # us-east-1, on-demand, read 2026-11-30; free tiers left out. Sources:
 #   DynamoDB  https://aws.amazon.com/dynamodb/pricing/on-demand/  ($0.625 per million WRU, $0.125 per million RRU
 #             since the 1 November 2024 price cut, half the former $1.25 / $0.25; a transactional write is 2 WRU
@@ -115,7 +118,7 @@ def model(metrics: dict[str, Any], memory_mb: int, channel_functions: int) -> di
         "known_person_warm": moto["known_person"]["ours_client_ms_per_event"],
         "new_person": moto["new_person"]["ours_client_ms_per_event"],
     }
-    kms = {"known_person_warm": 0.0, "new_person": 1.0}  # GenerateDataKey once per new person; 0 when cached
+    kms = {"known_person_warm": 0.0, "new_person": 0.0}  # keys made and wrapped in the container (key hierarchy)
     result: dict[str, Any] = {}
     for name in ("known_person_warm", "new_person"):
         writes, reads = _units_of(scenarios[name]["calls"])
@@ -149,13 +152,15 @@ def model(metrics: dict[str, Any], memory_mb: int, channel_functions: int) -> di
 #                         one per touchpoint, or a 25th when batched; the classifier's batches as they fill at
 #                         this rate (records/s over shards x ParallelizationFactor, at most BatchSize)
 #   API Gateway           T x (1, or 1/25 batched, + the mix's other API requests per touchpoint) x $/request
-#   KMS                   T x per channel function (new people's GenerateDataKey + known people's touchpoints
-#                         x (1 - hit rate)) + the workers' measured calls, x $/request; + $1 a key a month
+#   KMS                   per channel function, its warm containers x one branch-key unwrap (Decrypt) per
+#                         branch-key TTL (the key hierarchy, issue 24: people's keys are wrapped and unwrapped in
+#                         the container) + the workers' measured calls, x $/request; + $1 a key a month
 #   SQS                   messages x 3 requests (send, receive, delete) + each Lambda-polled queue's idle long
 #                         polls (5 pollers x 3 a minute)
 #   Secrets Manager       $0.40 a secret + warm containers x one read an hour (the tokenizer's cache)
 #
-# The key cache's hit rate on a channel function with C warm containers, for a person at the population's average
+# The person-key cache's hit rate (now a local AES-GCM unwrap saved, not a KMS call) on a channel function with C warm
+# containers, for a person at the population's average
 # rate r = rate x (that function's share) / people touchpoints per second, a key held 15 minutes (T15 = 900 s) from
 # its unwrap:
 #
@@ -169,9 +174,10 @@ def model(metrics: dict[str, Any], memory_mb: int, channel_functions: int) -> di
 RATE = 300.0  # touchpoints/s, every day (issue 23)
 POPULATION = 20_000_000
 MONTH_SECONDS = 30 * 86_400
-KEY_CACHE_SECONDS = 900.0  # touchpoints.privacy.keyring: a key is held 15 minutes from its unwrap
+KEY_CACHE_SECONDS = float(PrivacySettings.model_fields["data_key_cache_seconds"].default)
+BRANCH_KEY_SECONDS = float(PrivacySettings.model_fields["branch_key_cache_seconds"].default)
 CONTAINER_HEADROOM = 2.0
-SECRET_REFRESH_SECONDS = 3600  # touchpoints.adapters.secrets: the tokenizer is rebuilt after an hour
+SECRET_REFRESH_SECONDS = REFRESH_SECONDS  # the tokenizer's secret is read again after this
 SQS_REQUESTS_PER_MESSAGE = 3  # SendMessage, then Lambda's ReceiveMessage and DeleteMessage (not batched)
 SQS_IDLE_REQUESTS_PER_QUEUE_MONTH = 5 * 3 * 60 * 24 * 30  # Lambda's 5 pollers, a 20 s long poll each: assumed
 CLASSIFIER = "ClassifierFunction"
@@ -228,7 +234,8 @@ def _lambda_per_invocation(figures: dict[str, Any]) -> float:
 
 
 def _kms(mix: dict[str, Any], rate: float, people: int) -> tuple[float, dict[str, Any]]:
-    """KMS requests per touchpoint: channel functions modelled (hit rate), workers as measured."""
+    """KMS requests per touchpoint: channel functions modelled (a branch-key unwrap per warm container per TTL; the
+    run's own count is one per container start), workers as measured."""
     requests = mix["requests_per_touchpoint"]
     total, detail = 0.0, {}
     for function, figures in mix["invocations"].items():
@@ -247,14 +254,13 @@ def _kms(mix: dict[str, Any], rate: float, people: int) -> tuple[float, dict[str
             containers=containers,
             same_function_share=mix["same_function_share"].get(function, 0.0),
         )
-        generated = calls.get("TrentService.GenerateDataKey", 0.0)
-        unwraps = max(0.0, good - generated) * (1 - hit)
-        total += generated + unwraps
+        branch_unwraps = containers / BRANCH_KEY_SECONDS / rate
+        total += branch_unwraps
         detail[function] = {
             "warm_containers": containers,
-            "hit_rate": hit,
-            "generate_per_touchpoint": generated,
-            "decrypt_per_touchpoint": unwraps,
+            "person_key_hit_rate": hit,
+            "local_unwraps_per_touchpoint": good * (1 - hit),
+            "kms_per_touchpoint": branch_unwraps,
             "measured_here_per_touchpoint": measured,
         }
     return total, detail

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.errors import FieldProblem, InvalidTouchpoint
 from touchpoints.model import ALL_CHANNELS, Channel, ConsentGrant, IdentifierKind, PersonalField, Touchpoint, TraceKind
+from touchpoints.policies import parse_yaml
 
 
 class WhenNotAllowed(StrEnum):
@@ -72,10 +73,8 @@ class ConsentPolicy(BaseModel):
 
 @lru_cache(maxsize=1)
 def load_policy() -> ConsentPolicy:
-    import yaml  # read once per container, at the first request: not worth its import time at cold start
-
     text = resources.files("touchpoints.policies").joinpath("consent.yaml").read_text()
-    return ConsentPolicy.model_validate(yaml.safe_load(text))
+    return ConsentPolicy.model_validate(parse_yaml(text))
 
 
 @dataclass(frozen=True, slots=True)

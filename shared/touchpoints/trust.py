@@ -9,10 +9,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
 from touchpoints.model import Channel, IdentifierKind
+from touchpoints.policies import parse_yaml
 from touchpoints.privacy.tokenizer import Tokenizer
 
 
@@ -93,4 +93,4 @@ class TrustPolicy(BaseModel):
 @lru_cache(maxsize=1)
 def load_trust_policy() -> TrustPolicy:
     text = resources.files("touchpoints.policies").joinpath("trust.yaml").read_text()
-    return TrustPolicy.model_validate(yaml.safe_load(text))
+    return TrustPolicy.model_validate(parse_yaml(text))

@@ -291,7 +291,7 @@ def test_the_all_in_cost_of_a_month_splits_units_by_who_spends_them():
     from benchmarks.cost import all_in
 
     # Given a mix where each touchpoint costs the web function 4 WRU on profiles, 1 on counters and 8 RRU, the
-    # classifier 2 WRU; one web invocation of 50 ms (512 MB) each; a new person's key every 10th touchpoint
+    # classifier 2 WRU; one web invocation of 50 ms (512 MB) each; a KMS call on every 10th touchpoint here
     mix = {
         "touchpoints": 100,
         "write_units_by_function_and_table": {
@@ -302,7 +302,7 @@ def test_the_all_in_cost_of_a_month_splits_units_by_who_spends_them():
         "invocations": {
             "WebChannelFunction": {"invocations_per_touchpoint": 1.0, "aws_ms_per_invocation": 50.0, "memory_mb": 512}
         },
-        "requests_per_touchpoint": {"WebChannelFunction": {"TrentService.GenerateDataKey": 0.1}},
+        "requests_per_touchpoint": {"WebChannelFunction": {"TrentService.Decrypt": 0.1}},
         "good_touchpoints_by_function": {"WebChannelFunction": 100},
         "same_function_share": {"WebChannelFunction": 0.0},
         "stream_side": {"measured": False},
@@ -322,11 +322,13 @@ def test_the_all_in_cost_of_a_month_splits_units_by_who_spends_them():
     compute = 0.05 * 0.5 * 0.0000166667
     assert month["Lambda: channel functions"]["one_per_request"] == pytest.approx((0.2e-6 + compute) * 2_592_000)
     assert month["Lambda: channel functions"]["batched_25"] == pytest.approx((0.2e-6 / 25 + compute) * 2_592_000)
-    # KMS: one container (1/s x 50 ms x 2, rounded up), so a hit only if the person came in the last 15 minutes:
-    # 0.1 GenerateDataKey + 0.9 Decrypt x (1 - hit)
+    # KMS: one container (1/s x 50 ms x 2, rounded up) unwraps its branch key once per 600 s, whoever comes: 1/600
+    # of a call per touchpoint at 1 touchpoint/s; a person's key is a hit only if they came in the last 15 minutes,
+    # and a miss is unwrapped in the container (the mix's own KMS count, one per container start, is not priced)
     hit = 1 - math.exp(-1 / 20_000_000 * 900)
     assert cost["kms"]["WebChannelFunction"]["warm_containers"] == 1
-    assert cost["kms_per_touchpoint"] == pytest.approx(0.1 + 0.9 * (1 - hit))
+    assert cost["kms"]["WebChannelFunction"]["local_unwraps_per_touchpoint"] == pytest.approx(1 - hit)
+    assert cost["kms_per_touchpoint"] == pytest.approx(1 / 600)
     assert cost["total_per_million_touchpoints"]["one_per_request"] == pytest.approx(
         cost["total_per_month"]["one_per_request"] / 2.592
     )

@@ -16,11 +16,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.classification.rules import Dimension, State
 from touchpoints.items import counter as counter_item
+from touchpoints.policies import parse_yaml
 
 
 class AttributionPolicy(BaseModel):
@@ -31,7 +31,7 @@ class AttributionPolicy(BaseModel):
 
 
 def parse_attribution_policy(text: str) -> AttributionPolicy:
-    return AttributionPolicy.model_validate(yaml.safe_load(text))
+    return AttributionPolicy.model_validate(parse_yaml(text))
 
 
 @lru_cache(maxsize=1)

@@ -7,10 +7,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.model import ALL_CHANNELS, Channel, DataCategory, PersonalField, TraceKind
+from touchpoints.policies import parse_yaml
 
 
 class Dimension(StrEnum):
@@ -124,7 +124,7 @@ class ClassificationRules(_Rule):
 
 
 def parse_rules(text: str) -> ClassificationRules:
-    return ClassificationRules.model_validate(yaml.safe_load(text))
+    return ClassificationRules.model_validate(parse_yaml(text))
 
 
 @lru_cache(maxsize=1)

@@ -8,8 +8,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from touchpoints.policies import parse_yaml
 
 _SATURDAY = 5
 
@@ -68,4 +69,4 @@ class CompliancePolicy(BaseModel):
 @lru_cache(maxsize=1)
 def load_compliance_policy() -> CompliancePolicy:
     text = resources.files("touchpoints.policies").joinpath("compliance.yaml").read_text()
-    return CompliancePolicy.model_validate(yaml.safe_load(text))
+    return CompliancePolicy.model_validate(parse_yaml(text))

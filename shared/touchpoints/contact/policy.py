@@ -8,12 +8,12 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.classification.rules import ClassificationRules, load_rules
 from touchpoints.consent import load_policy
 from touchpoints.model import Channel
+from touchpoints.policies import parse_yaml
 
 # The channels that send and so serve the contact routes (template.yaml gives them those routes). The policy
 # must list exactly these; a constant, so a channel function's cold start does not parse the policy files.
@@ -94,7 +94,7 @@ def contact_fields(rules: ClassificationRules) -> dict[str, tuple[str, ...]]:
 
 
 def parse_contact_policy(text: str) -> ContactPolicy:
-    policy = ContactPolicy.model_validate(yaml.safe_load(text))
+    policy = ContactPolicy.model_validate(parse_yaml(text))
     rules = load_rules()
     reachable = contact_fields(rules)
     if missing := [c.value for c in policy.channels if c.value not in reachable]:

@@ -7,10 +7,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.model import IdentifierKind
+from touchpoints.policies import parse_yaml
 
 
 class MergeRules(BaseModel):
@@ -53,4 +53,4 @@ class IdentityPolicy(BaseModel):
 @lru_cache(maxsize=1)
 def load_identity_policy() -> IdentityPolicy:
     text = resources.files("touchpoints.policies").joinpath("identity.yaml").read_text()
-    return IdentityPolicy.model_validate(yaml.safe_load(text))
+    return IdentityPolicy.model_validate(parse_yaml(text))

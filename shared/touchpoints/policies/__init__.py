@@ -1,0 +1,13 @@
+"""Policy as data: the YAML documents the layer ships, read once per container."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def parse_yaml(text: str) -> Any:
+    import yaml  # at first use: a function that reads no policy at cold start need not pay ~8 ms
+
+    # libyaml's safe loader parses ~10x faster than the pure-Python one; some channel functions read
+    # three policies at cold start to build their routes.
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader

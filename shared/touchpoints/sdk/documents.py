@@ -24,6 +24,8 @@ BROWSER_CALLS: dict[str, SdkCall] = {
 
 
 class SdkAnswer(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     success: bool = Field(description="true: accepted (invalid messages of a batch are reported as failed events)")
 
 
@@ -39,7 +41,7 @@ _PAST_TIME = (
 class SdkTraitsDoc(BaseModel):
     """The traits that are kept (policies/sdk.yaml); any other trait is accepted and dropped, never stored."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     email: str | None = Field(
         default=None, pattern=r"^[a-z0-9]{1,20}(\.[a-z0-9]{1,20})?@[a-z0-9]{1,20}\.(com|mx|net|org)$"
@@ -63,13 +65,15 @@ class SdkTraitsDoc(BaseModel):
 
 
 class ConsentDoc(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     categoryPreferences: dict[str, bool] = Field(
         description="A consent manager's categories: Analytics, Personalization, Advertising/Marketing -> purposes"
     )
 
 
 class SdkContextDoc(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     consent: ConsentDoc | SkipJsonSchema[None] = None
     traits: SdkTraitsDoc | None = None
@@ -84,6 +88,7 @@ class SdkMessageDoc(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",
+        defer_build=True,
         json_schema_extra={
             "anyOf": [{"required": ["userId"]}, {"required": ["anonymousId"]}],
             "allOf": [
@@ -115,7 +120,7 @@ class SdkMessageDoc(BaseModel):
 
 
 class SdkBatchDoc(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     batch: list[SdkMessageDoc] = Field(max_length=100)
     sentAt: str | None = Field(default=None, pattern=_PAST_TIME)
@@ -127,7 +132,7 @@ SDK_BODY = SdkBatchDoc | SdkMessageDoc
 class SdkError(BaseModel):
     """Every refusal of the SDK API, the gateway's included: the SDKs read `code` and `message`."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     success: Literal[False]
     code: str = Field(description="invalid_write_key, malformed_json, payload_too_large, message_too_large, ...")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.channels.common import CustomerData
 from touchpoints.model import Channel, IdentifierKind, TraceKind
+from touchpoints.policies import parse_yaml
 
 # The customer fields a trait may fill: the fields of the native touchpoint's customer block.
 CUSTOMER_FIELDS = frozenset(CustomerData.model_fields)
@@ -66,7 +67,5 @@ class SdkPolicy(_Frozen):
 
 @lru_cache(maxsize=1)
 def load_sdk_policy() -> SdkPolicy:
-    import yaml
-
     text = resources.files("touchpoints.policies").joinpath("sdk.yaml").read_text()
-    return SdkPolicy.model_validate(yaml.safe_load(text))
+    return SdkPolicy.model_validate(parse_yaml(text))
