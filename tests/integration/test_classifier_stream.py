@@ -249,3 +249,32 @@ def test_a_revision_replaced_in_the_same_batch_is_not_classified(pipeline):
     settled = pipeline.profile(subject)
     assert settled["state"]["S"] == "C" and int(settled["classified_version"]["N"]) == 3
     assert "state" in pipeline.profile(other)
+
+
+def test_a_profile_that_left_active_in_the_same_batch_is_not_classified_from_its_older_image(pipeline):
+    """A profile created and, in the same batch, claimed by a merge (or frozen by an erasure): its active image is
+    not classified (the write, conditioned on an active profile, could only fail); its departure is seen."""
+    p = person(35)
+    anonymous_id = "anon-35-batch"
+    page_view = factories.web(
+        p, "page_view", customer=None, consent=[{"purpose": "analytics", "granted": True}], anonymous_id=anonymous_id
+    )
+    anonymous = pipeline.post("web", page_view)
+    known = pipeline.post("app", factories.app(p, "sign_up"))
+    login = factories.web(p, "login", anonymous_id=anonymous_id, customer={"email": p.email})
+    pipeline.post("web", factories.vouched(login, "web", pipeline.aws.tokenizer(), email=p.email))
+    ingested = streams.passing(SOURCE.filters, pipeline.stream.read())
+    images = {
+        r["dynamodb"]["SequenceNumber"]: r["dynamodb"]["NewImage"]["status"]["S"]
+        for r in ingested
+        if r["dynamodb"]["Keys"]["pk"]["S"].endswith(anonymous)
+    }
+    assert sorted(images.values()) == ["active", "merging"]
+
+    active = next(sequence for sequence, status in images.items() if status == "active")
+    assert active in superseded_records(ingested)
+    without_departure = [r for r in ingested if images.get(r["dynamodb"]["SequenceNumber"]) != "merging"]
+    assert active not in superseded_records(without_departure)  # what shows it left is the other record
+    assert pipeline.deliver(ingested) == []
+    assert "state" not in pipeline.profile(anonymous)
+    assert pipeline.state(known) is not None

@@ -164,3 +164,58 @@ def _worker_crashing_after(local_aws: Any, monkeypatch: Any, *, moves: int) -> t
     monkeypatch.setattr(DynamoMergeStore, "move", crash_after_one_page)
     (message,) = receive(local_aws, "MergeQueue")
     return message, real_move
+
+
+def test_a_small_merge_moves_in_one_transaction_and_resumes_from_its_moves_after_a_crash(
+    lambdas, local_aws, monkeypatch
+):
+    # Given an anonymous profile with 3 visits (its link and its visits: one page) claimed by a login
+    p, anonymous_id, anonymous, known = split_person(lambdas, 1243)
+    merges = Merges(lambdas)
+    assert lambdas.post("web", login(lambdas, p, anonymous_id))[0] == 200
+    assert merges.claims() == 1
+    transactions: list[int] = []
+    saves: list[str] = []
+    real_transact, real_save, real_finish = (
+        DynamoMergeStore._transact,
+        DynamoMergeStore.save,
+        DynamoMergeStore.finish_profile,
+    )
+
+    def counted_transact(self: Any, ops: list[dict[str, Any]]) -> list[str]:
+        transactions.append(len(ops))
+        return real_transact(self, ops)
+
+    def counted_save(self: Any, state: Any) -> None:
+        saves.append(state.step.value)
+        real_save(self, state)
+
+    def gone(self: Any, *args: Any) -> Any:
+        raise StorageUnavailable("the profile store is unavailable; the merge will resume")
+
+    monkeypatch.setattr(DynamoMergeStore, "_transact", counted_transact)
+    monkeypatch.setattr(DynamoMergeStore, "save", counted_save)
+    monkeypatch.setattr(DynamoMergeStore, "finish_profile", gone)
+    from tests.integration.compliance_helpers import receive
+
+    # When the worker moves everything, DynamoDB fails on the profile step, and the message comes back
+    (message,) = receive(local_aws, "MergeQueue")
+    assert merges.deliver([message], receive_count=1)["batchItemFailures"]
+    moved = profile(local_aws, anonymous)
+    assert moved is not None and moved["merge_step"]["S"] == "move"  # no write only to say the moves are done
+    assert [i["sk"]["S"] for i in subject_items(local_aws, anonymous)] == ["PROFILE"]
+    assert len(transactions) == 1  # the link and the three visits in one transaction
+    monkeypatch.setattr(DynamoMergeStore, "finish_profile", real_finish)
+    merges.deliver([message], receive_count=2)
+    merges.settle()
+
+    # Then the merge resumed from its moves: no page left to move, the profile step, the shred, each once
+    assert len(transactions) == 2
+    assert saves == ["done"]  # the tombstone's write recorded the shred step itself
+    assert len(events_of(local_aws, known)) == 3 + 2
+    after = profile(local_aws, known)
+    assert after is not None and counter(after, "trace_visit") == 3 + 2
+    tombstone = profile(local_aws, anonymous)
+    assert tombstone is not None and tombstone["status"]["S"] == "merged" and tombstone["merge_step"]["S"] == "done"
+    (line,) = [i for i in identity_log(local_aws) if i["kind"]["S"] == "MERGE"]
+    assert line["state"]["S"] == "completed" and int(line["counts"]["M"]["events_moved"]["N"]) == 3

@@ -118,7 +118,10 @@ class DynamoMergeStore(ResumableStoreCalls):
         return None if item is None else bytes(item[vault_item.WRAPPED_KEY]["B"])
 
     def page(self, absorbed: str, size: int) -> list[PartitionItem]:
-        """The absorbed subject's links in the index first, then the items of its partition."""
+        """The absorbed subject's links in the index first, then the items of its partition, up to `size` in all:
+        a small profile moves in one transaction (each carries a check of the survivor and the counts' update,
+        priced on those two profiles)."""
+        page: list[PartitionItem] = []
         for table in (self._index, self._profiles):
             answer = self._call(
                 "merge page read",
@@ -127,12 +130,14 @@ class DynamoMergeStore(ResumableStoreCalls):
                 KeyConditionExpression=f"{keys.PK} = :pk",
                 ExpressionAttributeValues={":pk": _s(keys.subject_pk(absorbed))},
                 ConsistentRead=True,
-                Limit=size,
+                Limit=size - len(page),
             )
-            page = [_partition_item(item) for item in answer.get("Items", []) if item[keys.SK]["S"] != keys.PROFILE_SK]
-            if page:
-                return page
-        return []
+            page.extend(
+                _partition_item(item) for item in answer.get("Items", []) if item[keys.SK]["S"] != keys.PROFILE_SK
+            )
+            if len(page) >= size:
+                break
+        return page
 
     def move(
         self, absorbed: str, survivor: str, items: Sequence[tuple[PartitionItem, MovedItem]]
@@ -342,11 +347,13 @@ class DynamoMergeStore(ResumableStoreCalls):
                 "TableName": self._profiles,
                 "Key": keys.profile_key(absorbed),
                 "UpdateExpression": f"SET #st = :merged, #ms = :shred REMOVE {', '.join(names_removed)}",
-                "ConditionExpression": "#ms = :profile",
+                # MOVE: the moves are done (an empty page was read) but not saved; PROFILE: saved by earlier code
+                "ConditionExpression": "#ms IN (:move, :profile)",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": {
                     ":merged": _s(profile_item.MERGED),
                     ":shred": _s(MergeStep.SHRED.value),
+                    ":move": _s(MergeStep.MOVE.value),
                     ":profile": _s(MergeStep.PROFILE.value),
                 },
             }

@@ -18,7 +18,8 @@ names it lands on the survivor. The worker then
 
 If the survivor is erased meanwhile, the rest of the absorbed profile is erased too (its
 identifiers suppressed, its key destroyed, its partition deleted), so no part of the person
-outlives the erasure. Every step is saved on the absorbed profile; a re-delivered message resumes.
+outlives the erasure. Every step is recorded on the absorbed profile, by the write that makes it (a page's
+transaction adds its counts, the tombstone records the shred): a re-delivered message resumes.
 """
 
 from __future__ import annotations
@@ -177,8 +178,8 @@ class MergeStore(Protocol):
     def profiles(self, absorbed: str, survivor: str) -> tuple[ProfileValues, ProfileValues] | None: ...
 
     def finish_profile(self, absorbed: str, survivor: str, change: ProfileMerge) -> bool | None:
-        """Update the survivor and make the absorbed a tombstone; False: the survivor changed meanwhile (read
-        again), None: the survivor is no longer active."""
+        """Update the survivor and make the absorbed a tombstone at step SHRED, in one write; False: the survivor
+        changed meanwhile (read again), None: the survivor is no longer active."""
         ...
 
     def destroy_key(self, subject_id: str) -> bool: ...
@@ -319,13 +320,13 @@ class MergeService:
                 return self._follow_survivor(state) and None
             for name, n in counted.items():
                 counts[name] = counts.get(name, 0) + n
+            # Not saved: each page's transaction adds its counts to the absorbed profile's merge record itself.
             state = MergeState(state.absorbed, state.survivor, MergeStep.MOVE, state.merged_at, counts)
-            self._store.save(state)
             if should_stop():
                 return state
-        state = MergeState(state.absorbed, state.survivor, MergeStep.PROFILE, state.merged_at, counts)
-        self._store.save(state)
-        return state
+        # Not saved either: a delivery that resumes in MOVE reads an empty page and comes here; the profile step's
+        # own write records the next step. Each save is a write priced on the whole absorbed profile.
+        return MergeState(state.absorbed, state.survivor, MergeStep.PROFILE, state.merged_at, counts)
 
     def _profile(self, state: MergeState) -> MergeState | None:
         ciphers = self._ciphers(state)
@@ -365,9 +366,8 @@ class MergeService:
                     "fields_taken": len(change.fields),
                     "consents_taken": len(change.consents),
                 }
-                state = MergeState(state.absorbed, state.survivor, MergeStep.SHRED, state.merged_at, counts)
-                self._store.save(state)
-                return state
+                # The tombstone's write recorded SHRED; the counts taken here reach the identity log at the end.
+                return MergeState(state.absorbed, state.survivor, MergeStep.SHRED, state.merged_at, counts)
         raise MergeContended(state.absorbed)
 
 

@@ -85,25 +85,35 @@ def _revision(image: Mapping[str, Any] | None) -> tuple[int, int] | None:
 
 def superseded_records(records: list[dict[str, Any]]) -> frozenset[str]:
     """The sequence numbers of records whose image another record of the same profile in this batch replaced with
-    a later revision. Their classification would be written on a condition that can no longer hold (the profile's
-    revision moved on before the batch was read): a conditional write sure to fail, then a read, for nothing. The
-    later record classifies the profile; a departure is still seen on every record."""
+    a later revision, or whose profile another record shows no longer active (merging, erasing, merged or gone: a
+    profile never becomes active again). Their classification would be written on a condition that can no longer
+    hold: a conditional write sure to fail, then a read, for nothing. The later record classifies the profile (or
+    leaves the counts); a departure is still seen on every record."""
     revisions: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    inactive: set[str] = set()
     for raw in records:
         stream = raw.get("dynamodb") or {}
-        if (revision := _revision(stream.get("NewImage"))) is not None:
-            revisions[str(stream.get("Keys", {}).get("pk"))].add(revision)
+        profile = str(stream.get("Keys", {}).get("pk"))
+        image = stream.get("NewImage")
+        if (revision := _revision(image)) is not None:
+            revisions[profile].add(revision)
+        if raw.get("eventName") == _REMOVE or (
+            image and image.get(profile_item.STATUS, {}).get("S") not in (None, profile_item.ACTIVE)
+        ):
+            inactive.add(profile)
     superseded = set()
     for raw in records:
         stream = raw.get("dynamodb") or {}
         if (revision := _revision(stream.get("NewImage"))) is None:
             continue
+        profile = str(stream.get("Keys", {}).get("pk"))
+        active = stream["NewImage"].get(profile_item.STATUS, {}).get("S") == profile_item.ACTIVE
         later = (
             other
-            for other in revisions[str(stream.get("Keys", {}).get("pk"))]
+            for other in revisions[profile]
             if other != revision and other[0] >= revision[0] and other[1] >= revision[1]
         )
-        if any(later):
+        if (active and profile in inactive) or any(later):
             superseded.add(str(stream.get("SequenceNumber")))
     return frozenset(superseded)
 
