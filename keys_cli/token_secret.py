@@ -19,7 +19,7 @@ import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from touchpoints.errors import DomainError
 from touchpoints.privacy.token_rotation import (
@@ -39,32 +39,6 @@ _RESOURCES = {
     "ProfileTable": "profile_table",
     "TokenizationSecret": "secret_id",
 }
-
-
-class Bar:
-    """A text progress bar like the local runner's: redrawn in place on a terminal, a line per page otherwise."""
-
-    def __init__(self, out: IO[str]) -> None:
-        self.out, self.tty = out, out.isatty()
-
-    def show(self, progress: RotationProgress) -> None:
-        done = sum(c == "done" for c in progress.cursors.values())
-        total = max(len(progress.cursors), 1)
-        filled = round(30 * done / total)
-        counts = progress.counts
-        line = (
-            f"  pass {progress.passes + 1} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} segments "
-            f"scanned {counts.get('scanned', 0)} moved {counts.get('moved', 0)} conflicts {counts.get('conflicts', 0)}"
-        )
-        if self.tty:
-            self.out.write("\r" + line.ljust(110))
-            self.out.flush()
-        else:
-            print(line, file=self.out, flush=True)
-
-    def end(self) -> None:
-        if self.tty:
-            self.out.write("\n")
 
 
 def register(groups: Any) -> None:
@@ -197,11 +171,22 @@ def _progress(arguments: argparse.Namespace) -> int:
 
 @_guarded
 def _run(arguments: argparse.Namespace) -> int:
-    bar = Bar(sys.stderr)
-    try:
-        progress = rotation(arguments).run(on_page=bar.show)
-    finally:
-        bar.end()
+    from local_runner.commands.demo import Progress
+
+    bar = Progress("moving tokens, pass 1", 1, sys.stderr)
+
+    def show(progress: RotationProgress) -> None:
+        counts = progress.counts
+        bar.label, bar.total = f"moving tokens, pass {progress.passes + 1}", max(len(progress.cursors), 1)
+        done = sum(cursor == "done" for cursor in progress.cursors.values())
+        bar.update(
+            done,
+            f"segments; scanned {counts.get('scanned', 0)} moved {counts.get('moved', 0)} "
+            f"conflicts {counts.get('conflicts', 0)}",
+        )
+
+    progress = rotation(arguments).run(on_page=show)
+    bar.finish(f"segments; moved {progress.counts.get('moved', 0)}, last pass {progress.last_pass_moved}")
     _say(describe(progress))
     return 0
 

@@ -3,6 +3,8 @@ an erased phone stays refused on SMS and WhatsApp before, during and after, and 
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -184,3 +186,53 @@ def test_only_one_rotation_at_a_time_and_no_move_before_the_wait(lambdas):
     with pytest.raises(RotationRefused):
         job.run()  # containers may still write t1 without guarding t2
     assert boto3.client("secretsmanager")  # the stack's secret stayed readable
+
+
+def test_the_operator_commands_start_run_progress_and_finish(lambdas, capsys):
+    from keys_cli.cli import main as keys_main
+
+    # Given a person under the first version, and the stack's names as an operator gives them
+    p = person(2450)
+    first = web_subject(lambdas, p, "sign_up")
+    provisioned = lambdas.aws.provisioned
+    secret_id = provisioned.environment(FUNCTIONS["SmsChannelFunction"], overrides={})["TOKENIZATION_SECRET_ID"]
+    where = [
+        "--identity-index",
+        provisioned.tables["IdentityIndexTable"],
+        "--profile-table",
+        provisioned.tables["ProfileTable"],
+        "--secret-id",
+        secret_id,
+    ]
+
+    def keys(*step: str) -> dict[str, Any]:
+        capsys.readouterr()  # the functions' own output (their metrics) is not the tool's
+        assert keys_main(["token-secret", *where, *step]) == 0
+        return dict(json.loads(capsys.readouterr().out))
+
+    # When the operator starts a rotation (no propagation wait on this test stack), runs it, and finishes it
+    started = keys("start", "--propagation-seconds", "0", "--segments", "2")
+    assert (started["from"], started["to"], started["phase"]) == ("t1", "t2", "dual")
+    caught_up()
+    capsys.readouterr()
+    assert keys_main(["token-secret", *where, "run"]) == 0
+    ran = capsys.readouterr()
+    moved = json.loads(ran.out)
+    assert moved["phase"] == "migrating" and moved["last_pass_moved"] == 0 and moved["moved"] > 0
+    # the progress bar, on stderr: two segments of each scan (the identity index, the suppression list)
+    assert "moving tokens, pass" in ran.err and "4/4 segments" in ran.err
+    shown = keys("progress")
+    assert shown["last_pass_moved"] == 0 and shown["passes"] == moved["passes"] and shown["stalled"] is False
+    finished = keys("finish")
+    assert finished["phase"] == "stable" and finished["finished_at"]
+    caught_up()
+
+    # Then the person is still one profile, found under the new version only; nothing printed names a token
+    assert web_subject(lambdas, p) == first and versions_left(lambdas, "t1") == 0
+    assert "t1." not in json.dumps([started, moved, shown, finished]) and "t2." not in json.dumps(finished)
+    # and a back end's new vouching key is printed for the channel, a second finish is refused in words
+    capsys.readouterr()
+    assert keys_main(["token-secret", *where, "vouching-key", "--channel", "web"]) == 0
+    assert len(base64.b64decode(capsys.readouterr().out.strip())) == 32
+    assert keys_main(["token-secret", *where, "finish"]) == 1
+    assert "keys token-secret:" in capsys.readouterr().err
