@@ -8,7 +8,7 @@ otherwise probe, by profile id or identifier, who is a customer and who asked to
 # No `from __future__ import annotations`: the event handler reads the route signatures at runtime.
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aws_lambda_powertools.event_handler import Response
@@ -30,12 +30,13 @@ from touchpoints.channels.common import (
     names_one_of,
 )
 from touchpoints.classification.rules import load_rules
-from touchpoints.contact.decide import DecisionRequest
-from touchpoints.contact.policy import load_contact_policy
-from touchpoints.contact.service import MAX_AUDIENCE, ContactRecord, ContactService, Recipient
+from touchpoints.contact.policy import MAX_AUDIENCE, load_contact_policy
 from touchpoints.errors import SubjectErased
 from touchpoints.model import Channel
 from touchpoints.observability import MetricUnit, metrics
+
+if TYPE_CHECKING:  # the service, its decisions and counters load with the first contact request (~7 ms of cold start)
+    from touchpoints.contact.service import ContactService, Recipient
 
 ProfileId = Annotated[
     str,
@@ -133,7 +134,9 @@ class RecipientIn(SubjectIdentifiers):
             raise PydanticCustomError("no_identifier", "name the person by profile_id or an identifier")
         return self
 
-    def recipient(self) -> Recipient:
+    def recipient(self) -> "Recipient":
+        from touchpoints.contact.service import Recipient
+
         return Recipient(self.profile_id, self.identifiers(), self.time_zone)
 
 
@@ -173,7 +176,7 @@ def contacts_model(channel: Channel) -> type[ContactsIn]:
     return create_model(f"{name}ContactsIn", __base__=ContactsIn, contacts=(listed, ...))
 
 
-def add_contact_routes(app: GuardedResolver, channel: Channel, contact_service: Callable[[], ContactService]) -> None:
+def add_contact_routes(app: GuardedResolver, channel: Channel, contact_service: Callable[[], "ContactService"]) -> None:
     """Register the two contact routes of a sending channel on its resolver."""
     channel_contacts = contacts_model(channel)
 
@@ -196,6 +199,8 @@ def add_contact_routes(app: GuardedResolver, channel: Channel, contact_service: 
         tags=[channel.value],
     )
     def post_contact_decisions(body: Annotated[DecisionsIn, Body()]) -> Response[dict[str, Any]]:
+        from touchpoints.contact.decide import DecisionRequest
+
         request = DecisionRequest(channel.value, body.purpose, body.campaign_id)
         answers = contact_service().decide(request, [r.recipient() for r in body.recipients], body.reserve)
         metrics.add_dimension(name="channel", value=channel.value)
@@ -227,6 +232,8 @@ def add_contact_routes(app: GuardedResolver, channel: Channel, contact_service: 
         tags=[channel.value],
     )
     def post_contacts(body: Annotated[channel_contacts, Body()]) -> Response[dict[str, Any]]:  # type: ignore[valid-type]
+        from touchpoints.contact.service import ContactRecord
+
         sent: list[ContactIn] = body.contacts  # type: ignore[attr-defined]
         contacts = [
             (

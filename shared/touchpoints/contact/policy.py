@@ -18,6 +18,7 @@ from touchpoints.policies import parse_yaml
 # The channels that send and so serve the contact routes (template.yaml gives them those routes). The policy
 # must list exactly these; a constant, so a channel function's cold start does not parse the policy files.
 SENDING_CHANNELS = frozenset({Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.CONTACT_CENTER})
+MAX_AUDIENCE = 1000  # recipients of one contact-decisions request
 
 
 class Limit(BaseModel):

@@ -41,7 +41,6 @@ from touchpoints.privacy.keyring import SubjectKeyring
 from touchpoints.privacy.tokenizer import Tokenizer
 from touchpoints.trust import TrustPolicy
 
-MAX_AUDIENCE = 1000
 _WRITE_ATTEMPTS = 24
 _WRITE_CONCURRENCY = 16
 _DAY = 86_400
