@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.errors import FieldProblem, InvalidTouchpoint
 from touchpoints.model import ALL_CHANNELS, Channel, ConsentGrant, IdentifierKind, PersonalField, Touchpoint, TraceKind
-from touchpoints.policies import parse_yaml
+from touchpoints.policies import parse_yaml, policy_text
 
 
 class WhenNotAllowed(StrEnum):
@@ -73,7 +72,7 @@ class ConsentPolicy(BaseModel):
 
 @lru_cache(maxsize=1)
 def load_policy() -> ConsentPolicy:
-    text = resources.files("touchpoints.policies").joinpath("consent.yaml").read_text()
+    text = policy_text("consent.yaml")
     return ConsentPolicy.model_validate(parse_yaml(text))
 
 

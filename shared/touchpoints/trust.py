@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from touchpoints.model import Channel, IdentifierKind
-from touchpoints.policies import parse_yaml
+from touchpoints.policies import parse_yaml, policy_text
 from touchpoints.privacy.tokenizer import Tokenizer
 
 
@@ -92,5 +91,5 @@ class TrustPolicy(BaseModel):
 
 @lru_cache(maxsize=1)
 def load_trust_policy() -> TrustPolicy:
-    text = resources.files("touchpoints.policies").joinpath("trust.yaml").read_text()
+    text = policy_text("trust.yaml")
     return TrustPolicy.model_validate(parse_yaml(text))

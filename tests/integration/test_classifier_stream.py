@@ -12,7 +12,7 @@ import pytest
 from tests import factories, streams
 from tests.conftest import FUNCTIONS
 from tests.people import person
-from touchpoints.classification import State
+from touchpoints.classification.rules import State
 from touchpoints.wiring.classifier import superseded_records
 
 CLASSIFIER = "ClassifierFunction"

@@ -147,7 +147,9 @@ def test_a_sweep_short_of_time_takes_nothing_and_the_profiles_stay_due(pipeline,
 def test_a_profile_reclassified_since_it_was_read_is_left_alone(pipeline, local_aws):
     # Given a due profile whose due time moved after the sweep read it (another classification got there first)
     from touchpoints.adapters.classification_store import DynamoClassificationStore
-    from touchpoints.classification import ClassificationWrite, ProfileFacts, classify, load_rules
+    from touchpoints.classification.classify import ProfileFacts, classify
+    from touchpoints.classification.rules import load_rules
+    from touchpoints.classification.service import ClassificationWrite
 
     subject_id = signed_up(pipeline, 704)
     age(pipeline, subject_id, 400)
@@ -203,7 +205,7 @@ def test_an_unreadable_profile_is_skipped_and_the_others_are_swept(pipeline, loc
 def new_rules_without_name_or_rfc_identity() -> Any:
     from importlib import resources
 
-    from touchpoints.classification import parse_rules
+    from touchpoints.classification.rules import parse_rules
 
     text = resources.files("touchpoints.policies").joinpath("classification.yaml").read_text()
     old_identity = "    - [given_name, family_name]\n    - [rfc]\n    - [curp]\n"

@@ -33,8 +33,8 @@ from tests.people import person
 from tests.reliability import aws_hooks, tally
 from touchpoints.adapters import aws, keys
 from touchpoints.adapters.classification_store import DynamoClassificationStore
-from touchpoints.classification import Outcome
 from touchpoints.classification.counts import StateCell, Tally, TallyKind, Token
+from touchpoints.classification.service import Outcome
 from touchpoints.errors import StorageUnavailable
 from touchpoints.wiring import container
 

@@ -9,19 +9,10 @@ from typing import Any
 
 import pytest
 
-from touchpoints.classification import (
-    ClassificationWrite,
-    ClassifierService,
-    Dimension,
-    MalformedProfile,
-    Outcome,
-    ProfileFacts,
-    State,
-    classify,
-    load_rules,
-    parse_rules,
-)
+from touchpoints.classification.classify import MalformedProfile, ProfileFacts, classify
 from touchpoints.classification.counts import Tally, TallyKind
+from touchpoints.classification.rules import Dimension, State, load_rules, parse_rules
+from touchpoints.classification.service import ClassificationWrite, ClassifierService, Outcome
 from touchpoints.consent import load_policy
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -106,9 +97,9 @@ class TestRulesFile:
     def test_rules_that_cannot_be_applied_are_refused(self, path, value, message):
         import yaml
 
-        from touchpoints.classification.rules import resources
+        from touchpoints.policies import policy_text
 
-        text = resources.files("touchpoints.policies").joinpath("classification.yaml").read_text()
+        text = policy_text("classification.yaml")
         # Plain dicts: samcli, loaded by other tests in the same process, makes safe_load build OrderedDicts,
         # which safe_dump refuses
         data = json.loads(json.dumps(yaml.safe_load(text)))

@@ -196,7 +196,7 @@ def test_a_policy_that_cannot_be_applied_fails_at_load(edit, problem):
 
 
 def test_the_classifier_and_the_decisions_read_contactability_the_same_way():
-    from touchpoints.classification import ProfileFacts, classify
+    from touchpoints.classification.classify import ProfileFacts, classify
     from touchpoints.classification.rules import Dimension
 
     held = frozenset({"email", "phone", "push_token", "whatsapp"})

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.unit.test_classification import NOW, RULES, profile
-from touchpoints.classification import ClassificationWrite, ClassifierService, Outcome, ProfileFacts
+from touchpoints.classification.classify import ProfileFacts
 from touchpoints.classification.counts import (
     AgeCell,
     Fate,
@@ -25,6 +25,7 @@ from touchpoints.classification.counts import (
     total,
 )
 from touchpoints.classification.funnel import Cause
+from touchpoints.classification.service import ClassificationWrite, ClassifierService, Outcome
 from touchpoints.items import counter as counter_item
 
 DAY = date(2026, 11, 20)

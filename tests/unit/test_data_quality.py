@@ -103,7 +103,7 @@ def test_the_report_gives_each_channels_action_its_shares():
 
 
 def test_only_the_touchpoints_own_classification_credits_it_and_a_profile_older_than_the_counters_starts_clean():
-    from touchpoints.classification import ProfileFacts
+    from touchpoints.classification.classify import ProfileFacts
     from touchpoints.classification.funnel import TIME
     from touchpoints.classification.quality import of_facts
 

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from touchpoints.classification import ClassificationWrite, FunnelReport, ProfileFacts, State, classify, load_rules
-from touchpoints.classification.funnel import DELETED, ERASURE, MERGE, Cause, cause_of, departure
+from touchpoints.classification.classify import ProfileFacts, classify
+from touchpoints.classification.funnel import DELETED, ERASURE, MERGE, Cause, FunnelReport, cause_of, departure
+from touchpoints.classification.rules import State, load_rules
+from touchpoints.classification.service import ClassificationWrite
 from touchpoints.items import counter as counter_item
 
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)

@@ -13,7 +13,7 @@ import pytest
 
 from tests.cloudformation import transformed
 from tests.template_metrics import alarm_metrics, resolve, resources_of_type, widget_metrics
-from touchpoints.classification import State
+from touchpoints.classification.rules import State
 
 # $context variables the access log may carry: ids, times, the route template, outcome and latency, and who
 # called (an API key id, or the IAM principal of a compliance operator, as the audit trail records it).

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from tests.unit.test_classification import NOW, RULES, profile
 from tests.unit.test_counts import FakeStore, stream_tally
 from touchpoints.channels.store import StoreTouchpoint
-from touchpoints.classification import ClassifierService, Outcome
 from touchpoints.classification.attribution import (
     AttributionPolicy,
     Contact,
@@ -34,6 +33,7 @@ from touchpoints.classification.counts import (
     of_contacts,
 )
 from touchpoints.classification.funnel import Cause, Move
+from touchpoints.classification.service import ClassifierService, Outcome
 from touchpoints.items import counter as counter_item
 
 DAY = NOW.date()

@@ -42,7 +42,6 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from touchpoints.adapters import keys
 from touchpoints.adapters.aws import SDK_ERRORS, error_code
-from touchpoints.classification import ClassificationWrite, CountExistingResult, Departure, State
 from touchpoints.classification.attribution import Contact
 from touchpoints.classification.counts import (
     DEADLINE_MARGIN,
@@ -60,7 +59,14 @@ from touchpoints.classification.counts import (
     encode,
     of_existing,
 )
-from touchpoints.classification.service import ORIGIN_CHANNELS, DepartureMarker
+from touchpoints.classification.funnel import Departure
+from touchpoints.classification.rules import State
+from touchpoints.classification.service import (
+    ORIGIN_CHANNELS,
+    ClassificationWrite,
+    CountExistingResult,
+    DepartureMarker,
+)
 from touchpoints.errors import StorageUnavailable
 from touchpoints.items import contact as contact_item
 from touchpoints.items import counter as counter_item

@@ -16,10 +16,10 @@ from pydantic import BaseModel, Field
 from touchpoints.api import guards
 from touchpoints.api.responses import ERROR_RESPONSES, GuardedResolver, json_response
 from touchpoints.channels.common import Code
-from touchpoints.classification import FunnelRangeInvalid, FunnelReport, StateReport
 from touchpoints.classification.attribution import ProgramsReport
 from touchpoints.classification.audience import MAX_PAGE
-from touchpoints.classification.service import check_report_range
+from touchpoints.classification.funnel import FunnelReport
+from touchpoints.classification.service import FunnelRangeInvalid, StateReport, check_report_range
 from touchpoints.errors import FieldProblem, InvalidTouchpoint
 from touchpoints.model import Channel
 from touchpoints.sdk.failed_events import FailedEventCount

@@ -13,14 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.classification.rules import Dimension, State
 from touchpoints.items import counter as counter_item
-from touchpoints.policies import parse_yaml
+from touchpoints.policies import parse_yaml, policy_text
 
 
 class AttributionPolicy(BaseModel):
@@ -37,7 +36,7 @@ def parse_attribution_policy(text: str) -> AttributionPolicy:
 @lru_cache(maxsize=1)
 def load_attribution_policy() -> AttributionPolicy:
     """The policy shipped in the layer (policies/attribution.yaml); an invalid one fails the cold start."""
-    return parse_attribution_policy(resources.files("touchpoints.policies").joinpath("attribution.yaml").read_text())
+    return parse_attribution_policy(policy_text("attribution.yaml"))
 
 
 def _dimensions(state: str) -> frozenset[Dimension] | None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.model import ALL_CHANNELS, Channel, DataCategory, PersonalField, TraceKind
-from touchpoints.policies import parse_yaml
+from touchpoints.policies import parse_yaml, policy_text
 
 
 class Dimension(StrEnum):
@@ -130,4 +129,4 @@ def parse_rules(text: str) -> ClassificationRules:
 @lru_cache(maxsize=1)
 def load_rules() -> ClassificationRules:
     """The rules shipped in the layer (policies/classification.yaml); invalid rules fail the cold start."""
-    return parse_rules(resources.files("touchpoints.policies").joinpath("classification.yaml").read_text())
+    return parse_rules(policy_text("classification.yaml"))

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from importlib import resources
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from touchpoints.policies import parse_yaml
+from touchpoints.policies import parse_yaml, policy_text
 
 _SATURDAY = 5
 
@@ -68,5 +67,5 @@ class CompliancePolicy(BaseModel):
 
 @lru_cache(maxsize=1)
 def load_compliance_policy() -> CompliancePolicy:
-    text = resources.files("touchpoints.policies").joinpath("compliance.yaml").read_text()
+    text = policy_text("compliance.yaml")
     return CompliancePolicy.model_validate(parse_yaml(text))

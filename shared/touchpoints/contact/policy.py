@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from touchpoints.classification.rules import ClassificationRules, load_rules
 from touchpoints.consent import load_policy
 from touchpoints.model import Channel
-from touchpoints.policies import parse_yaml
+from touchpoints.policies import parse_yaml, policy_text
 
 # The channels that send and so serve the contact routes (template.yaml gives them those routes). The policy
 # must list exactly these; a constant, so a channel function's cold start does not parse the policy files.
@@ -109,4 +108,4 @@ def parse_contact_policy(text: str) -> ContactPolicy:
 @lru_cache(maxsize=1)
 def load_contact_policy() -> ContactPolicy:
     """The policy shipped in the layer; an invalid one fails the cold start."""
-    return parse_contact_policy(resources.files("touchpoints.policies").joinpath("contact.yaml").read_text())
+    return parse_contact_policy(policy_text("contact.yaml"))

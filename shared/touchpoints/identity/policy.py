@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.model import IdentifierKind
-from touchpoints.policies import parse_yaml
+from touchpoints.policies import parse_yaml, policy_text
 
 
 class MergeRules(BaseModel):
@@ -52,5 +51,5 @@ class IdentityPolicy(BaseModel):
 
 @lru_cache(maxsize=1)
 def load_identity_policy() -> IdentityPolicy:
-    text = resources.files("touchpoints.policies").joinpath("identity.yaml").read_text()
+    text = policy_text("identity.yaml")
     return IdentityPolicy.model_validate(parse_yaml(text))

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
+
+
+def policy_text(name: str) -> str:
+    """The text of one of the layer's policy files (`consent.yaml`, ...)."""
+    return resources.files(__name__).joinpath(name).read_text()
 
 
 def parse_yaml(text: str) -> Any:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from touchpoints.channels.common import CustomerData
 from touchpoints.model import Channel, IdentifierKind, TraceKind
-from touchpoints.policies import parse_yaml
+from touchpoints.policies import parse_yaml, policy_text
 
 # The customer fields a trait may fill: the fields of the native touchpoint's customer block.
 CUSTOMER_FIELDS = frozenset(CustomerData.model_fields)
@@ -67,5 +66,5 @@ class SdkPolicy(_Frozen):
 
 @lru_cache(maxsize=1)
 def load_sdk_policy() -> SdkPolicy:
-    text = resources.files("touchpoints.policies").joinpath("sdk.yaml").read_text()
+    text = policy_text("sdk.yaml")
     return SdkPolicy.model_validate(parse_yaml(text))

@@ -19,10 +19,11 @@ from pydantic import Field
 from touchpoints.adapters import keys
 from touchpoints.adapters.audience_store import DynamoAudienceStore
 from touchpoints.adapters.classification_store import DynamoClassificationStore
-from touchpoints.classification import ClassifierService, ClassifyResult, Outcome, load_rules, state_report
 from touchpoints.classification.attribution import load_attribution_policy
 from touchpoints.classification.audience import AudienceRules, Audiences
 from touchpoints.classification.counts import Tally
+from touchpoints.classification.rules import load_rules
+from touchpoints.classification.service import ClassifierService, ClassifyResult, Outcome, state_report
 from touchpoints.items import profile as profile_item
 from touchpoints.observability import MetricUnit, count_with_dimensions, logger, metrics, tracer
 from touchpoints.settings import AwsSettings

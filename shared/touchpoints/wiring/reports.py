@@ -12,17 +12,17 @@ from touchpoints.adapters.contact_store import DynamoContactReports
 from touchpoints.adapters.failed_events import DynamoFailedEvents
 from touchpoints.api.responses import GuardedResolver
 from touchpoints.api.state_report import ReportSources, state_report_api
-from touchpoints.classification import (
-    FunnelReport,
+from touchpoints.classification.attribution import ProgramsReport, load_attribution_policy
+from touchpoints.classification.audience import AudienceRules, audience_page, audience_query
+from touchpoints.classification.funnel import FunnelReport
+from touchpoints.classification.rules import load_rules
+from touchpoints.classification.service import (
     StateReport,
     data_quality_report,
     funnel_report,
-    load_rules,
+    programs_report,
     state_report,
 )
-from touchpoints.classification.attribution import ProgramsReport, load_attribution_policy
-from touchpoints.classification.audience import AudienceRules, audience_page, audience_query
-from touchpoints.classification.service import programs_report
 from touchpoints.contact.policy import load_contact_policy
 from touchpoints.contact.report import contact_pressure
 from touchpoints.observability import api_entrypoint
