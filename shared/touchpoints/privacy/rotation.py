@@ -223,7 +223,7 @@ class BranchKeyRotation:
             try:
                 wait(futures, return_when=FIRST_EXCEPTION)
             finally:
-                state.stop.set()  # a failed segment (or Ctrl-C) stops the others after their current page
+                state.stop.set()  # Ctrl-C stops the segments after their current page
         for future in futures:
             future.result()
         return state.record
@@ -278,6 +278,19 @@ class BranchKeyRotation:
         self._versions.activate(target, active)
 
     def _segment(
+        self,
+        state: _Pass,
+        segment: int,
+        on_page: Callable[[RotationRecord], None],
+        should_stop: Callable[[], bool],
+    ) -> None:
+        try:
+            self._pages(state, segment, on_page, should_stop)
+        except BaseException:
+            state.stop.set()  # the others stop after their current page, not when the main thread next runs
+            raise
+
+    def _pages(
         self,
         state: _Pass,
         segment: int,
