@@ -133,7 +133,15 @@ class Runner:
             pollers = requests.get(f"{self.url}/__health", timeout=10).json()["pollers"]
             return str({name: item.get(name) for name in names}) + f" pollers: {pollers}"
 
-        return dict(wait_for(caught_up, timeout, "the classifier to catch up with the profile", versions))
+        item = dict(wait_for(caught_up, timeout, "the classifier to catch up with the profile", versions))
+        self.settled(timeout)  # the invocation that wrote it commits its counts after the profiles: let it end
+        return item
+
+    def settled(self, timeout: float = 60) -> None:
+        """No invocation running, every stream record and queued message handled: counters included."""
+        wait_for(
+            lambda: requests.get(f"{self.url}/__health", timeout=10).json()["idle"], timeout, "the runner to settle"
+        )
 
     def completed(self, operator: str, request_path: str, timeout: float = 60) -> dict[str, Any]:
         """The request's status once the erasure queue's worker has completed it (failing fast on `failed`)."""

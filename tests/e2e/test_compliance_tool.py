@@ -11,7 +11,6 @@ import json
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
 
 from compliance_cli.cli import main
 from compliance_cli.errors import Exit
@@ -69,25 +67,11 @@ def tool(runner: Runner, capsys: pytest.CaptureFixture[str]) -> Tool:
     return Tool(runner, capsys)
 
 
-def settled(runner: Runner, timeout: float = 60) -> None:
-    """Every stream record and queued message handled: the classifier has written the profiles."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _health(runner)["idle"]:
-            return
-        time.sleep(0.25)
-    pytest.fail("the runner did not settle")
-
-
-def _health(runner: Runner) -> dict[str, Any]:
-    return dict(requests.get(f"{runner.url}/__health", timeout=10).json())
-
-
 def signed_up(runner: Runner, someone: Person) -> str:
     purchase = factories.web(someone, "purchase")
     subject_id = runner.stored_on("web", runner.post("web", purchase), purchase)
     assert runner.post("store", factories.store(someone, folio="F-2001")).status_code == 200
-    settled(runner)
+    runner.settled()
     return subject_id
 
 

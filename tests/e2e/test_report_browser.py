@@ -19,7 +19,7 @@ import requests
 
 from report_cli.cli import main
 from tests import factories
-from tests.e2e.conftest import Runner, assert_no_pii, wait_for
+from tests.e2e.conftest import Runner, assert_no_pii
 from tests.e2e.test_sdk_browser import NODE, chromium
 from tests.people import person
 
@@ -78,7 +78,7 @@ def test_the_report_in_chromium_shows_the_apis_numbers_without_errors(
     states = {runner.classified(subject)["state"]["S"] for subject in subjects}
     assert len(states) >= 2, states
     # ... and every stream batch and queue settled, so the counters the reports read stay still while compared
-    wait_for(lambda: requests.get(f"{runner.url}/__health", timeout=10).json()["idle"], 30, "the runner to settle")
+    runner.settled(30)
     seeding = time.monotonic() - started
 
     # When a business user opens the runner's /reports in Chromium
