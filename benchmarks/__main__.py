@@ -33,6 +33,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--population", type=int, default=20_000_000, help="people, for the cost (default 20M)")
     parser.add_argument(
+        "--returns",
+        type=int,
+        default=10,
+        help="the hot keys' second mix, the steady state: each person comes back this many times after their "
+        "journey (default 10); the first mix has none",
+    )
+    parser.add_argument(
         "--only",
         choices=("hot_keys", "audiences", "kms_calls", "token_rotation"),
         help="hot_keys: only the hot keys and the all-in cost (a realistic mix through the local runner); "
@@ -65,7 +72,14 @@ def hot_keys_and_cost(args: argparse.Namespace) -> dict[str, Any]:
     from local_runner.emulator import template as cfn
 
     mix = hot_keys.measure(touchpoints=150 if args.quick else 1000, peak=args.peak)
-    return {"hot_keys": mix, "cost_all_in": cost.all_in(mix, cfn.load(), rate=args.rate, people=args.population)}
+    steady = hot_keys.measure(touchpoints=150 if args.quick else 1000, peak=args.peak, returns=args.returns)
+    template = cfn.load()
+    return {
+        "hot_keys": mix,
+        "cost_all_in": cost.all_in(mix, template, rate=args.rate, people=args.population),
+        "hot_keys_steady": steady,
+        "cost_all_in_steady": cost.all_in(steady, template, rate=args.rate, people=args.population),
+    }
 
 
 def audience_pages(quick: bool) -> dict[str, Any]:
@@ -197,7 +211,8 @@ def _aligned(rows: list[tuple[str, str, str, str, str, str]]) -> str:
 def hot_keys_rows(m: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     from benchmarks import cost, hot_keys
 
-    return [*hot_keys.rows(m["hot_keys"]), *cost.all_in_rows(m["cost_all_in"])]
+    steady = hot_keys.steady_rows(m["hot_keys_steady"], m["cost_all_in_steady"]) if "hot_keys_steady" in m else []
+    return [*hot_keys.rows(m["hot_keys"]), *cost.all_in_rows(m["cost_all_in"]), *steady]
 
 
 def table(results: dict[str, Any]) -> str:

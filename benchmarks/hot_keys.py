@@ -820,6 +820,7 @@ def measure(
     contact_share: float = CONTACT_SHARE,
     erasure_share: float = ERASURE_SHARE,
     seed: int = 23,
+    returns: int = 0,
     out: Any = sys.stderr,
 ) -> dict[str, Any]:
     """The mix through the runner, recorded; the hot keys, units by table, cancelled transactions and the
@@ -832,7 +833,7 @@ def measure(
     with recorded_runner() as (runner, url, recorder, invocations):
         keys = {name: str(value) for name, value in runner.health()["api_keys"].items()}
         vouching = vouching_keys(stack_secret(runner.aws.client("secretsmanager")))
-        planned, people = load.plan(touchpoints, 0.05, 0.03, seed, "channels", vouching)
+        planned, people = load.plan(touchpoints, 0.05, 0.03, seed, "channels", vouching, returns=returns)
         answers = load.send(url, keys, planned, clients, out)
         runner.wait_until_idle(timeout=300, quiet=2.0)
         profile_ids = sorted(
@@ -865,6 +866,7 @@ def measure(
         "kinds": dict(Counter(a.planned.kind for a in answers)),
         "statuses": {str(s): n for s, n in sorted(Counter(a.status for a in answers).items())},
         "people": people,
+        "returns_per_person": returns,
         "contacts_recorded": contacts,
         "contact_requests": contact_requests,
         "erasures": erasures,
@@ -1159,3 +1161,57 @@ def rows(m: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
             )
         )
     return out
+
+
+def steady_rows(m: Mapping[str, Any], cost: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    """The steady state's rows (`measure(returns=...)`): the same targets, over a mix where people come back."""
+    from benchmarks.cost import BATCH
+    from benchmarks.harness import fmt
+
+    def met(flag: bool) -> str:
+        return "yes" if flag else "NO"
+
+    hot, units, tx = m["hot_keys"], m["write_units"], m["transactions"]
+    first = m["kinds"].get("new", 0) / m["touchpoints"]
+    return [
+        (
+            f"steady state: {m['touchpoints']:,} touchpoints, each person back {m['returns_per_person']} times",
+            f"{fmt(first * 100)}% first touches",
+            f"{m['people']} people",
+            "",
+            "",
+            "",
+        ),
+        (
+            "  WCU per touchpoint (all tables, indexes)",
+            fmt(units["total_wcu_per_touchpoint"]),
+            f"wasted {fmt(units['wasted_wcu_per_touchpoint'])}",
+            "",
+            f"<= {TARGET_WCU_PER_TOUCHPOINT:.0f}",
+            met(units["met"]),
+        ),
+        (
+            f"  hottest key at {hot['peak_touchpoints_per_s']:,.0f}/s",
+            f"{fmt(hot['hottest_wcu_per_s'])} WCU/s",
+            "",
+            "",
+            f"<= {TARGET_KEY_WCU} WCU/s",
+            met(hot["met"]),
+        ),
+        (
+            "  TransactWriteItems cancelled",
+            f"{fmt(tx['share'] * 100)}%",
+            f"{tx['cancelled']} of {tx['transactions']}",
+            "",
+            f"<= {TARGET_CANCELLED_SHARE * 100:.0f}%",
+            met(tx["met"]),
+        ),
+        (
+            f"  $ a month all-in at {cost['rate_touchpoints_per_s']:,.0f} tp/s",
+            f"${cost['total_per_month']['one_per_request']:,.0f}",
+            f"${cost['total_per_month'][f'batched_{BATCH}']:,.0f} batched {BATCH}",
+            "",
+            "",
+            "",
+        ),
+    ]

@@ -243,6 +243,32 @@ def journey(p: DemoPerson) -> list[Touch]:
     ]
 
 
+def returning(p: DemoPerson, count: int) -> list[Touch]:
+    """`count` more touchpoints of a customer the stack already knows, as they come back day after day: a retailer's
+    steady state, where most touchpoints are of known people. An anonymous cash buyer never comes back as
+    themselves (their next purchase is a new anonymous profile), so they have none."""
+    kind = p.n % 6
+    repeats: list[Callable[[], Touch]] = {
+        0: [
+            lambda: Touch("store", "touchpoints", _store(p, identified=True)),
+            lambda: Touch("app", "touchpoints", _app(p), vouch_email=p.email),
+            lambda: Touch("push", "touchpoints", _push(p)),
+        ],
+        1: [lambda: Touch("email", "touchpoints", _email(p)), lambda: Touch("sms", "touchpoints", _sms(p))],
+        2: [],
+        3: [
+            lambda: Touch("app", "touchpoints", _app(p), vouch_email=p.email),
+            lambda: Touch("web", "touchpoints", _web(p, "purchase"), vouch_email=p.email),
+        ],
+        4: [lambda: Touch("email", "touchpoints", _email(p))],
+        5: [
+            lambda: Touch("email", "touchpoints", _email(p)),
+            lambda: Touch("store", "touchpoints", _store(p, identified=True, marketing=False)),
+        ],
+    }[kind]
+    return [repeats[n % len(repeats)]() for n in range(count)] if repeats else []
+
+
 def every_channel(p: DemoPerson) -> list[Touch]:
     """One touchpoint per channel, all of one person: signs up on the web first, so the web is the origin."""
     return [

@@ -41,7 +41,7 @@ import boto3
 import requests
 
 from local_runner.commands.demo import REPORT_ROUTE, Progress
-from local_runner.commands.demo_data import Touch, demo_person, journey, stack_secret, vouching_keys
+from local_runner.commands.demo_data import Touch, demo_person, journey, returning, stack_secret, vouching_keys
 from local_runner.emulator.principals import DEVELOPER, LocalPrincipal, sign
 from local_runner.emulator.runner import LOCAL_CREDENTIALS
 from local_runner.emulator.template import REPO_ROOT
@@ -97,12 +97,15 @@ def plan(
     seed: int = 15,
     scenario: str = "channels",
     vouching_key: Callable[[str], bytes] | None = None,
+    *,
+    returns: int = 0,
 ) -> tuple[list[Planned], int]:
     """The requests to send, in order, and how many distinct people they are about.
 
     "channels": every channel, new and known people, retries and bad input; "web-signups": only new
     people signing up on the web, one after another (issue 15's first measurement). With `vouching_key`,
-    a login or a confirmation carries its back end's proof, as the channel's real back end sends it.
+    a login or a confirmation carries its back end's proof, as the channel's real back end sends it. With
+    `returns`, each person who can be recognised comes back that many times after their journey (`returning`).
     """
     if scenario == "web-signups":
         return [_good("new", journey(demo_person(6 * n))[0], vouching_key) for n in range(touchpoints)], touchpoints
@@ -134,7 +137,7 @@ def plan(
             if not person.steps:
                 ongoing.pop(index)
             continue
-        steps = journey(demo_person(people))
+        steps = journey(demo_person(people)) + returning(demo_person(people), returns)
         people += 1
         planned.append(_good("new", steps[0], vouching_key))
         if steps[1:]:

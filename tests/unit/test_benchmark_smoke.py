@@ -73,3 +73,9 @@ def test_quick_benchmark_reports_every_metric(tmp_path):
     )
     assert merge["scaling"]["time_ratio"] > 0
     assert m["layer"]["total_mb"] > 0 and "cryptography" in " ".join(m["layer"]["mb"])
+    # The steady state: the same mix with people coming back, so fewer first touches, all priced and costed
+    first, steady = m["hot_keys"], m["hot_keys_steady"]
+    assert steady["returns_per_person"] == 10 and first["returns_per_person"] == 0
+    assert steady["kinds"]["new"] / steady["touchpoints"] < first["kinds"]["new"] / first["touchpoints"]
+    assert steady["write_units"]["total_wcu_per_touchpoint"] > 0 and m["cost_all_in_steady"]["total_per_month"]
+    assert "steady state:" in answer.stdout

@@ -9,7 +9,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from local_runner.commands.demo_data import demo_person, journey
+from local_runner.commands.demo_data import demo_person, journey, returning
 from local_runner.commands.load import Answer, Planned, plan, verify
 
 
@@ -32,6 +32,23 @@ def test_the_plan_covers_every_channel_with_new_and_known_people_retries_and_bad
     followed = {k.after for k in planned if k.kind == "known"}
     assert len(followed) == kinds["known"]  # one next touchpoint per touchpoint at most: each person's is a chain
     assert kinds["known"] == sum(len(journey(demo_person(n))) - 1 for n in range(people))
+
+
+def test_a_steady_state_plan_brings_each_recognisable_person_back_after_their_journey() -> None:
+    # Given the same plan with each person coming back ten times (a retailer's steady state)
+    planned, people = plan(1_000, retry_share=0.05, bad_share=0.03, returns=10)
+    kinds = Counter(p.kind for p in planned)
+    # Then most touchpoints are of known people: each journey is followed by its returns, in one chain a person
+    assert kinds["known"] == sum(
+        len(journey(demo_person(n))) - 1 + len(returning(demo_person(n), 10)) for n in range(people)
+    )
+    assert kinds["new"] == people and kinds["new"] / len(planned) < 0.1
+    followed = {k.after for k in planned if k.kind == "known"}
+    assert len(followed) == kinds["known"]
+    # and an anonymous cash buyer never comes back as themselves, while everyone else comes back on their channels
+    assert returning(demo_person(2), 10) == []
+    assert {t.channel for t in returning(demo_person(0), 10)} == {"store", "app", "push"}
+    assert len({t.body["event_id"] for t in returning(demo_person(1), 10)}) == 10  # each a new event
 
 
 def test_logins_carry_their_back_ends_proof_when_the_stack_key_is_given() -> None:
