@@ -1165,7 +1165,6 @@ def rows(m: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
 
 def steady_rows(m: Mapping[str, Any], cost: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     """The steady state's rows (`measure(returns=...)`): the same targets, over a mix where people come back."""
-    from benchmarks.cost import BATCH
     from benchmarks.harness import fmt
 
     def met(flag: bool) -> str:
@@ -1209,7 +1208,11 @@ def steady_rows(m: Mapping[str, Any], cost: Mapping[str, Any]) -> list[tuple[str
         (
             f"  $ a month all-in at {cost['rate_touchpoints_per_s']:,.0f} tp/s",
             f"${cost['total_per_month']['one_per_request']:,.0f}",
-            f"${cost['total_per_month'][f'batched_{BATCH}']:,.0f} batched {BATCH}",
+            ", ".join(
+                f"${dollars:,.0f} {column.replace('_', ' ')}"
+                for column, dollars in cost["total_per_month"].items()
+                if column.startswith("batched_")
+            ),
             "",
             "",
             "",

@@ -84,6 +84,9 @@ class ConsentRecord:
     collected_at: datetime
     source: str
     policy_version: str
+    # Stored with its time as a number too (items.profile CONSENT_AT_US), which a write's condition can order by.
+    # Answers stored before that was written cannot be ordered in a condition: answering them again is a change.
+    orderable: bool = True
 
 
 class TraceMode(StrEnum):
@@ -103,6 +106,9 @@ class StoragePlan:
     retention_days: int | None
     # The identifier kinds whose tokens may be kept to link this person (policy `linking`)
     linkable: frozenset[IdentifierKind] = frozenset()
+    # Later answers equal to the stored ones (same yes or no, same policy version): kept as the latest evidence,
+    # but nothing changed, so they are neither a consent change (no new consent version) nor a history item
+    consent_reaffirmed: tuple[ConsentGrant, ...] = ()
 
 
 def check_declared(touchpoint: Touchpoint, policy: ConsentPolicy) -> None:
@@ -130,22 +136,35 @@ def is_allowed(purpose: str, channel: str, consents: Mapping[str, ConsentRecord]
 
 def merge(
     consents: Mapping[str, ConsentRecord], grants: tuple[ConsentGrant, ...], source: str, policy: ConsentPolicy
-) -> tuple[dict[str, ConsentRecord], tuple[ConsentGrant, ...]]:
-    """Apply the touchpoint's grants over the stored ones; an older answer never overrides a newer one."""
+) -> tuple[dict[str, ConsentRecord], tuple[ConsentGrant, ...], tuple[ConsentGrant, ...]]:
+    """Apply the touchpoint's grants over the stored ones; an older answer never overrides a newer one.
+    Returns the answers now, the changes and the re-affirmations (a later answer equal to the stored one)."""
     merged = dict(consents)
-    changes: list[ConsentGrant] = []
+    changes: dict[str, ConsentGrant] = {}
+    reaffirmed: dict[str, ConsentGrant] = {}
     for grant in sorted(grants, key=lambda g: g.collected_at):
         current = merged.get(grant.key)
         if current is not None and current.collected_at >= grant.collected_at:
             continue
         merged[grant.key] = ConsentRecord(grant.granted, grant.collected_at, source, policy.version)
-        changes.append(grant)
-    return merged, tuple(changes)
+        stored = consents.get(grant.key)
+        same = (
+            stored is not None
+            and stored.orderable
+            and stored.granted == grant.granted
+            and stored.policy_version == policy.version
+        )
+        if same and grant.key not in changes:
+            reaffirmed[grant.key] = grant
+        else:
+            changes[grant.key] = grant
+            reaffirmed.pop(grant.key, None)
+    return merged, tuple(changes.values()), tuple(reaffirmed.values())
 
 
 def plan_storage(touchpoint: Touchpoint, consents: Mapping[str, ConsentRecord], policy: ConsentPolicy) -> StoragePlan:
     """Decide what to keep: consent given on this touchpoint counts for this touchpoint."""
-    merged, changes = merge(consents, touchpoint.consents, touchpoint.channel.value, policy)
+    merged, changes, reaffirmed = merge(consents, touchpoint.consents, touchpoint.channel.value, policy)
     trace_kind = touchpoint.trace.kind if touchpoint.trace else None
     implied = {
         name
@@ -174,4 +193,4 @@ def plan_storage(touchpoint: Touchpoint, consents: Mapping[str, ConsentRecord], 
         elif policy.categories[trace_category].when_not_allowed is WhenNotAllowed.MINIMIZE:
             trace_mode = TraceMode.MINIMIZED
     linkable = frozenset(kind for kind in touchpoint.identifiers if any_allowed(policy.linking[kind]))
-    return StoragePlan(kept, dropped, trace_mode, changes, retention, linkable)
+    return StoragePlan(kept, dropped, trace_mode, changes, retention, linkable, reaffirmed)

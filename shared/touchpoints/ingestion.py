@@ -81,7 +81,7 @@ class ProfileWrite:
     fields: Mapping[str, EncryptedField]
     claim_tokens: tuple[str, ...]
     all_tokens: tuple[str, ...]
-    consents: Mapping[str, ConsentRecord]
+    consents: Mapping[str, ConsentRecord]  # changed answers: a new consent version, a history item each
     trace: TraceRecord | None
     event: SealedItem  # what the touchpoint was (items.event)
     consent_history: tuple[SealedItem, ...]  # one per consent answer (items.consent)
@@ -102,6 +102,9 @@ class ProfileWrite:
     # classifier credits a state move to them (absent: the move is credited to no program)
     program: str | None = None
     campaign_id: str | None = None
+    # Answers given again unchanged, later than the stored ones: each replaces its stored answer (the latest
+    # evidence) only if that is still the same answer and older, and moves no consent version (consent.merge)
+    reaffirmed_consents: Mapping[str, ConsentRecord] = field(default_factory=dict)
 
 
 class ProfileStore(OwnerDirectory, Protocol):
@@ -296,6 +299,7 @@ class IngestionService:
             subject_id,
             claims=claims,
             consents=change.consents,
+            reaffirmed=change.reaffirmed_consents,
             fields={name: value.verified for name, value in change.fields.items()},
             new_wrapped_key=wrapped_key,
             last_trace_at=change.trace.occurred_at if change.trace and change.advance_last_trace else None,
@@ -337,10 +341,13 @@ class IngestionService:
             )
             for field_name, value in plan.personal_data.items()
         }
-        consents = {
-            grant.key: ConsentRecord(grant.granted, grant.collected_at, channel, self._policy.version)
-            for grant in plan.consent_changes
-        }
+        consents, reaffirmed = (
+            {
+                grant.key: ConsentRecord(grant.granted, grant.collected_at, channel, self._policy.version)
+                for grant in grants
+            }
+            for grants in (plan.consent_changes, plan.consent_reaffirmed)
+        )
         trace = self._trace_record(touchpoint, plan, cipher)
         known_trace = snapshot.last_trace_at if snapshot else None
         written_at = self._clock()
@@ -366,6 +373,7 @@ class IngestionService:
             campaign_id=touchpoint.campaign_id if touchpoint.program else None,
             identity=placement.decision,
             claim_guards=tuple(a for t in claims for a in prepared.aliases.get(t, ())),
+            reaffirmed_consents=reaffirmed,
         )
 
     def _trace_record(self, touchpoint: Touchpoint, plan: StoragePlan, cipher: SubjectCipher) -> TraceRecord | None:

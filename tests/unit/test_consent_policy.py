@@ -97,6 +97,29 @@ def test_stored_consent_applies_and_an_older_answer_is_ignored():
     assert len(newer.consent_changes) == 1
 
 
+def test_a_later_answer_equal_to_the_stored_one_is_reaffirmed_not_changed():
+    stored = {
+        "personalization:all": ConsentRecord(True, NOW, "web", POLICY.version),
+        "marketing:all": ConsentRecord(True, NOW, "web", "an older policy"),
+        "analytics:all": ConsentRecord(True, NOW, "web", POLICY.version, orderable=False),
+    }
+    grants = [grant("personalization", minutes=5), grant("marketing", minutes=5), grant("analytics", minutes=5)]
+    plan = plan_storage(touchpoint(grants=grants), stored, POLICY)
+    # the same yes under the same policy is evidence, not a change; under another policy, or stored before its time
+    # was a number (a condition cannot order it), it is a change as before
+    assert [g.key for g in plan.consent_reaffirmed] == ["personalization:all"]
+    assert {g.key for g in plan.consent_changes} == {"marketing:all", "analytics:all"}
+    # a different answer is a change, and so is a key the same touchpoint changes and then answers again
+    no_then_yes = [grant("personalization", granted=False, minutes=5), grant("personalization", minutes=6)]
+    again = plan_storage(touchpoint(grants=no_then_yes), stored, POLICY)
+    assert again.consent_reaffirmed == () and [g.collected_at for g in again.consent_changes] == [
+        NOW + timedelta(minutes=6)
+    ]
+    # and an older answer is neither
+    older = plan_storage(touchpoint(grants=[grant("personalization", minutes=-5)]), stored, POLICY)
+    assert older.consent_reaffirmed == older.consent_changes == ()
+
+
 def test_personal_data_without_a_consent_block_or_with_an_unknown_purpose_is_refused():
     with pytest.raises(InvalidTouchpoint) as caught:
         check_declared(touchpoint(declared=False), POLICY)

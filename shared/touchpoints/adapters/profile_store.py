@@ -26,7 +26,7 @@ from touchpoints.items import link as link_item
 from touchpoints.items import profile as profile_item
 from touchpoints.items import token as token_item
 from touchpoints.items import vault as vault_item
-from touchpoints.items.profile import consent_attribute, consent_from_attribute
+from touchpoints.items.profile import consent_attribute, consent_from_attribute, epoch_us
 from touchpoints.observability import count_dependency_throttle, logger
 from touchpoints.privacy.tokenizer import token_kind
 
@@ -546,12 +546,28 @@ class DynamoProfileStore:
             # The snapshot left verified values out; a write that verified one since makes this one retry.
             values[f":uf{i}"] = _s(name)
             condition += f" AND NOT contains(#vf, :uf{i})"
+        if change.consents or change.reaffirmed_consents:
+            names["#c"], names["#cat"] = profile_item.CONSENTS, profile_item.CONSENT_AT_US
         if change.consents:
-            names["#c"] = profile_item.CONSENTS
             adds.append("#cv :one")
         for i, (key, record) in enumerate(change.consents.items()):
             names[f"#c{i}"], values[f":c{i}"] = key, consent_attribute(record)
+            values[f":ct{i}"] = _n(epoch_us(record.collected_at))
             sets.append(f"#c.#c{i} = :c{i}")
+            # An answer given again moves no consent version (below): a change must still find an older answer.
+            condition += f" AND (attribute_not_exists(#c.#c{i}.#cat) OR #c.#c{i}.#cat < :ct{i})"
+        for i, (key, record) in enumerate(change.reaffirmed_consents.items()):
+            # The latest evidence of an unchanged answer: only over the same answer, and only if older than this one
+            # (a stale snapshot's answer never goes back in time). Neither changes what may be stored or done, so
+            # the consent version stays, and the snapshots other containers hold stay good.
+            names["#cg"], names[f"#r{i}"], values[f":r{i}"] = (
+                profile_item.CONSENT_GRANTED,
+                key,
+                consent_attribute(record),
+            )
+            values[f":rg{i}"], values[f":rt{i}"] = {"BOOL": record.granted}, _n(epoch_us(record.collected_at))
+            sets.append(f"#c.#r{i} = :r{i}")
+            condition += f" AND #c.#r{i}.#cg = :rg{i} AND #c.#r{i}.#cat < :rt{i}"
         for i, (kind, count) in enumerate(Counter(token_kind(t) for t in change.claim_tokens).items()):
             names[f"#l{i}"], values[f":l{i}"], values[f":room{i}"] = (
                 profile_item.LINK_COUNTERS[kind],

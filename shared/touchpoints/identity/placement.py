@@ -164,10 +164,12 @@ class IdentityPlacement:
         fields: Mapping[str, bool],
         new_wrapped_key: bytes | None,
         last_trace_at: datetime | None = None,
+        reaffirmed: Mapping[str, ConsentRecord] | None = None,
     ) -> None:
         """After the write to `subject_id`: the touchpoint's tokens lead there, and its snapshot has what was written
-        (`consents` given, `fields` by name, each verified or not, `claims` linked, the key of a new subject, the
-        trace time `last_trace_at` the write moved the profile's to)."""
+        (`consents` changed, `reaffirmed` given again unchanged, `fields` by name, each verified or not, `claims`
+        linked, the key of a new subject, the trace time `last_trace_at` the write moved the profile's to)."""
+        reaffirmed = reaffirmed or {}
         absorbed = placement.decision.absorbed if placement.decision else ()
         owned = (*placement.owned, *(t for t in prepared.tokens.values() if placement.owners.get(t) in absorbed))
         for token in (*owned, *claims):
@@ -181,10 +183,10 @@ class IdentityPlacement:
             written = SubjectSnapshot(
                 subject_id, dict(consents), 1 if consents else 0, new_wrapped_key or b"", links, verified, last_trace_at
             )
-        elif consents or claims or fields or last_trace_at:
+        elif consents or reaffirmed or claims or fields or last_trace_at:
             written = SubjectSnapshot(
                 subject_id,
-                {**snapshot.consents, **consents},
+                {**snapshot.consents, **reaffirmed, **consents},
                 snapshot.consent_version + (1 if consents else 0),
                 snapshot.wrapped_key,
                 links,

@@ -10,13 +10,14 @@ answered 500 (issue 11).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from touchpoints.consent import ConsentRecord
 from touchpoints.model import IdentifierKind, TraceKind
 
 ENTITY: Final = "profile"
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Keys and identity of the item
 PK: Final = "pk"
@@ -36,8 +37,9 @@ FIELDS: Final = "fields"  # map: field name -> {v: ciphertext, at: confirmed at,
 # string set: the fields whose value came from a trusted source (a private channel, or a touchpoint that proved
 # whose it is or vouched for the value: policies/trust.yaml); an unverified value never replaces them
 VERIFIED_FIELDS: Final = "verified_fields"
-CONSENTS: Final = "consents"  # map: "purpose:scope" -> {granted, at, source, policy_version}
-CONSENT_VERSION: Final = "consent_version"  # +1 on every consent change; writers condition on it
+CONSENTS: Final = "consents"  # map: "purpose:scope" -> {granted, at, at_us, source, policy_version}
+# +1 on every consent change (not on an answer given again unchanged); writers condition on it
+CONSENT_VERSION: Final = "consent_version"
 VERSION: Final = "version"  # +1 on every data change
 LAST_TRACE_AT: Final = "last_trace_at"
 CHANGED_BY: Final = "changed_by"  # the last writer; the classifier's stream filter drops its own writes
@@ -164,6 +166,9 @@ FIELD_CONFIRMED_AT: Final = "at"
 FIELD_CHANNEL: Final = "ch"
 CONSENT_GRANTED: Final = "granted"
 CONSENT_AT: Final = "at"
+# The same time as a number (microseconds since the epoch): "at" keeps the offset the channel sent, so only equality
+# can be asked of it in a condition; this one can say "older than mine" (adapters/profile_store.py)
+CONSENT_AT_US: Final = "at_us"
 CONSENT_SOURCE: Final = "source"
 CONSENT_POLICY_VERSION: Final = "policy_version"
 
@@ -185,6 +190,7 @@ def consent_attribute(record: ConsentRecord) -> dict[str, Any]:
         "M": {
             CONSENT_GRANTED: {"BOOL": record.granted},
             CONSENT_AT: {"S": record.collected_at.isoformat()},
+            CONSENT_AT_US: {"N": str(epoch_us(record.collected_at))},
             CONSENT_SOURCE: {"S": record.source},
             CONSENT_POLICY_VERSION: {"S": record.policy_version},
         }
@@ -198,7 +204,13 @@ def consent_from_attribute(value: Mapping[str, Any]) -> ConsentRecord:
         collected_at=datetime.fromisoformat(m[CONSENT_AT]["S"]),
         source=m[CONSENT_SOURCE]["S"],
         policy_version=m[CONSENT_POLICY_VERSION]["S"],
+        orderable=CONSENT_AT_US in m,
     )
+
+
+def epoch_us(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float): the order Python gives aware datetimes."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def trace_counts(item: Mapping[str, Any]) -> dict[str, int]:
