@@ -338,14 +338,10 @@ def test_there_are_nine_api_functions():
     assert set(api_functions()) == channels | {"ProfileStateReportFunction", "ComplianceApiFunction"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="S3_CONFIG (exports) reads for 15 s: 3 x (2 + 15) + 3 = 54 s, past API Gateway's 29 s; the export "
-    "adapter's owners decide between a shorter S3 read timeout and writing large exports off the request path",
-)
 def test_an_api_function_that_writes_to_s3_outlasts_one_s3_call():
+    # A large export's PutObject, every attempt at its whole budget, still ends before the route's function does
     timeout = int(Stack().properties("ComplianceApiFunction")["Timeout"])
-    assert worst_case_seconds(S3_CONFIG) < timeout
+    assert worst_case_seconds(S3_CONFIG) < timeout < API_GATEWAY_INTEGRATION_TIMEOUT
 
 
 # ------------------------------------------------------------------ F. arm64

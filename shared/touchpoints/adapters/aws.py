@@ -31,8 +31,10 @@ SDK_CONFIG = Config(
     max_pool_connections=64,
 )
 
-# Objects encrypted with KMS are only served to SigV4 requests, presigned links included.
-S3_CONFIG = SDK_CONFIG.merge(Config(signature_version="s3v4", read_timeout=15))
+# Objects encrypted with KMS are only served to SigV4 requests, presigned links included. The same 5 s a socket
+# operation as every call (a large export's PutObject sends and reads in chunks, each within it): with 15 s, one
+# PutObject could take 3 x (2 + 15) + 3 = 54 s, past the route's 28 s, for an answer API Gateway had already dropped.
+S3_CONFIG = SDK_CONFIG.merge(Config(signature_version="s3v4"))
 
 THROTTLING_CODES = frozenset(
     {
