@@ -1038,12 +1038,42 @@ def stream_side(result: Mapping[str, Any], template: Mapping[str, Any], peak: fl
     }
 
 
-def rows(m: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
-    """The benchmark table's rows."""
+Row = tuple[str, str, str, str, str, str]
+
+
+def _met(flag: bool) -> str:
+    return "yes" if flag else "NO"
+
+
+def _units_row(label: str, units: Mapping[str, Any]) -> Row:
     from benchmarks.harness import fmt
 
-    def met(flag: bool) -> str:
-        return "yes" if flag else "NO"
+    return (
+        label,
+        fmt(units["total_wcu_per_touchpoint"]),
+        f"wasted {fmt(units['wasted_wcu_per_touchpoint'])}",
+        "",
+        f"<= {TARGET_WCU_PER_TOUCHPOINT:.0f}",
+        _met(units["met"]),
+    )
+
+
+def _cancelled_row(label: str, tx: Mapping[str, Any]) -> Row:
+    from benchmarks.harness import fmt
+
+    return (
+        label,
+        f"{fmt(tx['share'] * 100)}%",
+        f"{tx['cancelled']} of {tx['transactions']}",
+        "",
+        f"<= {TARGET_CANCELLED_SHARE * 100:.0f}%",
+        _met(tx["met"]),
+    )
+
+
+def rows(m: Mapping[str, Any]) -> list[Row]:
+    """The benchmark table's rows."""
+    from benchmarks.harness import fmt
 
     hot, units, tx, stream = m["hot_keys"], m["write_units"], m["transactions"], m["stream_side"]
     peak = hot["peak_touchpoints_per_s"]
@@ -1054,7 +1084,7 @@ def rows(m: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
             "hottest key",
             f"{len(hot['keys_over_target'])} keys over",
             f"<= {TARGET_KEY_WCU} WCU/s",
-            met(hot["met"]),
+            _met(hot["met"]),
         )
     ]
     for row in hot["rows"]:
@@ -1093,16 +1123,7 @@ def rows(m: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
                 "OVER" if person["over_target"] else "",
             )
         )
-    out.append(
-        (
-            "WCU per touchpoint (all tables, indexes)",
-            fmt(units["total_wcu_per_touchpoint"]),
-            f"wasted {fmt(units['wasted_wcu_per_touchpoint'])}",
-            "",
-            f"<= {TARGET_WCU_PER_TOUCHPOINT:.0f}",
-            met(units["met"]),
-        )
-    )
+    out.append(_units_row("WCU per touchpoint (all tables, indexes)", units))
     for table, figures in units["tables"].items():
         out.append(
             (
@@ -1114,16 +1135,7 @@ def rows(m: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
                 "",
             )
         )
-    out.append(
-        (
-            "TransactWriteItems cancelled",
-            f"{fmt(tx['share'] * 100)}%",
-            f"{tx['cancelled']} of {tx['transactions']}",
-            "",
-            f"<= {TARGET_CANCELLED_SHARE * 100:.0f}%",
-            met(tx["met"]),
-        )
-    )
+    out.append(_cancelled_row("TransactWriteItems cancelled", tx))
     for name, f in tx["by_function"].items():
         if f["cancelled"]:
             out.append(
@@ -1163,12 +1175,9 @@ def rows(m: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     return out
 
 
-def steady_rows(m: Mapping[str, Any], cost: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+def steady_rows(m: Mapping[str, Any], cost: Mapping[str, Any]) -> list[Row]:
     """The steady state's rows (`measure(returns=...)`): the same targets, over a mix where people come back."""
     from benchmarks.harness import fmt
-
-    def met(flag: bool) -> str:
-        return "yes" if flag else "NO"
 
     hot, units, tx = m["hot_keys"], m["write_units"], m["transactions"]
     first = m["kinds"].get("new", 0) / m["touchpoints"]
@@ -1181,30 +1190,16 @@ def steady_rows(m: Mapping[str, Any], cost: Mapping[str, Any]) -> list[tuple[str
             "",
             "",
         ),
-        (
-            "  WCU per touchpoint (all tables, indexes)",
-            fmt(units["total_wcu_per_touchpoint"]),
-            f"wasted {fmt(units['wasted_wcu_per_touchpoint'])}",
-            "",
-            f"<= {TARGET_WCU_PER_TOUCHPOINT:.0f}",
-            met(units["met"]),
-        ),
+        _units_row("  WCU per touchpoint (all tables, indexes)", units),
         (
             f"  hottest key at {hot['peak_touchpoints_per_s']:,.0f}/s",
             f"{fmt(hot['hottest_wcu_per_s'])} WCU/s",
             "",
             "",
             f"<= {TARGET_KEY_WCU} WCU/s",
-            met(hot["met"]),
+            _met(hot["met"]),
         ),
-        (
-            "  TransactWriteItems cancelled",
-            f"{fmt(tx['share'] * 100)}%",
-            f"{tx['cancelled']} of {tx['transactions']}",
-            "",
-            f"<= {TARGET_CANCELLED_SHARE * 100:.0f}%",
-            met(tx["met"]),
-        ),
+        _cancelled_row("  TransactWriteItems cancelled", tx),
         (
             f"  $ a month all-in at {cost['rate_touchpoints_per_s']:,.0f} tp/s",
             f"${cost['total_per_month']['one_per_request']:,.0f}",

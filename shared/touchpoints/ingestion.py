@@ -33,7 +33,7 @@ from touchpoints.identity.resolution import IdentityDecision, IdentityOutcome, L
 from touchpoints.identity.subject import PreparedTouchpoint
 from touchpoints.items import consent as consent_item
 from touchpoints.items import event as event_item
-from touchpoints.model import IdentifierKind, Touchpoint, TraceKind
+from touchpoints.model import ConsentGrant, IdentifierKind, Touchpoint, TraceKind
 from touchpoints.privacy.cipher import SubjectCipher
 from touchpoints.privacy.keyring import NewDataKey, SubjectKeyring
 from touchpoints.privacy.tokenizer import Tokenizer
@@ -341,13 +341,11 @@ class IngestionService:
             )
             for field_name, value in plan.personal_data.items()
         }
-        consents, reaffirmed = (
-            {
-                grant.key: ConsentRecord(grant.granted, grant.collected_at, channel, self._policy.version)
-                for grant in grants
-            }
-            for grants in (plan.consent_changes, plan.consent_reaffirmed)
-        )
+
+        def records(grants: tuple[ConsentGrant, ...]) -> dict[str, ConsentRecord]:
+            return {g.key: ConsentRecord(g.granted, g.collected_at, channel, self._policy.version) for g in grants}
+
+        consents, reaffirmed = records(plan.consent_changes), records(plan.consent_reaffirmed)
         trace = self._trace_record(touchpoint, plan, cipher)
         known_trace = snapshot.last_trace_at if snapshot else None
         written_at = self._clock()
