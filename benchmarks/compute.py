@@ -29,6 +29,7 @@ class InMemoryProfileStore:
         self.owners: dict[str, str] = {}
         self.subjects: dict[str, SubjectSnapshot] = {}
         self.events: set[tuple[str, str, str]] = set()
+        self.event_keys: set[tuple[str, str]] = set()
 
     def find_tokens(self, tokens: Collection[str]) -> dict[str, TokenRecord]:
         return {t: TokenRecord(self.owners[t]) for t in tokens if t in self.owners}
@@ -39,11 +40,15 @@ class InMemoryProfileStore:
     def survivor_of(self, subject_id: str) -> str | None:
         return subject_id if subject_id in self.subjects else None
 
+    def has_event(self, subject_id: str, sort_key: str) -> bool:
+        return (subject_id, sort_key) in self.event_keys
+
     def write(self, change: ProfileWrite) -> None:
         event = (change.subject_id, change.channel, change.event_id)
         if event in self.events:
             raise DuplicateTouchpoint
         self.events.add(event)
+        self.event_keys.add((change.subject_id, change.event.sort_key))
         for token in change.claim_tokens:
             self.owners[token] = change.subject_id
         if change.new_subject_key:

@@ -25,6 +25,7 @@ from touchpoints.errors import (
     InvalidTouchpoint,
     RetryableError,
     StaleSubject,
+    StorageUnavailable,
     SubjectErased,
 )
 from touchpoints.identity.placement import IdentityPlacement, OwnerDirectory, Placement
@@ -113,6 +114,11 @@ class ProfileStore(OwnerDirectory, Protocol):
 
     def write(self, change: ProfileWrite) -> None:
         """Atomic. Raises DuplicateTouchpoint, StaleSubject or StorageUnavailable."""
+        ...
+
+    def has_event(self, subject_id: str, sort_key: str) -> bool:
+        """Whether the subject's partition holds this event item, read eventually consistent: an event stored a
+        moment ago may be missed. Raises StorageUnavailable."""
         ...
 
 
@@ -247,12 +253,17 @@ class IngestionService:
         dropped = plan_storage(touchpoint, {}, self._policy).dropped_fields
         return AcceptedTouchpoint(touchpoint.event_id, tuple(f.value for f in dropped))
 
-    def ingest(self, prepared: PreparedTouchpoint) -> IngestOutcome:
+    def ingest(self, prepared: PreparedTouchpoint, *, resent_request: bool = False) -> IngestOutcome:
+        """`resent_request`: an earlier touchpoint of the same request was a duplicate, so this request is likely a
+        resend of a whole one (an SDK's batch after a timeout, a store's file sent again). A known person's
+        touchpoint is then first looked for with a read (half a read unit) rather than told by a transaction
+        cancelled on its event item, which is charged every item it carries (~6 write units). Otherwise a
+        known person's touchpoint stays one transaction and no read: a single resend costs that one cancel."""
         # A new person's id and data key, made once: every attempt offers the same ones, so retries cost no KMS call.
         new_subject: list[tuple[str, NewDataKey, SubjectCipher]] = []
         for attempt in range(_MAX_ATTEMPTS):
             try:
-                return self._attempt(prepared, new_subject, fresh=attempt > 0)
+                return self._attempt(prepared, new_subject, fresh=attempt > 0, look_first=resent_request)
             except StaleSubject:
                 continue
         raise ConcurrentUpdate("the profile kept changing under this touchpoint; retry it")
@@ -263,6 +274,7 @@ class IngestionService:
         new_subject: list[tuple[str, NewDataKey, SubjectCipher]],
         *,
         fresh: bool,
+        look_first: bool = False,
     ) -> IngestOutcome:
         touchpoint = prepared.touchpoint
         placement = self._placement.place(prepared, fresh=fresh)
@@ -279,6 +291,8 @@ class IngestionService:
         else:
             subject_id, wrapped_key = snapshot.subject_id, None
             cipher = self._keyring.cipher_from_wrapped(snapshot.subject_id, snapshot.wrapped_key)
+            if look_first and not fresh and self._stored_already(subject_id, cipher, touchpoint):
+                return IngestOutcome(touchpoint.event_id, IngestStatus.DUPLICATE, subject_id)
         change = self._profile_write(prepared, plan, subject_id, cipher, claims, placement, wrapped_key)
         try:
             self._store.write(change)
@@ -313,6 +327,15 @@ class IngestionService:
             dropped_fields=tuple(f.value for f in plan.dropped_fields),
             identity=decision.outcome if decision else IdentityOutcome.SINGLE,
         )
+
+    def _stored_already(self, subject_id: str, cipher: SubjectCipher, touchpoint: Touchpoint) -> bool:
+        """Whether the touchpoint's event item is stored; one the read misses (or a read that fails) is still told
+        by the write's condition."""
+        sort_key = event_item.sort_key(cipher, touchpoint.channel.value, touchpoint.event_id)
+        try:
+            return self._store.has_event(subject_id, sort_key)
+        except StorageUnavailable:
+            return False
 
     def _unlinked_subject_id(self, touchpoint: Touchpoint) -> str:
         # No token will find this profile, so a retry could not: the id comes from the event instead.
@@ -454,7 +477,9 @@ def ingest_touchpoints(service: IngestionService, touchpoints: Sequence[Touchpoi
     refused: list[str] = []
     for index, item in enumerate(prepared):
         try:
-            results.append(service.ingest(item))
+            results.append(
+                service.ingest(item, resent_request=any(r.status is IngestStatus.DUPLICATE for r in results))
+            )
         except SubjectErased:
             refused.append(item.touchpoint.event_id)
         except RetryableError as error:

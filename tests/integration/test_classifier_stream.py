@@ -12,7 +12,9 @@ import pytest
 from tests import factories, streams
 from tests.conftest import FUNCTIONS
 from tests.people import person
+from touchpoints.adapters.classification_store import DynamoClassificationStore
 from touchpoints.classification.rules import State
+from touchpoints.errors import StorageUnavailable
 from touchpoints.wiring.classifier import superseded_records
 
 CLASSIFIER = "ClassifierFunction"
@@ -249,6 +251,69 @@ def test_a_revision_replaced_in_the_same_batch_is_not_classified(pipeline):
     settled = pipeline.profile(subject)
     assert settled["state"]["S"] == "C" and int(settled["classified_version"]["N"]) == 3
     assert "state" in pipeline.profile(other)
+
+
+def _saves(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The revisions the classifier tried to write, each as its expected version (the adapter, spied on)."""
+    tried: list[int] = []
+    save = DynamoClassificationStore.save
+
+    def spied(store: DynamoClassificationStore, write: Any) -> bool:
+        tried.append(write.expected_version)
+        return save(store, write)
+
+    monkeypatch.setattr(DynamoClassificationStore, "save", spied)
+    return tried
+
+
+def _moved_on_batch(pipeline: Pipeline, folio: str, n: int) -> tuple[str, list[dict[str, Any]]]:
+    """A purchase's profile at revision 1 in a batch read before its revision 2 (a ticket registration) is written,
+    with another person's profile, still at its batch's revision, beside it."""
+    p = person(n)
+    subject = pipeline.post("store", factories.store(None, folio=folio))
+    pipeline.post("app", factories.app(person(n + 1)))
+    batch = streams.passing(SOURCE.filters, pipeline.stream.read())
+    registration = factories.web(
+        p,
+        action="ticket_registration",
+        ticket={"store_id": "TDA-042", "folio": folio},
+        customer={"given_name": p.given_name, "family_name": p.family_name, "email": p.email},
+    )
+    pipeline.post("web", registration)
+    return subject, batch
+
+
+def test_a_record_whose_profile_moved_on_after_its_batch_was_read_writes_nothing(pipeline, monkeypatch):
+    """The batch asks the table where its profiles stand (one read): a record whose profile has a later revision
+    is skipped, not written on a condition sure to fail; the later revision's own record classifies it."""
+    subject, batch = _moved_on_batch(pipeline, "F-8201", 36)
+    tried = _saves(monkeypatch)
+
+    assert pipeline.deliver(batch) == []
+
+    assert tried == [1]  # the other person's revision 1 only: nothing tried on the purchase's left-behind one
+    assert "state" not in pipeline.profile(subject)
+    pipeline.pump()
+    assert tried == [1, 2]
+    assert pipeline.state(subject) == "A"
+
+
+def test_when_the_batch_cannot_read_where_its_profiles_stand_each_write_still_decides(pipeline, monkeypatch):
+    """The read is a saving, not a step: when it fails, every record is classified as before, and the write on a
+    revision the profile has left is refused by its condition; nothing fails, nothing is counted twice."""
+    subject, batch = _moved_on_batch(pipeline, "F-8202", 38)
+    tried = _saves(monkeypatch)
+
+    def unavailable(store: DynamoClassificationStore, subject_ids: Any) -> Any:
+        raise StorageUnavailable("the profile store is unavailable")
+
+    monkeypatch.setattr(DynamoClassificationStore, "revisions", unavailable)
+    assert pipeline.deliver(batch) == []
+
+    assert sorted(tried) == [1, 1]  # both written; the purchase's refused, as its profile moved on
+    assert "state" not in pipeline.profile(subject)
+    pipeline.pump()
+    assert pipeline.state(subject) == "A"
 
 
 def test_a_profile_that_left_active_in_the_same_batch_is_not_classified_from_its_older_image(pipeline):

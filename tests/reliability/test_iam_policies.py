@@ -126,7 +126,7 @@ def used(calls: Iterable[aws_hooks.Call], provisioned: Any) -> set[Grant]:
 
 def every_kind_of_request(lambdas: Any, channel: str) -> None:
     """New person (also on a stack before its first branch key), known person in a cold container, duplicate,
-    consent change, batch."""
+    consent change, batch, a batch resent whole."""
     builder = factories.CHANNEL_PAYLOADS[channel]
     with factories.before_first_branch_key(lambdas.aws):  # data keys made by KMS, as before the key hierarchy
         assert lambdas.post(channel, builder(person(860 + list(CHANNEL_FUNCTIONS).index(channel))))[0] == 200
@@ -135,7 +135,9 @@ def every_kind_of_request(lambdas: Any, channel: str) -> None:
     assert lambdas.post(channel, first)[0] == 200
     assert lambdas.post(channel, first)[0] == 200  # duplicate
     container.reset()  # a new container of the same function: it must unwrap the person's key
-    assert lambdas.post(channel, {"touchpoints": [builder(p), builder(p)]})[0] == 200
+    batch = {"touchpoints": [builder(p), builder(p)]}
+    assert lambdas.post(channel, batch)[0] == 200
+    assert lambdas.post(channel, batch)[0] == 200  # resent whole: past its first duplicate, each is read first
     consent = {
         "event_id": factories.event_id("cns"),
         "occurred_at": factories.occurred(30),

@@ -10,9 +10,9 @@ import pytest
 
 from tests.unit.test_privacy import CountingWrapper
 from touchpoints.consent import load_policy
-from touchpoints.errors import ConcurrentUpdate, DuplicateTouchpoint, StaleSubject, SubjectErased
+from touchpoints.errors import ConcurrentUpdate, DuplicateTouchpoint, StaleSubject, StorageUnavailable, SubjectErased
 from touchpoints.identity.subject import SubjectSnapshot, TokenRecord
-from touchpoints.ingestion import IngestionService, IngestStatus, ProfileWrite
+from touchpoints.ingestion import IngestionService, IngestStatus, ProfileWrite, ingest_touchpoints
 from touchpoints.model import Channel, ConsentGrant, IdentifierKind, PersonalField, Touchpoint, Trace, TraceKind
 from touchpoints.privacy.keyring import SubjectKeyring
 from touchpoints.privacy.tokenizer import Tokenizer, token_kind
@@ -28,6 +28,9 @@ class InMemoryStore:
         self.profiles: dict[str, dict] = {}
         self.keys: dict[str, bytes] = {}
         self.events: set[tuple[str, str, str]] = set()
+        self.event_keys: set[tuple[str, str]] = set()
+        self.event_reads = 0
+        self.writes = 0
         self.reads = 0
         self.stale_next = 0
 
@@ -50,7 +53,12 @@ class InMemoryStore:
         profile = self.profiles.get(subject_id)
         return subject_id if profile and profile["status"] == "active" else None
 
+    def has_event(self, subject_id: str, sort_key: str) -> bool:
+        self.event_reads += 1
+        return (subject_id, sort_key) in self.event_keys
+
     def write(self, change: ProfileWrite) -> None:
+        self.writes += 1
         if self.stale_next:
             self.stale_next -= 1
             raise StaleSubject
@@ -79,6 +87,7 @@ class InMemoryStore:
         for token in change.claim_tokens:
             self.tokens[token] = TokenRecord(change.subject_id)
         self.events.add((change.subject_id, change.channel, change.event_id))
+        self.event_keys.add((change.subject_id, change.event.sort_key))
 
 
 def service(store: InMemoryStore, wrapper: CountingWrapper | None = None) -> IngestionService:
@@ -114,6 +123,7 @@ def test_a_known_person_on_a_warm_container_costs_no_reads_and_no_kms_calls():
     second = ingest(svc, touchpoint("e2", email="ana@example.mx"))
     assert second.profile_id == first.profile_id and first.new_profile and not second.new_profile
     assert store.reads == reads
+    assert store.event_reads == 0
     assert (wrapper.generated, wrapper.unwrapped) == (1, 0)
 
 
@@ -144,6 +154,40 @@ def test_a_retry_is_a_duplicate_of_the_same_profile():
     first = ingest(svc, touchpoint("e1", email="ana@example.mx"))
     again = ingest(svc, touchpoint("e1", email="ana@example.mx"))
     assert again.status is IngestStatus.DUPLICATE and again.profile_id == first.profile_id
+
+
+def test_a_request_resent_whole_is_told_by_one_cancelled_write_and_then_reads():
+    """An SDK's batch resent after a timeout: its first touchpoint is told `duplicate` by its write's condition, the
+    others each by a read of the event item, with no write; a request with no duplicate reads nothing."""
+    store = InMemoryStore()
+    svc = service(store)
+    batch = [touchpoint(f"e{i}", email="ana@example.mx") for i in range(4)]
+    first = ingest_touchpoints(svc, batch)
+    assert [r.status for r in first.results] == [IngestStatus.STORED] * 4
+    assert (store.writes, store.event_reads) == (4, 0)
+
+    again = ingest_touchpoints(svc, batch)
+
+    assert [r.status for r in again.results] == [IngestStatus.DUPLICATE] * 4
+    assert (store.writes, store.event_reads) == (5, 3)
+    mixed = ingest_touchpoints(svc, [batch[0], touchpoint("e9", email="ana@example.mx")])
+    assert [r.status for r in mixed.results] == [IngestStatus.DUPLICATE, IngestStatus.STORED]
+    assert (store.writes, store.event_reads) == (7, 4)  # the new one: looked for, not found, written
+
+
+class EventReadsFail(InMemoryStore):
+    def has_event(self, subject_id: str, sort_key: str) -> bool:
+        raise StorageUnavailable("the profile store is unavailable")
+
+
+def test_when_the_resend_read_fails_the_write_still_tells_a_resend():
+    store = EventReadsFail()
+    svc = service(store)
+    batch = [touchpoint(f"e{i}", email="ana@example.mx") for i in range(3)]
+    ingest_touchpoints(svc, batch)
+    again = ingest_touchpoints(svc, batch)
+    assert [r.status for r in again.results] == [IngestStatus.DUPLICATE] * 3
+    assert store.writes == 6
 
 
 def test_a_stale_cache_is_refreshed_and_the_write_retried():

@@ -344,6 +344,20 @@ class DynamoProfileStore:
     def survivor_of(self, subject_id: str) -> str | None:
         return survivor_of(self._db, self._profiles, subject_id)
 
+    def has_event(self, subject_id: str, sort_key: str) -> bool:
+        key = {event_item.PK: _s(keys.subject_pk(subject_id)), event_item.SK: _s(sort_key)}
+        try:
+            answer = self._db.get_item(
+                TableName=self._profiles,
+                Key=key,
+                ProjectionExpression="#pk",
+                ExpressionAttributeNames={"#pk": event_item.PK},
+            )
+        except SDK_ERRORS as error:
+            logger.warning("event read failed", extra={"error_code": error_code(error)})
+            raise StorageUnavailable("the profile store is unavailable") from error
+        return "Item" in answer
+
     def _identity_items(self, change: ProfileWrite, decision: IdentityDecision) -> list[dict[str, Any]]:
         """Each absorbed profile claimed for the merge (only if still active), and a log line per merge or conflict."""
         items: list[dict[str, Any]] = []

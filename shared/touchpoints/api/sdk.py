@@ -184,14 +184,16 @@ def collect(
     metrics.add_dimension(name="channel", value=channel.value)
     if failed:
         metrics.add_metric(name="SdkMessagesFailed", unit=MetricUnit.Count, value=len(failed))
+    resent = False
     for item in prepared:
         try:
-            outcome = service.ingest(item)
+            outcome = service.ingest(item, resent_request=resent)
         except SubjectErased:
             continue  # a public key's holder must not learn that someone was erased
         except RetryableError as error:
             # The SDK retries the whole request; what was stored is recognised as duplicate then.
             raise SdkRefusal(503, error.code, "a dependency is unavailable; retry") from error
+        resent |= outcome.status is IngestStatus.DUPLICATE
         name = "TouchpointsStored" if outcome.status is IngestStatus.STORED else "TouchpointsDuplicate"
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     return sdk_answer(200)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -77,7 +77,26 @@ class DepartureMarker:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """Where a profile stands, as far as a classification written on it is concerned."""
+
+    version: int
+    consent_version: int
+    active: bool
+
+    def left_behind(self, seen: Revision) -> bool:
+        """A record showing `seen` can no longer be classified: the profile moved on from it (both versions only
+        grow) or is no longer active (it never becomes active again)."""
+        return not self.active or self.version > seen.version or self.consent_version > seen.consent_version
+
+
 class ClassificationStore(Protocol):
+    def revisions(self, subject_ids: Collection[str]) -> Mapping[str, Revision]:
+        """The profiles' revisions as they stand, read together and eventually consistent: one a moment old may be
+        answered, one just created may be missing. Raises StorageUnavailable."""
+        ...
+
     def save(self, write: ClassificationWrite) -> bool:
         """Store it if the profile is still at that revision, not yet classified there, and its counts'
         bookkeeping is as read. False when it is not: nothing changed. Raises StorageUnavailable."""
@@ -243,6 +262,23 @@ class ClassifierService:
         the commit could not be recorded: the unit of work must then be retried (its records delivered again)."""
         self._store.commit(tally)
         self._store.settle(tally.token.deadline)
+
+    def left_behind(self, seen: Mapping[str, tuple[str, Revision]]) -> frozenset[str]:
+        """Of these records (each: the profile and the revision it shows), those whose profile has moved on since:
+        their classification would be written on a condition that no longer holds, a conditional write sure to
+        fail. The later revision's own record classifies the profile. One read for all; when it fails, none is
+        left out, and each write's condition still decides."""
+        if not seen:
+            return frozenset()
+        try:
+            current = self._store.revisions({subject_id for subject_id, _ in seen.values()})
+        except StorageUnavailable:
+            return frozenset()
+        return frozenset(
+            record
+            for record, (subject_id, revision) in seen.items()
+            if (now := current.get(subject_id)) is not None and now.left_behind(revision)
+        )
 
     def handle(self, image: Mapping[str, Any], tally: Tally) -> ClassifyResult:
         """Classify one profile image from the stream. Raises MalformedProfile or StorageUnavailable."""

@@ -23,7 +23,7 @@ from touchpoints.classification.attribution import load_attribution_policy
 from touchpoints.classification.audience import AudienceRules, Audiences
 from touchpoints.classification.counts import Tally
 from touchpoints.classification.rules import load_rules
-from touchpoints.classification.service import ClassifierService, ClassifyResult, Outcome, state_report
+from touchpoints.classification.service import ClassifierService, ClassifyResult, Outcome, Revision, state_report
 from touchpoints.items import profile as profile_item
 from touchpoints.observability import MetricUnit, count_with_dimensions, logger, metrics, tracer
 from touchpoints.settings import AwsSettings
@@ -119,6 +119,27 @@ def superseded_records(records: list[dict[str, Any]]) -> frozenset[str]:
     return frozenset(superseded)
 
 
+def left_behind_records(records: list[dict[str, Any]], superseded: frozenset[str]) -> frozenset[str]:
+    """The sequence numbers of records whose profile moved on after the batch was read (a later revision waits in a
+    later batch, or it is no longer active), asked of the table once for the batch: skipped like those superseded
+    within it, they spare a conditional write sure to fail and the read that follows it."""
+    seen = {}
+    for raw in records:
+        stream = raw.get("dynamodb") or {}
+        image = stream.get("NewImage")
+        sequence = str(stream.get("SequenceNumber"))
+        if (
+            raw.get("eventName") in _HANDLED_EVENTS
+            and sequence not in superseded
+            and (stream.get("Keys", {}).get("sk") or {}).get("S") == keys.PROFILE_SK
+            and image
+            and image.get(profile_item.STATUS, {}).get("S") == profile_item.ACTIVE
+            and (revision := _revision(image)) is not None
+        ):
+            seen[sequence] = (keys.subject_id_of(stream["Keys"]["pk"]["S"]), Revision(*revision, active=True))
+    return classifier().left_behind(seen)
+
+
 def classify_record(record: DynamoDBRecord, tally: Tally, superseded: frozenset[str] = frozenset()) -> None:
     """Record handler of the classifier's batch: raising marks only this record as failed. What the record counts
     joins the batch's tally, committed once the batch is done."""
@@ -212,7 +233,9 @@ def classifier_handler() -> LambdaHandler:
         service = classifier()
         tally = service.open_tally(_deadline(context))
         records = event.get("Records", [])
-        handle = partial(classify_record, tally=tally, superseded=superseded_records(records))
+        superseded = superseded_records(records)
+        superseded |= left_behind_records(records, superseded)
+        handle = partial(classify_record, tally=tally, superseded=superseded)
         try:
             with processor(records, handle, context):
                 processor.process()
