@@ -343,7 +343,8 @@ def subject_cipher(dynamodb: Any, kms: Any, vault_table: str, subject_id: str) -
 def opened_items(aws: Any, entity: str, subject_id: str | None = None) -> list[dict[str, Any]]:
     """The event or consent history items of the profile table (of one subject, or of everyone whose key is kept),
     each with what it seals opened by its subject's key, as the compliance export opens them:
-    an event's metadata (`channel`, `event_id`, `trace`, ...) or a consent answer (`key`, `granted`, ...)."""
+    an event's metadata (`channel`, `event_id`, `trace`, ...) or a consent answer (`key`, `granted`, ...), one entry
+    per answer of a history item."""
     kms = boto3.client("kms")
     ciphers: dict[str, SubjectCipher] = {}
     opened = []
@@ -355,10 +356,10 @@ def opened_items(aws: Any, entity: str, subject_id: str | None = None) -> list[d
             ciphers[owner] = subject_cipher(aws.dynamodb, kms, aws.table("KeyVaultTable"), owner)
         if entity == event_item.ENTITY:
             opened.append({**item, **event_item.metadata(item, ciphers[owner])})
-        else:
-            key, record, reference = consent_item.change(item, ciphers[owner])
-            answer = {"key": key, "granted": record.granted, "at": record.collected_at.isoformat()}
-            opened.append({**item, **answer, "source": record.source, "reference": reference})
+        else:  # one per answer: a touchpoint's answers share an item
+            for key, record, reference in consent_item.changes(item, ciphers[owner]):
+                answer = {"key": key, "granted": record.granted, "at": record.collected_at.isoformat()}
+                opened.append({**item, **answer, "source": record.source, "reference": reference})
     return opened
 
 

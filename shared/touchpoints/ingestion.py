@@ -82,10 +82,10 @@ class ProfileWrite:
     fields: Mapping[str, EncryptedField]
     claim_tokens: tuple[str, ...]
     all_tokens: tuple[str, ...]
-    consents: Mapping[str, ConsentRecord]  # changed answers: a new consent version, a history item each
+    consents: Mapping[str, ConsentRecord]  # changed answers: a new consent version, and one history item
     trace: TraceRecord | None
     event: SealedItem  # what the touchpoint was (items.event)
-    consent_history: tuple[SealedItem, ...]  # one per consent answer (items.consent)
+    consent_history: tuple[SealedItem, ...]  # the changed answers together, when there are any (items.consent)
     new_subject_key: bytes | None = None  # wrapped key: set only when the subject is created
     expected_consent_version: int = 0
     # Set last_trace_at to this trace's time: only when the subject's snapshot holds an earlier one (or none). The
@@ -384,9 +384,7 @@ class IngestionService:
             consents=consents,
             trace=trace,
             event=sealed_event(cipher, channel, touchpoint.event_id, written_at, trace),
-            consent_history=tuple(
-                sealed_consent(cipher, key, record, touchpoint.event_id) for key, record in consents.items()
-            ),
+            consent_history=(sealed_consents(cipher, consents, touchpoint.event_id),) if consents else (),
             new_subject_key=wrapped_key,
             expected_consent_version=snapshot.consent_version if snapshot else 0,
             advance_last_trace=trace is not None and (known_trace is None or trace.occurred_at > known_trace),
@@ -436,9 +434,9 @@ def sealed_event(
     return SealedItem(sk, event_item.seal(cipher, sk, metadata))
 
 
-def sealed_consent(cipher: SubjectCipher, key: str, record: ConsentRecord, reference: str) -> SealedItem:
-    sk = consent_item.sort_key(cipher, key, record.collected_at)
-    return SealedItem(sk, consent_item.seal(cipher, sk, key, record, reference))
+def sealed_consents(cipher: SubjectCipher, answers: Mapping[str, ConsentRecord], reference: str) -> SealedItem:
+    """The answers one touchpoint or request changed, in one history item."""
+    return SealedItem(*consent_item.sealed_item(cipher, answers, reference))
 
 
 def prepare_batch(service: IngestionService, touchpoints: Sequence[Touchpoint]) -> list[PreparedTouchpoint]:

@@ -64,6 +64,26 @@ def test_export_gives_everything_held_decrypted(lambdas):
     assert not find_pii(json.dumps(audit, default=str))
 
 
+def test_a_touchpoints_answers_are_one_history_item_and_the_export_lists_each(lambdas):
+    # Given a person who answers every purpose on one web purchase
+    p = person(131)
+    purchase = factories.web(p, "purchase")
+    lambdas.post("web", purchase)
+    subject_id = lambdas.aws.subject_of("email", p.email)
+    # Then the answers are one history item (one write in the touchpoint's transaction), every answer sealed in it
+    answers = factories.opened_items(lambdas.aws, "consent", subject_id)
+    assert len(answers) == len(purchase["consent"]) >= 3
+    assert len({a["sk"]["S"] for a in answers}) == 1
+    # and the export lists each answer with the touchpoint that gave it; the audit counts answers, not items
+    code, document = call(lambdas, "POST", "exports", {"subject": {"email": p.email}, **CASE}, personal_answer=True)
+    assert code == 200, document
+    history = document["consent_history"]
+    assert sorted(h["consent"] for h in history) == sorted(a["key"] for a in answers)
+    assert {h["reference"] for h in history} == {purchase["event_id"]}
+    done = [i for i in lambdas.aws.scan("AuditTable") if i["action"]["S"] == "export.completed"]
+    assert [d["counts"]["M"]["consent_changes"]["N"] for d in done] == [str(len(answers))]
+
+
 def test_export_of_someone_not_held_is_404(lambdas):
     code, body = call(lambdas, "POST", "exports", {"subject": {"email": person(131).email}, **CASE})
     assert code == 404 and body["error"]["code"] == "subject_not_found"

@@ -325,3 +325,26 @@ def test_events_and_consent_history_written_before_issue_17_merge_sealed_under_t
     assert [(c["granted"], c["at"], c["reference"]) for c in history] == [(True, at, "legacy-9")]
     assert not [i for i in subject_items(lambdas.aws, known) if "channel" in i or "consent" in i]
     assert [i["sk"]["S"] for i in subject_items(lambdas.aws, anonymous)] == ["PROFILE"]
+
+
+def test_a_touchpoints_answers_held_in_one_history_item_move_together_sealed_under_the_survivor_key(lambdas):
+    # Given an anonymous visitor whose one visit answered two purposes (one history item holding both)
+    p = person(1210)
+    answers = [*ANALYTICS, {"purpose": "personalization", "granted": True}]
+    visit = factories.web(p, "page_view", customer=None, consent=answers, anonymous_id="anon-1210")
+    stored(lambdas, "web", visit)
+    stored(lambdas, "app", factories.app(p, "sign_up"))
+    anonymous, known = lambdas.aws.subject_of("anonymous_id", "anon-1210"), lambdas.aws.subject_of("email", p.email)
+    (item,) = {a["sk"]["S"] for a in factories.opened_items(lambdas.aws, "consent", anonymous)}
+
+    # When a vouched login merges the visitor into the known customer
+    login = factories.web(p, "login", anonymous_id="anon-1210", customer={"email": p.email})
+    stored(lambdas, "web", login, email=p.email)
+    Merges(lambdas).settle()
+
+    # Then the survivor holds the visit's answers together, opened by the survivor's own key, under a sort key only
+    # that key computes; the visitor's partition keeps none of it
+    moved = [c for c in factories.opened_items(lambdas.aws, "consent", known) if c["reference"] == visit["event_id"]]
+    assert sorted(c["key"] for c in moved) == ["analytics:all", "personalization:all"]
+    assert len({c["sk"]["S"] for c in moved}) == 1 and moved[0]["sk"]["S"] != item
+    assert [i["sk"]["S"] for i in subject_items(lambdas.aws, anonymous)] == ["PROFILE"]

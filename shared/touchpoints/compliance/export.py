@@ -66,8 +66,11 @@ def export_document(
         )
     interactions.sort(key=lambda e: (e["occurred_at"] or e["received_at"] or "", e["event_id"]))
     history = [
-        consent_item.open_change(cipher, change.sort_key, change.sealed) if change.sealed else change.legacy
+        answer
         for change in subject.consent_history
+        for answer in (
+            consent_item.open_changes(cipher, change.sort_key, change.sealed) if change.sealed else [change.legacy]
+        )
     ]
     personal = {
         name: {

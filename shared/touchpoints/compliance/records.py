@@ -86,4 +86,4 @@ class Withdrawal:
     expected_consent_version: int
     request_id: str
     at: datetime
-    history: tuple[SealedItem, ...]  # one consent history item per answer
+    history: tuple[SealedItem, ...]  # the withdrawn answers, in one consent history item

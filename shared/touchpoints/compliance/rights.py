@@ -27,7 +27,7 @@ from touchpoints.compliance.records import Rectification, StoredProfile, StoredS
 from touchpoints.consent import ConsentPolicy, ConsentRecord
 from touchpoints.errors import ConcurrentUpdate, DomainError, FieldProblem, InvalidTouchpoint, StaleSubject
 from touchpoints.identity.subject import TokenRecord
-from touchpoints.ingestion import sealed_consent
+from touchpoints.ingestion import sealed_consents
 from touchpoints.model import ALL_CHANNELS, IdentifierKind, PersonalField
 from touchpoints.privacy.cipher import DecryptionFailed
 from touchpoints.privacy.keyring import SubjectKeyring
@@ -163,7 +163,7 @@ class SubjectRights:
             "fields": len(subject.profile.fields),
             "interactions": len(subject.events),
             "consents": len(subject.profile.consents),
-            "consent_changes": len(subject.consent_history),
+            "consent_changes": len(document["consent_history"]),
             "bytes": delivery.size,
             "objects_stored": int(delivery.stored),
         }
@@ -248,7 +248,7 @@ class SubjectRights:
                 profile.consent_version,
                 request.request_id,
                 now,
-                history=tuple(sealed_consent(cipher, key, record, request.request_id) for key in sorted(keys)),
+                history=(sealed_consents(cipher, dict.fromkeys(sorted(keys), record), request.request_id),),
             )
             try:
                 self._records.withdraw(change)

@@ -107,11 +107,8 @@ def relocated(item: PartitionItem, source: SubjectCipher, target: SubjectCipher)
             (sk, event_item.legacy_sort_key(channel, event_id)),
         )
     if item.kind is ItemKind.CONSENT:
-        key, record, reference = (
-            consent_item.open_change(source, item.sk, item.sealed) if item.sealed is not None else item.legacy
-        )
-        sk = consent_item.sort_key(target, key, record.collected_at)
-        return MovedItem(sk, consent_item.seal(target, sk, key, record, reference))
+        answers = consent_item.open_changes(source, item.sk, item.sealed) if item.sealed is not None else [item.legacy]
+        return MovedItem(*consent_item.sealed_item(target, {key: record for key, record, _ in answers}, answers[0][2]))
     return MovedItem(item.sk)
 
 
