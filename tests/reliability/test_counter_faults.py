@@ -36,6 +36,7 @@ from touchpoints.adapters.classification_store import DynamoClassificationStore
 from touchpoints.classification.counts import StateCell, Tally, TallyKind, Token
 from touchpoints.classification.service import Outcome
 from touchpoints.errors import StorageUnavailable
+from touchpoints.items import counter as counter_item
 from touchpoints.wiring import container
 
 CLASSIFIER = "ClassifierFunction"
@@ -527,3 +528,33 @@ def test_counts_a_sweep_parked_are_dropped_once_it_committed_and_taken_over_once
     assert moves[("A", "B", "time", "reclassification")] == 2
     assert nonzero(report(lambdas, "profile-states")["by_origin"]) == nonzero(counted_in_profiles(pipeline))
     # (the field ages are not compared: `age` moved the profiles' times behind the counters' back)
+
+
+def test_a_tallys_work_sits_in_its_tokens_shard_and_work_left_unsharded_is_still_settled(local_aws):
+    """Work items are spread over a few partitions by token (two writes a tally: no key takes them all); one left
+    where they all sat before (its writer died, or its counters refused) is still found, applied once and cleared."""
+    counters = local_aws.table("StateCounterTable")
+    store = DynamoClassificationStore(local_aws.dynamodb, local_aws.table("ProfileTable"), counters, shard=lambda: 0)
+    now = datetime.now(UTC)
+    left = Tally.open(TallyKind.STREAM, now - timedelta(hours=1))  # its writer is long gone
+    left.add({StateCell("A", "web"): 3})
+    with aws_hooks.armed() as armed:  # the work item and the fate are written, then the counter item refuses
+        armed.fail("dynamodb", "UpdateItem", "TransactionConflictException", skip=2)
+        store.commit(left)
+    (work,) = [i for i in local_aws.scan("StateCounterTable") if i.get("entity", {}).get("S") == "tally_work"]
+    assert work["pk"]["S"] == counter_item.tally_work_pk(left.token.value) != counter_item.TALLY_WORK_PK
+    assert {counter_item.tally_work_pk(Token.new(TallyKind.STREAM, now).value) for _ in range(40)} == set(
+        counter_item.tally_work_pks()[1:]
+    )
+    local_aws.dynamodb.delete_item(TableName=counters, Key={"pk": work["pk"], "sk": work["sk"]})
+    local_aws.dynamodb.put_item(TableName=counters, Item={**work, "pk": {"S": counter_item.TALLY_WORK_PK}})
+
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert store.settle(later) == 1
+    assert store.settle(later) == 0
+
+    states = local_aws.dynamodb.get_item(
+        TableName=counters, Key={"pk": {"S": "STATES#0"}, "sk": {"S": "STATES"}}, ConsistentRead=True
+    )["Item"]
+    assert states["A|web"] == {"N": "3"} and not [n for n in states if n.startswith("applied#")]
+    assert not [i for i in local_aws.scan("StateCounterTable") if i.get("entity", {}).get("S") == "tally_work"]

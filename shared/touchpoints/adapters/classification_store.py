@@ -14,7 +14,8 @@ it. Its counts travel in a tally (touchpoints.classification.counts, which says 
 4. when every counter item has taken its sums, the work item is deleted, then the markers removed; otherwise the
    lease is released, and `settle`, run by later invocations, applies what is left the same way.
 
-`settle` reads the work items (one Query of a partition of a few bytes per tally in flight), takes those whose
+`settle` reads the work items (a Query of each of their few partitions at once, a few bytes per tally in flight:
+items/counter.py shards them by token so that no key takes every tally's two writes), takes those whose
 lease has passed (their writer is gone for sure, or released them), claims one with a lease of its own (a
 conditional write), aborts its tally if it never committed (its writer died between 1 and 2), and else finishes 3
 and 4 from the sums the tally recorded. Only the lease holder deletes a work item and removes markers, so no marker
@@ -383,17 +384,25 @@ class TallyLedger:
         if not parts:  # its writes' counts cancel out: only its fate is recorded, for their readers
             self._commit(token, tally, lease, parts)
             return
+        work = self._work_key(token)
         self.update(
             "tally work write failed",
-            Key=self._work_key(token),
+            Key=work,
             UpdateExpression="SET #e = :e, #lease = :lease",
             ExpressionAttributeNames={"#e": counter_item.ENTITY_ATTR, "#lease": counter_item.LEASE_UNTIL},
             ExpressionAttributeValues={":e": _s(counter_item.ENTITY_TALLY_WORK), ":lease": _n(lease)},
         )
-        self._commit(token, tally, lease, parts)
-        self._finish(token, parts, lease)
+        self._commit(token, tally, lease, parts, work)
+        self._finish(token, work, parts, lease)
 
-    def _commit(self, token: str, tally: Tally, lease: int, parts: Mapping[ItemKey, Mapping[str, int]]) -> None:
+    def _commit(
+        self,
+        token: str,
+        tally: Tally,
+        lease: int,
+        parts: Mapping[ItemKey, Mapping[str, int]],
+        work: dict[str, Any] | None = None,
+    ) -> None:
         permanent = tally.parked or tally.token.kind is TallyKind.PARKED
         for _ in range(_ATTEMPTS):
             if self._decide(token, counter_item.COMMITTED, permanent, parts):
@@ -402,8 +411,8 @@ class TallyLedger:
             if fate is Fate.COMMITTED:
                 return
             if fate is Fate.ABORTED:
-                if parts:
-                    self._delete_work(token, lease)
+                if work is not None:
+                    self._delete_work(work, lease)
                 raise StorageUnavailable("the tally was aborted before it committed: its records are retried")
         raise StorageUnavailable("the tally's commit kept being refused; its records are retried")
 
@@ -415,14 +424,7 @@ class TallyLedger:
 
     def _settle(self, deadline: datetime) -> int:
         asked = self._clock()
-        query: dict[str, Any] = {
-            "TableName": self._counters,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": counter_item.PK},
-            "ExpressionAttributeValues": {":pk": _s(counter_item.TALLY_WORK_PK)},
-            "ConsistentRead": True,
-        }
-        work = list(self._work_items(query))
+        work = self._work_items()
         self._work_seen = (asked, frozenset(item[counter_item.SK]["S"] for item in work))
         settled = 0
         for item in work:
@@ -431,10 +433,11 @@ class TallyLedger:
             if settled >= _SETTLE_LIMIT or self._clock() >= deadline:
                 break
             token, seen = item[counter_item.SK]["S"], item[counter_item.LEASE_UNTIL]["N"]
+            key = {counter_item.PK: item[counter_item.PK], counter_item.SK: item[counter_item.SK]}
             lease = _epoch(deadline + DEADLINE_MARGIN)
             if not self.update(
                 "tally work claim failed",
-                Key=self._work_key(token),
+                Key=key,
                 UpdateExpression="SET #lease = :mine",
                 ConditionExpression="#lease = :seen",
                 ExpressionAttributeNames={"#lease": counter_item.LEASE_UNTIL},
@@ -443,7 +446,7 @@ class TallyLedger:
                 continue  # another invocation took it
             settled += 1
             if self.fate(token, abort=True) is Fate.ABORTED:
-                self._delete_work(token, lease)  # its writer died before committing: its readers take the counts
+                self._delete_work(key, lease)  # its writer died before committing: its readers take the counts
             else:
                 committed = self.get(
                     (counter_item.tally_pk(token), counter_item.TALLY_SK),
@@ -451,26 +454,41 @@ class TallyLedger:
                     "#parts",
                     {"#parts": counter_item.PARTS},
                 )
-                self._finish(token, _parts_from((committed or {}).get(counter_item.PARTS, {})), lease)
+                self._finish(token, key, _parts_from((committed or {}).get(counter_item.PARTS, {})), lease)
         return settled
 
-    def _work_items(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _work_items(self) -> list[dict[str, Any]]:
+        """Every work item, from each of their partitions at once (a few bytes each: one short Query each)."""
+        partitions = counter_item.tally_work_pks()
+        with ThreadPoolExecutor(max_workers=len(partitions)) as pool:
+            pages = list(pool.map(self._work_partition, partitions))
+        return [item for page in pages for item in page]
+
+    def _work_partition(self, pk: str) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {
+            "TableName": self._counters,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": counter_item.PK},
+            "ExpressionAttributeValues": {":pk": _s(pk)},
+            "ConsistentRead": True,
+        }
+        found = []
         while True:
             try:
                 page = self._db.query(**query)
             except SDK_ERRORS as error:
                 logger.warning("tally work query failed", extra={"error_code": error_code(error)})
                 raise StorageUnavailable("the counter store is unavailable; try again") from error
-            yield from page["Items"]
+            found += page["Items"]
             if "LastEvaluatedKey" not in page:
-                return
+                return found
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     @staticmethod
     def _work_key(token: str) -> dict[str, Any]:
-        return {counter_item.PK: _s(counter_item.TALLY_WORK_PK), counter_item.SK: _s(token)}
+        return {counter_item.PK: _s(counter_item.tally_work_pk(token)), counter_item.SK: _s(token)}
 
-    def _finish(self, token: str, parts: Mapping[ItemKey, Mapping[str, int]], lease: int) -> None:
+    def _finish(self, token: str, work: dict[str, Any], parts: Mapping[ItemKey, Mapping[str, int]], lease: int) -> None:
         """Apply every part; if all took it, delete the work item and then the markers, else release the lease."""
         applied = [self._apply(token, key, cells) for key, cells in parts.items()]
         if not all(applied):
@@ -478,22 +496,22 @@ class TallyLedger:
             with contextlib.suppress(StorageUnavailable):  # unreleased, it is settled once its lease has passed
                 self.update(
                     "tally work release failed",
-                    Key=self._work_key(token),
+                    Key=work,
                     UpdateExpression="SET #lease = :now",
                     ConditionExpression="#lease = :mine",
                     ExpressionAttributeNames={"#lease": counter_item.LEASE_UNTIL},
                     ExpressionAttributeValues={":now": _n(0), ":mine": _n(lease)},
                 )
             return
-        if self._delete_work(token, lease):
+        if self._delete_work(work, lease):
             for key in parts:
                 self._unmark(token, key)
 
-    def _delete_work(self, token: str, lease: int) -> bool:
+    def _delete_work(self, work: dict[str, Any], lease: int) -> bool:
         try:
             self._db.delete_item(
                 TableName=self._counters,
-                Key=self._work_key(token),
+                Key=work,
                 ConditionExpression="attribute_not_exists(#lease) OR #lease = :mine",
                 ExpressionAttributeNames={"#lease": counter_item.LEASE_UNTIL},
                 ExpressionAttributeValues={":mine": _n(lease)},

@@ -21,8 +21,10 @@ update is priced on the whole item, in 1 KB units.
 - while a tally's counts are being applied to a counter item, it holds the marker `applied#<token>` (a string)
 - tally: pk TALLY#<token>, sk TALLY; its fate (committed or aborted): whether its counts are the counters', and
   a committed one's sums per counter item
-- tally work: pk TALLY_WORK, sk <token>; a tally whose sums are not applied yet, and until when its writer holds
-  it (a few bytes: every invocation reads them all); gone once applied
+- tally work: pk TALLY_WORK#<shard of the token>, sk <token>; a tally whose sums are not applied yet, and until
+  when its writer holds it (a few bytes: every invocation reads them all); gone once applied. Two writes a tally:
+  sharded, no partition takes them all (issue 23: one key took ~500 WCU/s at the peak with small batches). Work
+  items written before the shards sit under pk TALLY_WORK and are read there too
 - departure: pk LEFT#<sha256 of the subject id>, sk LEFT, expiring: a profile that left is counted once
 - checkpoint: pk CHECKPOINT, sk COUNT_EXISTING; where the count of existing profiles stopped
 
@@ -32,6 +34,7 @@ and `<measure>|<channel>|<action>`): readers still read them.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 PK: Final = "pk"
@@ -67,7 +70,8 @@ DEPARTURE_SK: Final = "LEFT"
 CHECKPOINT_PK: Final = "CHECKPOINT"
 CHECKPOINT_SK: Final = "COUNT_EXISTING"
 TALLY_SK: Final = "TALLY"
-TALLY_WORK_PK: Final = "TALLY_WORK"
+TALLY_WORK_PK: Final = "TALLY_WORK"  # unsharded: written before issue 23's shards, read only
+TALLY_WORK_SHARDS: Final = 4
 # Stream records live 24 hours: a replayed departure arrives within that, so the marker can expire after it.
 DEPARTURE_TTL_SECONDS: Final = 3 * 24 * 3600
 # A stream tally's fate is asked by the retries of its records, all within the stream's 24 hours. A tally that
@@ -107,6 +111,16 @@ def field_age_pk(shard: int) -> str:
 
 def tally_pk(token: str) -> str:
     return f"TALLY#{token}"
+
+
+def tally_work_pk(token: str) -> str:
+    shard = int(hashlib.sha256(token.encode()).hexdigest()[:8], 16) % TALLY_WORK_SHARDS
+    return f"{TALLY_WORK_PK}#{shard}"
+
+
+def tally_work_pks() -> tuple[str, ...]:
+    """Every partition work items may sit in: the shards, and the unsharded one written before them."""
+    return (TALLY_WORK_PK, *(f"{TALLY_WORK_PK}#{shard}" for shard in range(TALLY_WORK_SHARDS)))
 
 
 def day_action_sk(day: str, channel: str, action: str) -> str:
