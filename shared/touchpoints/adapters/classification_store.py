@@ -835,9 +835,7 @@ class DynamoClassificationStore:
         )
         return {
             keys.subject_id_of(item[profile_item.PK]["S"]): Revision(
-                int(item.get(profile_item.VERSION, {}).get("N", "0")),
-                int(item.get(profile_item.CONSENT_VERSION, {}).get("N", "0")),
-                item.get(profile_item.STATUS, {}).get("S") == profile_item.ACTIVE,
+                *profile_item.revision(item), active=item.get(profile_item.STATUS, {}).get("S") == profile_item.ACTIVE
             )
             for item in found
         }

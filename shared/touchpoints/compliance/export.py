@@ -68,9 +68,7 @@ def export_document(
     history = [
         answer
         for change in subject.consent_history
-        for answer in (
-            consent_item.open_changes(cipher, change.sort_key, change.sealed) if change.sealed else [change.legacy]
-        )
+        for answer in consent_item.stored_changes(cipher, change.sort_key, change.sealed, change.legacy)
     ]
     personal = {
         name: {

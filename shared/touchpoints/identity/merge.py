@@ -107,7 +107,7 @@ def relocated(item: PartitionItem, source: SubjectCipher, target: SubjectCipher)
             (sk, event_item.legacy_sort_key(channel, event_id)),
         )
     if item.kind is ItemKind.CONSENT:
-        answers = consent_item.open_changes(source, item.sk, item.sealed) if item.sealed is not None else [item.legacy]
+        answers = consent_item.stored_changes(source, item.sk, item.sealed, item.legacy)
         return MovedItem(*consent_item.sealed_item(target, {key: record for key, record, _ in answers}, answers[0][2]))
     return MovedItem(item.sk)
 

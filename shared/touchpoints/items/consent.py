@@ -9,7 +9,7 @@ a copy says only that the subject changed consents, not which, when or how. A si
 in the shape items had before several shared one; `changes` reads every shape.
 
 Items written before issue 17 are CONSENT#<purpose:scope>#<time> with the answer in `consent`, in the
-clear; `change` reads both shapes.
+clear; `changes` and `stored_changes` read them too.
 """
 
 from __future__ import annotations
@@ -104,6 +104,14 @@ def legacy_change(item: Mapping[str, Any]) -> Change:
     reference = item.get(LEGACY_EVENT_ID, item.get(LEGACY_REQUEST_ID, {})).get("S")
     key = item[SK]["S"].removeprefix(SK_PREFIX).rsplit("#", 1)[0]
     return key, consent_from_attribute(item[LEGACY_CONSENT]), reference
+
+
+def stored_changes(cipher: SubjectCipher, sk: str, sealed: bytes | None, legacy: Change | None) -> list[Change]:
+    """The answers of a history item already read: sealed (opened with the subject's key), or the one in the clear
+    of an item written before issue 17."""
+    if sealed is not None:
+        return open_changes(cipher, sk, sealed)
+    return [] if legacy is None else [legacy]
 
 
 def changes(item: Mapping[str, Any], cipher: SubjectCipher) -> list[Change]:

@@ -113,14 +113,17 @@ def tally_pk(token: str) -> str:
     return f"TALLY#{token}"
 
 
-def tally_work_pk(token: str) -> str:
-    shard = int(hashlib.sha256(token.encode()).hexdigest()[:8], 16) % TALLY_WORK_SHARDS
+def _tally_work_shard_pk(shard: int) -> str:
     return f"{TALLY_WORK_PK}#{shard}"
+
+
+def tally_work_pk(token: str) -> str:
+    return _tally_work_shard_pk(int(hashlib.sha256(token.encode()).hexdigest()[:8], 16) % TALLY_WORK_SHARDS)
 
 
 def tally_work_pks() -> tuple[str, ...]:
     """Every partition work items may sit in: the shards, and the unsharded one written before them."""
-    return (TALLY_WORK_PK, *(f"{TALLY_WORK_PK}#{shard}" for shard in range(TALLY_WORK_SHARDS)))
+    return (TALLY_WORK_PK, *(_tally_work_shard_pk(shard) for shard in range(TALLY_WORK_SHARDS)))
 
 
 def day_action_sk(day: str, channel: str, action: str) -> str:

@@ -208,6 +208,12 @@ def consent_from_attribute(value: Mapping[str, Any]) -> ConsentRecord:
     )
 
 
+def revision(item: Mapping[str, Any]) -> tuple[int, int]:
+    """(version, consent version) of a profile item in typed JSON, read or in a stream image: what a
+    classification is written on."""
+    return int(item.get(VERSION, {}).get("N", 0)), int(item.get(CONSENT_VERSION, {}).get("N", 0))
+
+
 def epoch_us(moment: datetime) -> int:
     """Microseconds since the epoch, exactly (no float): the order Python gives aware datetimes."""
     return (moment - _EPOCH) // timedelta(microseconds=1)

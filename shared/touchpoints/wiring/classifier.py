@@ -81,7 +81,7 @@ def classifier() -> ClassifierService:
 def _revision(image: Mapping[str, Any] | None) -> tuple[int, int] | None:
     if not image or profile_item.VERSION not in image:
         return None
-    return int(image[profile_item.VERSION]["N"]), int(image.get(profile_item.CONSENT_VERSION, {}).get("N", 0))
+    return profile_item.revision(image)
 
 
 def superseded_records(records: list[dict[str, Any]]) -> frozenset[str]:
