@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import statistics
@@ -123,6 +124,7 @@ def quiet_stdout() -> Iterator[None]:
 
 PII_FIELDS = ("given_name", "family_name", "email", "phone", "birth_date")
 _OCCURRED = datetime.now(UTC) - timedelta(days=1)
+_SIGNUPS = itertools.count()
 
 
 def web_signup(n: int) -> dict[str, Any]:
@@ -132,7 +134,8 @@ def web_signup(n: int) -> dict[str, Any]:
     p = person(n % 10_000)
     return {
         "event_id": f"web-{uuid.uuid4().hex[:20]}",
-        "occurred_at": _OCCURRED.isoformat(),
+        # A millisecond apart, in the order sent: a person's later touchpoint is later, as it is in production
+        "occurred_at": (_OCCURRED + timedelta(milliseconds=next(_SIGNUPS))).isoformat(),
         "action": "sign_up",
         "page_path": "/registro",
         "customer": {

@@ -196,6 +196,9 @@ _ALL_GRANTED = [
 ]
 
 
+RETURNS_FROM_MINUTE = 10  # a journey's touchpoints are dated minutes 0-7 of yesterday; its returns after them
+
+
 def _at(minutes: int) -> str:
     return (datetime.now(UTC) - timedelta(days=1) + timedelta(minutes=minutes)).isoformat()
 
@@ -266,7 +269,10 @@ def returning(p: DemoPerson, count: int) -> list[Touch]:
             lambda: Touch("store", "touchpoints", _store(p, identified=True, marketing=False)),
         ],
     }[kind]
-    return [repeats[n % len(repeats)]() for n in range(count)] if repeats else []
+    touches = [repeats[n % len(repeats)]() for n in range(count)] if repeats else []
+    for n, touch in enumerate(touches):  # each later than the journey (minutes 0-7) and than the return before it
+        touch.body["occurred_at"] = _at(RETURNS_FROM_MINUTE + n)
+    return touches
 
 
 def every_channel(p: DemoPerson) -> list[Touch]:

@@ -254,11 +254,12 @@ class IngestionService:
         return AcceptedTouchpoint(touchpoint.event_id, tuple(f.value for f in dropped))
 
     def ingest(self, prepared: PreparedTouchpoint, *, resent_request: bool = False) -> IngestOutcome:
-        """`resent_request`: an earlier touchpoint of the same request was a duplicate, so this request is likely a
-        resend of a whole one (an SDK's batch after a timeout, a store's file sent again). A known person's
-        touchpoint is then first looked for with a read (half a read unit) rather than told by a transaction
-        cancelled on its event item, which is charged every item it carries (~6 write units). Otherwise a
-        known person's touchpoint stays one transaction and no read: a single resend costs that one cancel."""
+        """A known person's touchpoint that may be a resend is first looked for with a read (half a read unit)
+        rather than told by a transaction cancelled on its event item, which is charged every item it carries
+        (~6 write units). It may be one when its trace is no later than the last trace stored for its person (a
+        resend always is: it was stored), or when `resent_request` says an earlier touchpoint of the same request
+        was a duplicate (an SDK's batch resent after a timeout, a store's file sent again). A touchpoint later than
+        its person's last trace, the common case, stays one transaction and no read."""
         # A new person's id and data key, made once: every attempt offers the same ones, so retries cost no KMS call.
         new_subject: list[tuple[str, NewDataKey, SubjectCipher]] = []
         for attempt in range(_MAX_ATTEMPTS):
@@ -291,7 +292,8 @@ class IngestionService:
         else:
             subject_id, wrapped_key = snapshot.subject_id, None
             cipher = self._keyring.cipher_from_wrapped(snapshot.subject_id, snapshot.wrapped_key)
-            if look_first and not fresh and self._stored_already(subject_id, cipher, touchpoint):
+            maybe_resent = look_first or _no_later_than(stored_trace_time(touchpoint, plan), snapshot.last_trace_at)
+            if maybe_resent and not fresh and self._stored_already(subject_id, cipher, touchpoint):
                 return IngestOutcome(touchpoint.event_id, IngestStatus.DUPLICATE, subject_id)
         change = self._profile_write(prepared, plan, subject_id, cipher, claims, placement, wrapped_key)
         try:
@@ -397,13 +399,11 @@ class IngestionService:
 
     def _trace_record(self, touchpoint: Touchpoint, plan: StoragePlan, cipher: SubjectCipher) -> TraceRecord | None:
         trace = touchpoint.trace
-        if trace is None or plan.trace_mode is TraceMode.NONE:
+        occurred_at = stored_trace_time(touchpoint, plan)
+        if trace is None or occurred_at is None:
             return None
         assert plan.retention_days is not None
         minimized = plan.trace_mode is TraceMode.MINIMIZED
-        occurred_at = touchpoint.occurred_at.astimezone(UTC)
-        if minimized:
-            occurred_at = occurred_at.replace(hour=0, minute=0, second=0, microsecond=0)
         details = None
         if trace.details and not minimized:
             field_name = trace_details_field(touchpoint.channel.value, touchpoint.event_id)
@@ -411,6 +411,20 @@ class IngestionService:
         # To the day: the one readable time an event keeps once its key is destroyed names no hour.
         expires_at = int((occurred_at + timedelta(days=plan.retention_days)).timestamp()) // _DAY * _DAY
         return TraceRecord(trace.kind, trace.action, occurred_at, minimized, details, expires_at)
+
+
+def stored_trace_time(touchpoint: Touchpoint, plan: StoragePlan) -> datetime | None:
+    """When the touchpoint's trace is stored as having happened (to the day when minimized); None: no trace kept."""
+    if touchpoint.trace is None or plan.trace_mode is TraceMode.NONE:
+        return None
+    occurred_at = touchpoint.occurred_at.astimezone(UTC)
+    if plan.trace_mode is TraceMode.MINIMIZED:
+        return occurred_at.replace(hour=0, minute=0, second=0, microsecond=0)
+    return occurred_at
+
+
+def _no_later_than(trace_time: datetime | None, last_trace_at: datetime | None) -> bool:
+    return trace_time is not None and last_trace_at is not None and trace_time <= last_trace_at
 
 
 def trace_details_field(channel: str, event_id: str) -> str:

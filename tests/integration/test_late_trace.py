@@ -2,7 +2,8 @@
 
 A store purchase creates the person; an email click from 30 minutes earlier, its visit kept to the day, arrives
 after it. The profile's `last_trace_at` must stay the later time, and the click must cost one transaction and one
-KMS Decrypt (the email function's container is cold for this person), not three of each.
+KMS Decrypt (the email function's container is cold for this person), not three of each. Being no later than the
+person's last trace, it might be a resend: it is first looked for with one read of its event item, not found.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class Calls:
     def __call__(self, model: Any, **_: Any) -> None:
         self.counts[f"{model.service_model.endpoint_prefix}.{model.name}"] += 1
 
+    def item_read(self, params: dict[str, Any], **_: Any) -> None:
+        self.counts[f"dynamodb.GetItem {params['TableName']}"] += 1
+
     def clear(self) -> None:
         self.counts.clear()
 
@@ -42,10 +46,12 @@ def calls() -> Iterator[Calls]:
     events = [f"before-call.{name}" for name in COUNTED]
     for event in events:
         aws.session().events.register(event, counter)
+    aws.session().events.register("before-parameter-build.dynamodb.GetItem", counter.item_read)
     container.reset()  # clients are built again and carry the hook
     yield counter
     for event in events:
         aws.session().events.unregister(event, counter)
+    aws.session().events.unregister("before-parameter-build.dynamodb.GetItem", counter.item_read)
     container.reset()
 
 
@@ -60,6 +66,7 @@ def _minimized(aws: Any, channel: str, event_id: str) -> bool:
 
 
 def test_an_older_day_precision_visit_costs_one_transaction_and_keeps_the_later_trace(lambdas, local_aws, calls):
+    event_reads = f"dynamodb.GetItem {local_aws.table('ProfileTable')}"
     p = person(31)
     purchase = factories.store(p, occurred_at="2026-11-20T12:00:00+00:00")
     assert lambdas.post("store", purchase)[0] == 200
@@ -74,6 +81,7 @@ def test_an_older_day_precision_visit_costs_one_transaction_and_keeps_the_later_
     assert calls.counts["dynamodb.TransactWriteItems"] == 1
     assert calls.counts["kms.Decrypt"] == 1
     assert calls.counts["dynamodb.BatchGetItem"] == 2  # who holds the email, then the person: one read of each
+    assert calls.counts[event_reads] == 1  # its event item: a resend would have been told here
     profile = _profile(local_aws, subject_id)
     assert profile["last_trace_at"]["S"] == "2026-11-20T12:00:00+00:00"
     assert profile["trace_visit"]["N"] == "1" and profile["trace_transactional"]["N"] == "1"
@@ -85,6 +93,7 @@ def test_an_older_day_precision_visit_costs_one_transaction_and_keeps_the_later_
     assert status == 200 and body["results"][0]["status"] == "stored", body
     assert calls.counts["dynamodb.TransactWriteItems"] == 1
     assert calls.counts["kms.Decrypt"] == 0
+    assert calls.counts[event_reads] == 0  # later than the last trace: no resend, no read
     assert _profile(local_aws, subject_id)["last_trace_at"]["S"] == "2026-11-21T00:00:00+00:00"
 
     # ...and an older one again, from the same warm container: one transaction, the later time kept
@@ -94,6 +103,12 @@ def test_an_older_day_precision_visit_costs_one_transaction_and_keeps_the_later_
     assert status == 200 and body["results"][0]["status"] == "stored", body
     assert calls.counts["dynamodb.TransactWriteItems"] == 1
     assert _profile(local_aws, subject_id)["last_trace_at"]["S"] == "2026-11-21T00:00:00+00:00"
+
+    # ...and that one posted again: told by the read, no transaction sent to be cancelled
+    calls.clear()
+    status, body = lambdas.post("email", older)
+    assert status == 200 and body["results"][0]["status"] == "duplicate", body
+    assert (calls.counts[event_reads], calls.counts["dynamodb.TransactWriteItems"]) == (1, 0)
 
 
 def test_a_stale_cache_costs_one_retry_never_a_trace_moved_back(lambdas, local_aws, calls):

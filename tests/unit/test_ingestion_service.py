@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -46,7 +46,13 @@ class InMemoryStore:
         links = Counter(token_kind(t) for t, record in self.tokens.items() if record.subject_id == subject_id)
         verified = frozenset(name for name, value in profile["fields"].items() if value.verified)
         return SubjectSnapshot(
-            subject_id, dict(profile["consents"]), profile["consent_version"], self.keys[subject_id], links, verified
+            subject_id,
+            dict(profile["consents"]),
+            profile["consent_version"],
+            self.keys[subject_id],
+            links,
+            verified,
+            profile.get("last_trace_at"),
         )
 
     def survivor_of(self, subject_id: str) -> str | None:
@@ -84,6 +90,10 @@ class InMemoryStore:
         if change.consents:
             profile["consents"].update(change.consents)
             profile["consent_version"] += 1
+        if change.trace and change.advance_last_trace:
+            profile["last_trace_at"] = max(
+                profile.get("last_trace_at") or change.trace.occurred_at, change.trace.occurred_at
+            )
         for token in change.claim_tokens:
             self.tokens[token] = TokenRecord(change.subject_id)
         self.events.add((change.subject_id, change.channel, change.event_id))
@@ -96,17 +106,28 @@ def service(store: InMemoryStore, wrapper: CountingWrapper | None = None) -> Ing
 
 
 def touchpoint(
-    event_id: str, consented: bool = True, channel: Channel = Channel.STORE, **identifiers: str
+    event_id: str,
+    consented: bool = True,
+    channel: Channel = Channel.STORE,
+    *,
+    minute: int = 0,
+    traced: bool = True,
+    analytics: bool = False,
+    **identifiers: str,
 ) -> Touchpoint:
     """A private channel's touchpoint by default: resolution as such, without the trust rules for public keys."""
     return Touchpoint(
         channel=channel,
         event_id=event_id,
-        occurred_at=NOW,
+        occurred_at=NOW + timedelta(minutes=minute),
         identifiers={IdentifierKind(k): v for k, v in identifiers.items()},
         personal_data={PersonalField.GIVEN_NAME: "Ana"},
-        trace=Trace(TraceKind.VISIT, "page_view"),
-        consents=(ConsentGrant("personalization", "all", consented, NOW),),
+        trace=Trace(TraceKind.VISIT, "page_view") if traced else None,
+        # Without analytics, a visit is kept to the day (policies/consent.yaml)
+        consents=(
+            ConsentGrant("personalization", "all", consented, NOW),
+            *((ConsentGrant("analytics", "all", True, NOW),) if analytics else ()),
+        ),
         consent_declared=True,
     )
 
@@ -118,9 +139,9 @@ def ingest(svc: IngestionService, tp: Touchpoint):
 def test_a_known_person_on_a_warm_container_costs_no_reads_and_no_kms_calls():
     store, wrapper = InMemoryStore(), CountingWrapper()
     svc = service(store, wrapper)
-    first = ingest(svc, touchpoint("e1", email="ana@example.mx"))
+    first = ingest(svc, touchpoint("e1", analytics=True, email="ana@example.mx"))
     reads = store.reads
-    second = ingest(svc, touchpoint("e2", email="ana@example.mx"))
+    second = ingest(svc, touchpoint("e2", minute=1, analytics=True, email="ana@example.mx"))
     assert second.profile_id == first.profile_id and first.new_profile and not second.new_profile
     assert store.reads == reads
     assert store.event_reads == 0
@@ -156,12 +177,36 @@ def test_a_retry_is_a_duplicate_of_the_same_profile():
     assert again.status is IngestStatus.DUPLICATE and again.profile_id == first.profile_id
 
 
-def test_a_request_resent_whole_is_told_by_one_cancelled_write_and_then_reads():
-    """An SDK's batch resent after a timeout: its first touchpoint is told `duplicate` by its write's condition, the
-    others each by a read of the event item, with no write; a request with no duplicate reads nothing."""
+def test_a_touchpoint_no_later_than_its_persons_last_trace_is_looked_for_before_it_is_written():
+    """A resend was stored, so its trace is no later than its person's last: a read (half a read unit) tells it,
+    not a transaction cancelled on its event item. A later touchpoint, the common case, reads nothing; an earlier
+    one seen for the first time (a provider's batch, a store's nightly file) is read for, not found, and written."""
     store = InMemoryStore()
     svc = service(store)
-    batch = [touchpoint(f"e{i}", email="ana@example.mx") for i in range(4)]
+    in_order = [touchpoint(f"e{i}", minute=i, analytics=True, email="ana@example.mx") for i in range(3)]
+    assert [ingest(svc, t).status for t in in_order] == [IngestStatus.STORED] * 3
+    assert (store.writes, store.event_reads) == (3, 0)
+
+    assert ingest(svc, in_order[1]).status is IngestStatus.DUPLICATE
+    assert ingest(svc, in_order[2]).status is IngestStatus.DUPLICATE  # as late as the last trace: itself
+    assert (store.writes, store.event_reads) == (3, 2)
+
+    late_first_post = touchpoint("e-late", minute=-30, analytics=True, email="ana@example.mx")
+    assert ingest(svc, late_first_post).status is IngestStatus.STORED
+    assert (store.writes, store.event_reads) == (4, 3)
+
+    cold = service(store)  # another container: the last trace comes with the profile it reads
+    assert ingest(cold, in_order[0]).status is IngestStatus.DUPLICATE
+    assert (store.writes, store.event_reads) == (4, 4)
+
+
+def test_a_request_resent_whole_is_told_by_one_cancelled_write_and_then_reads():
+    """Touchpoints that keep no trace cannot be told by time: in a request resent whole (an SDK's batch after a
+    timeout), the first is told `duplicate` by its write's condition, the others each by a read of the event item,
+    with no write; a request with no duplicate reads nothing."""
+    store = InMemoryStore()
+    svc = service(store)
+    batch = [touchpoint(f"e{i}", minute=i, traced=False, email="ana@example.mx") for i in range(4)]
     first = ingest_touchpoints(svc, batch)
     assert [r.status for r in first.results] == [IngestStatus.STORED] * 4
     assert (store.writes, store.event_reads) == (4, 0)
@@ -170,7 +215,8 @@ def test_a_request_resent_whole_is_told_by_one_cancelled_write_and_then_reads():
 
     assert [r.status for r in again.results] == [IngestStatus.DUPLICATE] * 4
     assert (store.writes, store.event_reads) == (5, 3)
-    mixed = ingest_touchpoints(svc, [batch[0], touchpoint("e9", email="ana@example.mx")])
+    later = touchpoint("e9", minute=9, traced=False, email="ana@example.mx")
+    mixed = ingest_touchpoints(svc, [batch[0], later])
     assert [r.status for r in mixed.results] == [IngestStatus.DUPLICATE, IngestStatus.STORED]
     assert (store.writes, store.event_reads) == (7, 4)  # the new one: looked for, not found, written
 
@@ -183,7 +229,7 @@ class EventReadsFail(InMemoryStore):
 def test_when_the_resend_read_fails_the_write_still_tells_a_resend():
     store = EventReadsFail()
     svc = service(store)
-    batch = [touchpoint(f"e{i}", email="ana@example.mx") for i in range(3)]
+    batch = [touchpoint(f"e{i}", minute=i, email="ana@example.mx") for i in range(3)]
     ingest_touchpoints(svc, batch)
     again = ingest_touchpoints(svc, batch)
     assert [r.status for r in again.results] == [IngestStatus.DUPLICATE] * 3

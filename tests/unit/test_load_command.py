@@ -49,6 +49,9 @@ def test_a_steady_state_plan_brings_each_recognisable_person_back_after_their_jo
     assert returning(demo_person(2), 10) == []
     assert {t.channel for t in returning(demo_person(0), 10)} == {"store", "app", "push"}
     assert len({t.body["event_id"] for t in returning(demo_person(1), 10)}) == 10  # each a new event
+    # each later than the journey and than the return before it, as a customer comes back
+    times = [t.body["occurred_at"] for t in journey(demo_person(0)) + returning(demo_person(0), 10)]
+    assert times[4:] == sorted(set(times[4:])) and min(times[4:]) > max(times[:4])
 
 
 def test_logins_carry_their_back_ends_proof_when_the_stack_key_is_given() -> None:
