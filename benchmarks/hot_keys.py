@@ -706,10 +706,15 @@ def _measured_containers(invocations: dict[str, _Invocations]) -> Iterator[None]
 def recorded_runner(max_containers: int = 1) -> Iterator[tuple[Any, str, Recorder, dict[str, _Invocations]]]:
     """A local runner in this process with the recorder on its embedded moto; its API's URL; invocations by
     function (count, duration, CPU, stream or queue records)."""
+    from moto.moto_api._internal import moto_api_backend
+
     from local_runner.emulator.harness import free_port
     from local_runner.emulator.provision import ENV_JSON
     from local_runner.emulator.server import ApiServer
 
+    # moto's backends are this process's: a second runner would find the tables, and the people, a first one left
+    # (provisioning keeps a table that exists). What /moto-api/reset does: each mix starts on an empty AWS.
+    moto_api_backend.reset()
     recorder = Recorder({})
     invocations: dict[str, _Invocations] = defaultdict(_Invocations)
     with open(os.devnull, "wb") as devnull, recorder.installed(), _measured_containers(invocations):

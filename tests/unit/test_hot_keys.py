@@ -332,3 +332,17 @@ def test_the_all_in_cost_of_a_month_splits_units_by_who_spends_them():
     assert cost["total_per_million_touchpoints"]["one_per_request"] == pytest.approx(
         cost["total_per_month"]["one_per_request"] / 2.592
     )
+
+
+def test_each_recorded_runner_starts_on_an_empty_aws():
+    """`make bench` measures two mixes in one process, where moto's backends live: the second must not find the
+    tables, and the people, the first left (provisioning keeps a table that exists)."""
+    from benchmarks.hot_keys import recorded_runner
+
+    with recorded_runner() as (runner, _, _, _):
+        dynamodb, table = runner.aws.client("dynamodb"), runner.provisioned.tables["ProfileTable"]
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": "SUBJECT#left-behind"}, "sk": {"S": "PROFILE"}})
+        assert dynamodb.scan(TableName=table, Select="COUNT")["Count"] == 1
+    with recorded_runner() as (runner, _, _, _):
+        dynamodb, table = runner.aws.client("dynamodb"), runner.provisioned.tables["ProfileTable"]
+        assert dynamodb.scan(TableName=table, Select="COUNT")["Count"] == 0
