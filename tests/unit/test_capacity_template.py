@@ -243,6 +243,15 @@ def test_the_classifier_reads_each_shard_with_the_parallelization_parameter():
     assert raised["stream"]["ParallelizationFactor"] == "10"
 
 
+def test_the_classifier_gathers_records_for_the_window_parameter():
+    """Its counters are written once a batch: at many stream shards, a longer window keeps batches full."""
+    declared = Stack().template["Parameters"]["ClassifierBatchingWindowSeconds"]
+    assert (declared["Default"], declared["MinValue"], declared["MaxValue"]) == (1, 0, 300)  # Lambda's range
+    assert Stack().event_sources("ClassifierFunction")["stream"]["MaximumBatchingWindowInSeconds"] == "1"
+    longer = Stack({"ClassifierBatchingWindowSeconds": "30"}).event_sources("ClassifierFunction")
+    assert longer["stream"]["MaximumBatchingWindowInSeconds"] == "30"
+
+
 # ------------------------------------------------------------------ C. the merge worker's two triggers
 
 
