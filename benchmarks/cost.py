@@ -20,6 +20,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from benchmarks.hot_keys import COUNTER_TABLE
 from touchpoints.adapters.secrets import REFRESH_SECONDS
 from touchpoints.settings import PrivacySettings
 
@@ -182,7 +183,6 @@ SQS_REQUESTS_PER_MESSAGE = 3  # SendMessage, then Lambda's ReceiveMessage and De
 SQS_IDLE_REQUESTS_PER_QUEUE_MONTH = 5 * 3 * 60 * 24 * 30  # Lambda's 5 pollers, a 20 s long poll each: assumed
 CLASSIFIER = "ClassifierFunction"
 MERGE_WORKER = "MergeWorkerFunction"
-COUNTER_TABLE = "StateCounterTable"
 
 
 def warm_containers(invocations_per_s: float, ms_per_invocation: float, headroom: float = CONTAINER_HEADROOM) -> int:

@@ -61,6 +61,8 @@ PERSON_BURST = 25.0  # touchpoints of one person in one second: one SDK batch of
 ASSUMED_AWS_LATENCY_MS = 8.0  # per AWS call from Lambda: benchmarks.cost's assumption
 FULL_VCPU_MB = 1769
 CLASSIFIER = "ClassifierFunction"
+COUNTER_TABLE = "StateCounterTable"
+BATCH_FILLS = (1, 2, 5, 20, 100)  # records a stream batch holds: ~1 at 300 tp/s over hundreds of shards, a 1 s window
 TABLE_TYPE = "AWS::DynamoDB::Table"
 
 # -- the tables' keys and indexes, from the template
@@ -637,6 +639,8 @@ class _Invocations:
     cold_starts: int = 0
     warm_count: int = 0  # warm invocations whose CPU time was read
     warm_cpu_ms: float = 0.0
+    # The classifier's stream batches: (records, counter write units the batch spent)
+    batches: list[tuple[int, int]] = field(default_factory=list)
 
 
 def cpu_seconds(pid: int | None) -> float | None:
@@ -670,10 +674,15 @@ def _tagged_runner_class() -> Any:
     return TaggedRunner
 
 
+def _counter_units(recorder: Recorder) -> int:
+    return sum(c.units for c in list(recorder.charges) if c.function == CLASSIFIER and c.target == COUNTER_TABLE)
+
+
 @contextmanager
-def _measured_containers(invocations: dict[str, _Invocations]) -> Iterator[None]:
-    """Each container's invocations: wall time, stream or queue records, and (warm ones) the CPU time the
-    container's process spent on it, which neither moto nor waiting for it counts."""
+def _measured_containers(invocations: dict[str, _Invocations], recorder: Recorder) -> Iterator[None]:
+    """Each container's invocations: wall time, stream or queue records, (warm ones) the CPU time the
+    container's process spent on it, which neither moto nor waiting for it counts; and what each of the
+    classifier's stream batches spent on counters (its one container runs one batch at a time)."""
     from local_runner.emulator.workers import Container
 
     invoke = Container.invoke
@@ -681,6 +690,9 @@ def _measured_containers(invocations: dict[str, _Invocations]) -> Iterator[None]
 
     def measured(container: Any, event: Mapping[str, Any], request_id: str) -> Any:
         cold = container.init_ms is None
+        records = len(event.get("Records") or [])
+        batch = container.spec.logical_id == CLASSIFIER and records > 0
+        counters_before = _counter_units(recorder) if batch else 0
         before = None if cold else cpu_seconds(container.pid)
         invocation = invoke(container, event, request_id)
         after = None if before is None else cpu_seconds(container.pid)
@@ -688,11 +700,13 @@ def _measured_containers(invocations: dict[str, _Invocations]) -> Iterator[None]
             seen = invocations[container.spec.logical_id]
             seen.count += 1
             seen.duration_ms += invocation.duration_ms
-            seen.records += len(event.get("Records") or [])
+            seen.records += records
             seen.cold_starts += cold
             if before is not None and after is not None:
                 seen.warm_count += 1
                 seen.warm_cpu_ms += (after - before) * 1e3
+            if batch:
+                seen.batches.append((records, _counter_units(recorder) - counters_before))
         return invocation
 
     Container.invoke = measured  # type: ignore[method-assign]
@@ -717,7 +731,7 @@ def recorded_runner(max_containers: int = 1) -> Iterator[tuple[Any, str, Recorde
     moto_api_backend.reset()
     recorder = Recorder({})
     invocations: dict[str, _Invocations] = defaultdict(_Invocations)
-    with open(os.devnull, "wb") as devnull, recorder.installed(), _measured_containers(invocations):
+    with open(os.devnull, "wb") as devnull, recorder.installed(), _measured_containers(invocations, recorder):
         runner = _tagged_runner_class()(
             env_vars=ENV_JSON if ENV_JSON.exists() else None, max_containers=max_containers, function_output=devnull
         ).start()
@@ -976,6 +990,7 @@ def _invocation_figures(
             "records": seen.records,
             "invocations": seen.count,
             "memory_mb": memory,
+            **({"batches": list(seen.batches)} if seen.batches else {}),
         }
     return figures
 
@@ -1032,6 +1047,7 @@ def stream_side(result: Mapping[str, Any], template: Mapping[str, Any], peak: fl
         "shards_needed": shards_needed(peak_records, aws_ms_per_record, factor),
         "shards_needed_at_factor_10": shards_needed(peak_records, aws_ms_per_record, 10),
         # A stream has a shard per partition, and the table splits a partition past 1,000 WCU/s
+        "counters_by_batch_fill": counters_by_batch_fill(figures.get("batches", []), records_per_touchpoint),
         "table_partitions_for_peak_writes": math.ceil(
             result["write_units"]["tables"].get("ProfileTable", {}).get("wcu_per_touchpoint", 0.0)
             * peak
@@ -1040,6 +1056,42 @@ def stream_side(result: Mapping[str, Any], template: Mapping[str, Any], peak: fl
         "note": "records delivered to the classifier (after its filters). ms modelled on AWS: the invocation's "
         "time outside moto x 1769 / memory MB, plus 8 ms per AWS call, over the records of the batch; batches "
         f"here held {per_invocation:.1f} records (at the peak they fill to {batch}, so fixed costs weigh less).",
+    }
+
+
+def per_batch_and_per_record(batches: Iterable[tuple[int, int]]) -> tuple[float, float] | None:
+    """Least squares of a batch's units on its records: (units a batch spends whatever it holds, units per
+    record), each at least 0; None when the batches are too few or all the same size."""
+    points = list(batches)
+    if len(points) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if not spread:
+        return None
+    slope = max(0.0, sum((x - mean_x) * (y - mean_y) for x, y in points) / spread)
+    return max(0.0, mean_y - slope * mean_x), slope
+
+
+def counters_by_batch_fill(batches: Iterable[tuple[int, int]], records_per_touchpoint: float) -> dict[str, Any]:
+    """What the classifier's counters cost a touchpoint as a function of how full its stream batches are: the
+    tally is written once a batch, so a batch's fixed part is paid per record when batches hold one."""
+    points = list(batches)
+    fit = per_batch_and_per_record(points)
+    if fit is None:
+        return {"measured": False}
+    per_batch, per_record = fit
+    sizes = [records for records, _ in points]
+    return {
+        "measured": True,
+        "batches": len(points),
+        "records_per_batch_here": {"min": min(sizes), "max": max(sizes), "mean": sum(sizes) / len(sizes)},
+        "wcu_per_batch": per_batch,
+        "wcu_per_record": per_record,
+        "wcu_per_touchpoint_at_fill": {
+            str(fill): records_per_touchpoint * (per_batch / fill + per_record) for fill in BATCH_FILLS
+        },
     }
 
 
@@ -1177,6 +1229,19 @@ def rows(m: Mapping[str, Any]) -> list[Row]:
                 "",
             )
         )
+        counters = stream.get("counters_by_batch_fill", {})
+        if counters.get("measured"):
+            at = counters["wcu_per_touchpoint_at_fill"]
+            out.append(
+                (
+                    "  counters a touchpoint, by records a batch",
+                    " / ".join(f"{fill}: {fmt(at[fill])}" for fill in at),
+                    f"WCU ({fmt(counters['wcu_per_batch'])} a batch + {fmt(counters['wcu_per_record'])} a record)",
+                    f"here {fmt(counters['records_per_batch_here']['mean'])} a batch",
+                    f"{counters['batches']} batches",
+                    "",
+                )
+            )
     return out
 
 

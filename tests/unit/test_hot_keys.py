@@ -17,9 +17,11 @@ from benchmarks.hot_keys import (
     TableSchema,
     Write,
     cancelled_share,
+    counters_by_batch_fill,
     hot_keys,
     index_writes,
     normalise_key,
+    per_batch_and_per_record,
     price,
     price_all,
     schemas_from_template,
@@ -346,3 +348,23 @@ def test_each_recorded_runner_starts_on_an_empty_aws():
     with recorded_runner() as (runner, _, _, _):
         dynamodb, table = runner.aws.client("dynamodb"), runner.provisioned.tables["ProfileTable"]
         assert dynamodb.scan(TableName=table, Select="COUNT")["Count"] == 0
+
+
+def test_a_batchs_counter_units_split_into_a_part_per_batch_and_a_part_per_record():
+    # 6 units a batch whatever it holds, 0.5 a record: batches of 1 to 40 records
+    batches = [(n, round(6 + 0.5 * n)) for n in (1, 2, 4, 10, 20, 40)]
+    per_batch, per_record = per_batch_and_per_record(batches)
+    assert per_batch == pytest.approx(6, abs=0.3) and per_record == pytest.approx(0.5, abs=0.02)
+    assert per_batch_and_per_record([(5, 9)]) is None  # one batch: nothing to split
+    assert per_batch_and_per_record([(5, 9), (5, 11)]) is None  # one size: neither
+
+
+def test_counters_cost_a_touchpoint_more_the_emptier_the_batches():
+    batches = [(n, 6 + n // 2) for n in (2, 4, 10, 20, 40)]
+    counters = counters_by_batch_fill(batches, records_per_touchpoint=1.2)
+    at = counters["wcu_per_touchpoint_at_fill"]
+    assert counters["measured"] and counters["records_per_batch_here"] == {"min": 2, "max": 40, "mean": 15.2}
+    assert at["1"] > at["5"] > at["20"] > at["100"] > 0
+    # a batch of one record pays the whole per-batch part: 1.2 records a touchpoint x (6 + 0.5)
+    assert at["1"] == pytest.approx(1.2 * (counters["wcu_per_batch"] + counters["wcu_per_record"]))
+    assert counters_by_batch_fill([], 1.2) == {"measured": False}
