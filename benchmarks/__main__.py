@@ -33,6 +33,17 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--population", type=int, default=20_000_000, help="people, for the cost (default 20M)")
     parser.add_argument(
+        "--stream-shards",
+        type=int,
+        default=None,
+        help="the profile stream's shards, for the cost (about one a table partition; default: as many as the "
+        "classifier's processing needs): its batches fill as the shards and --batching-window let them, and the "
+        "counters, written once a batch, are priced at that fill",
+    )
+    parser.add_argument(
+        "--batching-window", type=float, default=1.0, help="ClassifierBatchingWindowSeconds, for the cost (default 1)"
+    )
+    parser.add_argument(
         "--returns",
         type=int,
         default=10,
@@ -65,6 +76,15 @@ def _meta(quick: bool) -> dict[str, Any]:
     }
 
 
+def _cost_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "rate": args.rate,
+        "people": args.population,
+        "stream_shards": args.stream_shards,
+        "window_s": args.batching_window,
+    }
+
+
 def hot_keys_and_cost(args: argparse.Namespace) -> dict[str, Any]:
     """The realistic mix through the local runner, every write recorded: hot keys at the peak, and the all-in
     cost of a month at the daily rate."""
@@ -76,9 +96,9 @@ def hot_keys_and_cost(args: argparse.Namespace) -> dict[str, Any]:
     template = cfn.load()
     return {
         "hot_keys": mix,
-        "cost_all_in": cost.all_in(mix, template, rate=args.rate, people=args.population),
+        "cost_all_in": cost.all_in(mix, template, **_cost_options(args)),
         "hot_keys_steady": steady,
-        "cost_all_in_steady": cost.all_in(steady, template, rate=args.rate, people=args.population),
+        "cost_all_in_steady": cost.all_in(steady, template, **_cost_options(args)),
     }
 
 

@@ -266,13 +266,30 @@ def _kms(mix: dict[str, Any], rate: float, people: int) -> tuple[float, dict[str
     return total, detail
 
 
-def _classifier_invocations_per_s(stream: dict[str, Any], rate: float) -> float:
-    records = rate * stream["records_per_touchpoint"]
+def classifier_batch_fill(
+    stream: dict[str, Any], rate: float, *, stream_shards: int | None = None, window_s: float = 1.0
+) -> float:
+    """Records a stream batch holds at `rate`: each shard's records over its ParallelizationFactor pollers, gathered
+    for the batching window, at least 1 and at most BatchSize. The shards are `stream_shards` (a table's stream has
+    about one a partition) or, when not given, as many as the classifier's processing time needs."""
     from benchmarks.hot_keys import shards_needed
 
-    shards = shards_needed(records, stream["aws_ms_per_record"], stream["parallelization_factor"])
-    fill = max(1.0, min(stream["batch_size"], records / (shards * stream["parallelization_factor"])))
-    return records / fill
+    records = rate * stream["records_per_touchpoint"]
+    factor = stream["parallelization_factor"]
+    shards = stream_shards or shards_needed(records, stream["aws_ms_per_record"], factor)
+    return float(max(1.0, min(stream["batch_size"], records / (shards * factor) * window_s)))
+
+
+def _counters_at_fill(mix: dict[str, Any], fill: float) -> float | None:
+    """Dollars a touchpoint the counters' writes would cost at `fill` records a batch, instead of as measured (the
+    run's own fill); None when the run's batches could not be split into a part per batch and per record."""
+    counters = mix["stream_side"].get("counters_by_batch_fill", {})
+    if not counters.get("measured"):
+        return None
+    per_record = counters["wcu_per_batch"] / fill + counters["wcu_per_record"]
+    modelled = mix["stream_side"]["records_per_touchpoint"] * per_record
+    measured = sum(tables.get(COUNTER_TABLE, 0.0) for tables in mix["write_units_by_function_and_table"].values())
+    return (modelled - measured) * PRICES["dynamodb_write_request_unit"]
 
 
 def all_in(
@@ -282,8 +299,12 @@ def all_in(
     rate: float = RATE,
     people: int = POPULATION,
     batch: int = BATCH,
+    stream_shards: int | None = None,
+    window_s: float = 1.0,
 ) -> dict[str, Any]:
-    """Dollars a month at `rate` touchpoints/s for `people`, by line, sent one per request and `batch` per request."""
+    """Dollars a month at `rate` touchpoints/s for `people`, by line, sent one per request and `batch` per request.
+    With `stream_shards`, the classifier's batches fill as that many shards and the batching window `window_s` let
+    them, and the counters (written once a batch) are priced at that fill; else as measured."""
     month = rate * MONTH_SECONDS
     invocations = mix["invocations"]
     lines: dict[str, dict[str, float]] = {}
@@ -295,7 +316,16 @@ def all_in(
             f"batched_{batch}": (per_touchpoint if batched is None else batched) * month,
         }
 
-    for line, dollars in _dynamodb_lines(mix).items():
+    stream = mix["stream_side"]
+    fill = (
+        classifier_batch_fill(stream, rate, stream_shards=stream_shards, window_s=window_s)
+        if stream.get("measured")
+        else None
+    )
+    dynamodb = _dynamodb_lines(mix)
+    if stream_shards and fill is not None and (extra := _counters_at_fill(mix, fill)) is not None:
+        dynamodb["counters"] += extra
+    for line, dollars in dynamodb.items():
         both(f"DynamoDB: {line}", dollars)
     both("DynamoDB Streams reads (Lambda triggers: free)", 0.0)
     channel_requests = channel_compute = 0.0
@@ -308,10 +338,9 @@ def all_in(
         elif function != CLASSIFIER:
             workers += figures["invocations_per_touchpoint"] * _lambda_per_invocation(figures)
     both("Lambda: channel functions", channel_requests + channel_compute, channel_requests / batch + channel_compute)
-    stream = mix["stream_side"]
-    if stream.get("measured"):
+    if fill is not None:
         figures = invocations[CLASSIFIER]
-        per_s = _classifier_invocations_per_s(stream, rate)
+        per_s = rate * stream["records_per_touchpoint"] / fill
         gb_s_per_record = stream["aws_ms_per_record"] / 1000 * figures["memory_mb"] / 1024
         requests = per_s / rate * PRICES["lambda_request"]
         classifier = requests + stream["records_per_touchpoint"] * gb_s_per_record * PRICES["lambda_gb_second"]
@@ -357,6 +386,9 @@ def all_in(
         "people": people,
         "touchpoints_per_month": month,
         "touchpoints_per_person_per_day": rate * 86_400 / people,
+        "classifier_batch_fill": fill,
+        "stream_shards": stream_shards,
+        "batching_window_s": window_s,
         "dollars_per_month": lines,
         "total_per_month": totals,
         "total_per_million_touchpoints": {column: dollars / millions for column, dollars in totals.items()},
@@ -374,9 +406,13 @@ def all_in_rows(result: dict[str, Any], batch: int = BATCH) -> list[tuple[str, s
     """The benchmark table's rows: a line each, dollars a month alone and batched, and per million touchpoints."""
     millions = result["touchpoints_per_month"] / 1e6
     batched = f"batched_{batch}"
+    shards = result.get("stream_shards")
+    fill = result.get("classifier_batch_fill")
     title = (
         f"$ a month at {result['rate_touchpoints_per_s']:,.0f} tp/s, {result['people'] / 1e6:,.0f}M people "
         f"(one per request / {batch} per request)"
+        + (f", {shards} stream shards, {result['batching_window_s']:g} s window" if shards else "")
+        + (f": {fill:.1f} records a batch" if fill else "")
     )
     out = [(title, "alone", f"{batch} per request", "$/M tp alone", f"$/M tp x{batch}", "")]
     for name, dollars in [*result["dollars_per_month"].items(), ("total", result["total_per_month"])]:

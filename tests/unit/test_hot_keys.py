@@ -368,3 +368,53 @@ def test_counters_cost_a_touchpoint_more_the_emptier_the_batches():
     # a batch of one record pays the whole per-batch part: 1.2 records a touchpoint x (6 + 0.5)
     assert at["1"] == pytest.approx(1.2 * (counters["wcu_per_batch"] + counters["wcu_per_record"]))
     assert counters_by_batch_fill([], 1.2) == {"measured": False}
+
+
+def test_the_counters_are_priced_at_the_batches_the_stream_shards_and_window_would_fill():
+    from benchmarks.cost import all_in, classifier_batch_fill
+
+    # Given the classifier's batches spending 10 WCU each and 0.5 a record on counters, 1 record a touchpoint,
+    # and 0.9 WCU a touchpoint measured on counters (the runner's full batches)
+    stream = {
+        "measured": True,
+        "records_per_touchpoint": 1.0,
+        "aws_ms_per_record": 10.0,
+        "parallelization_factor": 4,
+        "batch_size": 100,
+        "counters_by_batch_fill": {"measured": True, "wcu_per_batch": 10.0, "wcu_per_record": 0.5},
+    }
+    mix = {
+        "touchpoints": 100,
+        "write_units_by_function_and_table": {"ClassifierFunction": {"StateCounterTable": 0.9}},
+        "read_units_by_function_and_table": {},
+        "invocations": {
+            "ClassifierFunction": {"invocations_per_touchpoint": 0.05, "aws_ms_per_invocation": 200.0, "memory_mb": 512}
+        },
+        "requests_per_touchpoint": {},
+        "good_touchpoints_by_function": {},
+        "same_function_share": {},
+        "stream_side": stream,
+        "api_requests_per_touchpoint": 1.0,
+    }
+    # When 300 touchpoints/s run over 500 shards: 300 / (500 x 4) = 0.15 records a poller a second
+    assert classifier_batch_fill(stream, 300.0, stream_shards=500) == 1.0  # at least the record that came
+    assert classifier_batch_fill(stream, 300.0, stream_shards=500, window_s=100) == pytest.approx(15.0)
+    assert classifier_batch_fill(stream, 300.0, stream_shards=1, window_s=300) == 100.0  # at most BatchSize
+    as_measured = all_in(mix, {"Resources": {}}, rate=300.0)
+    one_a_batch = all_in(mix, {"Resources": {}}, rate=300.0, stream_shards=500)
+    fuller = all_in(mix, {"Resources": {}}, rate=300.0, stream_shards=500, window_s=100)
+    month = 300 * 2_592_000
+
+    def counters(cost):
+        return cost["dollars_per_month"]["DynamoDB: counters"]["one_per_request"]
+
+    # Then the counters cost what was measured, 10.5 WCU a touchpoint at a record a batch, 1.17 at 15
+    assert counters(as_measured) == pytest.approx(0.9 * 0.625e-6 * month)
+    assert counters(one_a_batch) == pytest.approx(10.5 * 0.625e-6 * month)
+    assert counters(fuller) == pytest.approx((10 / 15 + 0.5) * 0.625e-6 * month)
+    assert one_a_batch["classifier_batch_fill"] == 1.0 and one_a_batch["stream_shards"] == 500
+    # and the classifier is invoked once a batch: 300 invocations a second at a record each
+    assert (
+        one_a_batch["dollars_per_month"]["Lambda: classifier"]["one_per_request"]
+        > fuller["dollars_per_month"]["Lambda: classifier"]["one_per_request"]
+    )
