@@ -281,14 +281,15 @@ def classifier_batch_fill(
 
 
 def _counters_at_fill(mix: dict[str, Any], fill: float) -> float | None:
-    """Dollars a touchpoint the counters' writes would cost at `fill` records a batch, instead of as measured (the
-    run's own fill); None when the run's batches could not be split into a part per batch and per record."""
+    """Dollars a touchpoint the classifier's counter writes would cost at `fill` records a batch, instead of as
+    measured (the run's own fill: the batches the fit was taken from); None when the run's batches could not be
+    split into a part per batch and a part per record."""
     counters = mix["stream_side"].get("counters_by_batch_fill", {})
     if not counters.get("measured"):
         return None
     per_record = counters["wcu_per_batch"] / fill + counters["wcu_per_record"]
     modelled = mix["stream_side"]["records_per_touchpoint"] * per_record
-    measured = sum(tables.get(COUNTER_TABLE, 0.0) for tables in mix["write_units_by_function_and_table"].values())
+    measured = mix["write_units_by_function_and_table"].get(CLASSIFIER, {}).get(COUNTER_TABLE, 0.0)
     return (modelled - measured) * PRICES["dynamodb_write_request_unit"]
 
 

@@ -184,10 +184,9 @@ def no_merge_overhead(stack: Stack, touchpoints: int, repeats: int) -> dict[str,
         return IdentityDecision(IdentityOutcome.SINGLE, survivor.subject_id)
 
     stack.activate()
-    payloads = [web_signup(9_500 + i % 20) for i in range(touchpoints)]
     handler, context = stack.handler(), lambda_context()
     with quiet_stdout():
-        for payload in payloads[:20]:  # every person known and cached: the steady state
+        for payload in (web_signup(9_500 + i) for i in range(20)):  # every person known and cached: the steady state
             handler(web_event(payload, stack.api_key_id), context)
     best: dict[str, float] = {}
     requests: dict[str, float] = {}

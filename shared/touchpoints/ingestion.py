@@ -389,7 +389,7 @@ class IngestionService:
             consent_history=(sealed_consents(cipher, consents, touchpoint.event_id),) if consents else (),
             new_subject_key=wrapped_key,
             expected_consent_version=snapshot.consent_version if snapshot else 0,
-            advance_last_trace=trace is not None and (known_trace is None or trace.occurred_at > known_trace),
+            advance_last_trace=trace is not None and not _no_later_than(trace.occurred_at, known_trace),
             program=touchpoint.program,
             campaign_id=touchpoint.campaign_id if touchpoint.program else None,
             identity=placement.decision,
@@ -424,6 +424,8 @@ def stored_trace_time(touchpoint: Touchpoint, plan: StoragePlan) -> datetime | N
 
 
 def _no_later_than(trace_time: datetime | None, last_trace_at: datetime | None) -> bool:
+    """A trace kept no later than the person's last known one: it does not move their last trace, and may be a
+    resend."""
     return trace_time is not None and last_trace_at is not None and trace_time <= last_trace_at
 
 
